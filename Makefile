@@ -1,0 +1,51 @@
+# gradgen developer commands. Every target does its own set-up (virtualenv, editable install,
+# Debian's librust-libm-dev for offline no_std builds when missing and running as root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system-deps demo test bench dump fuzz lint clean
+
+help: ## List every target
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) system-deps ## Create .venv with gradgen (editable) and the dev tools
+
+system-deps: ## Install Debian's librust-libm-dev (offline libm for no_std crates) if missing
+	@if ! dpkg -s librust-libm-dev >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librust-libm-dev; \
+	  else echo "warning: librust-libm-dev is missing; run as root or install it to build no_std crates"; fi; \
+	fi
+	@command -v cargo >/dev/null || { echo "error: cargo is not installed (https://rustup.rs)"; exit 1; }
+
+demo: setup ## Generate a crate from examples/energy.py, build it with cargo and run it
+	$(PY) examples/demo.py --out build/demo
+
+test: setup ## Run the whole test suite
+	$(PY) -m pytest -q
+
+bench: setup ## Benchmarks side by side with the peers (tests/benchmarks)
+	$(PY) -m tests.benchmarks.run
+
+dump: setup ## Show what every pass does to the example function
+	$(VENV)/bin/gradgen-dump examples/energy.py:energy --kernel gradient --level medium --print-ir-after-all
+
+fuzz: setup ## Random-program tests with many more examples than CI runs
+	GRADGEN_FUZZ_EXAMPLES=2000 $(PY) -m pytest -q tests/test_random_programs.py
+
+lint: setup ## mypy --strict, ruff check and ruff format --check
+	$(VENV)/bin/mypy --strict gradgen ir passes backends
+	$(VENV)/bin/ruff check gradgen ir passes backends tests
+	$(VENV)/bin/ruff format --check gradgen ir passes backends tests
+
+clean: ## Remove build output (keeps .venv)
+	rm -rf build .pytest_cache .hypothesis

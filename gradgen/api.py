@@ -1,0 +1,63 @@
+"""Module-level entry points of the symbolic layer: ``simplify`` and ``cse``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ir.errors import GradgenTypeError
+from ir.expr import SX, as_sx, iter_dag
+from ir.kernel import Port
+from ir.lower import lower, raise_kernel
+from passes.cse import CSEPlan, cse_plan
+from passes.manager import PassManager
+from passes.pipelines import level_index, simplification_passes
+
+from .function import Function
+from .vector import SXVector
+
+
+def _simplify_exprs(exprs: list[SX], level: str | int) -> list[SX]:
+    passes = simplification_passes(level)
+    symbols = [n for n in iter_dag(exprs) if n.is_symbol]
+    kernel = lower(
+        "simplify",
+        [(Port(s.name, 1, True), [s]) for s in symbols] or [],
+        [(Port("out", len(exprs)), exprs)],
+    )
+    kernel = PassManager(passes).run(kernel)
+    return raise_kernel(kernel, [[s] for s in symbols])[0]
+
+
+def simplify(expr: Any, level: str | int = "medium") -> Any:
+    """Simplify an ``SX``, an ``SXVector`` or a ``Function`` at ``level``.
+
+    ``level`` is ``"none" "basic" "medium" "high" "max"`` or ``0``-``4`` (see the user guide for
+    what each level may rewrite).
+    """
+    level_index(level)
+    if isinstance(expr, Function):
+        passes = simplification_passes(level)
+        kernel = PassManager(passes).run(expr.kernel)
+        return Function.from_kernel(kernel, expr.input_symbols)
+    if isinstance(expr, SXVector):
+        return SXVector(_simplify_exprs(list(expr), level))
+    if isinstance(expr, (SX, int, float)):
+        return _simplify_exprs([as_sx(expr)], level)[0]
+    raise GradgenTypeError(f"simplify expects an SX, SXVector or Function, got {type(expr).__name__}")
+
+
+def cse(outputs: Any, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
+    """The common-subexpression plan of ``outputs`` (an SX, a vector or a list of them)."""
+    if isinstance(outputs, SX):
+        roots = [outputs]
+    elif isinstance(outputs, Iterable):
+        roots = []
+        for item in outputs:
+            if isinstance(item, SXVector):
+                roots.extend(item)
+            else:
+                roots.append(as_sx(item))
+    else:
+        raise GradgenTypeError(f"cse expects expressions, got {type(outputs).__name__}")
+    return cse_plan(roots, min_uses, prefix)

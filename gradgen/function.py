@@ -1,0 +1,280 @@
+"""``Function``: named symbolic inputs and outputs, numeric evaluation, and the entry points to
+differentiation and code generation (which live in ``gradgen.derivatives`` and
+``gradgen.codegen``; this class only forwards to them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ir.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
+from ir.expr import SX, as_sx
+from ir.interp import run
+from ir.kernel import Kernel, Port
+from ir.lower import lower
+
+from .vector import SXVector
+
+if TYPE_CHECKING:  # pragma: no cover
+    from backends.config import RustBackendConfig
+    from backends.rust import RustGenerationResult
+    from passes.cse import CSEPlan
+
+
+def _check_name(kind: str, name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise FunctionDefinitionError(f"{kind} must be a non-empty string, got {name!r}")
+    return name
+
+
+def _input_block(k: int, item: Any) -> tuple[list[SX], bool, str | None]:
+    if isinstance(item, SX):
+        symbols, scalar, default = [item], True, item.name if item.is_symbol else None
+    elif isinstance(item, SXVector):
+        symbols, scalar, default = list(item), False, item.name
+    elif isinstance(item, (list, tuple)):
+        symbols, scalar, default = [as_sx(v) for v in item], False, None
+    else:
+        raise FunctionDefinitionError(
+            f"input {k} must be a symbol (SX.sym) or a vector of symbols (SXVector.sym), "
+            f"got {type(item).__name__}"
+        )
+    if not symbols:
+        raise FunctionDefinitionError(f"input {k} is an empty vector")
+    for s in symbols:
+        if not s.is_symbol:
+            raise FunctionDefinitionError(
+                f"input {k} contains the expression {s}, which is not a symbol; "
+                "inputs must be SX.sym(...) or SXVector.sym(...)"
+            )
+    return symbols, scalar, default
+
+
+def _output_block(k: int, item: Any) -> tuple[list[SX], bool]:
+    if isinstance(item, SXVector):
+        exprs, scalar = list(item), False
+    elif isinstance(item, (list, tuple)):
+        exprs, scalar = [as_sx(v) for v in item], False
+    else:
+        try:
+            exprs, scalar = [as_sx(item)], True
+        except GradgenTypeError:
+            raise FunctionDefinitionError(
+                f"output {k} must be an expression, a number or a vector, got {type(item).__name__}"
+            ) from None
+    if not exprs:
+        raise FunctionDefinitionError(f"output {k} is an empty vector")
+    return exprs, scalar
+
+
+class Function:
+    """A named symbolic function ``outputs = f(inputs)``.
+
+    ``inputs`` are symbols (``SX.sym``) or vectors of symbols (``SXVector.sym``); ``outputs`` are
+    expressions, numbers or vectors of them. Calling the function evaluates it numerically with
+    the same IEEE rules as the generated Rust.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Sequence[Any],
+        outputs: Sequence[Any],
+        input_names: Sequence[str] | None = None,
+        output_names: Sequence[str] | None = None,
+    ) -> None:
+        self.name = _check_name("a function name", name)
+        if isinstance(inputs, (SX, SXVector)) or not isinstance(inputs, (list, tuple)):
+            raise FunctionDefinitionError("inputs must be a list of symbols or symbol vectors")
+        if isinstance(outputs, (SX, SXVector)) or not isinstance(outputs, (list, tuple)):
+            raise FunctionDefinitionError("outputs must be a list of expressions or vectors")
+        in_blocks = [_input_block(k, item) for k, item in enumerate(inputs)]
+        out_blocks = [_output_block(k, item) for k, item in enumerate(outputs)]
+        seen: dict[int, int] = {}
+        for k, (symbols, _, _) in enumerate(in_blocks):
+            for s in symbols:
+                if id(s) in seen:
+                    raise FunctionDefinitionError(
+                        f"function {name!r}: symbol {s.name!r} appears more than once among the "
+                        f"inputs (inputs {seen[id(s)]} and {k})"
+                    )
+                seen[id(s)] = k
+        if input_names is None:
+            input_names = [d if d is not None else f"in{k}" for k, (_, _, d) in enumerate(in_blocks)]
+        if output_names is None:
+            output_names = ["y"] if len(out_blocks) == 1 else [f"out{k}" for k in range(len(out_blocks))]
+        input_names = list(input_names)
+        output_names = list(output_names)
+        if len(input_names) != len(in_blocks):
+            raise FunctionDefinitionError(
+                f"function {name!r} has {len(in_blocks)} inputs but {len(input_names)} input names"
+            )
+        if len(output_names) != len(out_blocks):
+            raise FunctionDefinitionError(
+                f"function {name!r} has {len(out_blocks)} outputs but {len(output_names)} output names"
+            )
+        for n in input_names:
+            _check_name("an input name", n)
+        for n in output_names:
+            _check_name("an output name", n)
+        all_names = input_names + output_names
+        dupes = sorted({n for n in all_names if all_names.count(n) > 1})
+        if dupes:
+            raise FunctionDefinitionError(
+                f"function {name!r}: argument name(s) {', '.join(map(repr, dupes))} used more than once"
+            )
+        self.input_names: tuple[str, ...] = tuple(input_names)
+        self.output_names: tuple[str, ...] = tuple(output_names)
+        self._in_symbols: tuple[tuple[SX, ...], ...] = tuple(tuple(b[0]) for b in in_blocks)
+        self._in_scalar: tuple[bool, ...] = tuple(b[1] for b in in_blocks)
+        self._out_exprs: tuple[tuple[SX, ...], ...] = tuple(tuple(b[0]) for b in out_blocks)
+        self._out_scalar: tuple[bool, ...] = tuple(b[1] for b in out_blocks)
+        in_ports = [Port(n, len(s), sc) for n, s, sc in zip(input_names, self._in_symbols, self._in_scalar)]
+        out_ports = [Port(n, len(e), sc) for n, e, sc in zip(output_names, self._out_exprs, self._out_scalar)]
+        self.kernel: Kernel = lower(
+            self.name, list(zip(in_ports, self._in_symbols)), list(zip(out_ports, self._out_exprs))
+        )
+
+    # ---- structure ----------------------------------------------------------------------
+    @classmethod
+    def from_kernel(cls, kernel: Kernel, input_symbols: Sequence[Sequence[SX]]) -> Function:
+        """The Function whose outputs are ``kernel``'s, over the given input symbols."""
+        from ir.lower import raise_kernel
+
+        outs = raise_kernel(kernel, input_symbols)
+        inputs = [s[0] if p.scalar else SXVector(s) for p, s in zip(kernel.inputs, input_symbols)]
+        outputs = [o[0] if p.scalar else SXVector(o) for p, o in zip(kernel.outputs, outs)]
+        return cls(
+            kernel.name,
+            inputs,
+            outputs,
+            input_names=[p.name for p in kernel.inputs],
+            output_names=[p.name for p in kernel.outputs],
+        )
+
+    @property
+    def inputs(self) -> list[SX | SXVector]:
+        return [s[0] if sc else SXVector(s) for s, sc in zip(self._in_symbols, self._in_scalar)]
+
+    @property
+    def outputs(self) -> list[SX | SXVector]:
+        return [e[0] if sc else SXVector(e) for e, sc in zip(self._out_exprs, self._out_scalar)]
+
+    @property
+    def input_symbols(self) -> tuple[tuple[SX, ...], ...]:
+        return self._in_symbols
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        return tuple(len(s) for s in self._in_symbols)
+
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        return tuple(len(e) for e in self._out_exprs)
+
+    @property
+    def output_expressions(self) -> tuple[tuple[SX, ...], ...]:
+        return self._out_exprs
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{n}[{s}]" for n, s in zip(self.input_names, self.input_sizes))
+        outs = ", ".join(f"{n}[{s}]" for n, s in zip(self.output_names, self.output_sizes))
+        return f"Function({self.name!r}: ({ins}) -> ({outs}))"
+
+    # ---- numeric evaluation ---------------------------------------------------------------
+    def _coerce_args(self, args: Sequence[Any]) -> list[list[float]]:
+        if len(args) != len(self._in_symbols):
+            raise EvaluationArgumentError(
+                f"function {self.name!r} takes {len(self._in_symbols)} argument(s) "
+                f"({', '.join(self.input_names)}), got {len(args)}"
+            )
+        values: list[list[float]] = []
+        for name, symbols, scalar, arg in zip(self.input_names, self._in_symbols, self._in_scalar, args):
+            n = len(symbols)
+            try:
+                if scalar and not hasattr(arg, "__len__"):
+                    vals = [float(arg)]
+                else:
+                    vals = [float(v) for v in arg]
+            except (TypeError, ValueError):
+                raise EvaluationArgumentError(
+                    f"argument {name!r} of {self.name!r} must be "
+                    f"{'a number' if scalar else f'a sequence of {n} numbers'}, got {arg!r}"
+                ) from None
+            if len(vals) != n:
+                raise EvaluationArgumentError(
+                    f"argument {name!r} of {self.name!r} has length {len(vals)}, expected {n}"
+                )
+            values.append(vals)
+        return values
+
+    def __call__(self, *args: Any) -> Any:
+        results = run(self.kernel, self._coerce_args(args))
+        outs = [r[0] if sc else r for r, sc in zip(results, self._out_scalar)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    # ---- simplification and CSE -----------------------------------------------------------
+    def simplify(self, level: str | int = "medium") -> Function:
+        """A new Function with the outputs simplified at ``level``."""
+        from .api import simplify
+
+        return simplify(self, level)
+
+    def cse(self, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
+        """The common-subexpression plan of all outputs (see :func:`gradgen.cse`)."""
+        from passes.cse import cse_plan
+
+        return cse_plan([e for exprs in self._out_exprs for e in exprs], min_uses, prefix)
+
+    # ---- derivatives (gradgen.derivatives) ----------------------------------------------------
+    def gradient(self, wrt: int = 0) -> Function:
+        from . import derivatives
+
+        return derivatives.gradient_function(self, wrt)
+
+    def jacobian(self, wrt: int = 0) -> Function:
+        from . import derivatives
+
+        return derivatives.jacobian_function(self, wrt)
+
+    def hessian(self, wrt: int = 0) -> Function:
+        from . import derivatives
+
+        return derivatives.hessian_function(self, wrt)
+
+    def hvp(self, wrt: int = 0) -> Function:
+        from . import derivatives
+
+        return derivatives.hvp_function(self, wrt)
+
+    def jvp(self, *args: Any, **kwargs: Any) -> Function:
+        from . import derivatives
+
+        return derivatives.jvp_function(self, *args, **kwargs)
+
+    def vjp(self, *args: Any, **kwargs: Any) -> Function:
+        from . import derivatives
+
+        return derivatives.vjp_function(self, *args, **kwargs)
+
+    def joint(self, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
+        from . import derivatives
+
+        return derivatives.joint_function(self, kinds, wrt)
+
+    # ---- code generation (gradgen.codegen) ---------------------------------------------------
+    def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
+        from . import codegen
+
+        return codegen.generate_rust(self, config=config)
+
+    def create_rust_project(self, path: Any, **kwargs: Any) -> Any:
+        from . import codegen
+
+        return codegen.create_rust_project(self, path, **kwargs)
+
+    def create_rust_derivative_bundle(self, path: Any, **kwargs: Any) -> Any:
+        from . import derivatives
+
+        return derivatives.create_rust_derivative_bundle(self, path, **kwargs)
+

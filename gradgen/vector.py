@@ -1,0 +1,217 @@
+"""``SXVector``: an immutable sequence of ``SX`` with elementwise arithmetic and reductions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, overload
+
+from ir.errors import GradgenTypeError, ShapeError
+from ir.expr import SX, as_sx
+from ir.ops import Op
+
+
+class SXVector:
+    """A vector of scalar expressions (``SXVector.sym("x", 3)`` has elements ``x_0, x_1, x_2``)."""
+
+    __slots__ = ("_items", "name")
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        if isinstance(items, SX):
+            items = (items,)
+        try:
+            seq = tuple(items)
+        except TypeError:
+            raise GradgenTypeError(
+                f"SXVector needs an iterable of expressions or numbers, got {type(items).__name__}"
+            ) from None
+        self._items: tuple[SX, ...] = tuple(as_sx(v) for v in seq)
+        self.name: str | None = None
+
+    @classmethod
+    def sym(cls, name: str, n: int) -> SXVector:
+        """``n`` fresh symbols named ``name_0 ... name_{n-1}``."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise GradgenTypeError(f"SXVector.sym needs a positive integer length, got {n!r}")
+        if not isinstance(name, str) or not name:
+            raise GradgenTypeError(f"a symbol name must be a non-empty string, got {name!r}")
+        v = cls(SX.sym(f"{name}_{i}") for i in range(n))
+        v.name = name
+        return v
+
+    # ---- sequence protocol ------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[SX]:
+        return iter(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> SX: ...
+    @overload
+    def __getitem__(self, index: slice) -> SXVector: ...
+    def __getitem__(self, index: int | slice) -> SX | SXVector:
+        if isinstance(index, slice):
+            return SXVector(self._items[index])
+        try:
+            return self._items[index]
+        except IndexError:
+            raise IndexError(f"index {index} is out of range for an SXVector of length {len(self)}") from None
+        except TypeError:
+            raise GradgenTypeError(f"SXVector indices must be integers or slices, not {type(index).__name__}") from None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SXVector):
+            return NotImplemented
+        return len(self) == len(other) and all(a is b for a, b in zip(self, other))
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(id, self._items)))
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __repr__(self) -> str:
+        return "SXVector([" + ", ".join(str(v) for v in self._items) + "])"
+
+    # ---- elementwise arithmetic ----------------------------------------------------------
+    def _zip(self, other: Any, fn: Callable[[SX, SX], SX], reflected: bool = False) -> SXVector:
+        if isinstance(other, SXVector) or (isinstance(other, (list, tuple))):
+            other_v = other if isinstance(other, SXVector) else SXVector(other)
+            if len(other_v) != len(self):
+                raise ShapeError(
+                    f"elementwise operation on vectors of lengths {len(self)} and {len(other_v)}"
+                )
+            pairs = zip(other_v, self) if reflected else zip(self, other_v)
+            return SXVector(fn(a, b) for a, b in pairs)
+        try:
+            s = as_sx(other)
+        except GradgenTypeError:
+            return NotImplemented  # type: ignore[return-value]
+        if reflected:
+            return SXVector(fn(s, a) for a in self)
+        return SXVector(fn(a, s) for a in self)
+
+    def __add__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a + b)
+
+    def __radd__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a + b, True)
+
+    def __sub__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a - b)
+
+    def __rsub__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a - b, True)
+
+    def __mul__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a * b)
+
+    def __rmul__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a * b, True)
+
+    def __truediv__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a / b)
+
+    def __rtruediv__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a / b, True)
+
+    def __pow__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a**b)
+
+    def __rpow__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a**b, True)
+
+    def __neg__(self) -> SXVector:
+        return SXVector(-a for a in self)
+
+    def __pos__(self) -> SXVector:
+        return self
+
+    def __abs__(self) -> SXVector:
+        return SXVector(abs(a) for a in self)
+
+    def __lt__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a < b)
+
+    def __le__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a <= b)
+
+    def __gt__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a > b)
+
+    def __ge__(self, o: Any) -> SXVector:
+        return self._zip(o, lambda a, b: a >= b)
+
+    def map(self, fn: Callable[[SX], SX]) -> SXVector:
+        return SXVector(fn(a) for a in self)
+
+    # ---- reductions ---------------------------------------------------------------------
+    def dot(self, other: Iterable[Any]) -> SX:
+        o = other if isinstance(other, SXVector) else SXVector(other)
+        if len(o) != len(self):
+            raise ShapeError(f"dot product of vectors of lengths {len(self)} and {len(o)}")
+        return _fold_add(a * b for a, b in zip(self, o))
+
+    def sum(self) -> SX:
+        return _fold_add(self)
+
+    def prod(self) -> SX:
+        acc: SX | None = None
+        for a in self:
+            acc = a if acc is None else acc * a
+        return SX.const(1.0) if acc is None else acc
+
+    def mean(self) -> SX:
+        if not self._items:
+            raise ShapeError("the mean of an empty vector is undefined")
+        return self.sum() / len(self)
+
+    def _norm(self, op: Op, attr: object = None) -> SX:
+        if not self._items:
+            raise ShapeError("a norm of an empty vector is not defined here")
+        return SX.make(op, self._items, attr)
+
+    def norm2(self) -> SX:
+        """Euclidean norm (printed as a call to the ``norm2`` helper)."""
+        return self._norm(Op.NORM2)
+
+    def norm2sq(self) -> SX:
+        """Squared Euclidean norm."""
+        return self._norm(Op.NORM2SQ)
+
+    def norm1(self) -> SX:
+        return self._norm(Op.NORM1)
+
+    def norm_inf(self) -> SX:
+        return self._norm(Op.NORM_INF)
+
+    def norm_p(self, p: float) -> SX:
+        """``(sum |x_i|^p)^(1/p)`` for a constant ``p > 0``."""
+        return self._norm(Op.NORM_P, _order(p))
+
+    def norm_p_to_p(self, p: float) -> SX:
+        """``sum |x_i|^p`` for a constant ``p > 0``."""
+        return self._norm(Op.NORM_P_TO_P, _order(p))
+
+
+def _order(p: Any) -> float:
+    if isinstance(p, SX) and p.is_constant:
+        p = p.value
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise GradgenTypeError(f"the norm order p must be a number, got {type(p).__name__}")
+    p = float(p)
+    if not (p > 0.0 and p < float("inf")):
+        raise GradgenTypeError(f"the norm order p must be finite and positive, got {p!r}")
+    return p
+
+
+def _fold_add(terms: Iterable[SX]) -> SX:
+    acc: SX | None = None
+    for t in terms:
+        acc = t if acc is None else acc + t
+    return SX.const(0.0) if acc is None else acc
+
+
+def vector(items: Iterable[Any]) -> SXVector:
+    """An ``SXVector`` from an iterable of expressions or numbers."""
+    return SXVector(items)

@@ -1,0 +1,1 @@
+"""gradgen's intermediate representation: operations, expressions, SSA kernels and their tools."""

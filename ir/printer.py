@@ -1,0 +1,58 @@
+"""The one textual form of a kernel, used by the dump tool, snapshots and error messages.
+
+Values are named ``v0, v1, ...`` by id, floats are printed with ``repr`` and nothing depends on
+memory addresses or hashing, so the text is deterministic.
+"""
+
+from __future__ import annotations
+
+from .kernel import Kernel
+from .ops import OP_INFO, Op
+
+
+def _port(p) -> str:
+    return f"{p.name}: scalar" if p.scalar else f"{p.name}[{p.size}]"
+
+
+def format_kernel(kernel: Kernel) -> str:
+    ins = ", ".join(_port(p) for p in kernel.inputs)
+    outs = ", ".join(_port(p) for p in kernel.outputs)
+    lines = [f"kernel {kernel.name}({ins}) -> ({outs})"]
+    alloc = kernel.allocation
+    if kernel.names is not None:
+        n = kernel.names
+        lines.append(
+            f"  ; rust fn {n.function}({', '.join(n.inputs + n.outputs + [n.work])})"
+        )
+    if alloc is not None:
+        lines.append(
+            f"  ; {len(alloc.chunks)} chunk(s), workspace {alloc.workspace_size}, "
+            f"registers {alloc.register_count}"
+        )
+    chunk_of: dict[int, int] = {}
+    if alloc is not None:
+        for c, ch in enumerate(alloc.chunks):
+            for s in alloc.statements[ch.start : ch.stop]:
+                chunk_of[s] = c
+    for i, op in enumerate(kernel.ops):
+        attr = kernel.attrs[i]
+        if op is Op.INPUT:
+            port = kernel.inputs[attr[0]]
+            text = f"input {port.name}[{attr[1]}]"
+        elif op is Op.CONST:
+            text = f"const {attr!r}"
+        else:
+            name = OP_INFO[op].name
+            if attr is not None:
+                name = f"{name}[{attr!r}]"
+            text = name + " " + ", ".join(f"v{a}" for a in kernel.args[i])
+        note = ""
+        if alloc is not None and i in alloc.local:
+            note = f"  ; c{chunk_of.get(i, 0)} r{alloc.local[i]}"
+            if i in alloc.slot:
+                note += f" work[{alloc.slot[i]}]"
+        lines.append(f"  v{i} = {text}{note}")
+    for k, port in enumerate(kernel.outputs):
+        for j, v in enumerate(kernel.results[k]):
+            lines.append(f"  {port.name}[{j}] = v{v}")
+    return "\n".join(lines) + "\n"

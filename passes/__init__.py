@@ -1,0 +1,1 @@
+"""gradgen's passes over :class:`ir.kernel.Kernel` and the manager that runs them."""

@@ -1,0 +1,66 @@
+"""The pass manager: runs an explicit list of passes, verifying the IR after each one.
+
+A pass is any object with a ``name`` and ``run(kernel) -> kernel``. The manager hands every
+intermediate kernel to an optional callback (the dump tool's ``--print-ir-after-all`` and
+``--time-passes``) and logs one INFO line per pass on the ``gradgen.passes`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import attrs
+
+from ir.kernel import Kernel
+from ir.verify import verify
+
+log = logging.getLogger("gradgen.passes")
+
+
+class Pass(Protocol):
+    name: str
+
+    def run(self, kernel: Kernel) -> Kernel: ...
+
+
+@attrs.frozen
+class PassEvent:
+    """What one pass did: the kernels before and after it and its wall time."""
+
+    index: int
+    name: str
+    before: Kernel
+    after: Kernel
+    seconds: float
+
+
+PassCallback = Callable[[PassEvent], None]
+
+
+@attrs.define
+class PassManager:
+    passes: Sequence[Pass]
+    verify_each: bool = True
+    callback: PassCallback | None = None
+
+    def run(self, kernel: Kernel) -> Kernel:
+        if self.verify_each:
+            verify(kernel, "lowering")
+        for index, p in enumerate(self.passes):
+            t0 = time.perf_counter()
+            out = p.run(kernel)
+            seconds = time.perf_counter() - t0
+            if self.verify_each:
+                verify(out, p.name)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%-12s %8.3f s  %d ops -> %d ops  (%s)",
+                    p.name, seconds, kernel.op_count(), out.op_count(), kernel.name,
+                )
+            if self.callback is not None:
+                self.callback(PassEvent(index, p.name, kernel, out, seconds))
+            kernel = out
+        return kernel

@@ -1,0 +1,86 @@
+"""The explicit pass pipelines, one per simplification level, and the pass registry.
+
+Every pipeline is listed here, in order, one comment per pass:
+
+==========  ====================================================================================
+level       passes
+==========  ====================================================================================
+none        (construction-time exact folds and hash-consing only)
+basic       simplify(basic)  -> cse
+medium      simplify(medium) -> cse
+high        simplify(high, 2 rounds) -> cse
+max         simplify(max, 4 rounds) -> cse
+==========  ====================================================================================
+
+Code generation appends: ``schedule`` (depth-first order from the outputs) ->
+``allocate`` (chunks, locals and workspace slots by liveness) -> ``sanitize`` (Rust names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ir.errors import InvalidLevelError, UnknownPassError
+
+from .allocate import DEFAULT_MAX_CHUNK, AllocatePass
+from .cse import CSEPass
+from .manager import Pass
+from .schedule import SchedulePass
+from .simplify import SimplifyPass
+
+LEVELS: tuple[str, ...] = ("none", "basic", "medium", "high", "max")
+#: simplification rounds per level (each round is one linear rebuild)
+ROUNDS: dict[int, int] = {1: 1, 2: 1, 3: 2, 4: 4}
+
+
+def level_index(level: str | int) -> int:
+    """``"none" .. "max"`` or ``0 .. 4`` -> ``0 .. 4``; anything else is an InvalidLevelError."""
+    if isinstance(level, bool):
+        raise InvalidLevelError(f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4")
+    if isinstance(level, int):
+        if 0 <= level < len(LEVELS):
+            return level
+        raise InvalidLevelError(f"simplification level {level} is out of range; use 0-4 or one of {', '.join(LEVELS)}")
+    if isinstance(level, str) and level in LEVELS:
+        return LEVELS.index(level)
+    raise InvalidLevelError(f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4")
+
+
+def simplification_passes(level: str | int) -> list[Pass]:
+    n = level_index(level)
+    if n == 0:
+        return []
+    return [SimplifyPass(n, ROUNDS[n]), CSEPass()]
+
+
+def codegen_passes(sanitize: Pass | None = None, max_chunk: int = DEFAULT_MAX_CHUNK) -> list[Pass]:
+    passes: list[Pass] = [SchedulePass(), AllocatePass(max_chunk)]
+    if sanitize is not None:
+        passes.append(sanitize)
+    return passes
+
+
+#: name -> factory for the dump tool's ``--passes a,b,c`` (explicit, no import-time registration)
+REGISTRY: dict[str, Callable[[], Pass]] = {
+    "simplify-basic": lambda: SimplifyPass(1, ROUNDS[1]),
+    "simplify-medium": lambda: SimplifyPass(2, ROUNDS[2]),
+    "simplify-high": lambda: SimplifyPass(3, ROUNDS[3]),
+    "simplify-max": lambda: SimplifyPass(4, ROUNDS[4]),
+    "cse": CSEPass,
+    "schedule": SchedulePass,
+    "allocate": AllocatePass,
+}
+
+
+def passes_by_name(names: Sequence[str], extra: dict[str, Callable[[], Any]] | None = None) -> list[Pass]:
+    table = dict(REGISTRY)
+    if extra:
+        table.update(extra)
+    out: list[Pass] = []
+    for name in names:
+        factory = table.get(name)
+        if factory is None:
+            raise UnknownPassError(f"unknown pass {name!r}; registered passes: {', '.join(sorted(table))}")
+        out.append(factory())
+    return out

@@ -1,0 +1,1 @@
+"""syrupy snapshots of the IR and of generated Rust (reviewed diffs only; see tests/snapshot.py)."""
