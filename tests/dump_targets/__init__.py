@@ -1,0 +1,1 @@
+"""Small target modules for the ``gradgen-dump`` tests (tests/test_dump.py)."""
