@@ -21,7 +21,8 @@ log = logging.getLogger("gradgen.passes")
 
 
 class Pass(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, kernel: Kernel) -> Kernel: ...
 

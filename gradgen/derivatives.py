@@ -1,0 +1,338 @@
+"""Derivatives for users: ``Function`` derivatives, the symbolic API and the derivative bundle.
+
+Everything here is a thin layer over :mod:`passes.autodiff`: a ``Function``'s kernel goes
+through the pass manager with an :class:`~passes.autodiff.AutodiffPass` (verified after the
+pass), and the derivative kernel becomes a new ``Function`` over the same input symbols plus
+fresh symbols for appended inputs (HVP directions, runtime tangents and cotangents).
+
+The symbolic functions (:func:`derivative`, :func:`gradient`, ...) lower the expression to a
+kernel whose inputs are ``x`` and the other free symbols, differentiate it and raise the result
+back to ``SX``. Names of derivative Functions and of their ports are listed in
+:mod:`passes.autodiff` (``<f>_gradient_<in>`` with output ``grad_<in>``, ...); the conventions at
+non-smooth points are documented in :mod:`passes.autodiff_rules`.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ir.errors import DifferentiationError, GradgenTypeError
+from ir.expr import SX, as_sx, iter_dag
+from ir.kernel import Kernel, Port
+from ir.lower import lower, raise_kernel
+from passes import autodiff as ad
+from passes.manager import PassManager
+
+from .function import Function
+from .vector import SXVector
+
+# ---- Function-level API -----------------------------------------------------------------------
+
+
+def _fresh_symbols(f: Function, kernel: Kernel) -> list[list[SX]]:
+    """Input symbols for ``kernel``: ``f``'s, then fresh ones for every appended input port."""
+    taken = {s.name for block in f.input_symbols for s in block}
+    blocks: list[list[SX]] = [list(b) for b in f.input_symbols]
+    for port in kernel.inputs[len(blocks) :]:
+        base = port.name
+        while any(f"{base}_{j}" in taken for j in range(port.size)):
+            base += "_"
+        names = [f"{base}_{j}" for j in range(port.size)]
+        taken.update(names)
+        blocks.append([SX.sym(n) for n in names])
+    return blocks
+
+
+def _derive(f: Function, p: ad.AutodiffPass) -> Function:
+    if not isinstance(f, Function):
+        raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")
+    kernel = PassManager([p]).run(f.kernel)
+    return Function.from_kernel(kernel, _fresh_symbols(f, kernel))
+
+
+def gradient_function(f: Function, wrt: int = 0) -> Function:
+    """``<f>_gradient_<in>`` with output ``grad_<in>``; ``f`` must have one scalar output."""
+    return _derive(f, ad.AutodiffPass("gradient", wrt))
+
+
+def jacobian_function(f: Function, wrt: int = 0) -> Function:
+    """``<f>_jacobian_<in>`` with one row-major output ``jacobian_<out>_<in>`` per output of ``f``."""
+    return _derive(f, ad.AutodiffPass("jacobian", wrt))
+
+
+def hessian_function(f: Function, wrt: int = 0) -> Function:
+    """``<f>_hessian_<in>`` with the row-major ``n*n`` output ``hessian_<in>``."""
+    return _derive(f, ad.AutodiffPass("hessian", wrt))
+
+
+def hvp_function(f: Function, wrt: int = 0) -> Function:
+    """``<f>_hvp_<in>``: inputs of ``f`` plus the direction ``v_<in>``; output ``hvp_<in>``."""
+    return _derive(f, ad.AutodiffPass("hvp", wrt))
+
+
+def jvp_function(f: Function, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
+    """Forward-mode directional derivative ``<f>_jvp_<ins>``: outputs ``jvp_<out>``.
+
+    ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``tangent`` gives
+    constant seeds (one entry per selected input, or a flat list for a single input); when it is
+    ``None``, runtime inputs ``tangent_<in>`` are appended instead.
+    """
+    return _derive(f, ad.AutodiffPass("jvp", _wrt_arg(wrt_index), tangent))
+
+
+def vjp_function(
+    f: Function, cotangent: Any = None, wrt_index: int | Sequence[int] | None = None
+) -> Function:
+    """Reverse-mode product ``cotangent^T J`` (``<f>_vjp_<ins>``): outputs ``vjp_<in>``.
+
+    ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``cotangent`` gives
+    constant seeds (one entry per output of ``f``, or a flat list for a single output); when it
+    is ``None``, runtime inputs ``cotangent_<out>`` are appended instead.
+    """
+    return _derive(f, ad.AutodiffPass("vjp", _wrt_arg(wrt_index), cotangent))
+
+
+def joint_function(f: Function, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
+    """``<f>_<kinds>_<ins>``: the outputs ``kinds`` (among f, grad, jf, hessian, hvp) of one graph."""
+    return _derive(f, ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(wrt)))
+
+
+def _wrt_arg(wrt: Any) -> Any:
+    if isinstance(wrt, list):
+        return tuple(wrt)
+    return wrt
+
+
+# ---- symbolic API -------------------------------------------------------------------------------
+
+
+def _as_exprs(expr: Any) -> tuple[list[SX], bool]:
+    if isinstance(expr, SXVector):
+        return list(expr), False
+    if isinstance(expr, (list, tuple)):
+        return [as_sx(e) for e in expr], False
+    return [as_sx(expr)], True
+
+
+def _as_vars(x: Any) -> tuple[list[SX], bool]:
+    if isinstance(x, SX):
+        xs, scalar = [x], True
+    elif isinstance(x, (SXVector, list, tuple)):
+        xs, scalar = [as_sx(v) for v in x], False
+    else:
+        raise DifferentiationError(
+            f"differentiate with respect to symbols (SX or SXVector), got {type(x).__name__}"
+        )
+    if not xs:
+        raise DifferentiationError("differentiation variables must not be empty")
+    seen: set[int] = set()
+    for s in xs:
+        if not s.is_symbol:
+            raise DifferentiationError(
+                f"can only differentiate with respect to symbols, got the expression {s}"
+            )
+        if id(s) in seen:
+            raise DifferentiationError(f"symbol {s.name!r} appears more than once among the variables")
+        seen.add(id(s))
+    return xs, scalar
+
+
+@attrs.frozen
+class _Lowered:
+    kernel: Kernel
+    symbols: list[list[SX]]
+
+
+def _lower(exprs: list[SX], xs: list[SX]) -> _Lowered:
+    """Kernel with inputs ``x`` (port 0) and the other free symbols (port 1, if any)."""
+    own = {id(s) for s in xs}
+    params = [n for n in iter_dag(exprs) if n.is_symbol and id(n) not in own]
+    inputs = [(Port("x", len(xs)), xs)]
+    if params:
+        inputs.append((Port("p", len(params)), params))
+    kernel = lower("expr", inputs, [(Port("y", len(exprs)), exprs)])
+    return _Lowered(kernel, [list(xs), params] if params else [list(xs)])
+
+
+def _raise(kernel: Kernel, symbols: list[list[SX]], *appended: Sequence[SX]) -> list[SX]:
+    return raise_kernel(kernel, [*symbols, *(list(a) for a in appended)])[0]
+
+
+def _result(values: list[SX], scalar: bool) -> SX | SXVector:
+    return values[0] if scalar else SXVector(values)
+
+
+def derivative(expr: Any, x: SX) -> SX | SXVector:
+    """``d expr / d x`` for a scalar symbol ``x``; elementwise when ``expr`` is a vector."""
+    if not isinstance(x, SX):
+        raise DifferentiationError(f"derivative needs a scalar symbol, got {type(x).__name__}; use jacobian")
+    exprs, scalar = _as_exprs(expr)
+    return _result(_jac(exprs, [x]), scalar)
+
+
+def _jac(exprs: list[SX], x: Any) -> list[SX]:
+    xs, _ = _as_vars(x)
+    low = _lower(exprs, xs)
+    return _raise(ad.jacobian(low.kernel, 0), low.symbols)
+
+
+def gradient(expr: Any, x: Any) -> SXVector:
+    """The gradient of a scalar expression w.r.t. the symbols ``x`` (an ``SXVector``)."""
+    exprs, scalar = _as_exprs(expr)
+    if not scalar and len(exprs) != 1:
+        raise DifferentiationError(
+            f"gradient needs a scalar expression, got a vector of length {len(exprs)}; use jacobian"
+        )
+    return SXVector(_jac(exprs, x))
+
+
+def jacobian(expr: Any, x: Any) -> SXVector:
+    """The row-major flat Jacobian ``d expr_i / d x_j`` at index ``i * len(x) + j``."""
+    exprs, _ = _as_exprs(expr)
+    return SXVector(_jac(exprs, x))
+
+
+def hessian(expr: Any, x: Any) -> SXVector:
+    """The row-major flat Hessian of a scalar expression (``n*n`` entries, symmetric)."""
+    exprs, _ = _as_exprs(expr)
+    if len(exprs) != 1:
+        raise DifferentiationError(f"hessian needs a scalar expression, got a vector of length {len(exprs)}")
+    xs, _ = _as_vars(x)
+    low = _lower(exprs, xs)
+    return SXVector(_raise(ad.hessian(low.kernel, 0), low.symbols))
+
+
+def _direction(v: Any, n: int, what: str) -> tuple[list[SX], list[float] | None]:
+    """The seed expressions, and their values when all of them are constants."""
+    vals = [v] if isinstance(v, (SX, int, float)) else v
+    try:
+        out = [as_sx(e) for e in vals]
+    except (TypeError, GradgenTypeError):
+        raise DifferentiationError(f"the {what} must be expressions or numbers, got {v!r}") from None
+    if len(out) != n:
+        raise DifferentiationError(f"the {what} has {len(out)} element(s), expected {n}")
+    consts = [e.value for e in out] if all(e.is_constant for e in out) else None
+    return out, consts
+
+
+def hvp(expr: Any, x: Any, v: Any) -> SX | SXVector:
+    """Hessian of a scalar expression times ``v`` (forward-over-reverse); ``v`` may be symbolic."""
+    exprs, _ = _as_exprs(expr)
+    if len(exprs) != 1:
+        raise DifferentiationError(f"hvp needs a scalar expression, got a vector of length {len(exprs)}")
+    xs, xscalar = _as_vars(x)
+    vs, consts = _direction(v, len(xs), "direction")
+    low = _lower(exprs, xs)
+    if consts is not None:
+        return _result(_raise(ad.hvp(low.kernel, 0, consts), low.symbols), xscalar)
+    return _result(_raise(ad.hvp(low.kernel, 0), low.symbols, vs), xscalar)
+
+
+def jvp(expr: Any, x: Any, tangent: Any) -> SX | SXVector:
+    """``J tangent``: the directional derivative of ``expr`` along ``tangent`` (may be symbolic)."""
+    exprs, scalar = _as_exprs(expr)
+    xs, _ = _as_vars(x)
+    ts, consts = _direction(tangent, len(xs), "tangent")
+    low = _lower(exprs, xs)
+    if consts is not None:
+        return _result(_raise(ad.jvp(low.kernel, 0, [consts]), low.symbols), scalar)
+    return _result(_raise(ad.jvp(low.kernel, 0), low.symbols, ts), scalar)
+
+
+def vjp(expr: Any, x: Any, cotangent: Any) -> SX | SXVector:
+    """``cotangent^T J``: one entry per variable in ``x`` (``cotangent`` may be symbolic)."""
+    exprs, _ = _as_exprs(expr)
+    xs, xscalar = _as_vars(x)
+    cs, consts = _direction(cotangent, len(exprs), "cotangent")
+    low = _lower(exprs, xs)
+    if consts is not None:
+        return _result(_raise(ad.vjp(low.kernel, 0, [consts]), low.symbols), xscalar)
+    return _result(_raise(ad.vjp(low.kernel, 0), low.symbols, cs), xscalar)
+
+
+# ---- the derivative bundle ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class DerivativeBundle:
+    """The crates written by :func:`create_rust_derivative_bundle`, keyed by directory name."""
+
+    bundle_dir: pathlib.Path
+    crates: dict[str, Any]
+
+    @property
+    def crate_dirs(self) -> list[pathlib.Path]:
+        return [self.bundle_dir / name for name in self.crates]
+
+
+def bundle_functions(f: Function) -> dict[str, Function]:
+    """Directory name -> Function: ``primal``, ``<f>_jacobian_<in>`` for every input and, when
+    ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input."""
+    from ir.names import sanitize
+
+    funcs: dict[str, Function] = {"primal": f}
+    derived = [jacobian_function(f, w) for w in range(len(f.input_names))]
+    if len(f.output_names) == 1 and f.output_sizes[0] == 1:
+        derived += [hessian_function(f, w) for w in range(len(f.input_names))]
+    for d in derived:
+        key = sanitize(d.name)
+        if key in funcs:
+            raise DifferentiationError(
+                f"derivative crates {d.name!r} and {funcs[key].name!r} of {f.name!r} would share the "
+                f"directory {key!r}; rename the inputs of {f.name!r}"
+            )
+        funcs[key] = d
+    return funcs
+
+
+def create_rust_derivative_bundle(
+    f: Function,
+    path: str | pathlib.Path,
+    simplify_derivatives: str | int | None = None,
+    config: Any = None,
+) -> DerivativeBundle:
+    """Write crates ``primal/``, ``<f>_jacobian_<in>/`` for every input and, for a function with
+    one scalar output, ``<f>_hessian_<in>/`` into the directory ``path``.
+
+    ``config`` (a ``RustBackendConfig``) applies to every crate; ``simplify_derivatives``, when
+    given, is the simplification level of the derivative crates (the primal keeps the level of
+    ``config``). Each crate is named after its directory (the primal after the sanitized
+    function name, with ``_kernel`` appended if cargo reserves that name). Every name, level
+    and the generated code are checked before anything is written.
+    """
+    from backends.config import RustBackendConfig
+    from backends.crate import CARGO_RESERVED, check_crate_name
+    from ir.errors import ConfigError, ProjectWriteError
+    from ir.names import sanitize
+
+    from . import codegen
+
+    if not isinstance(f, Function):
+        raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")
+    config = config or RustBackendConfig()
+    if not isinstance(config, RustBackendConfig):
+        raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
+    derived_config = (
+        config if simplify_derivatives is None else config.with_simplification(simplify_derivatives)
+    )
+    root = pathlib.Path(path)
+    if root.exists() and not root.is_dir():
+        raise ProjectWriteError(f"cannot create a derivative bundle at {str(root)!r}: it is a file")
+    plans = []
+    for directory, fn in bundle_functions(f).items():
+        crate = sanitize(f.name) if directory == "primal" else directory
+        if crate in CARGO_RESERVED:
+            crate += "_kernel"
+        check_crate_name(crate)
+        cfg = config if directory == "primal" else derived_config
+        codegen.generate_rust(fn, cfg)  # raises on invalid names before any file is written
+        plans.append((directory, fn, crate, cfg))
+    crates = {
+        directory: codegen.create_rust_project(fn, root / directory, crate_name=crate, config=cfg)
+        for directory, fn, crate, cfg in plans
+    }
+    return DerivativeBundle(root, crates)

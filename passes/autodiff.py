@@ -1,0 +1,621 @@
+"""Automatic differentiation of SSA kernels: forward and reverse sweeps and derivative kernels.
+
+Every derivative kernel is built in one :class:`~ir.kernel.KernelBuilder` that first receives a
+copy of the primal kernel; derivative instructions are emitted next to it and share its values
+(hash-consing merges repeated subexpressions). Builder ids are in topological order, so the
+sweeps are loops over sorted id lists, never recursion:
+
+* **activity**: which values depend on the differentiation inputs (one linear scan, extended
+  incrementally as the builder grows);
+* **reverse sweep** (VJP): adjoints accumulated in reverse topological order over the *cone* of
+  the seeded values (their active ancestors, found with an explicit stack), ``adj[arg] +=
+  cotangent * partial``;
+* **forward sweep** (JVP): tangents propagated in topological order over the cone of the targets,
+  ``tangent = sum partial_k * tangent_k``.
+
+Both sweeps take their partial derivatives from the single rule table
+:data:`passes.autodiff_rules.RULES`. A zero partial or a zero cotangent creates no node. A
+cotangent of the form ``select(c, y, 0)`` (from ``if_else``) stays gated when it is scaled, so an
+inf/NaN partial inside the branch that was not taken does not reach the result.
+
+Derivative kernels (ports named after the primal ones):
+
+=========  ======================================  =============================================
+kind       kernel name                             outputs (appended inputs)
+=========  ======================================  =============================================
+gradient   ``<f>_gradient_<in>``                   ``grad_<in>`` (needs one scalar output)
+jacobian   ``<f>_jacobian_<in>``                   ``jacobian_<out>_<in>`` per output, row-major
+hessian    ``<f>_hessian_<in>``                    ``hessian_<in>`` row-major ``n*n``
+hvp        ``<f>_hvp_<in>``                        ``hvp_<in>`` (input ``v_<in>``)
+jvp        ``<f>_jvp_<ins>``                       ``jvp_<out>`` per output (inputs ``tangent_<in>``)
+vjp        ``<f>_vjp_<ins>``                       ``vjp_<in>`` per wrt input (inputs ``cotangent_<out>``)
+joint      ``<f>_<kinds>_<ins>``                   the outputs above, in the order of the kinds
+=========  ======================================  =============================================
+
+A generated name that collides with an existing port name gets a ``_1``, ``_2``... suffix.
+
+Hessians: one reverse sweep per gradient element restricted to its cone; only the lower
+triangle is computed and each entry is mirrored (the same value id appears at ``(i, j)`` and
+``(j, i)``); structurally zero entries are the constant 0. HVPs are forward-over-reverse: one
+forward sweep over the gradient graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ir.errors import DifferentiationError
+from ir.kernel import Kernel, KernelBuilder, Port
+from ir.ops import Op
+
+from .autodiff_rules import partials
+
+JOINT_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hvp")
+PASS_KINDS: tuple[str, ...] = ("gradient", "jacobian", "hessian", "hvp", "jvp", "vjp")
+
+
+# ---- scaling and accumulation (no node for a zero, gated cotangents stay gated) ---------------
+
+
+def _gate(b: KernelBuilder, vid: int) -> tuple[int, int, bool] | None:
+    """``(cond, value, taken_when_true)`` when ``vid`` is ``select(c, value, 0)`` or ``select(c, 0, value)``."""
+    if b.ops[vid] is not Op.SELECT:
+        return None
+    c, y, z = b.args[vid]
+    if b.is_zero(z):
+        return c, y, True
+    if b.is_zero(y):
+        return c, z, False
+    return None
+
+
+def _gated(b: KernelBuilder, cond: int, value: int, when_true: bool) -> int:
+    zero = b.const(0.0)
+    args = (cond, value, zero) if when_true else (cond, zero, value)
+    return b.emit(Op.SELECT, args)
+
+
+def scale(b: KernelBuilder, partial: int | None, g: int) -> int | None:
+    """``partial * g``, or ``None`` when either factor is the constant 0.
+
+    Negations of either factor are moved outside the product, where :func:`accumulate` turns
+    them into subtractions and the builder cancels double negations.
+    """
+    if partial is None or b.is_zero(partial) or b.is_zero(g):
+        return None
+    negate = False
+    if b.ops[partial] is Op.NEG:
+        partial, negate = b.args[partial][0], True
+    if b.ops[g] is Op.NEG:
+        g, negate = b.args[g][0], not negate
+    gate = _gate(b, g)
+    if gate is not None:
+        cond, value, side = gate
+        out = _gated(b, cond, b.mul(partial, value), side)
+    else:
+        gate = _gate(b, partial)
+        if gate is not None and b.const_of(gate[1]) == 1.0:
+            out = _gated(b, gate[0], g, gate[2])
+        else:
+            out = b.mul(partial, g)
+    return b.neg(out) if negate else out
+
+
+def _signed(b: KernelBuilder, vid: int) -> tuple[int, bool]:
+    """``(value, negated)`` with ``vid == -value`` when ``negated``."""
+    if b.ops[vid] is Op.NEG:
+        return b.args[vid][0], True
+    return vid, False
+
+
+def _combine(b: KernelBuilder, u: int, un: bool, v: int, vn: bool) -> tuple[int, bool]:
+    """``(+-u) + (+-v)`` as ``(value, negated)``."""
+    if un == vn:
+        return b.add(u, v), un
+    return (b.sub(v, u), False) if un else (b.sub(u, v), False)
+
+
+def accumulate(b: KernelBuilder, prev: int | None, term: int) -> int:
+    """``prev + term`` (``term`` when ``prev`` is ``None``).
+
+    Negated operands become subtractions, and two terms gated on the same condition
+    (``select(c, y1, z1) + select(c, y2, z2)``) merge into one gated term so the gate survives.
+    """
+    if prev is None:
+        return term
+    p, pn = _signed(b, prev)
+    t, tn = _signed(b, term)
+    if b.ops[p] is Op.SELECT and b.ops[t] is Op.SELECT and b.args[p][0] == b.args[t][0]:
+        c, y1, z1 = b.args[p]
+        _, y2, z2 = b.args[t]
+        if pn == tn:
+            out = b.emit(Op.SELECT, (c, b.add(y1, y2), b.add(z1, z2)))
+            return b.neg(out) if pn else out
+        pos, neg = ((y2, z2), (y1, z1)) if pn else ((y1, z1), (y2, z2))
+        return b.emit(Op.SELECT, (c, b.sub(pos[0], neg[0]), b.sub(pos[1], neg[1])))
+    value, negated = _combine(b, p, pn, t, tn)
+    return b.neg(value) if negated else value
+
+
+# ---- the derivative graph ---------------------------------------------------------------------
+
+
+class DerivativeGraph:
+    """A builder holding a copy of a primal kernel, with forward and reverse sweeps over it.
+
+    ``visits`` counts the nodes touched by the sweeps (cone collection plus processing); tests use
+    it to check that derivative construction is linear in the graph size.
+    """
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.b = KernelBuilder()
+        primal = self.b.copy_from(kernel)
+        self.outputs: list[list[int]] = [[primal[v] for v in res] for res in kernel.results]
+        self.ports: list[Port] = list(kernel.inputs)
+        self.visits = 0
+        self._activity: dict[tuple[int, ...], bytearray] = {}
+        self._gradients: dict[int, list[int]] = {}
+
+    # ---- inputs -----------------------------------------------------------------------------
+    def input_ids(self, port: int) -> list[int]:
+        return [self.b.input(port, j) for j in range(self.ports[port].size)]
+
+    def add_input(self, port: Port) -> list[int]:
+        """Append an input port (a direction, tangent or cotangent) and return its element ids."""
+        self.ports.append(port)
+        return self.input_ids(len(self.ports) - 1)
+
+    # ---- analysis ---------------------------------------------------------------------------
+    def activity(self, wrt: tuple[int, ...]) -> bytearray:
+        """``act[v] == 1`` iff value ``v`` depends on an input of the ports ``wrt``."""
+        act = self._activity.setdefault(wrt, bytearray())
+        b = self.b
+        for i in range(len(act), len(b.ops)):
+            if b.ops[i] is Op.INPUT:
+                act.append(1 if b.attrs[i][0] in wrt else 0)
+            else:
+                act.append(1 if any(act[a] for a in b.args[i]) else 0)
+        return act
+
+    def _cone(self, roots: Sequence[int], act: bytearray) -> list[int]:
+        """The active ancestors of ``roots`` (roots included), in increasing id order."""
+        seen = set(roots)
+        stack = list(seen)
+        args = self.b.args
+        while stack:
+            v = stack.pop()
+            for a in args[v]:
+                if act[a] and a not in seen:
+                    seen.add(a)
+                    stack.append(a)
+        self.visits += len(seen)
+        return sorted(seen)
+
+    # ---- sweeps -----------------------------------------------------------------------------
+    def reverse(self, seeds: Sequence[tuple[int, int]], wrt: tuple[int, ...]) -> dict[int, int]:
+        """Adjoints of the active values in the cone of the seeds ``(value, cotangent)``."""
+        b = self.b
+        act = self.activity(wrt)
+        adj: dict[int, int] = {}
+        for v, g in seeds:
+            if act[v] and not b.is_zero(g):
+                adj[v] = accumulate(b, adj.get(v), g)
+        order = self._cone(list(adj), act)
+        for v in reversed(order):
+            cot = adj.get(v)
+            args = b.args[v]
+            if cot is None or not args:
+                continue
+            self.visits += 1
+            need = [act[a] == 1 for a in args]
+            for a, p, nd in zip(args, partials(b, v, need), need):
+                if nd:
+                    term = scale(b, p, cot)
+                    if term is not None:
+                        adj[a] = accumulate(b, adj.get(a), term)
+        return adj
+
+    def forward(self, seeds: dict[int, int], targets: Sequence[int], wrt: tuple[int, ...]) -> dict[int, int]:
+        """Tangents of the active values in the cone of ``targets``, from input tangents ``seeds``."""
+        b = self.b
+        act = self.activity(wrt)
+        tan = {v: t for v, t in seeds.items() if not b.is_zero(t)}
+        for v in self._cone([t for t in targets if act[t]], act):
+            args = b.args[v]
+            if v in tan or not args:
+                continue
+            need = [a in tan for a in args]
+            if not any(need):
+                continue
+            self.visits += 1
+            acc: int | None = None
+            for a, p, nd in zip(args, partials(b, v, need), need):
+                if nd:
+                    term = scale(b, p, tan[a])
+                    if term is not None:
+                        acc = accumulate(b, acc, term)
+            if acc is not None:
+                tan[v] = acc
+        return tan
+
+    # ---- derivative blocks ------------------------------------------------------------------
+    def scalar_output(self, what: str) -> int:
+        k = self.kernel
+        if len(k.outputs) != 1 or k.outputs[0].size != 1:
+            shape = ", ".join(f"{p.name!r} of size {p.size}" for p in k.outputs)
+            raise DifferentiationError(
+                f"the {what} of {k.name!r} needs exactly one scalar output, but it has {shape}; "
+                "use the jacobian (or a vjp) for vector-valued functions"
+            )
+        return self.outputs[0][0]
+
+    def gradient(self, wrt: int) -> list[int]:
+        cached = self._gradients.get(wrt)
+        if cached is None:
+            y = self.scalar_output("gradient")
+            adj = self.reverse([(y, self.b.const(1.0))], (wrt,))
+            zero = self.b.const(0.0)
+            cached = [adj.get(x, zero) for x in self.input_ids(wrt)]
+            self._gradients[wrt] = cached
+        return cached
+
+    def jacobian(self, wrt: int, out: int) -> list[int]:
+        """Row-major ``d outputs[out] / d inputs[wrt]``: one reverse sweep per output element."""
+        b = self.b
+        xs = self.input_ids(wrt)
+        zero, one = b.const(0.0), b.const(1.0)
+        rows: dict[int, list[int]] = {}
+        flat: list[int] = []
+        for y in self.outputs[out]:
+            row = rows.get(y)
+            if row is None:
+                adj = self.reverse([(y, one)], (wrt,))
+                row = rows[y] = [adj.get(x, zero) for x in xs]
+            flat.extend(row)
+        return flat
+
+    def hessian(self, wrt: int) -> list[int]:
+        """Row-major ``n*n`` Hessian: lower triangle by per-row reverse sweeps, mirrored."""
+        b = self.b
+        g = self.gradient(wrt)
+        xs = self.input_ids(wrt)
+        n = len(xs)
+        pos = {x: j for j, x in enumerate(xs)}
+        zero, one = b.const(0.0), b.const(1.0)
+        flat = [zero] * (n * n)
+        for i, gi in enumerate(g):
+            for v, h in self.reverse([(gi, one)], (wrt,)).items():
+                j = pos.get(v)
+                if j is not None and j <= i:
+                    flat[i * n + j] = flat[j * n + i] = h
+        return flat
+
+    def hvp(self, wrt: int, direction: Sequence[int]) -> list[int]:
+        """Hessian times ``direction``: a forward sweep over the gradient graph."""
+        g = self.gradient(wrt)
+        tan = self.forward(dict(zip(self.input_ids(wrt), direction)), g, (wrt,))
+        zero = self.b.const(0.0)
+        return [tan.get(v, zero) for v in g]
+
+    def jvp(self, wrt: Sequence[int], tangents: Sequence[Sequence[int]]) -> list[list[int]]:
+        seeds: dict[int, int] = {}
+        for p, t in zip(wrt, tangents):
+            seeds.update(zip(self.input_ids(p), t))
+        targets = [v for res in self.outputs for v in res]
+        tan = self.forward(seeds, targets, tuple(wrt))
+        zero = self.b.const(0.0)
+        return [[tan.get(v, zero) for v in res] for res in self.outputs]
+
+    def vjp(self, wrt: Sequence[int], cotangents: Sequence[Sequence[int]]) -> list[list[int]]:
+        seeds = [(y, c) for res, cot in zip(self.outputs, cotangents) for y, c in zip(res, cot)]
+        adj = self.reverse(seeds, tuple(wrt))
+        zero = self.b.const(0.0)
+        return [[adj.get(x, zero) for x in self.input_ids(p)] for p in wrt]
+
+    def finish(self, name: str, outputs: Sequence[tuple[Port, Sequence[int]]]) -> Kernel:
+        return self.b.finish(name, self.ports, [p for p, _ in outputs], [list(r) for _, r in outputs])
+
+
+# ---- validation and naming --------------------------------------------------------------------
+
+
+def check_wrt(kernel: Kernel, wrt: Any) -> int:
+    """``wrt`` as a valid input index of ``kernel`` or a :class:`DifferentiationError`."""
+    names = ", ".join(repr(p.name) for p in kernel.inputs)
+    if isinstance(wrt, bool) or not isinstance(wrt, int):
+        raise DifferentiationError(
+            f"wrt must be an input index of {kernel.name!r} (inputs: {names}), got {wrt!r}"
+        )
+    if not 0 <= wrt < len(kernel.inputs):
+        raise DifferentiationError(
+            f"wrt index {wrt} is out of range: {kernel.name!r} has {len(kernel.inputs)} input(s) ({names})"
+        )
+    return wrt
+
+
+def check_wrt_list(kernel: Kernel, wrt: Any) -> tuple[int, ...]:
+    """``None`` (all inputs), an index or a sequence of distinct indices."""
+    if wrt is None:
+        return tuple(range(len(kernel.inputs)))
+    items = [wrt] if isinstance(wrt, int) else wrt
+    try:
+        out = tuple(check_wrt(kernel, w) for w in items)
+    except TypeError:
+        raise DifferentiationError(f"wrt must be an input index or a list of them, got {wrt!r}") from None
+    if not out:
+        raise DifferentiationError(f"wrt for {kernel.name!r} is empty; give at least one input index")
+    if len(set(out)) != len(out):
+        raise DifferentiationError(f"wrt {list(out)!r} for {kernel.name!r} lists an input more than once")
+    return out
+
+
+class _Names:
+    """Port names already used; :meth:`take` returns ``name`` or ``name_1``, ``name_2``..."""
+
+    def __init__(self, ports: Sequence[Port]) -> None:
+        self.taken = {p.name for p in ports}
+
+    def take(self, name: str) -> str:
+        out, k = name, 0
+        while out in self.taken:
+            k += 1
+            out = f"{name}_{k}"
+        self.taken.add(out)
+        return out
+
+
+def _seed_ids(g: DerivativeGraph, values: Any, ports: Sequence[Port], what: str) -> list[list[int]]:
+    """Constant seeds (one entry per port: a number or a list of the port's size) as const ids."""
+    if len(ports) == 1 and not _is_nested(values):
+        values = [values]
+    try:
+        blocks = list(values)
+    except TypeError:
+        raise DifferentiationError(
+            f"the {what} must be a list with one entry per port, got {values!r}"
+        ) from None
+    if len(blocks) != len(ports):
+        raise DifferentiationError(
+            f"the {what} has {len(blocks)} entries but there are {len(ports)} port(s) "
+            f"({', '.join(repr(p.name) for p in ports)})"
+        )
+    out: list[list[int]] = []
+    for port, block in zip(ports, blocks):
+        items = [block] if isinstance(block, (int, float)) and not isinstance(block, bool) else block
+        try:
+            nums = [float(v) for v in items]
+        except (TypeError, ValueError):
+            raise DifferentiationError(
+                f"the {what} for {port.name!r} must be numbers, got {block!r}"
+            ) from None
+        if len(nums) != port.size:
+            raise DifferentiationError(
+                f"the {what} for {port.name!r} has {len(nums)} element(s), expected {port.size}"
+            )
+        out.append([g.b.const(v) for v in nums])
+    return out
+
+
+def _is_nested(values: Any) -> bool:
+    if isinstance(values, (int, float)):
+        return False
+    try:
+        return any(not isinstance(v, (int, float)) for v in values)
+    except TypeError:
+        return False
+
+
+# ---- kernel-level constructors ------------------------------------------------------------------
+
+
+def gradient(kernel: Kernel, wrt: int = 0) -> Kernel:
+    """``grad_<in>``: the gradient of the single scalar output w.r.t. input ``wrt``."""
+    w = check_wrt(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    port = kernel.inputs[w]
+    names = _Names(kernel.inputs)
+    out = Port(names.take(f"grad_{port.name}"), port.size, port.scalar)
+    return g.finish(f"{kernel.name}_gradient_{port.name}", [(out, g.gradient(w))])
+
+
+def _jacobian_blocks(g: DerivativeGraph, w: int, names: _Names) -> list[tuple[Port, list[int]]]:
+    kernel = g.kernel
+    port = kernel.inputs[w]
+    blocks = []
+    for k, out in enumerate(kernel.outputs):
+        p = Port(
+            names.take(f"jacobian_{out.name}_{port.name}"), out.size * port.size, out.scalar and port.scalar
+        )
+        blocks.append((p, g.jacobian(w, k)))
+    return blocks
+
+
+def jacobian(kernel: Kernel, wrt: int = 0) -> Kernel:
+    """``jacobian_<out>_<in>`` per output: row-major ``size(out) x size(in)`` matrices."""
+    w = check_wrt(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    blocks = _jacobian_blocks(g, w, _Names(kernel.inputs))
+    return g.finish(f"{kernel.name}_jacobian_{kernel.inputs[w].name}", blocks)
+
+
+def hessian(kernel: Kernel, wrt: int = 0, stats: dict[str, int] | None = None) -> Kernel:
+    """``hessian_<in>``: the row-major Hessian of the single scalar output.
+
+    ``stats``, when given, receives ``visits``: the number of nodes the sweeps touched.
+    """
+    w = check_wrt(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    g.scalar_output("hessian")
+    port = kernel.inputs[w]
+    out = Port(_Names(kernel.inputs).take(f"hessian_{port.name}"), port.size * port.size, port.scalar)
+    result = g.finish(f"{kernel.name}_hessian_{port.name}", [(out, g.hessian(w))])
+    if stats is not None:
+        stats["visits"] = g.visits
+    return result
+
+
+def hvp(kernel: Kernel, wrt: int = 0, direction: Sequence[float] | None = None) -> Kernel:
+    """``hvp_<in>``: Hessian times a direction (forward-over-reverse).
+
+    The direction is the appended input ``v_<in>``, or the constants ``direction`` when given.
+    """
+    w = check_wrt(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    g.scalar_output("Hessian-vector product")
+    port = kernel.inputs[w]
+    names = _Names(kernel.inputs)
+    if direction is None:
+        v = g.add_input(Port(names.take(f"v_{port.name}"), port.size, port.scalar))
+    else:
+        v = _seed_ids(g, direction, [port], "direction")[0]
+    out = Port(names.take(f"hvp_{port.name}"), port.size, port.scalar)
+    return g.finish(f"{kernel.name}_hvp_{port.name}", [(out, g.hvp(w, v))])
+
+
+def jvp(kernel: Kernel, wrt: int | Sequence[int] | None = None, tangent: Any = None) -> Kernel:
+    """``jvp_<out>`` per output: the directional derivative along a tangent of the ``wrt`` inputs.
+
+    ``wrt`` is an index, a list of indices or ``None`` for every input. ``tangent`` is ``None``
+    (runtime inputs ``tangent_<in>`` are appended, one per wrt input) or constants: one entry per
+    wrt input, each a number or a list of the input's size (a flat list when there is one input).
+    """
+    ws = check_wrt_list(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    names = _Names(kernel.inputs)
+    wports = [kernel.inputs[w] for w in ws]
+    if tangent is None:
+        seeds = [g.add_input(Port(names.take(f"tangent_{p.name}"), p.size, p.scalar)) for p in wports]
+    else:
+        seeds = _seed_ids(g, tangent, wports, "tangent")
+    outs = g.jvp(ws, seeds)
+    blocks = [(Port(names.take(f"jvp_{p.name}"), p.size, p.scalar), r) for p, r in zip(kernel.outputs, outs)]
+    return g.finish(f"{kernel.name}_jvp_{'_'.join(p.name for p in wports)}", blocks)
+
+
+def vjp(kernel: Kernel, wrt: int | Sequence[int] | None = None, cotangent: Any = None) -> Kernel:
+    """``vjp_<in>`` per wrt input: cotangent times the Jacobian.
+
+    ``cotangent`` is ``None`` (runtime inputs ``cotangent_<out>`` are appended, one per output) or
+    constants: one entry per output, each a number or a list of the output's size (a flat list
+    when there is one output).
+    """
+    ws = check_wrt_list(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    names = _Names(kernel.inputs)
+    if cotangent is None:
+        seeds = [
+            g.add_input(Port(names.take(f"cotangent_{p.name}"), p.size, p.scalar)) for p in kernel.outputs
+        ]
+    else:
+        seeds = _seed_ids(g, cotangent, kernel.outputs, "cotangent")
+    outs = g.vjp(ws, seeds)
+    wports = [kernel.inputs[w] for w in ws]
+    blocks = [(Port(names.take(f"vjp_{p.name}"), p.size, p.scalar), r) for p, r in zip(wports, outs)]
+    return g.finish(f"{kernel.name}_vjp_{'_'.join(p.name for p in wports)}", blocks)
+
+
+def check_kinds(kinds: Any) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    try:
+        out = tuple(kinds)
+    except TypeError:
+        raise DifferentiationError(f"joint kinds must be a list of {JOINT_KINDS}, got {kinds!r}") from None
+    if not out:
+        raise DifferentiationError(f"joint needs at least one kind among {', '.join(JOINT_KINDS)}")
+    for k in out:
+        if k not in JOINT_KINDS:
+            raise DifferentiationError(f"unknown joint kind {k!r}; use one of {', '.join(JOINT_KINDS)}")
+    if len(set(out)) != len(out):
+        raise DifferentiationError(f"joint kinds {list(out)!r} repeat a kind")
+    return out
+
+
+def joint(kernel: Kernel, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Kernel:
+    """One kernel whose outputs are the requested kinds, sharing one graph.
+
+    ``kinds`` is a sequence among ``"f"`` (the primal outputs), ``"grad"``, ``"jf"`` (Jacobians),
+    ``"hessian"`` and ``"hvp"``; each derivative kind contributes one block per ``wrt`` input,
+    in the order of ``kinds`` then ``wrt``. ``"hvp"`` appends a direction input ``v_<in>`` per wrt.
+    """
+    ks = check_kinds(kinds)
+    ws = check_wrt_list(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    if "grad" in ks or "hessian" in ks or "hvp" in ks:
+        g.scalar_output(" and ".join(k for k in ks if k in ("grad", "hessian", "hvp")))
+    names = _Names(kernel.inputs)
+    if "f" in ks:
+        names.taken.update(p.name for p in kernel.outputs)
+    directions = {}
+    if "hvp" in ks:
+        for w in ws:
+            p = kernel.inputs[w]
+            directions[w] = g.add_input(Port(names.take(f"v_{p.name}"), p.size, p.scalar))
+    blocks: list[tuple[Port, list[int]]] = []
+    for kind in ks:
+        if kind == "f":
+            blocks.extend(zip(kernel.outputs, g.outputs))
+            continue
+        for w in ws:
+            p = kernel.inputs[w]
+            if kind == "grad":
+                blocks.append((Port(names.take(f"grad_{p.name}"), p.size, p.scalar), g.gradient(w)))
+            elif kind == "jf":
+                blocks.extend(_jacobian_blocks(g, w, names))
+            elif kind == "hessian":
+                blocks.append(
+                    (Port(names.take(f"hessian_{p.name}"), p.size * p.size, p.scalar), g.hessian(w))
+                )
+            else:
+                blocks.append((Port(names.take(f"hvp_{p.name}"), p.size, p.scalar), g.hvp(w, directions[w])))
+    name = "_".join([kernel.name, *ks, *(kernel.inputs[w].name for w in ws)])
+    return g.finish(name, blocks)
+
+
+@attrs.frozen
+class AutodiffPass:
+    """The autodiff pass: ``run(kernel)`` returns the derivative kernel of ``kind``.
+
+    ``kind`` is one of ``gradient jacobian hessian hvp jvp vjp`` or a tuple of joint kinds (see
+    :func:`joint`). ``wrt`` is an input index; jvp, vjp and joint also take a list of indices
+    (``None``: every input, for jvp and vjp). ``seeds`` are the constant tangent (jvp) or
+    cotangent (vjp) seeds; ``None`` appends runtime seed inputs.
+    """
+
+    kind: str | tuple[str, ...]
+    wrt: int | tuple[int, ...] | None = 0
+    seeds: Any = attrs.field(default=None, eq=False)
+    name: str = "autodiff"
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.kind, str):
+            if self.kind not in PASS_KINDS:
+                raise DifferentiationError(
+                    f"unknown autodiff kind {self.kind!r}; use one of {', '.join(PASS_KINDS)} "
+                    "or a tuple of joint kinds"
+                )
+        else:
+            check_kinds(self.kind)
+        if self.seeds is not None and self.kind not in ("jvp", "vjp"):
+            raise DifferentiationError(f"constant seeds apply to jvp and vjp only, not to {self.kind!r}")
+
+    def run(self, kernel: Kernel) -> Kernel:
+        kind = self.kind
+        if not isinstance(kind, str):
+            return joint(kernel, kind, 0 if self.wrt is None else self.wrt)
+        if kind == "jvp":
+            return jvp(kernel, self.wrt, self.seeds)
+        if kind == "vjp":
+            return vjp(kernel, self.wrt, self.seeds)
+        wrt: Any = self.wrt  # validated by check_wrt in the constructor below
+        if kind == "gradient":
+            return gradient(kernel, wrt)
+        if kind == "jacobian":
+            return jacobian(kernel, wrt)
+        if kind == "hessian":
+            return hessian(kernel, wrt)
+        return hvp(kernel, wrt)
