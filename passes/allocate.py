@@ -15,6 +15,7 @@ import heapq
 
 import attrs
 
+from ir.errors import ConfigError
 from ir.kernel import Allocation, Chunk, Kernel
 from ir.ops import LEAVES
 
@@ -22,21 +23,26 @@ from ir.ops import LEAVES
 DEFAULT_MAX_CHUNK = 1000
 
 
+def check_max_chunk(max_chunk: object) -> int:
+    """``max_chunk`` as a positive int, or a :class:`ConfigError` naming the bad value."""
+    if isinstance(max_chunk, bool) or not isinstance(max_chunk, int) or max_chunk < 1:
+        raise ConfigError(f"max_chunk (statements per Rust function) must be a positive integer, got {max_chunk!r}")
+    return max_chunk
+
+
 def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
-    ops, args = kernel.ops, kernel.args
-    statements = [i for i, op in enumerate(ops) if op not in LEAVES]
+    """Chunks, ``let`` registers and workspace slots for ``kernel`` in its id (schedule) order."""
+    check_max_chunk(max_chunk)
+    args = kernel.args
+    statements = [i for i, op in enumerate(kernel.ops) if op not in LEAVES]
     chunks = [
         Chunk(s, min(s + max_chunk, len(statements)))
         for s in range(0, len(statements), max_chunk)
-    ] or [Chunk(0, 0)]
-    if not statements:
-        chunks = []
+    ]
     chunk_of: dict[int, int] = {}
-    position: dict[int, int] = {}
     for c, ch in enumerate(chunks):
         for k in range(ch.start, ch.stop):
             chunk_of[statements[k]] = c
-            position[statements[k]] = k
     # last use inside the defining chunk (statement index) and last chunk that reads the value
     last_local: dict[int, int] = {}
     last_chunk: dict[int, int] = {}
@@ -100,9 +106,13 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     )
 
 
+def _validate_chunk(instance: object, attribute: object, value: object) -> None:
+    check_max_chunk(value)
+
+
 @attrs.frozen
 class AllocatePass:
-    max_chunk: int = DEFAULT_MAX_CHUNK
+    max_chunk: int = attrs.field(default=DEFAULT_MAX_CHUNK, validator=_validate_chunk)
     name: str = "allocate"
 
     def run(self, kernel: Kernel) -> Kernel:

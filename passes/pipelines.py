@@ -6,9 +6,9 @@ Every pipeline is listed here, in order, one comment per pass:
 level       passes
 ==========  ====================================================================================
 none        (construction-time exact folds and hash-consing only)
-basic       simplify(basic)  -> cse
-medium      simplify(medium) -> cse
-high        simplify(high, 2 rounds) -> cse
+basic       simplify(basic, 2 rounds) -> cse
+medium      simplify(medium, 2 rounds) -> cse
+high        simplify(high, 3 rounds) -> cse
 max         simplify(max, 4 rounds) -> cse
 ==========  ====================================================================================
 
@@ -31,7 +31,7 @@ from .simplify import SimplifyPass
 
 LEVELS: tuple[str, ...] = ("none", "basic", "medium", "high", "max")
 #: simplification rounds per level (each round is one linear rebuild)
-ROUNDS: dict[int, int] = {1: 1, 2: 1, 3: 2, 4: 4}
+ROUNDS: dict[int, int] = {1: 2, 2: 2, 3: 3, 4: 4}
 
 
 def level_index(level: str | int) -> int:

@@ -1,0 +1,168 @@
+"""Scheduling and workspace allocation: the allocation is checked by *executing* it (registers
+and workspace slots hold tagged values, so reading a register or slot that was overwritten fails),
+and the reuse is measured on long chains and a Rosenbrock-like sum."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradgen import SX, Function, SXVector
+from ir.errors import ConfigError
+from ir.interp import run
+from ir.kernel import Kernel, KernelBuilder, Port
+from ir.ops import LEAVES, Op, evaluate
+from ir.verify import verify
+from passes.allocate import DEFAULT_MAX_CHUNK, AllocatePass, allocate
+from passes.manager import PassManager
+from passes.pipelines import codegen_passes, simplification_passes
+from tests.test_passes import PROPERTY, bits, finite_inputs, kernel_inputs, random_kernels
+
+
+def execute(kernel: Kernel, inputs: list[list[float]]) -> list[list[float]]:
+    """Run ``kernel`` the way the generated Rust does, through its allocation."""
+    alloc = kernel.allocation
+    assert alloc is not None
+    chunk_of = {v: c for c, ch in enumerate(alloc.chunks) for v in alloc.statements[ch.start : ch.stop]}
+
+    def leaf(v: int) -> float:
+        attr = kernel.attrs[v]
+        return inputs[attr[0]][attr[1]] if kernel.ops[v] is Op.INPUT else attr
+
+    work: list[tuple[int, float] | None] = [None] * alloc.workspace_size
+    defined: dict[int, float] = {}  # outputs are written when their value is defined
+    for c, ch in enumerate(alloc.chunks):
+        regs: dict[int, tuple[int, float]] = {}
+        for v in alloc.statements[ch.start : ch.stop]:
+            vals = []
+            for a in kernel.args[v]:
+                if kernel.ops[a] in LEAVES:
+                    vals.append(leaf(a))
+                    continue
+                if chunk_of[a] == c:
+                    held = regs.get(alloc.local[a])
+                else:
+                    assert a in alloc.slot, f"v{a} is read in chunk {c} but has no workspace slot"
+                    held = work[alloc.slot[a]]
+                assert held is not None and held[0] == a, f"v{a} was overwritten before v{v} read it"
+                vals.append(held[1])
+            value = evaluate(kernel.ops[v], kernel.attrs[v], vals)
+            assert 0 <= alloc.local[v] < alloc.register_count
+            regs[alloc.local[v]] = (v, value)
+            if v in alloc.slot:
+                work[alloc.slot[v]] = (v, value)
+            defined[v] = value
+    return [[defined[v] if v in defined else leaf(v) for v in res] for res in kernel.results]
+
+
+def allocated(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Kernel:
+    return PassManager(codegen_passes(max_chunk=max_chunk)).run(kernel)
+
+
+@PROPERTY
+@given(random_kernels(), st.sampled_from(("none", "basic", "max")), st.integers(1, 8),
+       st.lists(finite_inputs, min_size=3, max_size=3))
+def test_schedule_and_allocate_give_a_valid_allocation(kernel: Kernel, level: str, chunk: int, xs: list[float]) -> None:
+    k = PassManager(simplification_passes(level)).run(kernel)
+    out = allocated(k, chunk)
+    verify(out, "allocate")
+    alloc = out.allocation
+    assert alloc is not None
+    assert all(ch.stop - ch.start <= chunk for ch in alloc.chunks)
+    want = run(k, kernel_inputs(k, xs))
+    got = execute(out, kernel_inputs(out, xs))
+    assert [[bits(v) for v in r] for r in want] == [[bits(v) for v in r] for r in got]
+
+
+def _chain(n: int) -> Function:
+    x = SX.sym("x")
+    e = x
+    for _ in range(n):
+        e = e * e + 1
+    return Function("chain", [x], [e], output_names=["y"])
+
+
+def test_long_chain_with_small_chunks_reuses_two_workspace_slots() -> None:
+    f = _chain(2000)
+    out = allocated(f.kernel, max_chunk=10)
+    alloc = out.allocation
+    assert alloc is not None
+    assert len(alloc.statements) == 4000 and len(alloc.chunks) == 400
+    # each chunk hands one value to the next: slots alternate instead of one per chunk
+    assert alloc.workspace_size == 2
+    assert alloc.register_count <= 2
+    assert execute(out, [[0.001]]) == run(out, [[0.001]])
+
+
+def test_values_crossing_several_chunks_keep_their_slot() -> None:
+    x = SX.sym("x")
+    a = x * 3
+    e = a
+    for _ in range(30):
+        e = e * 1.5 + 0.25
+    f = Function("cross", [x], [e + a], output_names=["y"])  # ``a`` is read 60 statements later
+    out = allocated(f.kernel, max_chunk=4)
+    alloc = out.allocation
+    assert alloc is not None
+    # ``a`` keeps one slot across all 16 chunks; the chain's hand-over values alternate between
+    # two more (a slot is free again in the chunk after its last reader)
+    assert len(alloc.chunks) == 16
+    assert alloc.workspace_size == 3
+    assert execute(out, [[0.5]]) == run(out, [[0.5]])
+
+
+def _rosenbrock(n: int) -> Function:
+    x = SXVector.sym("x", n)
+    terms = [100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(n - 1)]
+    return Function("rosenbrock", [x], [SXVector(terms).sum()], output_names=["f"])
+
+
+@pytest.mark.parametrize("level", ["none", "max"])
+def test_rosenbrock_needs_few_registers(level: str) -> None:
+    f = _rosenbrock(200)
+    k = PassManager(simplification_passes(level)).run(f.kernel)
+    out = allocated(k)
+    alloc = out.allocation
+    assert alloc is not None
+    assert alloc.register_count <= 6
+    assert len(alloc.chunks) == 2 and alloc.workspace_size <= 2  # chunks hand over little
+    xs = [0.1 * i - 3.0 for i in range(200)]
+    ref = sum(100 * (xs[i + 1] - xs[i] ** 2) ** 2 + (1 - xs[i]) ** 2 for i in range(199))
+    assert abs(execute(out, [xs])[0][0] - ref) <= 1e-12 * abs(ref)
+
+
+def test_rosenbrock_chunked_workspace_is_small() -> None:
+    out = allocated(_rosenbrock(1000).kernel, max_chunk=50)
+    alloc = out.allocation
+    assert alloc is not None
+    assert len(alloc.chunks) > 100
+    # a chunk boundary can cut a term: the running sum and up to two partial values cross it, and
+    # a slot is free again only in the chunk after its last reader
+    assert alloc.workspace_size <= 6 and alloc.register_count <= 6
+
+
+def test_kernel_without_statements_has_no_chunks() -> None:
+    b = KernelBuilder()
+    x = b.input(0, 0)
+    k = b.finish("id", [Port("x", 2)], [Port("y", 2)], [[x, b.const(3.0)]])
+    out = allocated(k)
+    assert out.allocation is not None
+    assert out.allocation.chunks == [] and out.allocation.workspace_size == 0
+    assert execute(out, [[4.0, 5.0]]) == [[4.0, 3.0]]
+
+
+def test_outputs_shared_between_ports_and_duplicates() -> None:
+    x = SXVector.sym("x", 2)
+    s = x[0] * x[1]
+    f = Function("dup", [x], [SXVector([s, s + 1, s]), s], output_names=["a", "b"])
+    out = allocated(f.kernel, max_chunk=1)
+    assert execute(out, [[2.0, 3.0]]) == [[6.0, 7.0, 6.0], [6.0]]
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_bad_chunk_sizes_are_config_errors(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"max_chunk \(statements per Rust function\) must be a positive integer, got " + repr(bad).replace(".", r"\.")):
+        AllocatePass(bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"must be a positive integer"):
+        allocate(_chain(1).kernel, bad)  # type: ignore[arg-type]
