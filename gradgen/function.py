@@ -27,13 +27,35 @@ def _check_name(kind: str, name: object) -> str:
     return name
 
 
+def _fresh(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``, ... whichever is not taken yet (and take it)."""
+    name, i = base, 1
+    while name in taken:
+        name = f"{base}_{i}"
+        i += 1
+    taken.add(name)
+    return name
+
+
+def _name_list(kind: str, names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise FunctionDefinitionError(f"{kind} must be a list of strings, got {names!r}")
+    return list(names)
+
+
+def _is_text(v: object) -> bool:
+    return isinstance(v, (str, bytes, bytearray))
+
+
 def _input_block(k: int, item: Any) -> tuple[list[SX], bool, str | None]:
     if isinstance(item, SX):
         symbols, scalar, default = [item], True, item.name if item.is_symbol else None
     elif isinstance(item, SXVector):
         symbols, scalar, default = list(item), False, item.name
     elif isinstance(item, (list, tuple)):
-        symbols, scalar, default = [as_sx(v) for v in item], False, None
+        symbols, scalar, default = list(item), False, None
     else:
         raise FunctionDefinitionError(
             f"input {k} must be a symbol (SX.sym) or a vector of symbols (SXVector.sym), "
@@ -42,6 +64,11 @@ def _input_block(k: int, item: Any) -> tuple[list[SX], bool, str | None]:
     if not symbols:
         raise FunctionDefinitionError(f"input {k} is an empty vector")
     for s in symbols:
+        if not isinstance(s, SX):
+            raise FunctionDefinitionError(
+                f"input {k} contains {s!r} ({type(s).__name__}), which is not a symbol; "
+                "inputs must be SX.sym(...) or SXVector.sym(...)"
+            )
         if not s.is_symbol:
             raise FunctionDefinitionError(
                 f"input {k} contains the expression {s}, which is not a symbol; "
@@ -51,17 +78,17 @@ def _input_block(k: int, item: Any) -> tuple[list[SX], bool, str | None]:
 
 
 def _output_block(k: int, item: Any) -> tuple[list[SX], bool]:
-    if isinstance(item, SXVector):
-        exprs, scalar = list(item), False
-    elif isinstance(item, (list, tuple)):
-        exprs, scalar = [as_sx(v) for v in item], False
-    else:
-        try:
+    try:
+        if isinstance(item, SXVector):
+            exprs, scalar = list(item), False
+        elif isinstance(item, (list, tuple)):
+            exprs, scalar = [as_sx(v) for v in item], False
+        else:
             exprs, scalar = [as_sx(item)], True
-        except GradgenTypeError:
-            raise FunctionDefinitionError(
-                f"output {k} must be an expression, a number or a vector, got {type(item).__name__}"
-            ) from None
+    except GradgenTypeError as exc:
+        raise FunctionDefinitionError(
+            f"output {k} must be an expression, a number or a vector of them ({exc})"
+        ) from None
     if not exprs:
         raise FunctionDefinitionError(f"output {k} is an empty vector")
     return exprs, scalar
@@ -99,29 +126,39 @@ class Function:
                         f"inputs (inputs {seen[id(s)]} and {k})"
                     )
                 seen[id(s)] = k
-        if input_names is None:
-            input_names = [d if d is not None else f"in{k}" for k, (_, _, d) in enumerate(in_blocks)]
-        if output_names is None:
-            output_names = ["y"] if len(out_blocks) == 1 else [f"out{k}" for k in range(len(out_blocks))]
-        input_names = list(input_names)
-        output_names = list(output_names)
-        if len(input_names) != len(in_blocks):
+        input_names = _name_list("input_names", input_names)
+        output_names = _name_list("output_names", output_names)
+        if input_names is not None and len(input_names) != len(in_blocks):
             raise FunctionDefinitionError(
                 f"function {name!r} has {len(in_blocks)} inputs but {len(input_names)} input names"
             )
-        if len(output_names) != len(out_blocks):
+        if output_names is not None and len(output_names) != len(out_blocks):
             raise FunctionDefinitionError(
                 f"function {name!r} has {len(out_blocks)} outputs but {len(output_names)} output names"
             )
+        if input_names is None:
+            # a vector's or symbol's own name; unnamed blocks get in0, in1, ... (kept distinct)
+            taken = {d for _, _, d in in_blocks if d is not None} | set(output_names or ())
+            input_names = [
+                d if d is not None else _fresh(f"in{k}", taken) for k, (_, _, d) in enumerate(in_blocks)
+            ]
+        if output_names is None:
+            taken = set(input_names)
+            bases = ["y"] if len(out_blocks) == 1 else [f"out{k}" for k in range(len(out_blocks))]
+            output_names = [_fresh(b, taken) for b in bases]
         for n in input_names:
             _check_name("an input name", n)
         for n in output_names:
             _check_name("an output name", n)
         all_names = input_names + output_names
-        dupes = sorted({n for n in all_names if all_names.count(n) > 1})
+        counts: dict[str, int] = {}
+        for n in all_names:
+            counts[n] = counts.get(n, 0) + 1
+        dupes = sorted(n for n, c in counts.items() if c > 1)
         if dupes:
             raise FunctionDefinitionError(
-                f"function {name!r}: argument name(s) {', '.join(map(repr, dupes))} used more than once"
+                f"function {name!r}: argument name(s) {', '.join(map(repr, dupes))} used more than once; "
+                "give distinct input_names=/output_names="
             )
         self.input_names: tuple[str, ...] = tuple(input_names)
         self.output_names: tuple[str, ...] = tuple(output_names)
@@ -191,15 +228,20 @@ class Function:
         values: list[list[float]] = []
         for name, symbols, scalar, arg in zip(self.input_names, self._in_symbols, self._in_scalar, args):
             n = len(symbols)
+            expected = "a number" if scalar else f"a sequence of {n} numbers"
             try:
-                if scalar and not hasattr(arg, "__len__"):
+                if _is_text(arg) or getattr(arg, "ndim", 1) > 1:
+                    raise TypeError
+                if scalar and (not hasattr(arg, "__len__") or getattr(arg, "ndim", 1) == 0):
                     vals = [float(arg)]
                 else:
-                    vals = [float(v) for v in arg]
-            except (TypeError, ValueError):
+                    items = list(arg)
+                    if any(_is_text(v) or getattr(v, "ndim", 0) > 0 for v in items):
+                        raise TypeError
+                    vals = [float(v) for v in items]
+            except (TypeError, ValueError, OverflowError):
                 raise EvaluationArgumentError(
-                    f"argument {name!r} of {self.name!r} must be "
-                    f"{'a number' if scalar else f'a sequence of {n} numbers'}, got {arg!r}"
+                    f"argument {name!r} of {self.name!r} must be {expected}, got {arg!r}"
                 ) from None
             if len(vals) != n:
                 raise EvaluationArgumentError(
@@ -218,7 +260,8 @@ class Function:
         """A new Function with the outputs simplified at ``level``."""
         from .api import simplify
 
-        return simplify(self, level)
+        result: Function = simplify(self, level)
+        return result
 
     def cse(self, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
         """The common-subexpression plan of all outputs (see :func:`gradgen.cse`)."""
@@ -277,4 +320,3 @@ class Function:
         from . import derivatives
 
         return derivatives.create_rust_derivative_bundle(self, path, **kwargs)
-

@@ -6,19 +6,19 @@ Each function is a thin constructor of one IR operation; its numeric meaning is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from ir.errors import GradgenTypeError, ShapeError
 from ir.expr import SX, as_sx
 from ir.ops import Op
 
-from .vector import SXVector, _fold_add
+from .vector import SXVector, _fold_add, _is_sequence
 
 Operand = Any
 
 
-def _unary(op: Op):
+def _unary(op: Op) -> Callable[[Operand], Any]:
     def fn(x: Operand) -> Any:
         if isinstance(x, SXVector):
             return SXVector(SX.make(op, (a,)) for a in x)
@@ -27,16 +27,18 @@ def _unary(op: Op):
     return fn
 
 
-def _binary(op: Op):
+def _binary(op: Op) -> Callable[[Operand, Operand], Any]:
     def fn(a: Operand, b: Operand) -> Any:
         if isinstance(a, SXVector) or isinstance(b, SXVector):
-            n = len(a) if isinstance(a, SXVector) else len(b)
-            av = a if isinstance(a, SXVector) else None
-            bv = b if isinstance(b, SXVector) else None
+            av = _as_vector(a) if _is_sequence(a) else None
+            bv = _as_vector(b) if _is_sequence(b) else None
             if av is not None and bv is not None and len(av) != len(bv):
                 raise ShapeError(f"elementwise operation on vectors of lengths {len(av)} and {len(bv)}")
+            n = len(av) if av is not None else len(bv)  # type: ignore[arg-type]
+            sa = as_sx(a) if av is None else None
+            sb = as_sx(b) if bv is None else None
             return SXVector(
-                SX.make(op, (av[i] if av is not None else as_sx(a), bv[i] if bv is not None else as_sx(b)))
+                SX.make(op, (av[i] if av is not None else sa, bv[i] if bv is not None else sb))  # type: ignore[arg-type]
                 for i in range(n)
             )
         return SX.make(op, (as_sx(a), as_sx(b)))
@@ -67,7 +69,7 @@ erf = _unary(Op.ERF)
 erfc = _unary(Op.ERFC)
 floor = _unary(Op.FLOOR)
 ceil = _unary(Op.CEIL)
-round = _unary(Op.ROUND)  # noqa: A001 - the field's name for it
+round = _unary(Op.ROUND)
 trunc = _unary(Op.TRUNC)
 signum = _unary(Op.SIGNUM)
 fabs = _unary(Op.ABS)
@@ -78,7 +80,15 @@ maximum = _binary(Op.MAX)
 minimum = _binary(Op.MIN)
 eq = _binary(Op.EQ)
 ne = _binary(Op.NE)
-pow = _binary(Op.POW)  # noqa: A001
+
+
+def pow(a: Operand, b: Operand) -> Any:
+    """``a ** b`` (elementwise on vectors); an integral constant exponent stays exact (``POWI``)."""
+    if isinstance(a, SXVector) or isinstance(b, SXVector):
+        if _is_sequence(a):
+            return _as_vector(a) ** (_as_vector(b) if _is_sequence(b) else as_sx(b))
+        return _as_vector(b).__rpow__(as_sx(a))
+    return as_sx(a) ** as_sx(b)
 
 
 def if_else(a: Operand, b: Operand, cond: Operand) -> Any:
@@ -87,7 +97,8 @@ def if_else(a: Operand, b: Operand, cond: Operand) -> Any:
         n = max(len(v) for v in (a, b, cond) if isinstance(v, SXVector))
         parts = []
         for v in (a, b, cond):
-            if isinstance(v, SXVector):
+            if _is_sequence(v):
+                v = _as_vector(v)
                 if len(v) != n:
                     raise ShapeError(f"if_else on vectors of lengths {len(v)} and {n}")
                 parts.append(list(v))
@@ -147,9 +158,9 @@ def quadform(P: Sequence[Sequence[Any]], x: Any) -> SX:
     return bilinear_form(x, rows, x)
 
 
-def _vec_method(name: str):
+def _vec_method(name: str) -> Callable[..., SX]:
     def fn(x: Any, *args: Any) -> SX:
-        return getattr(_as_vector(x), name)(*args)
+        return cast(SX, getattr(_as_vector(x), name)(*args))
 
     fn.__name__ = name
     fn.__doc__ = f"``SXVector.{name}`` for any sequence of expressions or numbers."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, overload
 
@@ -18,13 +20,15 @@ class SXVector:
     def __init__(self, items: Iterable[Any] = ()) -> None:
         if isinstance(items, SX):
             items = (items,)
+        if isinstance(items, (str, bytes)):
+            raise GradgenTypeError(f"SXVector needs an iterable of expressions or numbers, got {items!r}")
         try:
-            seq = tuple(items)
+            it = iter(items)
         except TypeError:
             raise GradgenTypeError(
                 f"SXVector needs an iterable of expressions or numbers, got {type(items).__name__}"
             ) from None
-        self._items: tuple[SX, ...] = tuple(as_sx(v) for v in seq)
+        self._items: tuple[SX, ...] = tuple(as_sx(v) for v in it)
         self.name: str | None = None
 
     @classmethod
@@ -57,7 +61,9 @@ class SXVector:
         except IndexError:
             raise IndexError(f"index {index} is out of range for an SXVector of length {len(self)}") from None
         except TypeError:
-            raise GradgenTypeError(f"SXVector indices must be integers or slices, not {type(index).__name__}") from None
+            raise GradgenTypeError(
+                f"SXVector indices must be integers or slices, not {type(index).__name__}"
+            ) from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SXVector):
@@ -74,8 +80,11 @@ class SXVector:
         return "SXVector([" + ", ".join(str(v) for v in self._items) + "])"
 
     # ---- elementwise arithmetic ----------------------------------------------------------
+    #: numpy defers to our reflected operators instead of building object arrays
+    __array_ufunc__ = None
+
     def _zip(self, other: Any, fn: Callable[[SX, SX], SX], reflected: bool = False) -> SXVector:
-        if isinstance(other, SXVector) or (isinstance(other, (list, tuple))):
+        if _is_sequence(other):
             other_v = other if isinstance(other, SXVector) else SXVector(other)
             if len(other_v) != len(self):
                 raise ShapeError(
@@ -86,7 +95,7 @@ class SXVector:
         try:
             s = as_sx(other)
         except GradgenTypeError:
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented  # type: ignore[no-any-return]
         if reflected:
             return SXVector(fn(s, a) for a in self)
         return SXVector(fn(a, s) for a in self)
@@ -194,15 +203,24 @@ class SXVector:
         return self._norm(Op.NORM_P_TO_P, _order(p))
 
 
+def _is_sequence(value: Any) -> bool:
+    """A vector operand: an SXVector, list, tuple or 1-d array (not a string or a scalar)."""
+    if isinstance(value, (SXVector, list, tuple)):
+        return True
+    if isinstance(value, (SX, str, bytes)):
+        return False
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__") and getattr(value, "ndim", 1) >= 1
+
+
 def _order(p: Any) -> float:
     if isinstance(p, SX) and p.is_constant:
         p = p.value
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise GradgenTypeError(f"the norm order p must be a number, got {type(p).__name__}")
-    p = float(p)
-    if not (p > 0.0 and p < float("inf")):
-        raise GradgenTypeError(f"the norm order p must be finite and positive, got {p!r}")
-    return p
+    order = float(p)
+    if not (order > 0.0 and order < math.inf):
+        raise GradgenTypeError(f"the norm order p must be finite and positive, got {order!r}")
+    return order
 
 
 def _fold_add(terms: Iterable[SX]) -> SX:

@@ -1,8 +1,9 @@
 """``SX``: hash-consed, immutable scalar expression nodes (the front end of the IR).
 
-Nodes are interned in a weak table keyed on ``(op, id(arg)..., attr)``: building the same
-expression twice returns the same object, so common subexpressions are shared from the start,
-and an entry disappears with its node (the table never only grows). Symbols are interned by
+Nodes are interned in per-operation tables of weak references keyed on ``(args, attr)``
+(children compared by identity): building the same expression twice returns the same object, so common
+subexpressions are shared from the start, and an entry disappears with its node (the table
+never only grows). Symbols are interned by
 name, so two ``SX.sym("x")`` are the same symbol. Every node is folded on construction with the
 exact rules of :mod:`ir.fold`.
 
@@ -13,60 +14,75 @@ explicit stacks, and each distinct node is visited once.
 from __future__ import annotations
 
 import math
+import numbers
 import struct
 import weakref
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from .errors import GradgenTypeError
 from .fold import peephole
-from .ops import OP_INFO, AttrKind, Op
+from .ops import OP_INFO, VARIADIC, AttrKind, Op
 
 Scalar = Union["SX", float, int]
 
-_INTERN: weakref.WeakValueDictionary[tuple[Any, ...], SX] = weakref.WeakValueDictionary()
+# Enum member access (``Op.ADD``) is a metaclass lookup in Python 3.11; the construction hot
+# paths compare against these module-level aliases instead.
+_INPUT, _CONST = Op.INPUT, Op.CONST
+_ADD, _SUB, _MUL, _DIV, _POW, _POWI = Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.POWI
+_NEG, _ABS, _LT, _LE, _GT, _GE = Op.NEG, Op.ABS, Op.LT, Op.LE, Op.GT, Op.GE
+
+
+class _Ref(weakref.ref["SX"]):
+    """Weak reference from an intern table to a node; remembers its table and key."""
+
+    __slots__ = ("key", "table")
+    key: Any
+    table: dict[Any, _Ref]
+
+
+#: One intern table per operation, indexed by ``int(op)``: key -> weak reference to the live
+#: node with that key. Symbols are keyed by name, constants by their bit pattern, operations
+#: without attribute by the node's own ``args`` tuple (children compare by identity, and the
+#: tuple is shared with the node, so interning costs no extra key object), operations with an
+#: attribute by ``(args, attr)``. An entry is removed as soon as its node is freed, so the
+#: tables hold only live nodes.
+_TABLES: list[dict[Any, _Ref]] = [{} for _ in Op]
+
+
+def _forget(ref: _Ref) -> None:
+    table = ref.table
+    key = ref.key
+    if table.get(key) is ref:
+        del table[key]
+
+
+def interned_count() -> int:
+    """Number of live interned nodes (for tests and memory diagnostics)."""
+    return sum(len(t) for t in _TABLES)
 
 
 def float_key(value: float) -> int:
     """Bit pattern of a float: keeps 0.0, -0.0 and distinct NaNs apart in hash-consing."""
-    return struct.unpack("<q", struct.pack("<d", value))[0]
-
-
-def _attr_key(op: Op, attr: object) -> object:
-    if isinstance(attr, float):
-        return float_key(attr)
-    return attr
+    return int(struct.unpack("<q", struct.pack("<d", value))[0])
 
 
 class SX:
     """A scalar symbolic expression: a symbol, a constant or an operation on other ``SX``."""
 
-    __slots__ = ("op", "args", "attr", "__weakref__")
+    __slots__ = ("__weakref__", "args", "attr", "op")
 
     op: Op
     args: tuple[SX, ...]
     attr: object
 
-    def __init__(self) -> None:  # pragma: no cover - guarded
-        raise TypeError("use SX.sym(name), SX.const(value) or arithmetic to build expressions")
+    def __init__(self) -> None:
+        raise GradgenTypeError("use SX.sym(name), SX.const(value) or arithmetic to build expressions")
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def _new(cls, op: Op, args: tuple[SX, ...], attr: object) -> SX:
-        if op is Op.INPUT:
-            key: tuple[Any, ...] = ("sym", attr)
-        elif op is Op.CONST:
-            key = ("const", float_key(attr))  # type: ignore[arg-type]
-        else:
-            key = (op, *map(id, args), _attr_key(op, attr))
-        node = _INTERN.get(key)
-        if node is None:
-            node = object.__new__(cls)
-            object.__setattr__(node, "op", op)
-            object.__setattr__(node, "args", args)
-            object.__setattr__(node, "attr", attr)
-            _INTERN[key] = node
-        return node
+        return _intern(op, args, attr)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("SX expressions are immutable")
@@ -76,52 +92,50 @@ class SX:
         """The symbol called ``name`` (symbols are compared by name)."""
         if not isinstance(name, str) or not name:
             raise GradgenTypeError(f"a symbol name must be a non-empty string, got {name!r}")
-        return cls._new(Op.INPUT, (), name)
+        return _intern(_INPUT, (), name)
 
     @classmethod
     def const(cls, value: float) -> SX:
-        """A constant expression."""
+        """A constant expression (``value`` is a real number or a constant ``SX``)."""
+        if value.__class__ is float:
+            return _intern(_CONST, (), value)
         if isinstance(value, SX):
-            return value
+            if value.op is _CONST:
+                return value
+            raise GradgenTypeError(f"SX.const needs a number, got the non-constant expression {value}")
+        if isinstance(value, (str, bytes, complex)):
+            raise GradgenTypeError(f"cannot make a constant from {value!r}")
         try:
             v = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise GradgenTypeError(f"cannot make a constant from {value!r}") from None
-        return cls._new(Op.CONST, (), v)
+        return _intern(_CONST, (), v)
 
     @classmethod
     def make(cls, op: Op, args: tuple[SX, ...], attr: object = None) -> SX:
         """Build ``op(args)`` with construction-time folding and hash-consing."""
-        rewrite = peephole(op, args, attr, _const_of, _view)
-        if rewrite is None:
-            return cls._new(op, args, attr)
-        kind = rewrite[0]
-        if kind == "const":
-            return cls.const(rewrite[1])
-        if kind == "ref":
-            return rewrite[1]  # type: ignore[no-any-return]
-        return cls.make(rewrite[1], tuple(rewrite[2]), rewrite[3])
+        return _make(op, args, attr)
 
     # ---- queries ----------------------------------------------------------------------
     @property
     def is_symbol(self) -> bool:
-        return self.op is Op.INPUT
+        return self.op is _INPUT
 
     @property
     def is_constant(self) -> bool:
-        return self.op is Op.CONST
+        return self.op is _CONST
 
     @property
     def name(self) -> str:
         """The name of a symbol."""
-        if self.op is not Op.INPUT:
+        if self.op is not _INPUT:
             raise GradgenTypeError("only symbols have a name")
         return self.attr  # type: ignore[return-value]
 
     @property
     def value(self) -> float:
         """The value of a constant."""
-        if self.op is not Op.CONST:
+        if self.op is not _CONST:
             raise GradgenTypeError("only constants have a value")
         return self.attr  # type: ignore[return-value]
 
@@ -135,87 +149,86 @@ class SX:
 
     def free_symbols(self) -> list[SX]:
         """The symbols this expression depends on, in first-visit order."""
-        return [n for n in iter_dag((self,)) if n.op is Op.INPUT]
+        return [n for n in iter_dag((self,)) if n.op is _INPUT]
 
     def __float__(self) -> float:
-        if self.op is Op.CONST:
+        if self.op is _CONST:
             return self.attr  # type: ignore[return-value]
         raise GradgenTypeError(f"expression {self} is not a constant")
 
     def __bool__(self) -> bool:
         raise GradgenTypeError(
-            "a symbolic expression has no truth value; use gradgen.if_else(a, b, cond) "
-            "for branches"
+            "a symbolic expression has no truth value; use gradgen.if_else(a, b, cond) for branches"
         )
 
     # ---- arithmetic -------------------------------------------------------------------
     def __add__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.ADD, (self, o))
+        return NotImplemented if o is None else _make(_ADD, (self, o))
 
     def __radd__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.ADD, (o, self))
+        return NotImplemented if o is None else _make(_ADD, (o, self))
 
     def __sub__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.SUB, (self, o))
+        return NotImplemented if o is None else _make(_SUB, (self, o))
 
     def __rsub__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.SUB, (o, self))
+        return NotImplemented if o is None else _make(_SUB, (o, self))
 
     def __mul__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.MUL, (self, o))
+        return NotImplemented if o is None else _make(_MUL, (self, o))
 
     def __rmul__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.MUL, (o, self))
+        return NotImplemented if o is None else _make(_MUL, (o, self))
 
     def __truediv__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.DIV, (self, o))
+        return NotImplemented if o is None else _make(_DIV, (self, o))
 
     def __rtruediv__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.DIV, (o, self))
+        return NotImplemented if o is None else _make(_DIV, (o, self))
 
     def __pow__(self, other: Scalar) -> SX:
         n = integer_exponent(other)
         if n is not None:
-            return SX.make(Op.POWI, (self,), n)
+            return _make(_POWI, (self,), n)
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.POW, (self, o))
+        return NotImplemented if o is None else _make(_POW, (self, o))
 
     def __rpow__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.POW, (o, self))
+        return NotImplemented if o is None else _make(_POW, (o, self))
 
     def __neg__(self) -> SX:
-        return SX.make(Op.NEG, (self,))
+        return _make(_NEG, (self,))
 
     def __pos__(self) -> SX:
         return self
 
     def __abs__(self) -> SX:
-        return SX.make(Op.ABS, (self,))
+        return _make(_ABS, (self,))
 
-    def __lt__(self, other: Scalar) -> SX:  # type: ignore[override]
+    def __lt__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.LT, (self, o))
+        return NotImplemented if o is None else _make(_LT, (self, o))
 
-    def __le__(self, other: Scalar) -> SX:  # type: ignore[override]
+    def __le__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.LE, (self, o))
+        return NotImplemented if o is None else _make(_LE, (self, o))
 
-    def __gt__(self, other: Scalar) -> SX:  # type: ignore[override]
+    def __gt__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.GT, (self, o))
+        return NotImplemented if o is None else _make(_GT, (self, o))
 
-    def __ge__(self, other: Scalar) -> SX:  # type: ignore[override]
+    def __ge__(self, other: Scalar) -> SX:
         o = _coerce(other)
-        return NotImplemented if o is None else SX.make(Op.GE, (self, o))
+        return NotImplemented if o is None else _make(_GE, (self, o))
 
     # identity equality and hashing (interning makes structural equality identity)
     __eq__ = object.__eq__
@@ -224,6 +237,15 @@ class SX:
     def __reduce__(self) -> tuple[Any, ...]:
         raise GradgenTypeError("SX expressions cannot be pickled")
 
+    def __copy__(self) -> SX:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SX:
+        return self
+
+    #: numpy defers to our reflected operators instead of building object arrays
+    __array_ufunc__ = None
+
     def __repr__(self) -> str:
         return f"SX({to_infix(self)})"
 
@@ -231,8 +253,55 @@ class SX:
         return to_infix(self)
 
 
+_set_op = SX.__dict__["op"].__set__
+_set_args = SX.__dict__["args"].__set__
+_set_attr = SX.__dict__["attr"].__set__
+_new_object = object.__new__
+
+
+def _intern(op: Op, args: tuple[SX, ...], attr: object) -> SX:
+    """The unique live node ``op(args)[attr]``, created if needed (no folding)."""
+    if op is _INPUT:
+        key: Any = attr
+    elif op is _CONST:
+        key = float_key(attr)  # type: ignore[arg-type]
+    elif attr is None:
+        key = args
+    else:
+        key = (args, float_key(attr) if attr.__class__ is float else attr)
+    table = _TABLES[op]
+    ref = table.get(key)
+    if ref is not None:
+        node = ref()
+        if node is not None:
+            return node
+    node = _new_object(SX)
+    _set_op(node, op)
+    _set_args(node, args)
+    _set_attr(node, attr)
+    ref = _Ref(node, _forget)
+    ref.key = key
+    ref.table = table
+    table[key] = ref
+    return node
+
+
+def _make(op: Op, args: tuple[SX, ...], attr: object = None) -> SX:
+    """``op(args)`` after the exact construction-time folds of :mod:`ir.fold`."""
+    while True:
+        rewrite = peephole(op, args, attr, _const_of, _view)
+        if rewrite is None:
+            return _intern(op, args, attr)
+        kind = rewrite[0]
+        if kind == "ref":
+            return cast(SX, rewrite[1])
+        if kind == "const":
+            return _intern(_CONST, (), float(rewrite[1]))
+        op, args, attr = rewrite[1], tuple(rewrite[2]), rewrite[3]
+
+
 def _const_of(node: SX) -> float | None:
-    return node.attr if node.op is Op.CONST else None  # type: ignore[return-value]
+    return node.attr if node.op is _CONST else None  # type: ignore[return-value]
 
 
 def _view(node: SX) -> tuple[Op, tuple[SX, ...]]:
@@ -240,8 +309,11 @@ def _view(node: SX) -> tuple[Op, tuple[SX, ...]]:
 
 
 def _coerce(value: object) -> SX | None:
-    if isinstance(value, SX):
-        return value
+    cls = value.__class__
+    if cls is SX:
+        return value  # type: ignore[return-value]
+    if cls is float:
+        return _intern(_CONST, (), value)
     if isinstance(value, bool):
         return SX.const(1.0 if value else 0.0)
     if isinstance(value, (int, float)):
@@ -260,15 +332,16 @@ def as_sx(value: object) -> SX:
 
 
 def integer_exponent(value: object) -> int | None:
-    """The exponent as an int when it is an integral Python number of moderate size."""
+    """The exponent as an int when it is an integral number (or constant) in the i32 range."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if abs(value) <= 2**31 - 1 else None
+    if isinstance(value, SX):
+        return integer_exponent(value.attr) if value.op is _CONST else None
+    if isinstance(value, numbers.Integral):
+        n = int(value)
+        return n if abs(n) <= 2**31 - 1 else None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value) if abs(value) <= 2**31 - 1 else None
-    if isinstance(value, SX) and value.op is Op.CONST:
-        return integer_exponent(value.attr)
     return None
 
 
@@ -301,11 +374,14 @@ _CMP_PREC = 0
 _ATOM = 9
 #: an expression whose expanded tree is larger than this prints as a DAG in let-form
 INFIX_LIMIT = 400
+#: a let-form with more bindings than this shows only the first and last ones (the full program
+#: of a large expression is printed by :func:`ir.printer.format_kernel`)
+LET_LIMIT = 200
 
 
 def _fmt_const(v: float) -> str:
     if v.is_integer() and abs(v) < 1e16:
-        return str(int(v)) if v != 0.0 or math.copysign(1.0, v) > 0 else "-0"
+        return str(int(v)) if v != 0.0 or math.copysign(1.0, v) > 0 else "-0.0"
     return repr(v)
 
 
@@ -341,8 +417,11 @@ def _render(node: SX, child: list[tuple[str, int]]) -> tuple[str, int]:
         strict = op in (Op.SUB, Op.DIV) or prec == _CMP_PREC
         return f"{wrap(0, prec)} {info.symbol} {wrap(1, prec, strict)}", prec
     parts = [text for text, _ in child]
-    if info.attr is AttrKind.INT or info.attr is AttrKind.PARAM:
-        parts.append(repr(node.attr))
+    if op is Op.SELECT:  # printed like the public if_else(a, b, cond)
+        return f"if_else({parts[1]}, {parts[2]}, {parts[0]})", _ATOM
+    if info.arity == VARIADIC:  # vector reductions, printed like gradgen.norm_p([x0, x1], p)
+        extra = f", {_fmt_const(node.attr)}" if info.attr is AttrKind.PARAM else ""  # type: ignore[arg-type]
+        return f"{info.name}([{', '.join(parts)}]{extra})", _ATOM
     return f"{info.name}({', '.join(parts)})", _ATOM
 
 
@@ -367,4 +446,8 @@ def _let_form(root: SX) -> str:
         name = f"t{len(lines)}"
         lines.append(f"{name} = {text}")
         names[id(node)] = (name, _ATOM)
+    if len(lines) > LET_LIMIT:
+        keep = LET_LIMIT // 2
+        hidden = len(lines) - 2 * keep
+        lines = [*lines[:keep], f"... {hidden} more bindings ...", *lines[-keep:]]
     return "let " + "; ".join(lines) + f" in {names[id(root)][0]}"

@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .ops import LEAVES, OP_INFO, Op, evaluate
+from .ops import Op, evaluate
+
+# Enum member access (``Op.ADD``) costs a metaclass lookup in Python 3.11; this function runs
+# for every node built, so it compares against module-level aliases.
+_ADD, _SUB, _MUL, _DIV = Op.ADD, Op.SUB, Op.MUL, Op.DIV
+_MAX, _MIN, _NEG, _ABS, _POWI, _SELECT = Op.MAX, Op.MIN, Op.NEG, Op.ABS, Op.POWI, Op.SELECT
 
 #: A folding result: ("const", value) | ("ref", arg) | ("op", op, args, attr)
 Rewrite = tuple[Any, ...]
@@ -31,58 +36,65 @@ def peephole(
 
     ``const_of(arg)`` gives an argument's constant value (or ``None``); ``view(arg)`` gives its
     operation and arguments. Both builders (SX and kernel) supply these for their own handles.
+    This runs for every node built, so the common case (no constant argument) returns early.
     """
-    if op in LEAVES:
-        return None
-    consts = [const_of(a) for a in args]
-    if args and all(c is not None for c in consts) and OP_INFO[op].evaluate is not None:
-        return ("const", evaluate(op, attr, consts))  # type: ignore[arg-type]
-    if len(args) == 2:
+    n = len(args)
+    if n == 2:
         a, b = args
-        ca, cb = consts
-        if op is Op.ADD:
+        ca = const_of(a)
+        cb = const_of(b)
+        if ca is None and cb is None:
+            if (op is _MAX or op is _MIN) and a == b:
+                return ("ref", a)
+            return None
+        if ca is not None and cb is not None:
+            return ("const", evaluate(op, attr, (ca, cb)))
+        if op is _ADD:
             if cb == 0.0:
                 return ("ref", a)
             if ca == 0.0:
                 return ("ref", b)
-        elif op is Op.SUB:
+        elif op is _SUB:
             if cb == 0.0:
                 return ("ref", a)
             if ca == 0.0:
-                return ("op", Op.NEG, (b,), None)
-        elif op is Op.MUL:
+                return ("op", _NEG, (b,), None)
+        elif op is _MUL:
             for x, c in ((a, cb), (b, ca)):
                 if c == 1.0:
                     return ("ref", x)
                 if c == -1.0:
-                    return ("op", Op.NEG, (x,), None)
-        elif op is Op.DIV:
+                    return ("op", _NEG, (x,), None)
+        elif op is _DIV:
             if cb == 1.0:
                 return ("ref", a)
             if cb == -1.0:
-                return ("op", Op.NEG, (a,), None)
-        elif op in (Op.MAX, Op.MIN) and a == b:
-            return ("ref", a)
+                return ("op", _NEG, (a,), None)
         return None
-    if op is Op.NEG:
+    if n == 0:
+        return None  # leaves
+    consts = [const_of(a) for a in args]
+    if None not in consts:
+        return ("const", evaluate(op, attr, consts))  # type: ignore[arg-type]
+    if op is _NEG:
         inner_op, inner_args = view(args[0])
-        if inner_op is Op.NEG:
+        if inner_op is _NEG:
             return ("ref", inner_args[0])
         return None
-    if op is Op.ABS:
+    if op is _ABS:
         inner_op, inner_args = view(args[0])
-        if inner_op is Op.ABS:
+        if inner_op is _ABS:
             return ("ref", args[0])
-        if inner_op is Op.NEG:
-            return ("op", Op.ABS, (inner_args[0],), None)
+        if inner_op is _NEG:
+            return ("op", _ABS, (inner_args[0],), None)
         return None
-    if op is Op.POWI:
+    if op is _POWI:
         if attr == 1:
             return ("ref", args[0])
         if attr == 0:
             return ("const", 1.0)
         return None
-    if op is Op.SELECT:
+    if op is _SELECT:
         c, a, b = args
         if consts[0] is not None:
             return ("ref", a if consts[0] != 0.0 else b)

@@ -15,6 +15,7 @@ agree. Conventions that are gradgen's own choice (documented in the user guide):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 INF = math.inf
 NAN = math.nan
@@ -40,7 +41,7 @@ def div(a: float, b: float) -> float:
     try:
         return a / b
     except ZeroDivisionError:
-        if a != a or a == 0.0:
+        if math.isnan(a) or a == 0.0:
             return NAN
         sign = math.copysign(1.0, a) * math.copysign(1.0, b)
         return math.copysign(INF, sign)
@@ -79,15 +80,6 @@ def powi(x: float, n: int) -> float:
         if n:
             base = mul(base, base)
     return result
-
-
-def _guard(fn, x: float, over: float = INF) -> float:
-    try:
-        return fn(x)
-    except OverflowError:
-        return math.copysign(over, x) if over != INF else over
-    except ValueError:
-        return NAN
 
 
 def neg(x: float) -> float:
@@ -145,13 +137,13 @@ def asinh(x: float) -> float:
 
 
 def acosh(x: float) -> float:
-    if x != x or x < 1.0:
+    if math.isnan(x) or x < 1.0:
         return NAN
     return math.acosh(x)
 
 
 def atanh(x: float) -> float:
-    if x != x or x < -1.0 or x > 1.0:
+    if math.isnan(x) or x < -1.0 or x > 1.0:
         return NAN
     if x == 1.0 or x == -1.0:
         return math.copysign(INF, x)
@@ -172,8 +164,8 @@ def expm1(x: float) -> float:
         return INF
 
 
-def _log_family(fn, x: float, pole: float = 0.0) -> float:
-    if x != x or x < pole:
+def _log_family(fn: Callable[[float], float], x: float, pole: float = 0.0) -> float:
+    if math.isnan(x) or x < pole:
         return NAN
     if x == pole:
         return -INF
@@ -193,7 +185,7 @@ def log10(x: float) -> float:
 
 
 def sqrt(x: float) -> float:
-    if x != x or x < 0.0:
+    if math.isnan(x) or x < 0.0:
         return NAN
     return math.sqrt(x)
 
@@ -210,16 +202,25 @@ def erfc(x: float) -> float:
     return math.erfc(x)
 
 
+def _integral(fn: Callable[[float], int], x: float) -> float:
+    """``fn`` (floor/ceil/trunc) as Rust computes it: inf and NaN pass through, and a zero
+    result keeps the sign of ``x`` (``floor(-0.0)``, ``ceil(-0.5)`` and ``trunc(-0.7)`` are -0.0)."""
+    if not math.isfinite(x):
+        return x
+    r = float(fn(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
 def floor(x: float) -> float:
-    return float(math.floor(x)) if math.isfinite(x) else x
+    return _integral(math.floor, x)
 
 
 def ceil(x: float) -> float:
-    return float(math.ceil(x)) if math.isfinite(x) else x
+    return _integral(math.ceil, x)
 
 
 def trunc(x: float) -> float:
-    return float(math.trunc(x)) if math.isfinite(x) else x
+    return _integral(math.trunc, x)
 
 
 def round_half_away(x: float) -> float:
@@ -236,7 +237,7 @@ def signum(x: float) -> float:
         return 1.0
     if x < 0.0:
         return -1.0
-    return x * 0.0 if x != x else 0.0
+    return x * 0.0 if math.isnan(x) else 0.0
 
 
 def atan2(y: float, x: float) -> float:
@@ -248,19 +249,19 @@ def hypot(a: float, b: float) -> float:
 
 
 def fmax(a: float, b: float) -> float:
-    if a != a:
+    if math.isnan(a):
         return b
-    if b != b:
+    if math.isnan(b):
         return a
-    return a if a > b else b
+    return max(b, a)
 
 
 def fmin(a: float, b: float) -> float:
-    if a != a:
+    if math.isnan(a):
         return b
-    if b != b:
+    if math.isnan(b):
         return a
-    return a if a < b else b
+    return min(b, a)
 
 
 def lt(a: float, b: float) -> float:
@@ -317,7 +318,7 @@ def norm_inf(*xs: float) -> float:
     acc = 0.0
     for v in xs:
         a = math.fabs(v)
-        if a > acc or a != a:
+        if a > acc or math.isnan(a):
             acc = a
     return acc
 

@@ -1,34 +1,44 @@
-"""The reference interpreter: evaluates a kernel with gradgen's IEEE semantics (:mod:`ir.ieee`)."""
+"""The reference interpreter: evaluates a kernel with gradgen's IEEE semantics (:mod:`ir.ieee`).
+
+One loop over the instruction lists in id order (ids are topological), so evaluation is
+iterative whatever the expression depth, and each shared value is computed once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .ops import OP_INFO, AttrKind, Op
 
+_INPUT, _CONST = Op.INPUT, Op.CONST
+#: op -> (evaluate function, attribute kind), looked up once per distinct op of a kernel
+_DISPATCH: dict[Op, tuple[Any, AttrKind]] = {op: (info.evaluate, info.attr) for op, info in OP_INFO.items()}
+_NONE, _INT = AttrKind.NONE, AttrKind.INT
 
-def run(kernel, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
+
+def run(kernel: Any, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
     """Evaluate ``kernel`` on one list of floats per input port; one list per output port."""
     ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
     values: list[float] = [0.0] * len(ops)
     for i, op in enumerate(ops):
-        if op is Op.INPUT:
+        if op is _INPUT:
             p, j = attrs_[i]
             values[i] = inputs[p][j]
-        elif op is Op.CONST:
+        elif op is _CONST:
             values[i] = attrs_[i]
         else:
-            info = OP_INFO[op]
+            fn, kind = _DISPATCH[op]
             a = args[i]
-            fn = info.evaluate
-            if info.attr is AttrKind.NONE:
-                if len(a) == 2:
+            if kind is _NONE:
+                n = len(a)
+                if n == 2:
                     values[i] = fn(values[a[0]], values[a[1]])
-                elif len(a) == 1:
+                elif n == 1:
                     values[i] = fn(values[a[0]])
                 else:
                     values[i] = fn(*[values[v] for v in a])
-            elif info.attr is AttrKind.INT:
+            elif kind is _INT:
                 values[i] = fn(values[a[0]], attrs_[i])
             else:
                 values[i] = fn(attrs_[i], *[values[v] for v in a])

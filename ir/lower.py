@@ -23,9 +23,10 @@ def lower(
             symbol_slot[id(s)] = (p, j)
     ids: dict[int, int] = {}
     roots = [e for _, exprs in outputs for e in exprs]
+    input_op, const_op = Op.INPUT, Op.CONST  # enum member lookups are slow in the hot loop
     for node in iter_dag(roots):
         op = node.op
-        if op is Op.INPUT:
+        if op is input_op:
             slot = symbol_slot.get(id(node))
             if slot is None:
                 raise FunctionDefinitionError(
@@ -33,7 +34,7 @@ def lower(
                     "which is not among the declared inputs"
                 )
             ids[id(node)] = b.input(*slot)
-        elif op is Op.CONST:
+        elif op is const_op:
             ids[id(node)] = b.const(node.attr)  # type: ignore[arg-type]
         else:
             ids[id(node)] = b.emit(op, [ids[id(a)] for a in node.args], node.attr)
