@@ -1,0 +1,444 @@
+"""The Rust printer: allocated, named kernels -> one Rust module.
+
+:func:`emit_module` prints several kernels into one module with the error type and the helpers
+emitted once. Each kernel becomes ``pub fn name(inputs.., outputs.., work) -> Result<(),
+GradgenError>`` that checks every slice length before touching any slice, then runs the
+statements: values are ``let`` locals named ``prefix + register`` (``Kernel.allocation``), and a
+kernel with several chunks calls one private ``#[inline(never)]`` function per chunk, values
+crossing a chunk boundary going through ``work[slot]``. How each operation prints is the table
+``backends.rust_ops.RUST_OPS``; layout follows rustfmt (``backends.emitter``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import attrs
+
+from ir.errors import VerificationError
+from ir.kernel import Kernel
+from ir.ops import LEAVES, Op, evaluate
+
+from .config import RustBackendConfig
+from .emitter import (
+    Array,
+    Binary,
+    Call,
+    Emitter,
+    Expr,
+    IfElse,
+    Method,
+    emit_assign,
+    emit_call_statement,
+    emit_fn_header,
+)
+from .rust_helpers import float_literal, near_std_constant
+from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
+
+#: clippy's too_many_arguments threshold
+MAX_CLIPPY_ARGS = 7
+#: an output with at least this many structural zeros (and at least half zeros) is filled first
+FILL_MIN_ZEROS = 2
+#: longer operands use the powi helper (keeps the multiplication on one line)
+POWI_MULTIPLY_OPERAND = 16
+
+_ERROR_TYPE = """/// Why a generated function refused its arguments: a slice has the wrong length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradgenError {
+    /// An input slice does not have the required length.
+    InputLength {
+        /// Name of the argument.
+        argument: &'static str,
+        /// Required length.
+        expected: usize,
+        /// Length of the slice that was passed.
+        actual: usize,
+    },
+    /// An output slice does not have the required length.
+    OutputLength {
+        /// Name of the argument.
+        argument: &'static str,
+        /// Required length.
+        expected: usize,
+        /// Length of the slice that was passed.
+        actual: usize,
+    },
+    /// The workspace slice is shorter than required.
+    WorkspaceLength {
+        /// Name of the argument.
+        argument: &'static str,
+        /// Minimum length.
+        expected: usize,
+        /// Length of the slice that was passed.
+        actual: usize,
+    },
+}
+
+impl core::fmt::Display for GradgenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GradgenError::InputLength {
+                argument,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "input `{argument}` has length {actual}, expected {expected}"
+            ),
+            GradgenError::OutputLength {
+                argument,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "output `{argument}` has length {actual}, expected {expected}"
+            ),
+            GradgenError::WorkspaceLength {
+                argument,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "workspace `{argument}` has length {actual}, expected at least {expected}"
+            ),
+        }
+    }
+}
+"""
+
+_STD_ERROR_IMPL = "impl std::error::Error for GradgenError {}\n"
+
+
+@attrs.frozen
+class RustGenerationResult:
+    """One generated kernel: the module source and the facts a caller needs to call it."""
+
+    source: str
+    function_name: str
+    workspace_size: int
+    input_names: tuple[str, ...]
+    input_sizes: tuple[int, ...]
+    output_names: tuple[str, ...]
+    output_sizes: tuple[int, ...]
+    kernel: Kernel
+    config: RustBackendConfig
+
+
+def _doc_name(name: str) -> str:
+    """A user-facing name quoted for a doc comment (control characters escaped)."""
+    return json.dumps(name, ensure_ascii=False)
+
+
+def _powi_expr(x: str, n: int) -> str:
+    """``x**n`` as multiplications in the order of binary exponentiation (``ir.ieee.powi``)."""
+    k = abs(n)
+    result: str | None = None
+    base = x
+    while k:
+        if k & 1:
+            result = base if result is None else f"{result} * {_paren(base)}"
+        k >>= 1
+        if k:
+            base = f"{_paren(base)} * {_paren(base)}"
+    assert result is not None
+    return f"1.0 / {_paren(result)}" if n < 0 else result
+
+
+def _paren(text: str) -> str:
+    return f"({text})" if " " in text else text
+
+
+class _KernelPrinter:
+    """Prints one kernel; records the helpers it needs in ``used``."""
+
+    def __init__(self, kernel: Kernel, scalar: str, no_std: bool, used: set[str]) -> None:
+        if kernel.allocation is None or kernel.names is None:
+            raise VerificationError(
+                f"kernel {kernel.name!r} must be scheduled, allocated and named before printing"
+            )
+        self.k = kernel
+        self.alloc = kernel.allocation
+        self.names = kernel.names
+        self.scalar = scalar
+        self.no_std = no_std
+        self.used = used
+        self.chunk_of: dict[int, int] = {}
+        for c, ch in enumerate(self.alloc.chunks):
+            for s in self.alloc.statements[ch.start : ch.stop]:
+                self.chunk_of[s] = c
+        self.writes: dict[int, list[tuple[int, int]]] = {}
+        self.filled: list[bool] = []
+        for p, res in enumerate(kernel.results):
+            zeros = [j for j, v in enumerate(res) if self._is_pos_zero(v)]
+            fill = len(zeros) >= FILL_MIN_ZEROS and 2 * len(zeros) >= len(res)
+            self.filled.append(fill)
+            for j, v in enumerate(res):
+                if fill and self._is_pos_zero(v):
+                    continue
+                self.writes.setdefault(v, []).append((p, j))
+        self.lints: set[str] = set()
+        #: constant id -> (literal, whether clippy's approx_constant could flag it)
+        self._consts: dict[int, tuple[str, bool]] = {}
+
+    def _is_pos_zero(self, v: int) -> bool:
+        c = self.k.const_value(v)
+        return c is not None and c == 0.0 and math.copysign(1.0, c) > 0
+
+    # ---- operands and expressions ------------------------------------------------------------
+    def operand(self, a: int, chunk: int) -> str:
+        op = self.k.ops[a]
+        if op is Op.CONST:
+            cached = self._consts.get(a)
+            if cached is None:
+                value = self.k.attrs[a]
+                cached = self._consts[a] = (float_literal(value, self.scalar), near_std_constant(value))
+            if cached[1]:
+                self.lints.add("clippy::approx_constant")
+            return cached[0]
+        if op is Op.INPUT:
+            p, j = self.k.attrs[a]
+            return f"{self.names.inputs[p]}[{j}]"
+        if self.chunk_of[a] == chunk:
+            return f"{self.names.local_prefix}{self.alloc.local[a]}"
+        return f"{self.names.work}[{self.alloc.slot[a]}]"
+
+    def expr(self, v: int, chunk: int) -> Expr:
+        op = self.k.ops[v]
+        spec = RUST_OPS[op]
+        args = self.k.args[v]
+        kind = spec.kind
+        if kind is Kind.INFIX:
+            a, b = (self.operand(x, chunk) for x in args)
+            if op in (Op.SUB, Op.DIV) and args[0] == args[1]:
+                self.lints.add("clippy::eq_op")
+            return Binary(a, spec.symbol, b)  # type: ignore[arg-type]
+        if kind is Kind.NEG:
+            return f"-{self.operand(args[0], chunk)}"
+        if kind is Kind.COMPARE:
+            consts = [self.k.const_value(x) for x in args]
+            if any(c is not None and math.isnan(c) for c in consts):
+                # every comparison with NaN has a known result (rustc warns on writing it)
+                return float_literal(evaluate(op, None, (math.nan, 0.0)), self.scalar)
+            if args[0] == args[1]:
+                self.lints.add("clippy::eq_op")
+            a, b = (self.operand(x, chunk) for x in args)
+            return IfElse(Binary(a, spec.symbol, b), "1.0", "0.0")  # type: ignore[arg-type]
+        if kind is Kind.SELECT:
+            c, a, b = (self.operand(x, chunk) for x in args)
+            if a == b:  # distinct f64 constants can round to the same f32 literal
+                self.lints.add("clippy::if_same_then_else")
+            return IfElse(Binary(c, "!=", "0.0"), a, b)
+        if kind is Kind.MATH:
+            name, is_method = math_call(spec, self.scalar, self.no_std)
+            ops_ = [self.operand(x, chunk) for x in args]
+            if not is_method:
+                return Call(name, tuple(ops_))
+            if self.k.ops[args[0]] is Op.CONST:
+                return Call(f"{self.scalar}::{name}", tuple(ops_))
+            return Method(ops_[0], name, tuple(ops_[1:]))
+        if kind is Kind.POWI:
+            n = self.k.attrs[v]
+            x = self.operand(args[0], chunk)
+            if abs(n) <= POWI_MULTIPLY_MAX and len(x) <= POWI_MULTIPLY_OPERAND:
+                return _powi_expr(x, n)
+            self.used.add("powi")
+            return Call("powi", (x, str(n)))
+        if kind is Kind.HELPER:
+            assert spec.helper is not None
+            self.used.add(spec.helper)
+            return Call(spec.helper, (self.operand(args[0], chunk),))
+        if kind is Kind.NORM:
+            assert spec.helper is not None
+            self.used.add(spec.helper)
+            vec: str | Array = self._norm_vector(args, chunk)
+            if op in (Op.NORM_P, Op.NORM_P_TO_P):
+                order = self.k.attrs[v]
+                if near_std_constant(order):
+                    self.lints.add("clippy::approx_constant")
+                return Call(spec.helper, (float_literal(order, self.scalar), vec))
+            return Call(spec.helper, (vec,))
+        raise VerificationError(f"kernel {self.k.name!r}: v{v} = {op.name} is not a statement")
+
+    def _norm_vector(self, args: Sequence[int], chunk: int) -> str | Array:
+        """A whole input slice in order is passed as is; anything else as an array literal."""
+        first = args[0]
+        if self.k.ops[first] is Op.INPUT:
+            p = self.k.attrs[first][0]
+            if len(args) == self.k.inputs[p].size and all(
+                self.k.ops[a] is Op.INPUT and self.k.attrs[a] == (p, j) for j, a in enumerate(args)
+            ):
+                return str(self.names.inputs[p])
+        return Array(tuple(self.operand(a, chunk) for a in args))
+
+    # ---- statements ------------------------------------------------------------------------------
+    def _statements(self, e: Emitter, chunk: int) -> None:
+        ch = self.alloc.chunks[chunk]
+        prefix = self.names.local_prefix
+        for v in self.alloc.statements[ch.start : ch.stop]:
+            local = f"{prefix}{self.alloc.local[v]}"
+            emit_assign(e, f"let {local} = ", self.expr(v, chunk))
+            if v in self.alloc.slot:
+                e.line(f"{self.names.work}[{self.alloc.slot[v]}] = {local};")
+            for p, j in self.writes.get(v, ()):
+                emit_assign(e, f"{self.names.outputs[p]}[{j}] = ", local)
+
+    def _attributes(self, e: Emitter, n_params: int) -> None:
+        lints = set(self.lints)
+        if n_params > MAX_CLIPPY_ARGS:
+            lints.add("clippy::too_many_arguments")
+        if lints:
+            e.line(f"#[allow({', '.join(sorted(lints))})]")
+
+    def _params(self, inputs: Sequence[int], outputs: Sequence[int], work: bool) -> list[str]:
+        t = self.scalar
+        params = [f"{self.names.inputs[p]}: &[{t}]" for p in inputs]
+        params += [f"{self.names.outputs[p]}: &mut [{t}]" for p in outputs]
+        if work:
+            params.append(f"{self.names.work}: &mut [{t}]")
+        return params
+
+    def _doc(self, e: Emitter) -> None:
+        k, n = self.k, self.names
+        ins = ", ".join(f"`{x}`" for x in n.inputs)
+        outs = ", ".join(f"`{x}`" for x in n.outputs)
+        e.line(f"/// Evaluates the gradgen function {_doc_name(k.name)}: computes {outs} from {ins}.")
+        e.line("///")
+        e.line("/// # Arguments")
+        e.line("///")
+        for port, name in zip(k.inputs, n.inputs):
+            e.line(f"/// * `{name}` - input {_doc_name(port.name)}, length {port.size}")
+        for port, name in zip(k.outputs, n.outputs):
+            e.line(f"/// * `{name}` - output {_doc_name(port.name)}, length {port.size} (overwritten)")
+        size = self.alloc.workspace_size
+        if size:
+            e.line(f"/// * `{n.work}` - workspace, length at least {size} (contents are overwritten)")
+        else:
+            e.line(f"/// * `{n.work}` - workspace, unused (this function needs none; any length)")
+        e.line("///")
+        e.line("/// # Errors")
+        e.line("///")
+        e.line("/// Returns [`GradgenError`] before writing anything when a slice has the wrong length.")
+
+    def _check(self, e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
+        e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
+        e.line(f"return Err(GradgenError::{variant} {{")
+        e.line(f'argument: "{name}",')
+        e.line(f"expected: {size},")
+        e.line(f"actual: {name}.len(),")
+        e.line("});")
+        e.line("}")
+
+    def emit(self, e: Emitter) -> None:
+        k, n, alloc = self.k, self.names, self.alloc
+        chunked = len(alloc.chunks) > 1
+        chunk_items: list[Emitter] = []
+        calls: list[Call] = []
+        if chunked:
+            for c, ch in enumerate(alloc.chunks):
+                body = Emitter()
+                body.level = 1
+                self.lints = set()
+                self._statements(body, c)
+                stmts = alloc.statements[ch.start : ch.stop]
+                ins = sorted({k.attrs[a][0] for v in stmts for a in k.args[v] if k.ops[a] is Op.INPUT})
+                outs = sorted({p for v in stmts for p, _ in self.writes.get(v, ())})
+                work = any(v in alloc.slot for v in stmts) or any(
+                    a in alloc.slot and self.chunk_of[a] != c for v in stmts for a in k.args[v]
+                )
+                params = self._params(ins, outs, work)
+                item = Emitter()
+                item.line(
+                    "/// One part of the statements of " + f"`{n.function}` (split to keep rustc fast)."
+                )
+                item.line("#[inline(never)]")
+                self._attributes(item, len(params))
+                emit_fn_header(item, "", f"{n.chunk_prefix}{c}", params, "")
+                item.lines.extend(body.lines)
+                item.level = 1
+                item.line("}")
+                chunk_items.append(item)
+                call_args = [n.inputs[p] for p in ins] + [n.outputs[p] for p in outs]
+                if work:
+                    call_args.append(n.work)
+                calls.append(Call(f"{n.chunk_prefix}{c}", tuple(call_args)))
+            self.lints = set()
+        body = Emitter()
+        body.level = 1
+        for port, name in zip(k.inputs, n.inputs):
+            self._check(body, name, "InputLength", port.size, False)
+        for port, name in zip(k.outputs, n.outputs):
+            self._check(body, name, "OutputLength", port.size, False)
+        if alloc.workspace_size:
+            self._check(body, n.work, "WorkspaceLength", alloc.workspace_size, True)
+        for p, fill in enumerate(self.filled):
+            if fill:
+                body.line(f"{n.outputs[p]}.fill(0.0);")
+        if chunked:
+            for call in calls:
+                emit_call_statement(body, call)
+        elif alloc.chunks:
+            self._statements(body, 0)
+        for v, targets in self.writes.items():
+            if k.ops[v] in LEAVES:
+                for p, j in targets:
+                    emit_assign(body, f"{n.outputs[p]}[{j}] = ", self.operand(v, -1))
+        body.line("Ok(())")
+        params = self._params(range(len(k.inputs)), range(len(k.outputs)), True)
+        for item in chunk_items:
+            e.lines.extend(item.lines)
+            e.line()
+        self._doc(e)
+        self._attributes(e, len(params))
+        emit_fn_header(e, "pub ", n.function, params, " -> Result<(), GradgenError>")
+        e.lines.extend(body.lines)
+        e.level = 1
+        e.line("}")
+
+
+def emit_module(kernels: Sequence[Kernel], config: RustBackendConfig | None = None) -> str:
+    """One Rust module with every kernel (each scheduled, allocated and named), the error type
+    and the helpers they use, each emitted once."""
+    config = config or RustBackendConfig()
+    scalar, no_std = config.scalar_type, config.no_std
+    used: set[str] = set()
+    bodies: list[Emitter] = []
+    for kernel in kernels:
+        e = Emitter()
+        _KernelPrinter(kernel, scalar, no_std, used).emit(e)
+        bodies.append(e)
+    names = ", ".join(f"`{k.names.function}`" for k in kernels if k.names is not None)
+    out = Emitter()
+    out.line(f"//! Generated by gradgen ({names}); do not edit by hand.")
+    out.line("#![forbid(unsafe_code)]")
+    if no_std:
+        out.line("#![no_std]")
+    out.line()
+    out.block(_ERROR_TYPE)
+    if not no_std:
+        out.line()
+        out.block(_STD_ERROR_IMPL)
+    for item in helpers_source(used, scalar, no_std):
+        out.line()
+        out.block(item)
+    for e in bodies:
+        out.line()
+        out.lines.extend(e.lines)
+    return out.getvalue()
+
+
+def generation_result(kernel: Kernel, source: str, config: RustBackendConfig) -> RustGenerationResult:
+    """Bundle a named, allocated kernel and its module source."""
+    assert kernel.names is not None and kernel.allocation is not None
+    return RustGenerationResult(
+        source=source,
+        function_name=kernel.names.function,
+        workspace_size=kernel.allocation.workspace_size,
+        input_names=tuple(kernel.names.inputs),
+        input_sizes=tuple(p.size for p in kernel.inputs),
+        output_names=tuple(kernel.names.outputs),
+        output_sizes=tuple(p.size for p in kernel.outputs),
+        kernel=kernel,
+        config=config,
+    )

@@ -1,0 +1,276 @@
+"""The one table Op -> Rust, and the module-scope helper functions.
+
+:data:`RUST_OPS` says, for every :class:`ir.ops.Op`, how the printer writes it: an infix
+operator, a method (``std``: ``w0.sin()``) or ``libm`` function (``no_std``: ``libm::sin`` /
+``libm::sinf``), a comparison (``if a < b { 1.0 } else { 0.0 }``), a select
+(``if c != 0.0 { a } else { b }``), or a call of a helper emitted once at module scope
+(norms, ``signum``, ``powi``, ``erf``/``erfc``). Leaves (constants and inputs) are operands,
+never statements. The numeric meaning of every entry is that of ``ir.ieee``.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import importlib.util
+from types import ModuleType
+
+import attrs
+
+from ir.ops import Op
+
+
+class Kind(enum.Enum):
+    LEAF = "leaf"  # CONST / INPUT: printed as operands
+    INFIX = "infix"  # a + b
+    NEG = "neg"  # -a
+    COMPARE = "compare"  # if a < b { 1.0 } else { 0.0 }
+    SELECT = "select"  # if c != 0.0 { a } else { b }
+    MATH = "math"  # std method a.sin() / a.atan2(b); no_std libm::sin(a) / libm::atan2(a, b)
+    POWI = "powi"  # multiplication for small exponents, else the powi helper
+    HELPER = "helper"  # a call of a module-scope helper: signum(a), erf(a)
+    NORM = "norm"  # norm2(&[a, b, c]); norm_p(p, &[a, b])
+
+
+@attrs.frozen
+class RustOp:
+    kind: Kind
+    #: infix / comparison symbol
+    symbol: str | None = None
+    #: std method name (f64 and f32 share it)
+    method: str | None = None
+    #: libm function name for f64; the f32 name appends "f"
+    libm: str | None = None
+    #: helper function name
+    helper: str | None = None
+
+
+def _math(method: str, libm: str) -> RustOp:
+    return RustOp(Kind.MATH, method=method, libm=libm)
+
+
+RUST_OPS: dict[Op, RustOp] = {
+    Op.CONST: RustOp(Kind.LEAF),
+    Op.INPUT: RustOp(Kind.LEAF),
+    Op.ADD: RustOp(Kind.INFIX, symbol="+"),
+    Op.SUB: RustOp(Kind.INFIX, symbol="-"),
+    Op.MUL: RustOp(Kind.INFIX, symbol="*"),
+    Op.DIV: RustOp(Kind.INFIX, symbol="/"),
+    Op.POW: _math("powf", "pow"),
+    Op.ATAN2: _math("atan2", "atan2"),
+    Op.HYPOT: _math("hypot", "hypot"),
+    Op.MAX: _math("max", "fmax"),
+    Op.MIN: _math("min", "fmin"),
+    Op.LT: RustOp(Kind.COMPARE, symbol="<"),
+    Op.LE: RustOp(Kind.COMPARE, symbol="<="),
+    Op.GT: RustOp(Kind.COMPARE, symbol=">"),
+    Op.GE: RustOp(Kind.COMPARE, symbol=">="),
+    Op.EQ: RustOp(Kind.COMPARE, symbol="=="),
+    Op.NE: RustOp(Kind.COMPARE, symbol="!="),
+    Op.NEG: RustOp(Kind.NEG),
+    Op.ABS: _math("abs", "fabs"),
+    Op.SIN: _math("sin", "sin"),
+    Op.COS: _math("cos", "cos"),
+    Op.TAN: _math("tan", "tan"),
+    Op.ASIN: _math("asin", "asin"),
+    Op.ACOS: _math("acos", "acos"),
+    Op.ATAN: _math("atan", "atan"),
+    Op.SINH: _math("sinh", "sinh"),
+    Op.COSH: _math("cosh", "cosh"),
+    Op.TANH: _math("tanh", "tanh"),
+    Op.ASINH: _math("asinh", "asinh"),
+    Op.ACOSH: _math("acosh", "acosh"),
+    Op.ATANH: _math("atanh", "atanh"),
+    Op.EXP: _math("exp", "exp"),
+    Op.EXPM1: _math("exp_m1", "expm1"),
+    Op.LOG: _math("ln", "log"),
+    Op.LOG1P: _math("ln_1p", "log1p"),
+    Op.LOG10: _math("log10", "log10"),
+    Op.SQRT: _math("sqrt", "sqrt"),
+    Op.CBRT: _math("cbrt", "cbrt"),
+    Op.ERF: RustOp(Kind.HELPER, helper="erf"),
+    Op.ERFC: RustOp(Kind.HELPER, helper="erfc"),
+    Op.FLOOR: _math("floor", "floor"),
+    Op.CEIL: _math("ceil", "ceil"),
+    Op.ROUND: _math("round", "round"),
+    Op.TRUNC: _math("trunc", "trunc"),
+    Op.SIGNUM: RustOp(Kind.HELPER, helper="signum"),
+    Op.POWI: RustOp(Kind.POWI, helper="powi"),
+    Op.SELECT: RustOp(Kind.SELECT),
+    Op.NORM2: RustOp(Kind.NORM, helper="norm2"),
+    Op.NORM2SQ: RustOp(Kind.NORM, helper="norm2sq"),
+    Op.NORM1: RustOp(Kind.NORM, helper="norm1"),
+    Op.NORM_INF: RustOp(Kind.NORM, helper="norm_inf"),
+    Op.NORM_P: RustOp(Kind.NORM, helper="norm_p"),
+    Op.NORM_P_TO_P: RustOp(Kind.NORM, helper="norm_p_to_p"),
+}
+
+#: POWI exponents up to this magnitude are written as multiplications
+POWI_MULTIPLY_MAX = 4
+
+
+def math_call(spec: RustOp, scalar: str, no_std: bool) -> tuple[str, bool]:
+    """``(name, is_method)``: the std method or the libm path for ``spec``."""
+    assert spec.method is not None and spec.libm is not None
+    if no_std:
+        return f"libm::{spec.libm}{'f' if scalar == 'f32' else ''}", False
+    return spec.method, True
+
+
+# ---- helpers -----------------------------------------------------------------------------
+# Each helper is rustfmt-formatted text with {T} for the scalar type and {ABS}/{SQRT}/{POW}
+# for the math functions of the backend mode. The order here is the order of emission.
+
+_HELPERS: dict[str, str] = {
+    "norm2sq": """/// Sum of the squares of the entries of `v`, accumulated left to right.
+fn norm2sq(v: &[{T}]) -> {T} {
+    let mut acc = 0.0;
+    for &x in v {
+        acc += x * x;
+    }
+    acc
+}
+""",
+    "norm2": """/// Euclidean norm of `v`.
+fn norm2(v: &[{T}]) -> {T} {
+    {SQRT_OPEN}norm2sq(v){SQRT_CLOSE}
+}
+""",
+    "norm1": """/// Sum of the absolute values of the entries of `v`.
+fn norm1(v: &[{T}]) -> {T} {
+    let mut acc = 0.0;
+    for &x in v {
+        acc += {ABS_OPEN}x{ABS_CLOSE};
+    }
+    acc
+}
+""",
+    "norm_inf": """/// Largest absolute value of the entries of `v` (NaN if an entry is NaN).
+fn norm_inf(v: &[{T}]) -> {T} {
+    let mut acc = 0.0;
+    for &x in v {
+        let a = {ABS_OPEN}x{ABS_CLOSE};
+        if a > acc || a.is_nan() {
+            acc = a;
+        }
+    }
+    acc
+}
+""",
+    "norm_p_to_p": """/// Sum of `|v_i|^p` over the entries of `v`.
+fn norm_p_to_p(p: {T}, v: &[{T}]) -> {T} {
+    let mut acc = 0.0;
+    for &x in v {
+        acc += {POW_ABS_X_P};
+    }
+    acc
+}
+""",
+    "norm_p": """/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
+fn norm_p(p: {T}, v: &[{T}]) -> {T} {
+    {POW_NORM}
+}
+""",
+    "signum": """/// Sign of `x`: 1, -1, or 0 for both zeros; NaN for NaN.
+fn signum(x: {T}) -> {T} {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else if x == 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+""",
+    "powi": """/// `x` to the integer power `n` by binary exponentiation.
+fn powi(x: {T}, n: i64) -> {T} {
+    let mut k = n.unsigned_abs();
+    let mut base = x;
+    let mut acc = 1.0;
+    loop {
+        if k & 1 == 1 {
+            acc *= base;
+        }
+        k >>= 1;
+        if k == 0 {
+            break;
+        }
+        base *= base;
+    }
+    if n < 0 {
+        1.0 / acc
+    } else {
+        acc
+    }
+}
+""",
+}
+
+#: helpers needing other helpers
+HELPER_DEPENDENCIES: dict[str, tuple[str, ...]] = {"norm2": ("norm2sq",), "norm_p": ("norm_p_to_p",)}
+
+ERF_NAMES: tuple[str, ...] = ("erf", "erfc")
+
+
+def erf_module() -> ModuleType | None:
+    """``backends.rust_erf`` when it is installed, else ``None``."""
+    if importlib.util.find_spec("backends.rust_erf") is None:
+        return None
+    return importlib.import_module("backends.rust_erf")
+
+
+def helper_names() -> tuple[str, ...]:
+    """Every module-scope function name a generated module may define."""
+    names: list[str] = [*_HELPERS, *ERF_NAMES]
+    mod = erf_module()
+    if mod is not None:
+        names.extend(n for n in mod.ERF_HELPER_NAMES if n not in names)
+    return tuple(names)
+
+
+def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
+    f = "f" if scalar == "f32" else ""
+    if no_std:
+        return {
+            "{T}": scalar,
+            "{SQRT_OPEN}": f"libm::sqrt{f}(",
+            "{SQRT_CLOSE}": ")",
+            "{ABS_OPEN}": f"libm::fabs{f}(",
+            "{ABS_CLOSE}": ")",
+            "{POW_ABS_X_P}": f"libm::pow{f}(libm::fabs{f}(x), p)",
+            "{POW_NORM}": f"libm::pow{f}(norm_p_to_p(p, v), 1.0 / p)",
+        }
+    return {
+        "{T}": scalar,
+        "{SQRT_OPEN}": "",
+        "{SQRT_CLOSE}": ".sqrt()",
+        "{ABS_OPEN}": "",
+        "{ABS_CLOSE}": ".abs()",
+        "{POW_ABS_X_P}": "x.abs().powf(p)",
+        "{POW_NORM}": "norm_p_to_p(p, v).powf(1.0 / p)",
+    }
+
+
+def helpers_source(used: set[str], scalar: str, no_std: bool) -> list[str]:
+    """The Rust items of the helpers in ``used`` (plus their dependencies), in a fixed order."""
+    needed = set(used)
+    for name in list(needed):
+        needed.update(HELPER_DEPENDENCIES.get(name, ()))
+    subs = _substitutions(scalar, no_std)
+    items: list[str] = []
+    for name, text in _HELPERS.items():
+        if name in needed:
+            for key, value in subs.items():
+                text = text.replace(key, value)
+            items.append(text)
+    if needed & set(ERF_NAMES):
+        mod = erf_module()
+        if mod is None:
+            from ir.errors import BuildError
+
+            raise BuildError("erf/erfc need backends.rust_erf, which is not installed in this checkout")
+        text = str(mod.erf_helpers_source(scalar, "no_std" if no_std else "std"))
+        items.append(text.rstrip("\n") + "\n")
+    return items

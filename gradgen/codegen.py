@@ -1,0 +1,96 @@
+"""Rust code generation entry points: ``generate_rust`` and ``create_rust_project``.
+
+The compiler work happens in ``passes`` (simplification pipeline, scheduling, allocation,
+``SanitizePass``) and ``backends`` (printing, crate writing); this module only wires them.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+
+import attrs
+
+from backends.config import RustBackendConfig
+from backends.crate import check_crate_name, default_crate_name, write_crate
+from backends.rust import RustGenerationResult, emit_module, generation_result
+from backends.rust_ops import helper_names
+from ir.kernel import Kernel
+from passes.allocate import DEFAULT_MAX_CHUNK
+from passes.manager import PassCallback, PassManager
+from passes.pipelines import codegen_passes, simplification_passes
+from passes.sanitize import SanitizePass
+
+from .function import Function
+
+
+@attrs.frozen
+class RustProjectResult:
+    """A crate written to disk."""
+
+    project_dir: pathlib.Path
+    crate_name: str
+    source: str
+    generation: RustGenerationResult
+
+    @property
+    def function_name(self) -> str:
+        return self.generation.function_name
+
+
+def compile_kernel(
+    kernel: Kernel,
+    config: RustBackendConfig,
+    function_name: str | None = None,
+    other_kernels: Sequence[str] = (),
+    callback: PassCallback | None = None,
+    max_chunk: int = DEFAULT_MAX_CHUNK,
+) -> Kernel:
+    """Run the simplification pipeline of ``config`` and the code generation passes
+    (``max_chunk`` statements at most per Rust function)."""
+    sanitize = SanitizePass(function_name, helper_names(), tuple(other_kernels))
+    passes = simplification_passes(config.simplification) + codegen_passes(sanitize, max_chunk)
+    return PassManager(passes, callback=callback).run(kernel)
+
+
+def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustGenerationResult:
+    """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
+    config = config or RustBackendConfig()
+    if not isinstance(config, RustBackendConfig):
+        from ir.errors import ConfigError
+
+        raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
+    kernel = compile_kernel(f.kernel, config, config.function_name)
+    return generation_result(kernel, emit_module([kernel], config), config)
+
+
+def create_rust_project(
+    f: Function,
+    path: str | os.PathLike[str],
+    crate_name: str | None = None,
+    function_name: str | None = None,
+    config: RustBackendConfig | None = None,
+) -> RustProjectResult:
+    """Write a Cargo project for ``f`` at ``path``: ``Cargo.toml``, ``README.md``, ``src/lib.rs``.
+
+    The crate name is ``crate_name``, else ``config.crate_name``, else the sanitized directory
+    name; ``function_name`` overrides ``config.function_name``. Every name is validated before
+    any file is written.
+    """
+    config = config or RustBackendConfig()
+    if function_name is not None:
+        config = config.with_function_name(function_name)
+    if crate_name is not None:
+        config = config.with_crate_name(crate_name)
+    project_dir = pathlib.Path(path)
+    name = (
+        check_crate_name(config.crate_name)
+        if config.crate_name is not None
+        else default_crate_name(project_dir)
+    )
+    result = generate_rust(f, config)
+    write_crate(project_dir, name, result.source, [result.function_name], config.no_std)
+    return RustProjectResult(
+        project_dir=project_dir, crate_name=name, source=result.source, generation=result
+    )
