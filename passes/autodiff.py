@@ -576,6 +576,60 @@ def joint(kernel: Kernel, kinds: Sequence[str], wrt: int | Sequence[int] = 0) ->
     return g.finish(name, blocks)
 
 
+# ---- joint kernels with a block list per kind (added for gradgen.builder, issue 4) ----------
+
+
+def joint_blocks(kernel: Kernel, parts: Sequence[tuple[str, tuple[int, ...]]]) -> Kernel:
+    """Like :func:`joint` with one list of input blocks per kind (the builder's ``FunctionBundle``).
+
+    ``parts`` are ``(kind, blocks)`` pairs with kinds among :data:`JOINT_KINDS` (``"f"`` takes no
+    blocks), already validated. Outputs follow ``parts`` then each kind's blocks; one direction
+    ``v_<in>`` per HVP block is appended to the inputs in that order.
+    """
+    g = DerivativeGraph(kernel)
+    taken = {p.name for p in kernel.inputs}
+    if any(kind == "f" for kind, _ in parts):
+        taken.update(p.name for p in kernel.outputs)
+
+    def take(name: str) -> str:
+        out, k = name, 0
+        while out in taken:
+            k += 1
+            out = f"{name}_{k}"
+        taken.add(out)
+        return out
+
+    directions: dict[int, list[int]] = {}
+    for kind, blocks in parts:
+        if kind == "hvp":
+            for w in blocks:
+                p = kernel.inputs[w]
+                directions[w] = g.add_input(Port(take(f"v_{p.name}"), p.size, p.scalar))
+    outputs: list[tuple[Port, Sequence[int]]] = []
+    for kind, blocks in parts:
+        if kind == "f":
+            outputs.extend(zip(kernel.outputs, g.outputs))
+        for w in blocks:
+            p = kernel.inputs[w]
+            if kind == "grad":
+                outputs.append((Port(take(f"grad_{p.name}"), p.size, p.scalar), g.gradient(w)))
+            elif kind == "jf":
+                for k, out in enumerate(kernel.outputs):
+                    port = Port(
+                        take(f"jacobian_{out.name}_{p.name}"), out.size * p.size, out.scalar and p.scalar
+                    )
+                    outputs.append((port, g.jacobian(w, k)))
+            elif kind == "hessian":
+                outputs.append((Port(take(f"hessian_{p.name}"), p.size * p.size, p.scalar), g.hessian(w)))
+            elif kind == "hvp":
+                outputs.append((Port(take(f"hvp_{p.name}"), p.size, p.scalar), g.hvp(w, directions[w])))
+    name = "_".join([kernel.name, *(kind for kind, _ in parts)])
+    return g.finish(name, outputs)
+
+
+# ---- end of the issue-4 addition ----------------------------------------------------------------
+
+
 @attrs.frozen
 class AutodiffPass:
     """The autodiff pass: ``run(kernel)`` returns the derivative kernel of ``kind``.

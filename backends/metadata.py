@@ -1,0 +1,135 @@
+"""Per-kernel sizes of a generated crate: Rust ``pub const`` items and ``metadata.json``.
+
+For every generated function ``name`` the crate exposes (``NAME`` is ``name`` in upper case)::
+
+    pub const NAME_WORK_SIZE: usize = ..;   // minimum length of the workspace slice
+    pub const NAME_<ARG>_SIZE: usize = ..;  // exact length of each input and output slice
+
+where ``<ARG>`` is the Rust argument name in upper case. Two constants that would get the same
+name are an :class:`~ir.errors.InvalidNameError` naming both, raised before anything is written.
+``metadata.json`` (written beside ``Cargo.toml``) records the crate name, the backend mode, the
+scalar type and, per function, its argument names and sizes and its workspace size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ir.errors import VerificationError
+from ir.kernel import Kernel
+from ir.names import Namespace
+
+from .config import RustBackendConfig
+
+#: version of the metadata.json layout
+METADATA_FORMAT = 1
+
+
+@attrs.frozen
+class Argument:
+    """One slice argument of a generated function: Rust name, user-facing name and length."""
+
+    name: str
+    source_name: str
+    size: int
+
+    def as_json(self, constant: str) -> dict[str, Any]:
+        return {"name": self.name, "source_name": self.source_name, "size": self.size, "constant": constant}
+
+
+@attrs.frozen
+class KernelSizes:
+    """The sizes of one compiled kernel, as exposed by the crate."""
+
+    function_name: str
+    inputs: tuple[Argument, ...]
+    outputs: tuple[Argument, ...]
+    workspace_size: int
+
+    @classmethod
+    def of(cls, kernel: Kernel) -> KernelSizes:
+        """The sizes of a kernel that went through allocation and sanitization."""
+        if kernel.names is None or kernel.allocation is None:
+            raise VerificationError(f"kernel {kernel.name!r} must be allocated and named first")
+        n = kernel.names
+        return cls(
+            function_name=n.function,
+            inputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.inputs, kernel.inputs)),
+            outputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.outputs, kernel.outputs)),
+            workspace_size=kernel.allocation.workspace_size,
+        )
+
+    def work_constant(self) -> str:
+        return f"{self.function_name.upper()}_WORK_SIZE"
+
+    def argument_constant(self, arg: Argument) -> str:
+        return f"{self.function_name.upper()}_{arg.name.upper()}_SIZE"
+
+
+def rust_constants(kernels: Sequence[KernelSizes]) -> str:
+    """The ``pub const`` items of every kernel, each with a doc comment (rustfmt layout)."""
+    taken = Namespace()
+    lines: list[str] = []
+    for k in kernels:
+        fn = k.function_name
+        items = [
+            (
+                k.work_constant(),
+                f"Minimum length of the workspace slice of [`{fn}`].",
+                k.workspace_size,
+                f"the workspace size of {fn!r}",
+            ),
+        ]
+        for role, args in (("input", k.inputs), ("output", k.outputs)):
+            for a in args:
+                items.append(
+                    (
+                        k.argument_constant(a),
+                        f"Length of the {role} slice `{a.name}` of [`{fn}`].",
+                        a.size,
+                        f"the size of {role} {a.name!r} of {fn!r}",
+                    )
+                )
+        for name, doc, value, source in items:
+            taken.claim(name, f"the constant for {source}")
+            lines += [f"/// {doc}", f"pub const {name}: usize = {value};"]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def metadata(
+    crate_name: str,
+    config: RustBackendConfig,
+    kernels: Sequence[KernelSizes],
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The content of ``metadata.json``; ``extra[function_name]`` adds builder facts per function."""
+    functions = []
+    for k in kernels:
+        entry: dict[str, Any] = {"name": k.function_name}
+        entry.update((extra or {}).get(k.function_name, {}))
+        entry.update(
+            {
+                "inputs": [a.as_json(k.argument_constant(a)) for a in k.inputs],
+                "outputs": [a.as_json(k.argument_constant(a)) for a in k.outputs],
+                "workspace_size": k.workspace_size,
+                "workspace_constant": k.work_constant(),
+            }
+        )
+        functions.append(entry)
+    return {
+        "format": METADATA_FORMAT,
+        "generator": "gradgen",
+        "crate": crate_name,
+        "backend_mode": config.backend_mode,
+        "scalar_type": config.scalar_type,
+        "functions": functions,
+    }
+
+
+def metadata_json(content: Mapping[str, Any]) -> str:
+    """``content`` as deterministic, indented JSON with a final newline."""
+    return json.dumps(content, indent=2, ensure_ascii=False) + "\n"

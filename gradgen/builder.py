@@ -1,0 +1,569 @@
+"""``CodeGenerationBuilder``: one Cargo crate holding several kernels of one or more Functions.
+
+Usage (the contract of ``seed-rust-codegen.txt``)::
+
+    project = (
+        CodeGenerationBuilder()
+        .with_backend_config(RustBackendConfig().with_backend_mode("no_std"))
+        .for_function(f)            # a scoped builder for the kernels of ``f``
+        .add_primal()
+        .add_gradient()
+        .add_joint(FunctionBundle().add_f().add_jf(wrt=0))
+        .with_simplification("medium")
+        .done()                     # commit the block back to the parent builder
+        .build("/tmp/my_kernel")
+    )
+
+``CodeGenerationBuilder(f)`` is the single-function shorthand: the ``add_*`` methods and
+``with_simplification`` can then be called on the builder itself.
+
+**Names.** Every generated Rust function is ``<crate>_<f>_<what>`` where ``<crate>`` is the
+crate name (leading/trailing underscores dropped) and ``<f>`` the sanitized source-function
+name. ``<what>`` is ``f`` (primal), ``grad``, ``jf`` (Jacobian), ``vjp``, ``hessian``, ``hvp``,
+or, for a joint kernel, the artifacts of the bundle joined by ``_`` in the order they were added
+(``f_jf``, ``f_jf_hvp``, ...). When the source function has **more than one input**, every
+derivative is taken with respect to named input blocks and the sanitized input names are
+appended: ``<crate>_<f>_grad_<input>``, and in a joint kernel each derivative artifact is
+followed by its blocks (``<crate>_<f>_f_jf_x_u_hessian_x``). Functions with one input never get
+the suffix. The separate requests (``add_gradient(wrt=...)`` ...) build one kernel per block;
+``wrt=None`` (the default) means every input block.
+
+**Joint kernels.** ``FunctionBundle`` lists artifacts with their blocks; the builder builds one
+kernel whose graph is shared by all of them (one copy of the primal, one reverse sweep per
+gradient reused by the Hessian and the HVP), then simplifies it. Argument layout: the inputs of
+the function, then one direction ``v_<in>`` per HVP block (in the HVP's ``wrt`` order); outputs
+in the order the artifacts were added, each artifact contributing, per ``wrt`` block in order,
+``grad_<in>`` / ``jacobian_<out>_<in>`` (one per output of the function) / ``hessian_<in>`` /
+``hvp_<in>``, and ``f`` contributing the outputs of the function. A name that collides with an
+earlier port gets a ``_1``, ``_2``... suffix.
+
+**Validation.** ``wrt`` indices and scalar outputs are checked when a request is added
+(:class:`~ir.errors.DifferentiationError`); everything else (crate name, collisions between
+generated names, an empty builder, an uncommitted block) is checked by :meth:`build` before
+any file is written. The crate exposes per-kernel size constants and writes ``metadata.json``
+(see :mod:`backends.metadata`).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from backends.config import RustBackendConfig
+from backends.crate import check_crate_name, default_crate_name, write_crate
+from backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
+from backends.rust import emit_module
+from ir.errors import ConfigError, DifferentiationError, GradgenTypeError, InvalidNameError, ProjectWriteError
+from ir.kernel import Kernel
+from ir.names import sanitize, validate_explicit
+from passes import autodiff as ad
+from passes.manager import PassManager
+from passes.pipelines import level_index
+
+from .codegen import compile_kernel
+from .function import Function
+
+#: name part of each separate request
+SUFFIX: dict[str, str] = {
+    "primal": "f",
+    "gradient": "grad",
+    "jacobian": "jf",
+    "vjp": "vjp",
+    "hessian": "hessian",
+    "hvp": "hvp",
+}
+#: bundle artifacts (their name parts are the artifact names themselves)
+BUNDLE_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hvp")
+_SCALAR_KINDS = {"gradient", "hessian", "hvp", "grad"}
+_DESCRIPTION = {
+    "primal": "primal",
+    "gradient": "gradient",
+    "jacobian": "Jacobian",
+    "vjp": "vector-Jacobian product",
+    "hessian": "Hessian",
+    "hvp": "Hessian-vector product",
+    "f": "primal",
+    "grad": "gradient",
+    "jf": "Jacobian",
+}
+
+
+def _check_wrt_value(wrt: Any) -> tuple[int, ...] | None:
+    """``None``, an int or a non-empty list of ints (ranges are checked against the function)."""
+    if wrt is None:
+        return None
+    items = [wrt] if isinstance(wrt, int) and not isinstance(wrt, bool) else wrt
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
+        raise DifferentiationError(f"wrt must be an input index or a list of them, got {wrt!r}")
+    for w in items:
+        if isinstance(w, bool) or not isinstance(w, int):
+            raise DifferentiationError(f"wrt must be an input index or a list of them, got {wrt!r}")
+    if not items:
+        raise DifferentiationError("wrt is an empty list; give at least one input index")
+    return tuple(items)
+
+
+def _resolve_wrt(f: Function, wrt: tuple[int, ...] | None) -> tuple[int, ...]:
+    """Indices checked against ``f`` (``None``: every input); duplicates rejected."""
+    return ad.check_wrt_list(f.kernel, None if wrt is None else list(wrt))
+
+
+def _check_scalar(f: Function, what: str) -> None:
+    if len(f.output_sizes) != 1 or f.output_sizes[0] != 1:
+        shape = ", ".join(f"{n!r} of size {s}" for n, s in zip(f.output_names, f.output_sizes))
+        raise DifferentiationError(
+            f"cannot add the {what} of {f.name!r}: it needs exactly one scalar output, but the "
+            f"function has {shape}; use add_jacobian() or add_vjp() for vector-valued functions"
+        )
+
+
+# ---- bundles ------------------------------------------------------------------------------------
+
+
+class FunctionBundle:
+    """The artifacts of one joint kernel: ``add_f()``, ``add_gradient``, ``add_jf``,
+    ``add_hessian``, ``add_hvp`` (each with ``wrt`` an input index, a list of them, or ``None``
+    for every input). Artifacts keep the order of their first ``add_*`` call; adding the same
+    artifact again appends blocks to it."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[tuple[int, ...] | None]] = {}
+
+    def _add(self, kind: str, wrt: Any) -> FunctionBundle:
+        self._parts.setdefault(kind, []).append(_check_wrt_value(wrt))
+        return self
+
+    def add_f(self) -> FunctionBundle:
+        """Include the primal outputs."""
+        if "f" in self._parts:
+            raise ConfigError("add_f() was called twice on the same FunctionBundle")
+        self._parts["f"] = []
+        return self
+
+    def add_gradient(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
+        """Include the gradient (scalar functions) w.r.t. the ``wrt`` blocks."""
+        return self._add("grad", wrt)
+
+    def add_jf(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
+        """Include the Jacobian of every output w.r.t. the ``wrt`` blocks."""
+        return self._add("jf", wrt)
+
+    def add_hessian(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
+        """Include the Hessian (scalar functions) w.r.t. each ``wrt`` block."""
+        return self._add("hessian", wrt)
+
+    def add_hvp(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
+        """Include the Hessian-vector product w.r.t. each ``wrt`` block (adds a direction input)."""
+        return self._add("hvp", wrt)
+
+    def resolve(self, f: Function) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``(artifact, blocks)`` pairs checked against ``f``."""
+        if not self._parts:
+            raise ConfigError(f"the FunctionBundle for {f.name!r} is empty; call add_f(), add_jf(), ...")
+        out: list[tuple[str, tuple[int, ...]]] = []
+        for kind, specs in self._parts.items():
+            if kind == "f":
+                out.append((kind, ()))
+                continue
+            if kind in _SCALAR_KINDS:
+                _check_scalar(f, _DESCRIPTION[kind])
+            blocks: list[int] = []
+            for spec in specs:
+                blocks.extend(_resolve_wrt(f, spec))
+            dupes = sorted({f.input_names[w] for w in blocks if blocks.count(w) > 1})
+            if dupes:
+                raise DifferentiationError(
+                    f"the bundle asks for the {_DESCRIPTION[kind]} w.r.t. input(s) "
+                    f"{', '.join(map(repr, dupes))} of {f.name!r} more than once"
+                )
+            out.append((kind, tuple(blocks)))
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"FunctionBundle({self._parts!r})"
+
+
+@attrs.frozen
+class _JointPass:
+    """The bundle expansion as a pass (so the pass manager verifies the joint kernel)."""
+
+    parts: tuple[tuple[str, tuple[int, ...]], ...]
+    name: str = "joint"
+
+    def run(self, kernel: Kernel) -> Kernel:
+        return ad.joint_blocks(kernel, self.parts)
+
+
+# ---- requests and plans ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Plan:
+    """One kernel to generate: its Rust name, what it is and how to build it."""
+
+    rust_name: str
+    source: Function
+    kind: str
+    parts: tuple[tuple[str, tuple[str, ...]], ...]  # (artifact, wrt input names)
+    level: str | int
+    make: Callable[[], Kernel]
+    origin: str
+
+
+@attrs.frozen
+class GeneratedFunction:
+    """One generated Rust function: what it computes and the sizes of its arguments."""
+
+    name: str
+    source_function: str
+    kind: str
+    artifacts: tuple[tuple[str, tuple[str, ...]], ...]
+    input_names: tuple[str, ...]
+    input_sizes: tuple[int, ...]
+    output_names: tuple[str, ...]
+    output_sizes: tuple[int, ...]
+    workspace_size: int
+    simplification: str | int
+    op_count: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source_function": self.source_function,
+            "kind": self.kind,
+            "artifacts": [{"artifact": a, "wrt": list(w)} for a, w in self.artifacts],
+            "simplification": self.simplification,
+        }
+
+
+@attrs.frozen
+class GeneratedCrate:
+    """A crate generated in memory: ``lib.rs``, the compiled kernels and the metadata."""
+
+    crate_name: str
+    config: RustBackendConfig
+    source: str
+    functions: tuple[GeneratedFunction, ...]
+    kernels: tuple[Kernel, ...]
+    metadata: dict[str, Any]
+
+    @property
+    def function_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.functions)
+
+    def function(self, name: str) -> GeneratedFunction:
+        for f in self.functions:
+            if f.name == name:
+                return f
+        raise ConfigError(f"the crate has no function {name!r}; it has {', '.join(self.function_names)}")
+
+    def kernel(self, name: str) -> Kernel:
+        return self.kernels[self.function_names.index(self.function(name).name)]
+
+
+@attrs.frozen
+class BuildResult:
+    """A crate written by :meth:`CodeGenerationBuilder.build`."""
+
+    project_dir: pathlib.Path
+    crate: GeneratedCrate
+
+    @property
+    def crate_name(self) -> str:
+        return self.crate.crate_name
+
+    @property
+    def source(self) -> str:
+        return self.crate.source
+
+    @property
+    def functions(self) -> tuple[GeneratedFunction, ...]:
+        return self.crate.functions
+
+    @property
+    def function_names(self) -> tuple[str, ...]:
+        return self.crate.function_names
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.crate.metadata
+
+    def function(self, name: str) -> GeneratedFunction:
+        return self.crate.function(name)
+
+
+class FunctionBuilder:
+    """The scoped builder of one source function (returned by ``for_function``)."""
+
+    def __init__(self, parent: CodeGenerationBuilder, f: Function) -> None:
+        if not isinstance(f, Function):
+            raise GradgenTypeError(f"for_function expects a gradgen Function, got {type(f).__name__}")
+        self._parent = parent
+        self.function = f
+        self.level: str | int | None = None
+        self.requests: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...], str]] = []
+        self.committed = False
+
+    def _live(self) -> None:
+        if self.committed:
+            raise ConfigError(f"the block of {self.function.name!r} was already committed with done()")
+
+    def _separate(self, kind: str, wrt: Any, call: str) -> FunctionBuilder:
+        self._live()
+        f = self.function
+        if kind in _SCALAR_KINDS:
+            _check_scalar(f, _DESCRIPTION[kind])
+        blocks = (0,) if kind == "primal" else _resolve_wrt(f, _check_wrt_value(wrt))
+        for w in blocks:
+            self.requests.append((kind, ((kind, () if kind == "primal" else (w,)),), call))
+        return self
+
+    def add_primal(self) -> FunctionBuilder:
+        """The function itself: ``<crate>_<f>_f``."""
+        return self._separate("primal", None, "add_primal()")
+
+    def add_gradient(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
+        """Gradient kernels ``<crate>_<f>_grad[_<in>]`` (one scalar output needed)."""
+        return self._separate("gradient", wrt, "add_gradient()")
+
+    def add_jacobian(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
+        """Jacobian kernels ``<crate>_<f>_jf[_<in>]``: one row-major block per output."""
+        return self._separate("jacobian", wrt, "add_jacobian()")
+
+    def add_vjp(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
+        """Vector-Jacobian products ``<crate>_<f>_vjp[_<in>]`` (inputs ``cotangent_<out>``)."""
+        return self._separate("vjp", wrt, "add_vjp()")
+
+    def add_hessian(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
+        """Hessian kernels ``<crate>_<f>_hessian[_<in>]`` (row-major ``n*n``)."""
+        return self._separate("hessian", wrt, "add_hessian()")
+
+    def add_hvp(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
+        """Hessian-vector products ``<crate>_<f>_hvp[_<in>]`` (direction input ``v_<in>``)."""
+        return self._separate("hvp", wrt, "add_hvp()")
+
+    def add_joint(self, bundle: FunctionBundle) -> FunctionBuilder:
+        """One kernel computing every artifact of ``bundle`` from a shared graph."""
+        self._live()
+        if not isinstance(bundle, FunctionBundle):
+            raise GradgenTypeError(f"add_joint expects a FunctionBundle, got {type(bundle).__name__}")
+        self.requests.append(("joint", bundle.resolve(self.function), "add_joint(...)"))
+        return self
+
+    def with_simplification(self, level: str | int) -> FunctionBuilder:
+        """The simplification level of every kernel of this function (overrides the config's)."""
+        self._live()
+        level_index(level)
+        self.level = level
+        return self
+
+    def done(self) -> CodeGenerationBuilder:
+        """Commit this block to the parent builder and return the parent."""
+        self._live()
+        self.committed = True
+        self._parent._commit(self)
+        return self._parent
+
+    # ---- planning ------------------------------------------------------------------------------
+    def plans(self, prefix: str, default_level: str | int) -> list[_Plan]:
+        f = self.function
+        multi = len(f.input_names) > 1
+        base = f"{prefix}_{sanitize(f.name)}"
+        level = default_level if self.level is None else self.level
+        out = []
+        for kind, parts, call in self.requests:
+            words = []
+            for artifact, blocks in parts:
+                words.append(SUFFIX.get(artifact, artifact))
+                if multi:
+                    words.extend(sanitize(f.input_names[w]) for w in blocks)
+            rust_name = "_".join([base, *words])
+            named = tuple((a, tuple(f.input_names[w] for w in b)) for a, b in parts)
+            out.append(
+                _Plan(rust_name, f, kind, named, level, _maker(f, kind, parts), f"{call} of {f.name!r}")
+            )
+        return out
+
+
+def _maker(f: Function, kind: str, parts: tuple[tuple[str, tuple[int, ...]], ...]) -> Callable[[], Kernel]:
+    if kind == "primal":
+        return lambda: f.kernel
+    if kind == "joint":
+        return lambda: PassManager([_JointPass(parts)]).run(f.kernel)
+    (w,) = parts[0][1]
+    return lambda: PassManager([ad.AutodiffPass(kind, w)]).run(f.kernel)
+
+
+class CodeGenerationBuilder:
+    """Collects kernels of one or more Functions and writes them as one crate.
+
+    ``CodeGenerationBuilder(f)`` is the single-function shorthand: ``add_*`` and
+    ``with_simplification`` then apply to ``f`` directly.
+    """
+
+    def __init__(self, function: Function | None = None) -> None:
+        self.config = RustBackendConfig()
+        self._blocks: list[FunctionBuilder] = []
+        self._open: list[FunctionBuilder] = []
+        self._implicit: FunctionBuilder | None = None
+        if function is not None:
+            self._implicit = FunctionBuilder(self, function)
+            self._blocks.append(self._implicit)
+
+    def with_backend_config(self, config: RustBackendConfig) -> CodeGenerationBuilder:
+        """Backend mode, scalar type, crate name and default simplification of every kernel."""
+        if not isinstance(config, RustBackendConfig):
+            raise ConfigError(f"with_backend_config expects a RustBackendConfig, got {type(config).__name__}")
+        if config.function_name is not None:
+            raise ConfigError(
+                f"the builder names every function <crate>_<f>_<kind>, so function_name "
+                f"{config.function_name!r} cannot apply; drop with_function_name(...) from the config"
+            )
+        self.config = config
+        return self
+
+    def for_function(self, f: Function) -> FunctionBuilder:
+        """A scoped builder for the kernels of ``f``; call ``.done()`` to commit it."""
+        block = FunctionBuilder(self, f)
+        self._open.append(block)
+        return block
+
+    def _commit(self, block: FunctionBuilder) -> None:
+        self._open.remove(block)
+        self._blocks.append(block)
+
+    def _shorthand(self, method: str) -> FunctionBuilder:
+        if self._implicit is None:
+            raise ConfigError(
+                f"{method} needs a function: use CodeGenerationBuilder(f).{method} or "
+                f"CodeGenerationBuilder().for_function(f).{method}...done()"
+            )
+        return self._implicit
+
+    # the single-function shorthand
+    def add_primal(self) -> CodeGenerationBuilder:
+        self._shorthand("add_primal()").add_primal()
+        return self
+
+    def add_gradient(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
+        self._shorthand("add_gradient()").add_gradient(wrt)
+        return self
+
+    def add_jacobian(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
+        self._shorthand("add_jacobian()").add_jacobian(wrt)
+        return self
+
+    def add_vjp(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
+        self._shorthand("add_vjp()").add_vjp(wrt)
+        return self
+
+    def add_hessian(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
+        self._shorthand("add_hessian()").add_hessian(wrt)
+        return self
+
+    def add_hvp(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
+        self._shorthand("add_hvp()").add_hvp(wrt)
+        return self
+
+    def add_joint(self, bundle: FunctionBundle) -> CodeGenerationBuilder:
+        self._shorthand("add_joint()").add_joint(bundle)
+        return self
+
+    def with_simplification(self, level: str | int) -> CodeGenerationBuilder:
+        self._shorthand("with_simplification()").with_simplification(level)
+        return self
+
+    # ---- generation ---------------------------------------------------------------------------------
+    def _plans(self, crate_name: str) -> list[_Plan]:
+        if self._open:
+            names = ", ".join(repr(b.function.name) for b in self._open)
+            raise ConfigError(
+                f"the for_function block(s) of {names} were not committed; call .done() on them"
+            )
+        blocks = [b for b in self._blocks if b.requests]
+        if not blocks:
+            raise ConfigError(
+                "the builder has no kernels to generate; add some with "
+                "for_function(f).add_primal()...done() (or CodeGenerationBuilder(f).add_primal())"
+            )
+        sources: dict[str, Function] = {}
+        for b in blocks:
+            key = sanitize(b.function.name)
+            other = sources.setdefault(key, b.function)
+            if other is not b.function:
+                raise InvalidNameError(
+                    f"source functions {other.name!r} and {b.function.name!r} both become {key!r} in "
+                    "the generated names; give them distinct names"
+                )
+        prefix = crate_name.strip("_")
+        plans = [p for b in blocks for p in b.plans(prefix, self.config.simplification)]
+        seen: dict[str, _Plan] = {}
+        for p in plans:
+            validate_explicit("generated function name", p.rust_name)
+            if p.rust_name in seen:
+                raise InvalidNameError(
+                    f"{p.origin} and {seen[p.rust_name].origin} both generate the Rust function "
+                    f"{p.rust_name!r}; request each kernel once"
+                )
+            seen[p.rust_name] = p
+        return plans
+
+    def crate_name_for(self, path: str | os.PathLike[str] | None) -> str:
+        """The crate name: the config's (validated strictly) else the sanitized directory name."""
+        if self.config.crate_name is not None:
+            return check_crate_name(self.config.crate_name)
+        if path is None:
+            raise ConfigError("no crate name: set RustBackendConfig().with_crate_name(...) or give a path")
+        return default_crate_name(pathlib.Path(path))
+
+    def generate(self, crate_name: str | None = None) -> GeneratedCrate:
+        """Compile every kernel and print the crate in memory (nothing is written)."""
+        name = check_crate_name(crate_name) if crate_name is not None else self.crate_name_for(None)
+        plans = self._plans(name)
+        all_names = [p.rust_name for p in plans]
+        kernels: list[Kernel] = []
+        for p in plans:
+            config = self.config.with_simplification(p.level)
+            others = [n for n in all_names if n != p.rust_name]
+            kernels.append(compile_kernel(p.make(), config, p.rust_name, others))
+        sizes = [KernelSizes.of(k) for k in kernels]
+        constants = rust_constants(sizes)
+        source = emit_module(kernels, self.config) + "\n" + constants
+        functions = tuple(
+            GeneratedFunction(
+                name=s.function_name,
+                source_function=p.source.name,
+                kind=p.kind,
+                artifacts=p.parts,
+                input_names=tuple(a.name for a in s.inputs),
+                input_sizes=tuple(a.size for a in s.inputs),
+                output_names=tuple(a.name for a in s.outputs),
+                output_sizes=tuple(a.size for a in s.outputs),
+                workspace_size=s.workspace_size,
+                simplification=p.level,
+                op_count=k.op_count(),
+            )
+            for p, s, k in zip(plans, sizes, kernels)
+        )
+        meta = metadata(name, self.config, sizes, {f.name: f.as_json() for f in functions})
+        return GeneratedCrate(name, self.config, source, functions, tuple(kernels), meta)
+
+    def build(self, path: str | os.PathLike[str]) -> BuildResult:
+        """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``) at
+        ``path`` after every check passed; return the project directory, crate name and the
+        generated functions."""
+        project_dir = pathlib.Path(path)
+        crate = self.generate(self.crate_name_for(project_dir))
+        if project_dir.exists() and not project_dir.is_dir():
+            raise ProjectWriteError(f"cannot create a Rust project at {str(project_dir)!r}: it is a file")
+        write_crate(
+            project_dir, crate.crate_name, crate.source, list(crate.function_names), self.config.no_std
+        )
+        try:
+            (project_dir / "metadata.json").write_text(metadata_json(crate.metadata))
+        except OSError as exc:
+            raise ProjectWriteError(f"cannot write {str(project_dir / 'metadata.json')!r}: {exc}") from exc
+        return BuildResult(project_dir, crate)
