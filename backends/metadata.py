@@ -70,11 +70,13 @@ class KernelSizes:
         return f"{self.function_name.upper()}_{arg.name.upper()}_SIZE"
 
 
-def rust_constants(kernels: Sequence[KernelSizes]) -> str:
-    """The ``pub const`` items of every kernel, each with a doc comment (rustfmt layout)."""
+def rust_constants(kernels: Sequence[KernelSizes]) -> dict[str, str]:
+    """Per Rust function name, the ``pub const`` items giving its sizes, each with a doc comment
+    (rustfmt layout). Constant names are checked for collisions across all kernels."""
     taken = Namespace()
-    lines: list[str] = []
+    blocks: dict[str, str] = {}
     for k in kernels:
+        lines: list[str] = []
         fn = k.function_name
         items = [
             (
@@ -97,7 +99,8 @@ def rust_constants(kernels: Sequence[KernelSizes]) -> str:
         for name, doc, value, source in items:
             taken.claim(name, f"the constant for {source}")
             lines += [f"/// {doc}", f"pub const {name}: usize = {value};"]
-    return "\n".join(lines) + "\n" if lines else ""
+        blocks[fn] = "\n".join(lines) + "\n"
+    return blocks
 
 
 def metadata(

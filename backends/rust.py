@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -153,12 +153,23 @@ def _paren(text: str) -> str:
 class _KernelPrinter:
     """Prints one kernel; records the helpers it needs in ``used``."""
 
-    def __init__(self, kernel: Kernel, scalar: str, no_std: bool, used: set[str]) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        scalar: str,
+        no_std: bool,
+        used: set[str],
+        summary: str | None = None,
+        trailer: str | None = None,
+    ) -> None:
         if kernel.allocation is None or kernel.names is None:
             raise VerificationError(
                 f"kernel {kernel.name!r} must be scheduled, allocated and named before printing"
             )
         self.k = kernel
+        #: first line of the doc comment (default: a generic description) and text after the fn
+        self.summary = summary
+        self.trailer = trailer
         self.alloc = kernel.allocation
         self.names = kernel.names
         self.scalar = scalar
@@ -303,7 +314,10 @@ class _KernelPrinter:
         k, n = self.k, self.names
         ins = ", ".join(f"`{x}`" for x in n.inputs)
         outs = ", ".join(f"`{x}`" for x in n.outputs)
-        e.line(f"/// Evaluates the gradgen function {_doc_name(k.name)}: computes {outs} from {ins}.")
+        if self.summary is not None:
+            e.line(f"/// {self.summary}")
+        else:
+            e.line(f"/// Evaluates the gradgen function {_doc_name(k.name)}: computes {outs} from {ins}.")
         e.line("///")
         e.line("/// # Arguments")
         e.line("///")
@@ -395,18 +409,34 @@ class _KernelPrinter:
         e.lines.extend(body.lines)
         e.level = 1
         e.line("}")
+        if self.trailer:
+            e.line()
+            e.block(self.trailer.rstrip("\n"))
 
 
-def emit_module(kernels: Sequence[Kernel], config: RustBackendConfig | None = None) -> str:
+def emit_module(
+    kernels: Sequence[Kernel],
+    config: RustBackendConfig | None = None,
+    *,
+    summaries: Mapping[str, str] | None = None,
+    trailers: Mapping[str, str] | None = None,
+) -> str:
     """One Rust module with every kernel (each scheduled, allocated and named), the error type
-    and the helpers they use, each emitted once."""
+    and the helpers they use, each emitted once.
+
+    ``summaries`` maps a Rust function name to the first line of its doc comment;
+    ``trailers`` maps it to module-level items printed right after the function (such as its
+    size constants)."""
     config = config or RustBackendConfig()
     scalar, no_std = config.scalar_type, config.no_std
     used: set[str] = set()
     bodies: list[Emitter] = []
+    summaries = summaries or {}
+    trailers = trailers or {}
     for kernel in kernels:
         e = Emitter()
-        _KernelPrinter(kernel, scalar, no_std, used).emit(e)
+        fn = kernel.names.function if kernel.names is not None else ""
+        _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailers.get(fn)).emit(e)
         bodies.append(e)
     names = ", ".join(f"`{k.names.function}`" for k in kernels if k.names is not None)
     out = Emitter()

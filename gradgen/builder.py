@@ -388,6 +388,28 @@ class FunctionBuilder:
         return out
 
 
+_ARTIFACT_TEXT = {
+    "f": "the value of `{f}`",
+    "grad": "the gradient of `{f}` with respect to {wrt}",
+    "jf": "the Jacobian of `{f}` with respect to {wrt} (row-major)",
+    "hessian": "the Hessian of `{f}` with respect to {wrt} (row-major)",
+    "hvp": "the Hessian of `{f}` with respect to {wrt} times a direction",
+    "vjp": "the vector-Jacobian product of `{f}` with respect to {wrt}",
+}
+
+
+def _summary(plan: _Plan) -> str:
+    """First doc-comment line of a generated kernel, e.g. "Computes the gradient of `f` with
+    respect to `x`." """
+    texts = []
+    for artifact, wrt in plan.parts:
+        names = " and ".join(f"`{w}`" for w in wrt) or "its input"
+        texts.append(_ARTIFACT_TEXT[SUFFIX.get(artifact, artifact)].format(f=plan.source.name, wrt=names))
+    if len(texts) > 1:
+        texts[-1] = "and " + texts[-1]
+    return "Computes " + (", " if len(texts) > 2 else " ").join(texts) + "."
+
+
 def _maker(f: Function, kind: str, parts: tuple[tuple[str, tuple[int, ...]], ...]) -> Callable[[], Kernel]:
     if kind == "primal":
         return lambda: f.kernel
@@ -530,8 +552,12 @@ class CodeGenerationBuilder:
             others = [n for n in all_names if n != p.rust_name]
             kernels.append(compile_kernel(p.make(), config, p.rust_name, others))
         sizes = [KernelSizes.of(k) for k in kernels]
-        constants = rust_constants(sizes)
-        source = emit_module(kernels, self.config) + "\n" + constants
+        source = emit_module(
+            kernels,
+            self.config,
+            summaries={p.rust_name: _summary(p) for p in plans},
+            trailers=rust_constants(sizes),
+        )
         functions = tuple(
             GeneratedFunction(
                 name=s.function_name,

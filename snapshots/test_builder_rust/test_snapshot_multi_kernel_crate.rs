@@ -66,7 +66,7 @@ impl core::fmt::Display for GradgenError {
 
 impl std::error::Error for GradgenError {}
 
-/// Evaluates the gradgen function "h": computes `y` from `x`.
+/// Computes the value of `h`.
 ///
 /// # Arguments
 ///
@@ -99,7 +99,14 @@ pub fn snap_h_f(x: &[f64], y: &mut [f64], _work: &mut [f64]) -> Result<(), Gradg
     Ok(())
 }
 
-/// Evaluates the gradgen function "h_gradient_x": computes `grad_x` from `x`.
+/// Minimum length of the workspace slice of [`snap_h_f`].
+pub const SNAP_H_F_WORK_SIZE: usize = 0;
+/// Length of the input slice `x` of [`snap_h_f`].
+pub const SNAP_H_F_X_SIZE: usize = 2;
+/// Length of the output slice `y` of [`snap_h_f`].
+pub const SNAP_H_F_Y_SIZE: usize = 1;
+
+/// Computes the gradient of `h` with respect to `x`.
 ///
 /// # Arguments
 ///
@@ -132,7 +139,14 @@ pub fn snap_h_grad(x: &[f64], grad_x: &mut [f64], _work: &mut [f64]) -> Result<(
     Ok(())
 }
 
-/// Evaluates the gradgen function "h_f_jf_hvp": computes `y`, `jacobian_y_x`, `hvp_x` from `x`, `v_x`.
+/// Minimum length of the workspace slice of [`snap_h_grad`].
+pub const SNAP_H_GRAD_WORK_SIZE: usize = 0;
+/// Length of the input slice `x` of [`snap_h_grad`].
+pub const SNAP_H_GRAD_X_SIZE: usize = 2;
+/// Length of the output slice `grad_x` of [`snap_h_grad`].
+pub const SNAP_H_GRAD_GRAD_X_SIZE: usize = 2;
+
+/// Computes the value of `h`, the Jacobian of `h` with respect to `x` (row-major), and the Hessian of `h` with respect to `x` times a direction.
 ///
 /// # Arguments
 ///
@@ -204,18 +218,6 @@ pub fn snap_h_f_jf_hvp(
     Ok(())
 }
 
-/// Minimum length of the workspace slice of [`snap_h_f`].
-pub const SNAP_H_F_WORK_SIZE: usize = 0;
-/// Length of the input slice `x` of [`snap_h_f`].
-pub const SNAP_H_F_X_SIZE: usize = 2;
-/// Length of the output slice `y` of [`snap_h_f`].
-pub const SNAP_H_F_Y_SIZE: usize = 1;
-/// Minimum length of the workspace slice of [`snap_h_grad`].
-pub const SNAP_H_GRAD_WORK_SIZE: usize = 0;
-/// Length of the input slice `x` of [`snap_h_grad`].
-pub const SNAP_H_GRAD_X_SIZE: usize = 2;
-/// Length of the output slice `grad_x` of [`snap_h_grad`].
-pub const SNAP_H_GRAD_GRAD_X_SIZE: usize = 2;
 /// Minimum length of the workspace slice of [`snap_h_f_jf_hvp`].
 pub const SNAP_H_F_JF_HVP_WORK_SIZE: usize = 0;
 /// Length of the input slice `x` of [`snap_h_f_jf_hvp`].
