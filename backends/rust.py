@@ -115,14 +115,14 @@ _STD_ERROR_IMPL = "impl std::error::Error for GradgenError {}\n"
 class RustGenerationResult:
     """One generated kernel: the module source and the facts a caller needs to call it."""
 
-    source: str
+    source: str = attrs.field(repr=False)
     function_name: str
     workspace_size: int
     input_names: tuple[str, ...]
     input_sizes: tuple[int, ...]
     output_names: tuple[str, ...]
     output_sizes: tuple[int, ...]
-    kernel: Kernel
+    kernel: Kernel = attrs.field(repr=False)
     config: RustBackendConfig
 
 

@@ -4,6 +4,7 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
+from backends.config import RustBackendConfig
 from ir.errors import (
     BuildError,
     ConfigError,
@@ -13,20 +14,19 @@ from ir.errors import (
     GradgenError,
     GradgenTypeError,
     InvalidLevelError,
-    KernelCallError,
     InvalidNameError,
+    KernelCallError,
     ProjectWriteError,
     ShapeError,
     UnknownPassError,
     VerificationError,
 )
-from backends.config import RustBackendConfig
 from ir.expr import SX
 
 from .api import cse, simplify
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
 from .codegen import create_rust_project
-from .compile import compile  # noqa: A004 (gradgen.compile, issue 7)
+from .compile import compile
 from .derivatives import (  # automatic differentiation (issue 3)
     create_rust_derivative_bundle,
     derivative,
@@ -87,6 +87,9 @@ from .functions import (
 )
 from .vector import SXVector, vector
 
+#: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
+const = SX.const
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -94,21 +97,80 @@ __all__ = [
     "SXVector",
     "Function",
     "vector",
+    "const",
     "simplify",
     "cse",
     "RustBackendConfig",
     "create_rust_project",
-    "CodeGenerationBuilder", "FunctionBundle",  # multi-kernel crates (issue 4)
-    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
-    "acosh", "atanh", "exp", "expm1", "log", "log1p", "log10", "sqrt", "cbrt", "erf", "erfc",
-    "floor", "ceil", "round", "trunc", "signum", "fabs", "hypot", "maximum", "minimum", "pow",
-    "eq", "ne", "if_else", "matvec", "quadform", "bilinear_form", "dot", "norm1", "norm2",
-    "norm2sq", "norm_inf", "norm_p", "norm_p_to_p",
+    "CodeGenerationBuilder",
+    "FunctionBundle",  # multi-kernel crates (issue 4)
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "atan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "log10",
+    "sqrt",
+    "cbrt",
+    "erf",
+    "erfc",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "signum",
+    "fabs",
+    "hypot",
+    "maximum",
+    "minimum",
+    "pow",
+    "eq",
+    "ne",
+    "if_else",
+    "matvec",
+    "quadform",
+    "bilinear_form",
+    "dot",
+    "norm1",
+    "norm2",
+    "norm2sq",
+    "norm_inf",
+    "norm_p",
+    "norm_p_to_p",
     # automatic differentiation (issue 3)
-    "derivative", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
+    "derivative",
+    "gradient",
+    "jacobian",
+    "hessian",
+    "jvp",
+    "vjp",
+    "hvp",
     "create_rust_derivative_bundle",
-    "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
-    "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
-    "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "compile", "KernelCallError",  # calling compiled kernels from Python (issue 7)
+    "GradgenError",
+    "GradgenTypeError",
+    "FunctionDefinitionError",
+    "EvaluationArgumentError",
+    "InvalidLevelError",
+    "ConfigError",
+    "InvalidNameError",
+    "DifferentiationError",
+    "UnknownPassError",
+    "VerificationError",
+    "ProjectWriteError",
+    "BuildError",
+    "ShapeError",
+    "compile",
+    "KernelCallError",  # calling compiled kernels from Python (issue 7)
 ]

@@ -31,8 +31,8 @@ class RustProjectResult:
 
     project_dir: pathlib.Path
     crate_name: str
-    source: str
-    generation: RustGenerationResult
+    source: str = attrs.field(repr=False)
+    generation: RustGenerationResult = attrs.field(repr=False)
 
     @property
     def function_name(self) -> str:

@@ -262,7 +262,7 @@ class DerivativeBundle:
     """The crates written by :func:`create_rust_derivative_bundle`, keyed by directory name."""
 
     bundle_dir: pathlib.Path
-    crates: dict[str, Any]
+    crates: dict[str, Any] = attrs.field(repr=False)
 
     @property
     def crate_dirs(self) -> list[pathlib.Path]:
