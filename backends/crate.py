@@ -7,6 +7,8 @@ import pathlib
 from ir.errors import InvalidNameError, ProjectWriteError
 from ir.names import sanitize, validate_explicit
 
+from .ffi import enable_ffi_manifest, enable_ffi_root
+
 #: package names cargo refuses or that would shadow a crate the generated code uses
 CARGO_RESERVED = frozenset({"std", "core", "alloc", "proc_macro", "test", "libm"})
 
@@ -27,14 +29,17 @@ def default_crate_name(path: pathlib.Path) -> str:
     return name + "_kernel" if name in CARGO_RESERVED else name
 
 
-def cargo_toml(crate_name: str, no_std: bool) -> str:
+def cargo_toml(crate_name: str, no_std: bool, ffi: bool = False) -> str:
     text = f'[package]\nname = "{crate_name}"\nversion = "0.1.0"\nedition = "2021"\n'
     if no_std:
         text += '\n[dependencies]\nlibm = "0.2"\n'
+    # ---- C ABI feature (issue 7, backends.ffi) ----
+    if ffi:
+        text = enable_ffi_manifest(text)
     return text
 
 
-def readme(crate_name: str, functions: list[str], no_std: bool) -> str:
+def readme(crate_name: str, functions: list[str], no_std: bool, ffi: bool = False) -> str:
     fns = "\n".join(f"- `{f}`" for f in functions)
     mode = "`no_std` (math from the `libm` crate)" if no_std else "`std`"
     return (
@@ -44,17 +49,44 @@ def readme(crate_name: str, functions: list[str], no_std: bool) -> str:
         "Each function takes one slice per input, one mutable slice per output and a workspace\n"
         "slice, checks every length first and returns `Err(GradgenError)` instead of panicking.\n\n"
         "Build with:\n\n```sh\ncargo build\n```\n"
+        # ---- C ABI feature (issue 7, backends.ffi) ----
+        + (
+            '\nThe optional cargo feature `ffi` adds `extern "C"` wrappers (`NAME_ffi`, see\n'
+            "`src/ffi.rs`) taking a pointer and a length per slice and returning a status code;\n"
+            "without it the crate contains no unsafe code.\n"
+            if ffi
+            else ""
+        )
     )
 
 
-def write_crate(path: pathlib.Path, crate_name: str, source: str, functions: list[str], no_std: bool) -> None:
-    """Write (or overwrite) the three files of the crate under ``path``."""
+def write_crate(
+    path: pathlib.Path,
+    crate_name: str,
+    source: str,
+    functions: list[str],
+    no_std: bool,
+    ffi_source: str | None = None,
+) -> None:
+    """Write (or overwrite) the three files of the crate under ``path``.
+
+    With ``ffi_source`` (``backends.ffi.render_ffi``) the crate also gets its optional C ABI:
+    the cargo feature ``ffi``, ``src/ffi.rs`` and the crate-root attributes of ``backends.ffi``.
+    """
+    if ffi_source is not None:  # C ABI feature (issue 7)
+        try:
+            source = enable_ffi_root(source)
+        except ValueError as exc:
+            raise ProjectWriteError(f"cannot add the C ABI to the crate {crate_name!r}: {exc}") from None
     if path.exists() and not path.is_dir():
         raise ProjectWriteError(f"cannot create a Rust project at {str(path)!r}: it is a file")
     try:
         (path / "src").mkdir(parents=True, exist_ok=True)
-        (path / "Cargo.toml").write_text(cargo_toml(crate_name, no_std))
-        (path / "README.md").write_text(readme(crate_name, functions, no_std))
+        ffi = ffi_source is not None
+        (path / "Cargo.toml").write_text(cargo_toml(crate_name, no_std, ffi))
+        (path / "README.md").write_text(readme(crate_name, functions, no_std, ffi))
         (path / "src" / "lib.rs").write_text(source)
+        if ffi_source is not None:
+            (path / "src" / "ffi.rs").write_text(ffi_source)
     except OSError as exc:
         raise ProjectWriteError(f"cannot write the Rust project at {str(path)!r}: {exc}") from exc

@@ -54,3 +54,8 @@ class ProjectWriteError(GradgenError, OSError):
 
 class BuildError(GradgenError, RuntimeError):
     """Building a generated crate failed, or the Rust toolchain is missing."""
+
+
+class KernelCallError(GradgenError, ValueError):
+    """A compiled kernel was called with the wrong number of arguments, a value that is not a
+    number, or a slice of the wrong length (named, with the expected length)."""
