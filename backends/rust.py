@@ -321,9 +321,9 @@ class _KernelPrinter:
         e.line("///")
         e.line("/// # Arguments")
         e.line("///")
-        for port, name in zip(k.inputs, n.inputs):
+        for port, name in zip(k.inputs, n.inputs, strict=True):
             e.line(f"/// * `{name}` - input {_doc_name(port.name)}, length {port.size}")
-        for port, name in zip(k.outputs, n.outputs):
+        for port, name in zip(k.outputs, n.outputs, strict=True):
             e.line(f"/// * `{name}` - output {_doc_name(port.name)}, length {port.size} (overwritten)")
         size = self.alloc.workspace_size
         if size:
@@ -336,7 +336,10 @@ class _KernelPrinter:
         e.line("/// Returns [`GradgenError`] before writing anything when a slice has the wrong length.")
 
     def _check(self, e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
-        e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
+        if at_least and size == 1:  # clippy's len_zero wants is_empty() for `< 1`
+            e.line(f"if {name}.is_empty() {{")
+        else:
+            e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
         e.line(f"return Err(GradgenError::{variant} {{")
         e.line(f'argument: "{name}",')
         e.line(f"expected: {size},")
@@ -380,9 +383,9 @@ class _KernelPrinter:
             self.lints = set()
         body = Emitter()
         body.level = 1
-        for port, name in zip(k.inputs, n.inputs):
+        for port, name in zip(k.inputs, n.inputs, strict=True):
             self._check(body, name, "InputLength", port.size, False)
-        for port, name in zip(k.outputs, n.outputs):
+        for port, name in zip(k.outputs, n.outputs, strict=True):
             self._check(body, name, "OutputLength", port.size, False)
         if alloc.workspace_size:
             self._check(body, n.work, "WorkspaceLength", alloc.workspace_size, True)

@@ -55,6 +55,7 @@ import attrs
 
 from backends.config import RustBackendConfig
 from backends.crate import check_crate_name, default_crate_name, write_crate
+from backends.ffi import FfiFunction, enable_ffi_root, render_ffi
 from backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
 from backends.rust import emit_module
 from ir.errors import ConfigError, DifferentiationError, GradgenTypeError, InvalidNameError, ProjectWriteError
@@ -114,7 +115,7 @@ def _resolve_wrt(f: Function, wrt: tuple[int, ...] | None) -> tuple[int, ...]:
 
 def _check_scalar(f: Function, what: str) -> None:
     if len(f.output_sizes) != 1 or f.output_sizes[0] != 1:
-        shape = ", ".join(f"{n!r} of size {s}" for n, s in zip(f.output_names, f.output_sizes))
+        shape = ", ".join(f"{n!r} of size {s}" for n, s in zip(f.output_names, f.output_sizes, strict=True))
         raise DifferentiationError(
             f"cannot add the {what} of {f.name!r}: it needs exactly one scalar output, but the "
             f"function has {shape}; use add_jacobian() or add_vjp() for vector-valued functions"
@@ -269,15 +270,14 @@ class BuildResult:
     """A crate written by :meth:`CodeGenerationBuilder.build`."""
 
     project_dir: pathlib.Path
-    crate: GeneratedCrate
+    crate: GeneratedCrate = attrs.field(repr=False)
+    #: ``src/lib.rs`` as written: the generated module with the crate-root attributes of the
+    #: optional ``ffi`` feature (``backends.ffi``)
+    source: str = attrs.field(repr=False)
 
     @property
     def crate_name(self) -> str:
         return self.crate.crate_name
-
-    @property
-    def source(self) -> str:
-        return self.crate.source
 
     @property
     def functions(self) -> tuple[GeneratedFunction, ...]:
@@ -572,7 +572,7 @@ class CodeGenerationBuilder:
                 simplification=p.level,
                 op_count=k.op_count(),
             )
-            for p, s, k in zip(plans, sizes, kernels)
+            for p, s, k in zip(plans, sizes, kernels, strict=True)
         )
         meta = metadata(name, self.config, sizes, {f.name: f.as_json() for f in functions})
         return GeneratedCrate(name, self.config, source, functions, tuple(kernels), meta)
@@ -585,11 +585,22 @@ class CodeGenerationBuilder:
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
             raise ProjectWriteError(f"cannot create a Rust project at {str(project_dir)!r}: it is a file")
+        ffi_functions = [
+            FfiFunction(
+                f.name, f.input_names, f.input_sizes, f.output_names, f.output_sizes, f.workspace_size
+            )
+            for f in crate.functions
+        ]
         write_crate(
-            project_dir, crate.crate_name, crate.source, list(crate.function_names), self.config.no_std
+            project_dir,
+            crate.crate_name,
+            crate.source,
+            list(crate.function_names),
+            self.config.no_std,
+            ffi_source=render_ffi(ffi_functions, self.config.scalar_type),
         )
         try:
             (project_dir / "metadata.json").write_text(metadata_json(crate.metadata))
         except OSError as exc:
             raise ProjectWriteError(f"cannot write {str(project_dir / 'metadata.json')!r}: {exc}") from exc
-        return BuildResult(project_dir, crate)
+        return BuildResult(project_dir, crate, enable_ffi_root(crate.source))

@@ -54,7 +54,7 @@ def _fd(fun: Callable[[Blocks], list[float]], b: Blocks, w: int, h: float) -> li
         minus = [list(x) for x in b]
         plus[w][j] += h
         minus[w][j] -= h
-        cols.append([(p - m) / (2 * h) for p, m in zip(fun(plus), fun(minus))])
+        cols.append([(p - m) / (2 * h) for p, m in zip(fun(plus), fun(minus), strict=True)])
     return [cols[j][i] for i in range(len(cols[0])) for j in range(len(cols))]
 
 
@@ -169,9 +169,9 @@ def _args(fn: Function, base: dict[str, list[float]]) -> dict[str, list[float]]:
     dirs = [0.5, -1.5, 0.25, 1.25]
     cots = [1.5, -0.5, 2.0]
     args = dict(base)
-    for n, s in zip(fn.input_names, fn.input_sizes):
+    for n, s in zip(fn.input_names, fn.input_sizes, strict=True):
         args[f"v_{n}"] = dirs[:s]
-    for n, s in zip(fn.output_names, fn.output_sizes):
+    for n, s in zip(fn.output_names, fn.output_sizes, strict=True):
         args[f"cotangent_{n}"] = cots[:s]
     return args
 
@@ -473,5 +473,5 @@ def test_sources_are_rustfmt_clean(ws: Workspace) -> None:
 
 def test_snapshot_multi_kernel_crate(ws: Workspace, rust_snapshot) -> None:
     """The snapshotted lib.rs is compiled and linted as the workspace member ``snap``."""
-    assert ws.crates["snap"].source == snapshot_builder().generate("snap").source
+    assert ws.crates["snap"].crate.source == snapshot_builder().generate("snap").source
     assert ws.crates["snap"].source == rust_snapshot

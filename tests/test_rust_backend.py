@@ -14,7 +14,7 @@ import pytest
 
 import gradgen as gg
 from backends.config import RustBackendConfig
-from backends.crate import write_crate
+from backends.crate import cargo_toml, write_crate
 from backends.rust import emit_module
 from backends.rust_helpers import float_literal, to_f32
 from gradgen import SX, Function, SXVector
@@ -177,7 +177,8 @@ def misc_functions() -> list[tuple[Function, list[list[list[float]]], int]]:
     tricky = Function(
         "Tricky Names!",
         [w0, w1],
-        [gg.atan2(w0, w1[0]) + 3.14159 * w1[1] + math.pi, w0 - w0, w0 / w0, w0 < w0],  # noqa: PLR0124 - self-comparison on purpose (clippy::eq_op)
+        # w0 - w0, w0 / w0, w0 < w0: self-comparisons on purpose (clippy::eq_op must stay quiet)
+        [gg.atan2(w0, w1[0]) + 3.14159 * w1[1] + math.pi, w0 - w0, w0 / w0, w0 < w0],
         input_names=["w0", "w_1"],
         output_names=["Out-Value", "diff", "ratio", "less"],
     )
@@ -209,20 +210,20 @@ def misc_crate(request, tmp_path_factory, cargo_available):  # type: ignore[no-u
 
 def test_misc_crate_matches_python(misc_crate) -> None:  # type: ignore[no-untyped-def]
     config, cases, kernels, results, _ = misc_crate
-    for (f, points, _), k in zip(cases, kernels):
+    for (f, points, _), k in zip(cases, kernels, strict=True):
         for i, p in enumerate(points):
             got = results[(k.names.function, i)]
             want = reference(f, p, config.scalar_type)
-            for gp, wp in zip(got, want):
+            for gp, wp in zip(got, want, strict=True):
                 assert len(gp) == len(wp)
-                for g, w in zip(gp, wp):
+                for g, w in zip(gp, wp, strict=True):
                     assert close(g, w, config.scalar_type), (k.names.function, p, got, want)
 
 
 def test_constants_are_exact(misc_crate) -> None:  # type: ignore[no-untyped-def]
     config, _, _, results, source = misc_crate
     scaled, raw = results[("constants", 0)]
-    for c, s, r in zip(SPECIAL, scaled, raw):
+    for c, s, r in zip(SPECIAL, scaled, raw, strict=True):
         want = to_f32(c) if config.scalar_type == "f32" else c
         for got in (s, r):
             if math.isnan(want):
@@ -364,7 +365,7 @@ def test_large_kernel_is_chunked_and_builds(tmp_path: pathlib.Path, cargo_availa
     source = (tmp_path / "long" / "src" / "lib.rs").read_text()
     assert source.count("#[inline(never)]") == len(k.allocation.chunks)
     assert fmt_diff(source) == ""
-    for g, w in zip(results[("long_kernel", 0)][0], reference(f, points[0], "f64")[0]):
+    for g, w in zip(results[("long_kernel", 0)][0], reference(f, points[0], "f64")[0], strict=True):
         assert abs(g - w) <= 1e-12 * max(1.0, abs(w))
     build_and_lint(tmp_path / "long", release=True)
     assert (
@@ -435,7 +436,10 @@ def test_every_rust_snapshot_compiles(tmp_path: pathlib.Path, cargo_available: N
     for i, path in enumerate(files):
         text = path.read_text()
         name = f"snap{i}"
-        write_crate(tmp_path / name, name, text, [], "#![no_std]" in text)
+        no_std = "#![no_std]" in text
+        write_crate(tmp_path / name, name, text, [], no_std)
+        if 'feature = "ffi"' in text:  # a builder crate: declare its optional C ABI feature
+            (tmp_path / name / "Cargo.toml").write_text(cargo_toml(name, no_std, ffi=True))
         members.append(f'"{name}"')
     (tmp_path / "Cargo.toml").write_text(f'[workspace]\nresolver = "2"\nmembers = [{", ".join(members)}]\n')
     build_and_lint(tmp_path)
