@@ -8,7 +8,6 @@ import math
 import pathlib
 import random
 import re
-import time
 
 import pytest
 
@@ -374,6 +373,19 @@ def test_large_kernel_is_chunked_and_builds(tmp_path: pathlib.Path, cargo_availa
     )
 
 
+def test_workspace_of_one_slot_is_clippy_clean(tmp_path: pathlib.Path, cargo_available: None) -> None:
+    """A kernel needing exactly one workspace slot checks ``work.is_empty()`` (clippy's
+    len_zero rejects ``work.len() < 1``)."""
+    n = 120
+    x = SXVector.sym("x", n)
+    terms = [100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(n - 1)]
+    r = generate_rust(Function("rosen", [x], [gg.vector(terms).sum()]).gradient(0))
+    assert r.workspace_size == 1
+    assert "if work.is_empty() {" in r.source and "work.len() < 1" not in r.source
+    write_crate(tmp_path / "one", "gg_one", r.source, [r.function_name], False)
+    build_and_lint(tmp_path / "one")
+
+
 def test_deep_chain_generates_without_recursion_and_builds(
     tmp_path: pathlib.Path, cargo_available: None
 ) -> None:
@@ -382,9 +394,7 @@ def test_deep_chain_generates_without_recursion_and_builds(
     for _ in range(100_000):
         e = e * e + 1
     f = Function("deep", [x], [e])
-    t0 = time.perf_counter()
     r = generate_rust(f)
-    assert time.perf_counter() - t0 < 60
     assert r.source.count("#[inline(never)]") == 200  # 200,000 statements in chunks of 1,000
     # a chain needs one value handed between consecutive chunks (two slots alternate)
     assert r.workspace_size <= 2 and re.search(r"let w0 = work\[[01]\] \* work\[[01]\];", r.source)
