@@ -1,0 +1,168 @@
+"""Native timing harnesses: one Rust bin crate per Rust system (depending on every generated
+crate by path) and one C program for CasADi (linking every separately compiled ``kernel.o``).
+
+Both harnesses do the same thing for a case: read the inputs (little-endian f64) from a file,
+call the kernel once and write the outputs to a file, then run ``reps`` timed loops of
+``iters`` calls. Between calls one input element is perturbed (``x[k] = base[k] + 1e-9 * (it & 7)``
+with ``k = it % len``) and one output element is accumulated, so no call can be skipped. The
+kernel is a direct call into a separately compiled unit (no inlining across it). The harness
+prints ``NS <ns per call of each rep>`` and the checksum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Case:
+    key: str  # harness dispatch key
+    crate: str  # Rust crate name (Rust systems) / C symbol (CasADi)
+    function: str
+    input_sizes: list[int]
+    output_size: int
+    workspace: int
+    iw: int = 0
+
+
+def rust_harness(cases: list[Case], crate_paths: dict[str, str]) -> tuple[str, str]:
+    """(Cargo.toml, src/main.rs) of a bin crate timing every case."""
+    deps = "\n".join(f'{c.crate} = {{ path = "{crate_paths[c.crate]}" }}' for c in cases)
+    toml = (
+        '[package]\nname = "bench_harness"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f"[dependencies]\n{deps}\n\n[profile.release]\nopt-level = 3\n"
+    )
+    arms = []
+    for c in cases:
+        offs = [0]
+        for s in c.input_sizes:
+            offs.append(offs[-1] + s)
+        args = ", ".join(f"&x[{offs[i]}..{offs[i + 1]}]" for i in range(len(c.input_sizes)))
+        arms.append(
+            f'        "{c.key}" => run({offs[-1]}, {c.output_size}, {max(c.workspace, 1)}, &args, '
+            f"|x: &[f64], y: &mut [f64], w: &mut [f64]| {c.crate}::{c.function}({args}, y, w).is_ok()),"
+        )
+    main = f"""use std::io::Write;
+use std::time::Instant;
+
+fn run<F: FnMut(&[f64], &mut [f64], &mut [f64]) -> bool>(
+    nin: usize,
+    nout: usize,
+    nwork: usize,
+    args: &[String],
+    mut kernel: F,
+) {{
+    let bytes = std::fs::read(&args[2]).expect("read inputs");
+    let base: Vec<f64> = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(base.len(), nin);
+    let iters: usize = args[4].parse().unwrap();
+    let reps: usize = args[5].parse().unwrap();
+    let mut x = base.clone();
+    let mut y = vec![0.0f64; nout];
+    let mut w = vec![0.0f64; nwork];
+    if !kernel(&x, &mut y, &mut w) {{
+        eprintln!("kernel returned an error");
+        std::process::exit(2);
+    }}
+    let mut out = Vec::with_capacity(8 * nout);
+    for v in &y {{
+        out.extend_from_slice(&v.to_le_bytes());
+    }}
+    std::fs::write(&args[3], out).expect("write outputs");
+    let mut acc = 0.0f64;
+    let mut ns = Vec::new();
+    for _ in 0..reps {{
+        let t = Instant::now();
+        for it in 0..iters {{
+            let k = it % nin;
+            x[k] = base[k] + 1e-9 * ((it & 7) as f64);
+            kernel(&x, &mut y, &mut w);
+            acc += y[it % nout];
+        }}
+        ns.push(t.elapsed().as_nanos() as f64 / iters as f64);
+    }}
+    let mut so = std::io::stdout();
+    writeln!(so, "NS {{}}", ns.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ")).unwrap();
+    writeln!(so, "CHECKSUM {{}}", acc).unwrap();
+}}
+
+fn main() {{
+    let args: Vec<String> = std::env::args().collect();
+    match args[1].as_str() {{
+{chr(10).join(arms)}
+        other => {{
+            eprintln!("unknown case {{}}", other);
+            std::process::exit(3);
+        }}
+    }}
+}}
+"""
+    return toml, main
+
+
+def c_harness(cases: list[Case]) -> str:
+    """A C program timing every CasADi case (link with each case's kernel.o and -lm)."""
+    protos = "\n".join(
+        f"int {c.function}(const double** arg, double** res, long long int* iw, double* w, int mem);"
+        for c in cases
+    )
+    arms = []
+    for c in cases:
+        offs = [0]
+        for s in c.input_sizes:
+            offs.append(offs[-1] + s)
+        set_args = " ".join(f"arg[{i}] = x + {offs[i]};" for i in range(len(c.input_sizes)))
+        arms.append(
+            f"""  if (strcmp(argv[1], "{c.key}") == 0) {{
+    nin = {offs[-1]}; nout = {c.output_size};
+    double *x = malloc(sizeof(double) * nin), *base = malloc(sizeof(double) * nin);
+    double *y = malloc(sizeof(double) * (nout + 1)), *w = malloc(sizeof(double) * {max(c.workspace, 1)});
+    long long int *iw = malloc(sizeof(long long int) * {max(c.iw, 1)});
+    const double* arg[{len(c.input_sizes)}]; double* res[1] = {{y}};
+    read_inputs(argv[2], base, nin); memcpy(x, base, sizeof(double) * nin);
+    {set_args}
+    if ({c.function}(arg, res, iw, w, 0) != 0) return 2;
+    write_outputs(argv[3], y, nout);
+    printf("NS");
+    for (int r = 0; r < reps; r++) {{
+      double t0 = now_ns();
+      for (long it = 0; it < iters; it++) {{
+        long k = it % nin;
+        x[k] = base[k] + 1e-9 * (double)(it & 7);
+        {c.function}(arg, res, iw, w, 0);
+        acc += y[it % nout];
+      }}
+      printf(" %.3f", (now_ns() - t0) / (double)iters);
+    }}
+    printf("\\nCHECKSUM %.17g\\n", acc);
+    return 0;
+  }}"""
+        )
+    return f"""#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+{protos}
+
+static double now_ns(void) {{
+  struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}}
+static void read_inputs(const char* path, double* x, long n) {{
+  FILE* f = fopen(path, "rb"); if (!f || fread(x, sizeof(double), n, f) != (size_t)n) exit(4); fclose(f);
+}}
+static void write_outputs(const char* path, const double* y, long n) {{
+  FILE* f = fopen(path, "wb"); if (!f) exit(5); fwrite(y, sizeof(double), n, f); fclose(f);
+}}
+
+int main(int argc, char** argv) {{
+  if (argc < 6) return 1;
+  long iters = atol(argv[4]); int reps = atoi(argv[5]); long nin, nout; double acc = 0;
+{chr(10).join(arms)}
+  fprintf(stderr, "unknown case %s\\n", argv[1]);
+  return 3;
+}}
+"""

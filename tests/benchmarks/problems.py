@@ -1,0 +1,92 @@
+"""The benchmark problems, written once and shared by every system.
+
+Each problem is a plain Python function of a small *math adapter* ``M`` that supplies the
+system's symbols and elementary functions: ``M.vec(name, n)`` (a list of ``n`` scalar symbols),
+``M.sin``, ``M.exp`` and ``M.log``. Everything else is ordinary Python arithmetic on the
+system's scalar expressions, so the three systems receive exactly the same operations in the
+same order. This module imports nothing from any of the systems: it runs in each system's own
+interpreter (the import name ``gradgen`` is shared by this project and the PyPI package).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# (problem, size) -> kernels; the kernels every system generates for it.
+KERNELS = {
+    "rosenbrock": ("f", "grad", "hess", "hvp"),
+    "logsumexp": ("f", "grad", "hess"),
+    "pendulum": ("f", "grad", "hvp"),
+}
+
+PENDULUM_DT = 0.05
+
+
+def rosenbrock(M: Any, n: int) -> tuple[list[list[Any]], Any]:
+    """sum_{i<n-1} 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2; inputs [x]."""
+    x = M.vec("x", n)
+    acc = None
+    for i in range(n - 1):
+        term = 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        acc = term if acc is None else acc + term
+    return [x], acc
+
+
+def logsumexp_matrix(n: int) -> list[list[float]]:
+    """A[j][i] = sin(20 i + j), an n x n matrix of constants."""
+    return [[math.sin(20 * i + j) for i in range(n)] for j in range(n)]
+
+
+def logsumexp(M: Any, n: int) -> tuple[list[list[Any]], Any]:
+    """log(sum_j exp(sum_i A[j][i] x[i])); inputs [x]."""
+    x = M.vec("x", n)
+    A = logsumexp_matrix(n)
+    total = None
+    for j in range(n):
+        z = None
+        for i in range(n):
+            t = A[j][i] * x[i]
+            z = t if z is None else z + t
+        e = M.exp(z)
+        total = e if total is None else total + e
+    return [x], M.log(total)
+
+
+def _pendulum_rhs(M: Any, th: Any, om: Any, u: Any) -> tuple[Any, Any]:
+    return om, -9.81 * M.sin(th) - 0.1 * om + u
+
+
+def pendulum(M: Any, N: int) -> tuple[list[list[Any]], Any]:
+    """RK4 single shooting of a damped pendulum; inputs [u (N), x0 (2)], differentiated wrt u."""
+    u = M.vec("u", N)
+    x0 = M.vec("x0", 2)
+    dt = PENDULUM_DT
+    th, om = x0[0], x0[1]
+    cost = None
+    for k in range(N):
+        stage = th**2 + 0.1 * om**2 + 0.01 * u[k] ** 2
+        cost = stage if cost is None else cost + stage
+        k1t, k1o = _pendulum_rhs(M, th, om, u[k])
+        k2t, k2o = _pendulum_rhs(M, th + dt / 2 * k1t, om + dt / 2 * k1o, u[k])
+        k3t, k3o = _pendulum_rhs(M, th + dt / 2 * k2t, om + dt / 2 * k2o, u[k])
+        k4t, k4o = _pendulum_rhs(M, th + dt * k3t, om + dt * k3o, u[k])
+        th = th + dt / 6 * (k1t + 2 * k2t + 2 * k3t + k4t)
+        om = om + dt / 6 * (k1o + 2 * k2o + 2 * k3o + k4o)
+    return [u, x0], cost + 10 * (th**2 + om**2)
+
+
+PROBLEMS = {"rosenbrock": rosenbrock, "logsumexp": logsumexp, "pendulum": pendulum}
+
+
+def large_primal(M: Any, nodes: int) -> tuple[list[list[Any]], Any]:
+    """A deterministic primal expression of about ``nodes`` operations over 1000 inputs.
+
+    Each step adds three operations (a multiply, a sine and an add) and mixes a different
+    input into a running value, so the graph is deep and has little sharing.
+    """
+    x = M.vec("x", 1000)
+    acc = x[0]
+    for k in range(nodes // 3):
+        acc = acc + M.sin(acc * x[(7 * k + 1) % 1000])
+    return [x], acc

@@ -1,0 +1,170 @@
+"""The Markdown report: one table (absolute numbers with ours/peer ratios beside them), the
+target checks of the benchmark issue, and the large-graph runs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_ORDER = {"ours": 0, "casadi": 1, "gradgen052": 2}
+_LABEL = {"ours": "ours", "casadi": "CasADi 3.8.2", "gradgen052": "gradgen 0.5.2"}
+
+
+def _fmt(v: Any, kind: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if kind == "ms":
+        return f"{v * 1e3:.3g}"
+    if kind == "s":
+        return f"{v:.2f}"
+    if kind == "ns":
+        return f"{v:.4g}"
+    if kind == "err":
+        return f"{v:.1e}"
+    if kind == "mb":
+        return f"{v:.0f}"
+    return str(v)
+
+
+def _ratio(ours: Any, peer: Any) -> str:
+    if ours is None or peer is None or not peer:
+        return ""
+    return f" ({ours / peer:.2g}x)"
+
+
+def write_report(data: dict[str, Any]) -> str:
+    info, rows = data["info"], data["rows"]
+    index = {(r["system"], r["problem"], r["n"], r["kernel"]): r for r in rows}
+    keys = sorted(
+        {(r["problem"], r["n"], r["kernel"]) for r in rows},
+        key=lambda k: (k[0], k[1], "f grad hess hvp".split().index(k[2])),
+    )
+    lines = [
+        f"# gradgen benchmarks ({info['date']})",
+        "",
+        f"Machine: {info['cpu']}; {info['machine']}. Mode: {'quick' if info['quick'] else 'full'}; "
+        f"total {info['total_s']:.0f} s.",
+        "",
+        "Build = symbols to source text (median of 3 in full mode); ops/calls = arithmetic operations "
+        "and math-function calls counted in the kernel source (`tests/benchmarks/counting.py`); work = "
+        "workspace length (CasADi: `sz_w`, its register count); compile = `cargo build --release` of the "
+        "generated crate / `gcc -O3 -c` of CasADi's C; ns = median of 5 harness loops (calls per loop in "
+        "the `loop` column); err = ‖out - ref‖∞/‖ref‖∞ against numpy references; peak = build process "
+        "max RSS. Peer rows show ours/peer in parentheses (< 1 means ours is smaller/faster). CasADi's "
+        "Hessian is its sparse (nonzeros-only) output; ours and gradgen 0.5.2 write the dense row-major "
+        "matrix. Sizes 3000 and 10000 measure the build only.",
+        "",
+        "| problem | n | kernel | system | build ms | ops | calls | work | compile s | ns/call | loop | err "
+        "| peak MB | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in keys:
+        ours = index.get(("ours", *key), {})
+        for system in sorted({r["system"] for r in rows}, key=lambda s: _ORDER.get(s, 9)):
+            r = index.get((system, *key))
+            if r is None:
+                continue
+            peer = system != "ours"
+
+            def cell(field: str, kind: str, r: dict[str, Any] = r, peer: bool = peer) -> str:
+                v = r.get(field)
+                text = _fmt(v, kind)
+                if peer and v is not None and field in ("build_s", "ops", "compile_s", "ns", "peak_rss_mb"):
+                    text += _ratio(ours.get(field), v)  # noqa: B023 (ours is read at once)
+                return text
+
+            status = r["status"] if r["status"] == "ok" else r["status"].replace("|", "/")[:160]
+            if r["status"] == "ok" and r.get("rel_err") is not None and not r["rel_err"] <= 1e-6:
+                status = "**WRONG RESULT** (non-finite or error > 1e-6)"
+            lines.append(
+                f"| {key[0]} | {key[1]} | {key[2]} | {_LABEL.get(system, system)} | "
+                f"{cell('build_s', 'ms')} | "
+                f"{cell('ops', 'int')} | {_fmt(r.get('calls'), 'int')} | {_fmt(r.get('workspace'), 'int')} | "
+                f"{cell('compile_s', 's')} | {cell('ns', 'ns')} | {_fmt(r.get('iters'), 'int')} | "
+                f"{_fmt(r.get('rel_err'), 'err')} | {cell('peak_rss_mb', 'mb')} | {status} |"
+            )
+    lines += ["", "## Targets (from this run)", ""]
+    lines += _targets(rows, index)
+    if data.get("large"):
+        lines += [
+            "",
+            "## Large graphs (ours)",
+            "",
+            "| case | build + Rust s | build peak MB | source MB | cargo build --release s "
+            "| compile peak MB | status |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in data["large"]:
+            name = "10^6-node primal" if r["problem"] == "large" else f"pendulum N={r['n']} gradient"
+            lines.append(
+                f"| {name} | {_fmt(r.get('build_s'), 's')} | {_fmt(r.get('peak_rss_mb'), 'mb')} | "
+                f"{(r.get('source_bytes') or 0) / 1e6:.1f} | {_fmt(r.get('compile_s'), 's')} | "
+                f"{_fmt(r.get('compile_peak_rss_mb'), 'mb')} | {r['status'][:160]} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> list[str]:
+    out = []
+
+    def check(name: str, misses: list[str], total: int) -> None:
+        if total == 0:
+            out.append(f"- {name}: not measured (no comparable pairs)")
+        elif misses:
+            out.append(f"- {name}: **MISSED** on {len(misses)}/{total}: " + "; ".join(misses))
+        else:
+            out.append(f"- {name}: met on all {total}")
+
+    pairs = [
+        (r, index.get(("casadi", r["problem"], r["n"], r["kernel"]))) for r in rows if r["system"] == "ours"
+    ]
+    pairs052 = [
+        (r, index.get(("gradgen052", r["problem"], r["n"], r["kernel"])))
+        for r in rows
+        if r["system"] == "ours"
+    ]
+
+    def cmp(ps: list[Any], field: str, factor: float, cond: Any = lambda r: True) -> tuple[list[str], int]:
+        misses, total = [], 0
+        for o, p in ps:
+            if p is None or o.get(field) is None or p.get(field) is None or not cond(o):
+                continue
+            total += 1
+            if o[field] > factor * p[field]:
+                misses.append(f"{o['problem']}({o['n']}) {o['kernel']} {o[field] / p[field]:.2g}x")
+        return misses, total
+
+    check("kernel speed ours ≤ 1.0x CasADi", *cmp(pairs, "ns", 1.0))
+    check("kernel speed ours ≤ 1.0x gradgen 0.5.2", *cmp(pairs052, "ns", 1.0))
+    check("operation count ours ≤ CasADi (cse)", *cmp(pairs, "ops", 1.0))
+    check("build time within 2x of CasADi at n ≥ 1000", *cmp(pairs, "build_s", 2.0, lambda r: r["n"] >= 1000))
+    check("build time ≥ 10x faster than gradgen 0.5.2 where it finishes", *cmp(pairs052, "build_s", 0.1))
+    check("native compile time ≤ CasADi's gcc -O3", *cmp(pairs, "compile_s", 1.0))
+    pts = sorted(
+        (r["n"], r["build_s"])
+        for r in rows
+        if r["system"] == "ours"
+        and r["problem"] == "rosenbrock"
+        and r["kernel"] == "grad"
+        and r.get("build_s")
+        and 100 <= r["n"] <= 10000
+    )
+    if len(pts) >= 2:
+        slope = math.log(pts[-1][1] / pts[0][1]) / math.log(pts[-1][0] / pts[0][0])
+        verdict = "met" if slope <= 1.1 else "**MISSED**"
+        out.append(
+            f"- build time linear (log-log slope of rosenbrock gradient, n={pts[0][0]}..{pts[-1][0]}): "
+            f"{slope:.2f} ({verdict}, target ≤ 1.1)"
+        )
+    else:
+        out.append("- build time slope: not measured")
+    failing = [r for r in rows if r["status"] != "ok"]
+    if failing:
+        out.append("")
+        out.append("Failures and skipped cases:")
+        for r in failing:
+            out.append(
+                f"- {_LABEL.get(r['system'], r['system'])} {r['problem']}({r['n']}) {r['kernel']}: "
+                f"{r['status'][:200]}"
+            )
+    return out

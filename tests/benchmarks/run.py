@@ -1,0 +1,420 @@
+"""``make bench``: gradgen side by side with CasADi 3.8.2 and gradgen 0.5.2 (PyPI).
+
+Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,gradgen052]
+[--problems rosenbrock,logsumexp,pendulum] [--no-large]``.
+
+Each system builds each kernel in its own interpreter (``worker.py``): ours in this venv, the
+peers in virtualenvs that this driver creates under ``tests/benchmarks/.peers/``. Kernels are
+compiled natively (``cargo build --release`` per generated crate, ``gcc -O3 -c`` for CasADi's C),
+timed by a native harness and checked against numpy references. Results go to
+``tests/benchmarks/results/`` (``results.json``, ``results.md``, ``build_time.png``). A case that
+fails (error, compile failure, time limit) is reported as such in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from tests.cargo import cargo_env
+
+from . import reference
+from .counting import count_ops
+from .harness import Case, c_harness, rust_harness
+from .problems import KERNELS
+from .report import write_report
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PEERS = HERE / ".peers"
+RESULTS = HERE / "results"
+WORK = REPO / "build" / "bench"
+TARGET = REPO / "build" / "bench-cargo-target"
+PEER_PACKAGES = {"casadi": ["casadi==3.8.2", "numpy", "matplotlib"], "gradgen052": ["gradgen==0.5.2"]}
+SYSTEMS = ("ours", "casadi", "gradgen052")
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def python_for(system: str) -> pathlib.Path:
+    return pathlib.Path(sys.executable) if system == "ours" else PEERS / system / "bin" / "python"
+
+
+def ensure_peer(system: str) -> str | None:
+    """Create the peer's venv and install its pinned packages; an error message on failure."""
+    venv = PEERS / system
+    stamp = venv / ".installed"
+    want = " ".join(PEER_PACKAGES[system])
+    if stamp.exists() and stamp.read_text() == want:
+        return None
+    try:
+        if not (venv / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        proc = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *PEER_PACKAGES[system]],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if proc.returncode != 0:
+            return f"pip install {want} failed: {proc.stderr[-500:]}"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"could not create the {system} virtualenv: {exc}"
+    stamp.write_text(want)
+    return None
+
+
+_RSS_WRAPPER = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "sys.stderr.write('\\nMAXRSS_KB %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+    "sys.exit(r.returncode)"
+)
+
+
+def run_measured(
+    cmd: list[str], cwd: pathlib.Path, env: dict[str, str] | None, timeout: float, rss: bool = False
+) -> dict[str, Any]:
+    """Run ``cmd``; wall time, exit code, output and (``rss``) the peak RSS of its process tree."""
+    if rss:
+        cmd = [sys.executable, "-c", _RSS_WRAPPER, *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return {"rc": None, "timeout": True, "wall_s": time.perf_counter() - t0, "out": out, "err": err}
+    wall = time.perf_counter() - t0
+    res = {"rc": proc.returncode, "timeout": False, "wall_s": wall, "out": out, "err": err}
+    if rss and "MAXRSS_KB" in err:
+        res["peak_rss_mb"] = int(err.rsplit("MAXRSS_KB", 1)[1].split()[0]) / 1024
+        res["err"] = err.rsplit("MAXRSS_KB", 1)[0]
+    return res
+
+
+def case_list(quick: bool, problems_sel: set[str]) -> list[tuple[str, int, str, bool]]:
+    """(problem, size, kernel, full_figures); scaling-only sizes measure the build alone."""
+    cases = []
+    sizes = {
+        "rosenbrock": [10, 100] if quick else [10, 100, 1000],
+        "logsumexp": [20],
+        "pendulum": [20] if quick else [20, 100],
+    }
+    for problem, ns in sizes.items():
+        if problem not in problems_sel:
+            continue
+        for n in ns:
+            for k in KERNELS[problem]:
+                cases.append((problem, n, k, True))
+    if "rosenbrock" in problems_sel:
+        for n in [1000] if quick else [3000, 10000]:
+            cases.append(("rosenbrock", n, "grad", n <= 1000 and not quick))
+    return cases
+
+
+def build_case(
+    system: str, problem: str, n: int, kernel: str, args: argparse.Namespace, full: bool
+) -> dict[str, Any]:
+    key = f"{problem}_{n}_{kernel}"
+    out = WORK / system / key
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    job = {
+        "system": system,
+        "problem": problem,
+        "size": n,
+        "kernel": kernel,
+        "out_dir": str(out),
+        "reps": 1 if args.quick else 3,
+        "function_name": f"k_{key}",
+        "crate_name": f"b{system}_{key}",
+        "level": "medium",
+        "write_crate": full,
+    }
+    (out / "job.json").write_text(json.dumps(job))
+    limit = args.timeout if system != "ours" else max(args.timeout, 600)
+    res = run_measured(
+        [str(python_for(system)), str(HERE / "worker.py"), str(out / "job.json")], out, None, limit
+    )
+    row: dict[str, Any] = {
+        "system": system,
+        "problem": problem,
+        "n": n,
+        "kernel": kernel,
+        "key": key,
+        "full": full,
+    }
+    if res["timeout"]:
+        row["status"] = f"timeout (> {limit:.0f} s build)"
+        return row
+    meta_path = out / "meta.json"
+    if not meta_path.exists():
+        row["status"] = f"crashed (exit {res['rc']}): {res['err'][-300:]}"
+        return row
+    meta = json.loads(meta_path.read_text())
+    if not meta.get("ok"):
+        row["status"] = f"error: {meta.get('error')}"
+        (out / "traceback.txt").write_text(meta.get("traceback", ""))
+        return row
+    row.update(
+        {
+            k: meta[k]
+            for k in (
+                "build_s",
+                "build_times_s",
+                "peak_rss_mb",
+                "workspace",
+                "input_sizes",
+                "output_size",
+                "source_bytes",
+            )
+            if k in meta
+        }
+    )
+    row["meta"] = meta
+    src = (out / ("kernel.c" if system == "casadi" else "kernel.rs")).read_text()
+    row["ops"], row["calls"] = count_ops(src)
+    row["status"] = "ok"
+    return row
+
+
+def compile_case(row: dict[str, Any], env: dict[str, str], limit: float) -> None:
+    out = WORK / row["system"] / row["key"]
+    if row["system"] == "casadi":
+        cmd = ["gcc", "-O3", "-c", "kernel.c", "-o", "kernel.o"]
+        res = run_measured(cmd, out, None, limit, rss=True)
+    else:
+        res = run_measured(["cargo", "build", "--release", "-q"], out / "crate", env, limit, rss=True)
+    if res["timeout"]:
+        row["status"] = f"compile timeout (> {limit:.0f} s)"
+    elif res["rc"] != 0:
+        row["status"] = "does not compile: " + (res["err"] or res["out"])[-400:].replace("\n", " ")
+    else:
+        row["compile_s"] = res["wall_s"]
+        row["compile_peak_rss_mb"] = res.get("peak_rss_mb")
+
+
+def harness_run(
+    system: str, rows: list[dict[str, Any]], env: dict[str, str], args: argparse.Namespace
+) -> None:
+    ok = [r for r in rows if r["status"] == "ok" and "compile_s" in r]
+    if not ok:
+        return
+    hdir = WORK / system / "harness"
+    cases = []
+    for r in ok:
+        meta = r["meta"]
+        cases.append(
+            Case(
+                r["key"],
+                f"b{system}_{r['key']}",
+                f"k_{r['key']}",
+                r["input_sizes"],
+                r["output_size"],
+                r["workspace"],
+                meta.get("iw", 0),
+            )
+        )
+    if system == "casadi":
+        hdir.mkdir(parents=True, exist_ok=True)
+        (hdir / "harness.c").write_text(c_harness(cases))
+        objs = [str(WORK / system / r["key"] / "kernel.o") for r in ok]
+        res = run_measured(["gcc", "-O3", "harness.c", *objs, "-lm", "-o", "harness"], hdir, None, 900)
+        exe = hdir / "harness"
+    else:
+        (hdir / "src").mkdir(parents=True, exist_ok=True)
+        toml, main = rust_harness(
+            cases, {c.crate: str(WORK / system / r["key"] / "crate") for c, r in zip(cases, ok, strict=True)}
+        )
+        (hdir / "Cargo.toml").write_text(toml)
+        (hdir / "src" / "main.rs").write_text(main)
+        res = run_measured(["cargo", "build", "--release", "-q"], hdir, env, 1800)
+        exe = TARGET / "release" / "bench_harness"
+    if res["rc"] != 0:
+        for r in ok:
+            r["status"] = "harness does not build: " + res["err"][-300:].replace("\n", " ")
+        return
+    for r in ok:
+        blocks = reference.inputs(r["problem"], r["n"], r["kernel"])
+        flat = np.concatenate(blocks)
+        if sum(r["input_sizes"]) != len(flat):
+            r["status"] = f"unexpected input sizes {r['input_sizes']}"
+            continue
+        d = WORK / system / r["key"]
+        flat.astype("<f8").tofile(d / "in.bin")
+        probe = run_measured(
+            [str(exe), r["key"], str(d / "in.bin"), str(d / "out.bin"), "1000", "1"], d, None, 600
+        )
+        if probe["rc"] != 0:
+            r["status"] = f"harness failed (exit {probe['rc']}): {probe['err'][-200:]}"
+            continue
+        ns = float(probe["out"].split()[1])
+        budget = 0.08 if args.quick else 0.4  # seconds per rep
+        iters = int(min(1e5 if not args.quick else 2e4, max(1e3, budget * 1e9 / max(ns, 1.0))))
+        if not args.quick:
+            iters = max(iters, 100_000) if ns * 1e5 <= 2e9 else iters
+        timed = run_measured(
+            [str(exe), r["key"], str(d / "in.bin"), str(d / "out.bin"), str(iters), "5"], d, None, 900
+        )
+        if timed["rc"] != 0:
+            r["status"] = f"harness failed (exit {timed['rc']})"
+            continue
+        reps = [float(v) for v in timed["out"].splitlines()[0].split()[1:]]
+        r["ns"] = float(np.median(reps))
+        r["iters"] = iters
+        got = np.fromfile(d / "out.bin", dtype="<f8")
+        if system == "casadi":
+            meta = r["meta"]
+            rows_, cols_ = meta["out_rows"], meta["out_cols"]
+            dense = np.zeros(meta["out_shape"])
+            dense[rows_, cols_] = got
+            got = dense.reshape(-1)  # row-major; the Hessian is symmetric
+        ref = reference.reference(r["problem"], r["n"], r["kernel"], blocks)
+        r["rel_err"] = reference.max_rel_error(got, ref)
+
+
+def large_benchmarks(args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Ours only: 10^6-node primal and pendulum N=300 gradient through the pipeline to a crate."""
+    out_rows = []
+    for problem, n, kernel in (("large", 1_000_000, "f"), ("pendulum", 300, "grad")):
+        log(f"[large] ours {problem} n={n} {kernel}")
+        a = argparse.Namespace(**{**vars(args), "quick": True})
+        row = build_case("ours", problem, n, kernel, a, True)
+        if row["status"] == "ok":
+            compile_case(row, env, 1800)
+        row.pop("meta", None)
+        out_rows.append(row)
+        log(
+            f"    {row['status']} build {row.get('build_s', 0):.2f} s "
+            f"peak {row.get('peak_rss_mb', 0):.0f} MB "
+            f"compile {row.get('compile_s', 0):.1f} s"
+        )
+    return out_rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer sizes, one build rep, shorter timing loops")
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--problems", default="rosenbrock,logsumexp,pendulum")
+    ap.add_argument("--timeout", type=float, default=None, help="peer build time limit per kernel [s]")
+    ap.add_argument("--no-large", action="store_true", help="skip the 10^6-node and pendulum N=300 runs")
+    args = ap.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = 20.0 if args.quick else 60.0
+    systems = [s for s in args.systems.split(",") if s]
+    t_start = time.perf_counter()
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    env = cargo_env()
+    env["CARGO_TARGET_DIR"] = str(TARGET)
+    unavailable: dict[str, str] = {}
+    for s in systems:
+        if s != "ours":
+            err = ensure_peer(s)
+            if err:
+                unavailable[s] = err
+                log(f"peer {s} unavailable: {err}")
+    rows: list[dict[str, Any]] = []
+    cases = case_list(args.quick, set(args.problems.split(",")))
+    for system in systems:
+        failed_at: dict[tuple[str, str], str] = {}
+        sys_rows = []
+        for problem, n, kernel, full in cases:
+            if system in unavailable:
+                sys_rows.append(
+                    {
+                        "system": system,
+                        "problem": problem,
+                        "n": n,
+                        "kernel": kernel,
+                        "status": f"peer unavailable: {unavailable[system]}",
+                    }
+                )
+                continue
+            prior = failed_at.get((problem, kernel))
+            if prior:
+                sys_rows.append(
+                    {
+                        "system": system,
+                        "problem": problem,
+                        "n": n,
+                        "kernel": kernel,
+                        "key": "",
+                        "status": f"not run: {prior}",
+                    }
+                )
+                continue
+            log(f"[build] {system} {problem} n={n} {kernel}")
+            row = build_case(system, problem, n, kernel, args, full)
+            if row["status"] != "ok":
+                failed_at[(problem, kernel)] = f"n={n} failed ({row['status'][:60]})"
+            elif full:
+                compile_case(row, env, 1200)
+            log(
+                f"    {row['status'][:150]}  build={row.get('build_s', float('nan')):.4f}s"
+                f" compile={row.get('compile_s', float('nan')):.2f}s"
+            )
+            sys_rows.append(row)
+        log(f"[harness] {system}")
+        harness_run(system, [r for r in sys_rows if r.get("full")], env, args)
+        rows.extend(sys_rows)
+    large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
+    for r in rows:
+        r.pop("meta", None)
+    info = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "cpu": _cpu_model(),
+        "quick": args.quick,
+        "total_s": time.perf_counter() - t_start,
+    }
+    data = {"info": info, "rows": rows, "large": large}
+    (RESULTS / "results.json").write_text(json.dumps(data, indent=1))
+    md = write_report(data)
+    (RESULTS / "results.md").write_text(md)
+    print(md)
+    chart = subprocess.run(
+        [
+            str(python_for("casadi")),
+            str(HERE / "chart.py"),
+            str(RESULTS / "results.json"),
+            str(RESULTS / "build_time.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if chart.returncode != 0:
+        log(f"chart not written: {chart.stderr[-300:]}")
+    log(f"results in {RESULTS} ({info['total_s']:.0f} s)")
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

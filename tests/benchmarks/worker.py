@@ -1,0 +1,203 @@
+"""Build one benchmark kernel with one system, in that system's own interpreter.
+
+Run as ``python worker.py JOB.json``. The job names the system (``ours``, ``gradgen052``,
+``casadi``), the problem, its size, the kernel and an output directory. The worker times
+"symbols to source text" (median of up to ``reps`` repetitions), writes the source (a Cargo
+crate for the Rust systems, ``kernel.c`` for CasADi) and ``meta.json`` with the figures it
+knows: build times, workspace length, input sizes in ABI order, output sparsity (CasADi) and
+the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import pathlib
+import resource
+import statistics
+import sys
+import time
+import traceback
+from typing import Any
+
+import problems
+
+
+class _OursAdapter:
+    def __init__(self) -> None:
+        import gradgen
+
+        self.g = gradgen
+        self.sin, self.exp, self.log = gradgen.sin, gradgen.exp, gradgen.log
+
+    def vec(self, name: str, n: int) -> Any:
+        return self.g.SXVector.sym(name, n)
+
+
+class _Peer052Adapter(_OursAdapter):
+    pass
+
+
+class _CasadiAdapter:
+    def __init__(self) -> None:
+        import casadi
+
+        self.ca = casadi
+        self.sin, self.exp, self.log = casadi.sin, casadi.exp, casadi.log
+
+    def vec(self, name: str, n: int) -> Any:
+        v = self.ca.SX.sym(name, n)
+        return [v[i] for i in range(n)]
+
+
+def _build_problem(M: Any, problem: str, size: int) -> tuple[list[Any], Any]:
+    if problem == "large":
+        return problems.large_primal(M, size)
+    return problems.PROBLEMS[problem](M, size)
+
+
+def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
+    """Problem -> Function -> kernel Function (same calls for ours and gradgen 0.5.2)."""
+    inputs, expr = _build_problem(M, job["problem"], job["size"])
+    f = M.g.Function(
+        "bench", inputs, [expr], input_names=[f"in{k}" for k in range(len(inputs))], output_names=["y"]
+    )
+    kernel = job["kernel"]
+    if kernel == "f":
+        return f
+    if kernel == "grad":
+        return f.gradient(0)
+    if kernel == "hess":
+        return f.hessian(0)
+    if kernel == "hvp":
+        return f.hvp(0)
+    raise ValueError(f"unknown kernel {kernel!r}")
+
+
+def _ours_config(M: Any, job: dict[str, Any]) -> Any:
+    from gradgen import RustBackendConfig
+
+    cfg = RustBackendConfig().with_function_name(job["function_name"])
+    level = job.get("level")
+    if level is not None and hasattr(cfg, "with_simplification"):
+        cfg = cfg.with_simplification(level)
+    return cfg
+
+
+def _build_rust(system: str, M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
+    f = _gradgen_function(M, job)
+    if system == "ours":
+        result = f.generate_rust(config=_ours_config(M, job))
+    else:
+        result = f.generate_rust(function_name=job["function_name"])
+    return result.source, result, f
+
+
+def _casadi_function(M: Any, job: dict[str, Any]) -> Any:
+    ca = M.ca
+    inputs, expr = _build_problem(M, job["problem"], job["size"])
+    blocks = [ca.vertcat(*b) for b in inputs]
+    wrt = blocks[0]
+    kernel = job["kernel"]
+    if kernel == "f":
+        outs, ins = [expr], blocks
+    elif kernel == "grad":
+        outs, ins = [ca.gradient(expr, wrt)], blocks
+    elif kernel == "hess":
+        H, _ = ca.hessian(expr, wrt)
+        outs, ins = [H], blocks
+    elif kernel == "hvp":
+        v = ca.SX.sym("v", wrt.numel())
+        outs, ins = [ca.jtimes(ca.gradient(expr, wrt), wrt, v)], [*blocks, v]
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    return ca.Function(job["function_name"], ins, outs, {"cse": True})
+
+
+def _build_casadi(M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
+    fun = _casadi_function(M, job)
+    cg = M.ca.CodeGenerator(f"g_{job['function_name']}", {"with_header": False})
+    cg.add(fun)
+    return cg.dump(), None, fun
+
+
+def main() -> int:
+    job = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    out = pathlib.Path(job["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {"ok": False}
+    try:
+        system = job["system"]
+        t0 = time.perf_counter()
+        M = {"ours": _OursAdapter, "gradgen052": _Peer052Adapter, "casadi": _CasadiAdapter}[system]()
+        meta["import_s"] = time.perf_counter() - t0
+        meta["rss_after_import_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        times: list[float] = []
+        for rep in range(job["reps"]):
+            gc.collect()
+            t0 = time.perf_counter()
+            if system == "casadi":
+                source, result, fun = _build_casadi(M, job)
+            else:
+                source, result, fun = _build_rust(system, M, job)
+            times.append(time.perf_counter() - t0)
+            if rep + 1 < job["reps"]:
+                if times[-1] > job.get("single_rep_above_s", 20.0):
+                    break
+                del source, result, fun
+        meta["build_times_s"] = times
+        meta["build_s"] = statistics.median(times)
+        meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        meta["source_bytes"] = len(source)
+        if system == "casadi":
+            (out / "kernel.c").write_text(source)
+            meta["workspace"] = int(fun.sz_w())
+            meta["iw"] = int(fun.sz_iw())
+            meta["input_sizes"] = [int(fun.nnz_in(i)) for i in range(fun.n_in())]
+            sp = fun.sparsity_out(0)
+            rows, cols = sp.get_triplet()
+            meta["out_shape"] = [int(sp.size1()), int(sp.size2())]
+            meta["out_rows"] = [int(r) for r in rows]
+            meta["out_cols"] = [int(c) for c in cols]
+            meta["output_size"] = int(sp.nnz())
+        else:
+            meta["workspace"] = int(result.workspace_size)
+            meta["input_sizes"] = [int(s) for s in fun.input_sizes] if hasattr(fun, "input_sizes") else None
+            if meta["input_sizes"] is None or system == "gradgen052":
+                meta["input_sizes"] = [int(s) for s in result.input_sizes]
+            meta["output_size"] = int(sum(result.output_sizes))
+            (out / "kernel.rs").write_text(source)
+            if job.get("write_crate", True):
+                crate = out / "crate"
+                t0 = time.perf_counter()
+                if system == "ours":
+                    import gradgen
+
+                    gradgen.create_rust_project(
+                        fun,
+                        str(crate),
+                        crate_name=job["crate_name"],
+                        function_name=job["function_name"],
+                        config=_ours_config(M, job),
+                    )
+                else:
+                    # gradgen 0.5.2's create_rust_project generates the source a second time
+                    # (as slow as the build itself); its crate is this Cargo.toml plus the source.
+                    (crate / "src").mkdir(parents=True, exist_ok=True)
+                    (crate / "Cargo.toml").write_text(
+                        f'[package]\nname = "{job["crate_name"]}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+                        '[lib]\npath = "src/lib.rs"\n'
+                    )
+                    (crate / "src" / "lib.rs").write_text(source)
+                meta["write_crate_s"] = time.perf_counter() - t0
+                meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        meta["ok"] = True
+    except BaseException as exc:  # noqa: BLE001 (reported in the table, never hidden)
+        meta["error"] = f"{type(exc).__name__}: {exc}"[:400]
+        meta["traceback"] = traceback.format_exc()[-3000:]
+    (out / "meta.json").write_text(json.dumps(meta))
+    return 0 if meta["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
