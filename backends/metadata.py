@@ -58,8 +58,10 @@ class KernelSizes:
         n = kernel.names
         return cls(
             function_name=n.function,
-            inputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.inputs, kernel.inputs)),
-            outputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.outputs, kernel.outputs)),
+            inputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.inputs, kernel.inputs, strict=True)),
+            outputs=tuple(
+                Argument(r, p.name, p.size) for r, p in zip(n.outputs, kernel.outputs, strict=True)
+            ),
             workspace_size=kernel.allocation.workspace_size,
         )
 

@@ -85,6 +85,7 @@ from .functions import (
     tanh,
     trunc,
 )
+from .progress import _enable_from_environment, enable_progress
 from .vector import SXVector, vector
 
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
@@ -92,85 +93,28 @@ const = SX.const
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SX",
-    "SXVector",
-    "Function",
-    "vector",
-    "const",
-    "simplify",
-    "cse",
-    "RustBackendConfig",
-    "create_rust_project",
-    "CodeGenerationBuilder",
-    "FunctionBundle",  # multi-kernel crates (issue 4)
-    "sin",
-    "cos",
-    "tan",
-    "asin",
-    "acos",
-    "atan",
-    "atan2",
-    "sinh",
-    "cosh",
-    "tanh",
-    "asinh",
-    "acosh",
-    "atanh",
-    "exp",
-    "expm1",
-    "log",
-    "log1p",
-    "log10",
-    "sqrt",
-    "cbrt",
-    "erf",
-    "erfc",
-    "floor",
-    "ceil",
-    "round",
-    "trunc",
-    "signum",
-    "fabs",
-    "hypot",
-    "maximum",
-    "minimum",
-    "pow",
-    "eq",
-    "ne",
-    "if_else",
-    "matvec",
-    "quadform",
-    "bilinear_form",
-    "dot",
-    "norm1",
-    "norm2",
-    "norm2sq",
-    "norm_inf",
-    "norm_p",
-    "norm_p_to_p",
+# fmt: off
+__all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents them
+    # symbolic layer
+    "SX", "SXVector", "Function", "vector", "const", "simplify", "cse",
+    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
+    "acosh", "atanh", "exp", "expm1", "log", "log1p", "log10", "sqrt", "cbrt", "erf", "erfc",
+    "floor", "ceil", "round", "trunc", "signum", "fabs", "hypot", "maximum", "minimum", "pow",
+    "eq", "ne", "if_else", "matvec", "quadform", "bilinear_form", "dot", "norm1", "norm2",
+    "norm2sq", "norm_inf", "norm_p", "norm_p_to_p",
     # automatic differentiation (issue 3)
-    "derivative",
-    "gradient",
-    "jacobian",
-    "hessian",
-    "jvp",
-    "vjp",
-    "hvp",
-    "create_rust_derivative_bundle",
-    "GradgenError",
-    "GradgenTypeError",
-    "FunctionDefinitionError",
-    "EvaluationArgumentError",
-    "InvalidLevelError",
-    "ConfigError",
-    "InvalidNameError",
-    "DifferentiationError",
-    "UnknownPassError",
-    "VerificationError",
-    "ProjectWriteError",
-    "BuildError",
-    "ShapeError",
-    "compile",
-    "KernelCallError",  # calling compiled kernels from Python (issue 7)
+    "derivative", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
+    # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
+    "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
+    "CodeGenerationBuilder", "FunctionBundle", "compile",
+    # progress of long operations (logging)
+    "enable_progress",
+    # errors
+    "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
+    "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
+    "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
+    "KernelCallError",
 ]
+# fmt: on
+
+_enable_from_environment()  # GRADGEN_PROGRESS=1 turns the progress display on

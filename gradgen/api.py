@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import overload
 
 from ir.errors import GradgenTypeError
-from ir.expr import SX, as_sx, iter_dag
+from ir.expr import SX, Scalar, as_sx, iter_dag
 from ir.kernel import Port
 from ir.lower import lower, raise_kernel
 from passes.cse import CSEPlan, cse_plan
@@ -29,7 +29,13 @@ def _simplify_exprs(exprs: list[SX], level: str | int) -> list[SX]:
     return raise_kernel(kernel, [[s] for s in symbols])[0]
 
 
-def simplify(expr: Any, level: str | int = "medium") -> Any:
+@overload
+def simplify(expr: Function, level: str | int = "medium") -> Function: ...
+@overload
+def simplify(expr: SXVector, level: str | int = "medium") -> SXVector: ...
+@overload
+def simplify(expr: Scalar, level: str | int = "medium") -> SX: ...
+def simplify(expr: Function | SXVector | Scalar, level: str | int = "medium") -> Function | SXVector | SX:
     """Simplify an ``SX``, an ``SXVector`` or a ``Function`` at ``level``.
 
     ``level`` is ``"none" "basic" "medium" "high" "max"`` or ``0``-``4`` (see the user guide for
@@ -47,7 +53,7 @@ def simplify(expr: Any, level: str | int = "medium") -> Any:
     raise GradgenTypeError(f"simplify expects an SX, SXVector or Function, got {type(expr).__name__}")
 
 
-def cse(outputs: Any, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
+def cse(outputs: SX | Iterable[SX | SXVector | float], min_uses: int = 2, prefix: str = "w") -> CSEPlan:
     """The common-subexpression plan of ``outputs`` (an SX, a vector or a list of them)."""
     if isinstance(outputs, SX):
         roots = [outputs]

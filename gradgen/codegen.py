@@ -71,12 +71,15 @@ def create_rust_project(
     crate_name: str | None = None,
     function_name: str | None = None,
     config: RustBackendConfig | None = None,
+    overwrite: bool = False,
 ) -> RustProjectResult:
     """Write a Cargo project for ``f`` at ``path``: ``Cargo.toml``, ``README.md``, ``src/lib.rs``.
 
     The crate name is ``crate_name``, else ``config.crate_name``, else the sanitized directory
     name; ``function_name`` overrides ``config.function_name``. Every name is validated before
-    any file is written.
+    any file is written. A ``path`` holding files gradgen did not generate is refused with a
+    ``ProjectWriteError`` unless ``overwrite=True``; a crate gradgen generated there before is
+    replaced atomically and the user's own files in it (``tests/``, ``benches/``, ...) are kept.
     """
     config = config or RustBackendConfig()
     if function_name is not None:
@@ -90,7 +93,7 @@ def create_rust_project(
         else default_crate_name(project_dir)
     )
     result = generate_rust(f, config)
-    write_crate(project_dir, name, result.source, [result.function_name], config.no_std)
+    write_crate(project_dir, name, result.source, [result.function_name], config.no_std, overwrite=overwrite)
     return RustProjectResult(
         project_dir=project_dir, crate_name=name, source=result.source, generation=result
     )

@@ -20,14 +20,16 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import logging
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
@@ -40,6 +42,11 @@ from ir.kernel import Kernel
 from ir.names import sanitize
 
 from .function import Function
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .builder import CodeGenerationBuilder
+
+log = logging.getLogger("gradgen.compile")
 
 #: lines of cargo's stderr quoted in a BuildError
 STDERR_TAIL = 40
@@ -145,7 +152,7 @@ def _function_crate(f: Function, config: RustBackendConfig) -> _Crate:
     return _Crate(name, _generated_files(name, config.no_std, result.source, meta))
 
 
-def _builder_crate(builder: Any) -> _Crate:
+def _builder_crate(builder: CodeGenerationBuilder) -> _Crate:
     name = builder.config.crate_name or DEFAULT_BUILDER_CRATE
     crate = builder.generate(name)
     meta = dict(crate.metadata)
@@ -179,7 +186,7 @@ def _path_crate(path: pathlib.Path) -> _Crate:
     return _Crate(name, files)
 
 
-def _resolve(target: Any, config: RustBackendConfig | None) -> _Crate:
+def _resolve(target: object, config: RustBackendConfig | None) -> _Crate:
     from .builder import CodeGenerationBuilder
 
     if config is not None and not isinstance(config, RustBackendConfig):
@@ -309,6 +316,7 @@ def build_library(
         if record.is_file():
             lib = entry / json.loads(record.read_text())["library"]
             if lib.is_file():
+                log.info("crate %s: using the library built before (%s)", crate.name, lib)
                 return CompiledLibrary(lib, entry, key, False, crate.name, entry / "crate"), sigs
         _write(entry / "wrapper", ffi.wrapper_crate(package, crate.name, str((entry / "crate").resolve())))
     except OSError as exc:
@@ -316,7 +324,15 @@ def build_library(
     args = ["cargo", "build", "--release", "--message-format=json-render-diagnostics"]
     if not env.get("CARGO_TARGET_DIR"):
         args += ["--target-dir", str((cache_dir / "target").resolve())]
+    log.info("crate %s: cargo build --release in %s", crate.name, entry / "wrapper")
+    t0 = time.perf_counter()
     proc = _run(args, env, cwd=entry / "wrapper")
+    log.info(
+        "crate %s: cargo build finished in %.1f s (exit code %d)",
+        crate.name,
+        time.perf_counter() - t0,
+        proc.returncode,
+    )
     if proc.returncode != 0:
         raise BuildError(
             f"cargo build of the crate {crate.name!r} failed (exit code {proc.returncode}) in "
@@ -524,13 +540,29 @@ class CompiledCrate(Mapping[str, CompiledFunction]):
         return f"<compiled crate {self.library.crate_name} ({', '.join(self.functions)})>"
 
 
+@overload
 def compile(
-    target: Any,
+    target: Function,
     *,
     config: RustBackendConfig | None = None,
     build_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
-) -> Any:
+) -> CompiledFunction: ...
+@overload
+def compile(
+    target: CodeGenerationBuilder | str | os.PathLike[str],
+    *,
+    config: RustBackendConfig | None = None,
+    build_dir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CompiledCrate: ...
+def compile(
+    target: Function | CodeGenerationBuilder | str | os.PathLike[str],
+    *,
+    config: RustBackendConfig | None = None,
+    build_dir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CompiledFunction | CompiledCrate:
     """Build ``target`` as a shared library and return Python callables of its kernels.
 
     ``target`` is a :class:`Function` (returns one :class:`CompiledFunction`; ``config`` is its

@@ -14,14 +14,15 @@ non-smooth points are documented in :mod:`passes.autodiff_rules`.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import attrs
 
 from ir.errors import DifferentiationError, GradgenTypeError
-from ir.expr import SX, as_sx, iter_dag
+from ir.expr import SX, Scalar, as_sx, iter_dag
 from ir.kernel import Kernel, Port
 from ir.lower import lower, raise_kernel
 from passes import autodiff as ad
@@ -29,6 +30,18 @@ from passes.manager import PassManager
 
 from .function import Function
 from .vector import SXVector
+
+if TYPE_CHECKING:  # pragma: no cover
+    from backends.config import RustBackendConfig
+
+    from .codegen import RustProjectResult
+
+#: an expression to differentiate: a scalar, or a vector (an ``SXVector`` or a list of scalars)
+ExprLike: TypeAlias = "SX | SXVector | Sequence[Scalar] | float"
+#: the variables: a symbol (scalar derivative) or a vector of symbols
+Variables: TypeAlias = "SX | SXVector | Sequence[SX]"
+#: a direction (HVP) or seed (JVP/VJP): numbers or expressions, one per variable / output
+Direction: TypeAlias = "SX | SXVector | Sequence[Scalar] | float"
 
 # ---- Function-level API -----------------------------------------------------------------------
 
@@ -101,16 +114,16 @@ def joint_function(f: Function, kinds: Sequence[str], wrt: int | Sequence[int] =
     return _derive(f, ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(wrt)))
 
 
-def _wrt_arg(wrt: Any) -> Any:
+def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
     if isinstance(wrt, list):
         return tuple(wrt)
-    return wrt
+    return wrt  # type: ignore[return-value]  # AutodiffPass rejects any other sequence by name
 
 
 # ---- symbolic API -------------------------------------------------------------------------------
 
 
-def _as_exprs(expr: Any) -> tuple[list[SX], bool]:
+def _as_exprs(expr: object) -> tuple[list[SX], bool]:
     if isinstance(expr, SXVector):
         return list(expr), False
     if isinstance(expr, (list, tuple)):
@@ -118,7 +131,7 @@ def _as_exprs(expr: Any) -> tuple[list[SX], bool]:
     return [as_sx(expr)], True
 
 
-def _as_vars(x: Any) -> tuple[list[SX], bool]:
+def _as_vars(x: object) -> tuple[list[SX], bool]:
     if isinstance(x, SX):
         xs, scalar = [x], True
     elif isinstance(x, (SXVector, list, tuple)):
@@ -166,7 +179,11 @@ def _result(values: list[SX], scalar: bool) -> SX | SXVector:
     return values[0] if scalar else SXVector(values)
 
 
-def derivative(expr: Any, x: SX) -> SX | SXVector:
+@overload
+def derivative(expr: SXVector | Sequence[Scalar], x: SX) -> SXVector: ...
+@overload
+def derivative(expr: Scalar, x: SX) -> SX: ...
+def derivative(expr: ExprLike, x: SX) -> SX | SXVector:
     """``d expr / d x`` for a scalar symbol ``x``; elementwise when ``expr`` is a vector."""
     if not isinstance(x, SX):
         raise DifferentiationError(f"derivative needs a scalar symbol, got {type(x).__name__}; use jacobian")
@@ -174,13 +191,13 @@ def derivative(expr: Any, x: SX) -> SX | SXVector:
     return _result(_jac(exprs, [x]), scalar)
 
 
-def _jac(exprs: list[SX], x: Any) -> list[SX]:
+def _jac(exprs: list[SX], x: Variables) -> list[SX]:
     xs, _ = _as_vars(x)
     low = _lower(exprs, xs)
     return _raise(ad.jacobian(low.kernel, 0), low.symbols)
 
 
-def gradient(expr: Any, x: Any) -> SXVector:
+def gradient(expr: ExprLike, x: Variables) -> SXVector:
     """The gradient of a scalar expression w.r.t. the symbols ``x`` (an ``SXVector``)."""
     exprs, scalar = _as_exprs(expr)
     if not scalar and len(exprs) != 1:
@@ -190,13 +207,13 @@ def gradient(expr: Any, x: Any) -> SXVector:
     return SXVector(_jac(exprs, x))
 
 
-def jacobian(expr: Any, x: Any) -> SXVector:
+def jacobian(expr: ExprLike, x: Variables) -> SXVector:
     """The row-major flat Jacobian ``d expr_i / d x_j`` at index ``i * len(x) + j``."""
     exprs, _ = _as_exprs(expr)
     return SXVector(_jac(exprs, x))
 
 
-def hessian(expr: Any, x: Any) -> SXVector:
+def hessian(expr: ExprLike, x: Variables) -> SXVector:
     """The row-major flat Hessian of a scalar expression (``n*n`` entries, symmetric)."""
     exprs, _ = _as_exprs(expr)
     if len(exprs) != 1:
@@ -206,7 +223,7 @@ def hessian(expr: Any, x: Any) -> SXVector:
     return SXVector(_raise(ad.hessian(low.kernel, 0), low.symbols))
 
 
-def _direction(v: Any, n: int, what: str) -> tuple[list[SX], list[float] | None]:
+def _direction(v: Direction, n: int, what: str) -> tuple[list[SX], list[float] | None]:
     """The seed expressions, and their values when all of them are constants."""
     vals = [v] if isinstance(v, (SX, int, float)) else v
     try:
@@ -219,7 +236,11 @@ def _direction(v: Any, n: int, what: str) -> tuple[list[SX], list[float] | None]
     return out, consts
 
 
-def hvp(expr: Any, x: Any, v: Any) -> SX | SXVector:
+@overload
+def hvp(expr: ExprLike, x: SX, v: Direction) -> SX: ...
+@overload
+def hvp(expr: ExprLike, x: SXVector | Sequence[SX], v: Direction) -> SXVector: ...
+def hvp(expr: ExprLike, x: Variables, v: Direction) -> SX | SXVector:
     """Hessian of a scalar expression times ``v`` (forward-over-reverse); ``v`` may be symbolic."""
     exprs, _ = _as_exprs(expr)
     if len(exprs) != 1:
@@ -232,7 +253,11 @@ def hvp(expr: Any, x: Any, v: Any) -> SX | SXVector:
     return _result(_raise(ad.hvp(low.kernel, 0), low.symbols, vs), xscalar)
 
 
-def jvp(expr: Any, x: Any, tangent: Any) -> SX | SXVector:
+@overload
+def jvp(expr: SXVector | Sequence[Scalar], x: Variables, tangent: Direction) -> SXVector: ...
+@overload
+def jvp(expr: Scalar, x: Variables, tangent: Direction) -> SX: ...
+def jvp(expr: ExprLike, x: Variables, tangent: Direction) -> SX | SXVector:
     """``J tangent``: the directional derivative of ``expr`` along ``tangent`` (may be symbolic)."""
     exprs, scalar = _as_exprs(expr)
     xs, _ = _as_vars(x)
@@ -243,7 +268,11 @@ def jvp(expr: Any, x: Any, tangent: Any) -> SX | SXVector:
     return _result(_raise(ad.jvp(low.kernel, 0), low.symbols, ts), scalar)
 
 
-def vjp(expr: Any, x: Any, cotangent: Any) -> SX | SXVector:
+@overload
+def vjp(expr: ExprLike, x: SX, cotangent: Direction) -> SX: ...
+@overload
+def vjp(expr: ExprLike, x: SXVector | Sequence[SX], cotangent: Direction) -> SXVector: ...
+def vjp(expr: ExprLike, x: Variables, cotangent: Direction) -> SX | SXVector:
     """``cotangent^T J``: one entry per variable in ``x`` (``cotangent`` may be symbolic)."""
     exprs, _ = _as_exprs(expr)
     xs, xscalar = _as_vars(x)
@@ -262,7 +291,7 @@ class DerivativeBundle:
     """The crates written by :func:`create_rust_derivative_bundle`, keyed by directory name."""
 
     bundle_dir: pathlib.Path
-    crates: dict[str, Any] = attrs.field(repr=False)
+    crates: dict[str, RustProjectResult] = attrs.field(repr=False)
 
     @property
     def crate_dirs(self) -> list[pathlib.Path]:
@@ -291,9 +320,9 @@ def bundle_functions(f: Function) -> dict[str, Function]:
 
 def create_rust_derivative_bundle(
     f: Function,
-    path: str | pathlib.Path,
+    path: str | os.PathLike[str],
     simplify_derivatives: str | int | None = None,
-    config: Any = None,
+    config: RustBackendConfig | None = None,
 ) -> DerivativeBundle:
     """Write crates ``primal/``, ``<f>_jacobian_<in>/`` for every input and, for a function with
     one scalar output, ``<f>_hessian_<in>/`` into the directory ``path``.

@@ -70,7 +70,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, cast
 
-import networkx as nx  # type: ignore[import-untyped,unused-ignore]
+import networkx as nx
 
 from backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
 from backends.rust import emit_module
@@ -151,7 +151,9 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--level",
         default=DEFAULT_LEVEL,
-        help=f"simplification level: {', '.join(LEVELS)} or 0-4 (default: {DEFAULT_LEVEL}, as code generation)",
+        help=(
+            f"simplification level: {', '.join(LEVELS)} or 0-4 (default: {DEFAULT_LEVEL}, as code generation)"
+        ),
     )
     group.add_argument(
         "--passes", metavar="A,B,C", help="run these registered passes instead of the level pipeline"
@@ -471,7 +473,7 @@ def format_time_table(events: Sequence[PassEvent], mask: bool) -> str:
     lines = []
     for r in (head, *rows):
         cells = [r[0].rjust(widths[0]), r[1].ljust(widths[1])] + [
-            c.rjust(w) for c, w in zip(r[2:], widths[2:])
+            c.rjust(w) for c, w in zip(r[2:], widths[2:], strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
@@ -515,9 +517,9 @@ def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def kernel_graph(kernel: Kernel) -> nx.MultiDiGraph:
+def kernel_graph(kernel: Kernel) -> nx.MultiDiGraph[str]:
     """The kernel as a networkx graph: value nodes ``v<i>``, output nodes ``<port>[<j>]``."""
-    g = nx.MultiDiGraph(name=kernel.name)
+    g: nx.MultiDiGraph[str] = nx.MultiDiGraph(name=kernel.name)
     for i, op in enumerate(kernel.ops):
         attr = kernel.attrs[i]
         if op is Op.INPUT:
@@ -535,7 +537,7 @@ def kernel_graph(kernel: Kernel) -> nx.MultiDiGraph:
                     g.add_edge(f"v{a}", f"v{i}", label=str(k))
                 else:
                     g.add_edge(f"v{a}", f"v{i}")
-    for port, res in zip(kernel.outputs, kernel.results):
+    for port, res in zip(kernel.outputs, kernel.results, strict=True):
         for j, v in enumerate(res):
             node = f"{port.name}[{j}]"
             g.add_node(node, label=node, shape="house")
@@ -543,7 +545,7 @@ def kernel_graph(kernel: Kernel) -> nx.MultiDiGraph:
     return g
 
 
-def format_dot(graph: nx.MultiDiGraph) -> str:
+def format_dot(graph: nx.MultiDiGraph[str]) -> str:
     """Graphviz DOT text of a graph built by :func:`kernel_graph` (nodes and edges in insertion order)."""
 
     def attrs(data: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ differentiation and code generation (which live in ``gradgen.derivatives`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ir.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
@@ -19,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from backends.config import RustBackendConfig
     from backends.rust import RustGenerationResult
     from passes.cse import CSEPlan
+
+    from .codegen import RustProjectResult
+    from .derivatives import DerivativeBundle
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -105,8 +109,8 @@ class Function:
     def __init__(
         self,
         name: str,
-        inputs: Sequence[Any],
-        outputs: Sequence[Any],
+        inputs: Sequence[SX | SXVector | Sequence[SX]],
+        outputs: Sequence[SX | SXVector | Sequence[SX | float] | float],
         input_names: Sequence[str] | None = None,
         output_names: Sequence[str] | None = None,
     ) -> None:
@@ -166,10 +170,18 @@ class Function:
         self._in_scalar: tuple[bool, ...] = tuple(b[1] for b in in_blocks)
         self._out_exprs: tuple[tuple[SX, ...], ...] = tuple(tuple(b[0]) for b in out_blocks)
         self._out_scalar: tuple[bool, ...] = tuple(b[1] for b in out_blocks)
-        in_ports = [Port(n, len(s), sc) for n, s, sc in zip(input_names, self._in_symbols, self._in_scalar)]
-        out_ports = [Port(n, len(e), sc) for n, e, sc in zip(output_names, self._out_exprs, self._out_scalar)]
+        in_ports = [
+            Port(n, len(s), sc)
+            for n, s, sc in zip(input_names, self._in_symbols, self._in_scalar, strict=True)
+        ]
+        out_ports = [
+            Port(n, len(e), sc)
+            for n, e, sc in zip(output_names, self._out_exprs, self._out_scalar, strict=True)
+        ]
         self.kernel: Kernel = lower(
-            self.name, list(zip(in_ports, self._in_symbols)), list(zip(out_ports, self._out_exprs))
+            self.name,
+            list(zip(in_ports, self._in_symbols, strict=True)),
+            list(zip(out_ports, self._out_exprs, strict=True)),
         )
 
     # ---- structure ----------------------------------------------------------------------
@@ -179,8 +191,10 @@ class Function:
         from ir.lower import raise_kernel
 
         outs = raise_kernel(kernel, input_symbols)
-        inputs = [s[0] if p.scalar else SXVector(s) for p, s in zip(kernel.inputs, input_symbols)]
-        outputs = [o[0] if p.scalar else SXVector(o) for p, o in zip(kernel.outputs, outs)]
+        inputs = [
+            s[0] if p.scalar else SXVector(s) for p, s in zip(kernel.inputs, input_symbols, strict=True)
+        ]
+        outputs = [o[0] if p.scalar else SXVector(o) for p, o in zip(kernel.outputs, outs, strict=True)]
         return cls(
             kernel.name,
             inputs,
@@ -191,11 +205,11 @@ class Function:
 
     @property
     def inputs(self) -> list[SX | SXVector]:
-        return [s[0] if sc else SXVector(s) for s, sc in zip(self._in_symbols, self._in_scalar)]
+        return [s[0] if sc else SXVector(s) for s, sc in zip(self._in_symbols, self._in_scalar, strict=True)]
 
     @property
     def outputs(self) -> list[SX | SXVector]:
-        return [e[0] if sc else SXVector(e) for e, sc in zip(self._out_exprs, self._out_scalar)]
+        return [e[0] if sc else SXVector(e) for e, sc in zip(self._out_exprs, self._out_scalar, strict=True)]
 
     @property
     def input_symbols(self) -> tuple[tuple[SX, ...], ...]:
@@ -214,8 +228,8 @@ class Function:
         return self._out_exprs
 
     def __repr__(self) -> str:
-        ins = ", ".join(f"{n}[{s}]" for n, s in zip(self.input_names, self.input_sizes))
-        outs = ", ".join(f"{n}[{s}]" for n, s in zip(self.output_names, self.output_sizes))
+        ins = ", ".join(f"{n}[{s}]" for n, s in zip(self.input_names, self.input_sizes, strict=True))
+        outs = ", ".join(f"{n}[{s}]" for n, s in zip(self.output_names, self.output_sizes, strict=True))
         return f"Function({self.name!r}: ({ins}) -> ({outs}))"
 
     # ---- numeric evaluation ---------------------------------------------------------------
@@ -226,7 +240,9 @@ class Function:
                 f"({', '.join(self.input_names)}), got {len(args)}"
             )
         values: list[list[float]] = []
-        for name, symbols, scalar, arg in zip(self.input_names, self._in_symbols, self._in_scalar, args):
+        for name, symbols, scalar, arg in zip(
+            self.input_names, self._in_symbols, self._in_scalar, args, strict=True
+        ):
             n = len(symbols)
             expected = "a number" if scalar else f"a sequence of {n} numbers"
             try:
@@ -250,9 +266,14 @@ class Function:
             values.append(vals)
         return values
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: float | Iterable[float]) -> Any:
+        """Evaluate numerically: one number per scalar input, a sequence per vector input.
+
+        Returns a float per scalar output and a list per vector output; a tuple of them when the
+        function has several outputs (the result is typed ``Any`` because its shape is only known
+        at run time)."""
         results = run(self.kernel, self._coerce_args(args))
-        outs = [r[0] if sc else r for r, sc in zip(results, self._out_scalar)]
+        outs = [r[0] if sc else r for r, sc in zip(results, self._out_scalar, strict=True)]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # ---- simplification and CSE -----------------------------------------------------------
@@ -260,8 +281,7 @@ class Function:
         """A new Function with the outputs simplified at ``level``."""
         from .api import simplify
 
-        result: Function = simplify(self, level)
-        return result
+        return simplify(self, level)
 
     def cse(self, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
         """The common-subexpression plan of all outputs (see :func:`gradgen.cse`)."""
@@ -290,15 +310,15 @@ class Function:
 
         return derivatives.hvp_function(self, wrt)
 
-    def jvp(self, *args: Any, **kwargs: Any) -> Function:
+    def jvp(self, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
         from . import derivatives
 
-        return derivatives.jvp_function(self, *args, **kwargs)
+        return derivatives.jvp_function(self, tangent, wrt_index)
 
-    def vjp(self, *args: Any, **kwargs: Any) -> Function:
+    def vjp(self, cotangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
         from . import derivatives
 
-        return derivatives.vjp_function(self, *args, **kwargs)
+        return derivatives.vjp_function(self, cotangent, wrt_index)
 
     def joint(self, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
         from . import derivatives
@@ -311,12 +331,27 @@ class Function:
 
         return codegen.generate_rust(self, config=config)
 
-    def create_rust_project(self, path: Any, **kwargs: Any) -> Any:
+    def create_rust_project(
+        self,
+        path: str | os.PathLike[str],
+        crate_name: str | None = None,
+        function_name: str | None = None,
+        config: RustBackendConfig | None = None,
+        overwrite: bool = False,
+    ) -> RustProjectResult:
+        """Write a Cargo project for this function at ``path`` (see
+        :func:`gradgen.create_rust_project`; ``overwrite=True`` allows a directory holding files
+        gradgen did not generate)."""
         from . import codegen
 
-        return codegen.create_rust_project(self, path, **kwargs)
+        return codegen.create_rust_project(self, path, crate_name, function_name, config, overwrite)
 
-    def create_rust_derivative_bundle(self, path: Any, **kwargs: Any) -> Any:
+    def create_rust_derivative_bundle(
+        self,
+        path: str | os.PathLike[str],
+        simplify_derivatives: str | int | None = None,
+        config: RustBackendConfig | None = None,
+    ) -> DerivativeBundle:
         from . import derivatives
 
-        return derivatives.create_rust_derivative_bundle(self, path, **kwargs)
+        return derivatives.create_rust_derivative_bundle(self, path, simplify_derivatives, config)

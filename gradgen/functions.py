@@ -6,29 +6,51 @@ Each function is a thin constructor of one IR operation; its numeric meaning is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Protocol, cast, overload
 
 from ir.errors import GradgenTypeError, ShapeError
-from ir.expr import SX, as_sx
+from ir.expr import SX, Scalar, as_sx
 from ir.ops import Op
 
-from .vector import SXVector, _fold_add, _is_sequence
+from .vector import Operand, SXVector, VectorLike, _fold_add, _is_sequence
 
-Operand = Any
+#: a constant matrix given as rows of numbers (or constant expressions)
+Matrix = Sequence[Sequence[Scalar]]
 
 
-def _unary(op: Op) -> Callable[[Operand], Any]:
-    def fn(x: Operand) -> Any:
+class UnaryFunction(Protocol):
+    """An elementwise function of one argument: ``SX`` for a scalar, ``SXVector`` for a vector."""
+
+    @overload
+    def __call__(self, x: SXVector, /) -> SXVector: ...
+    @overload
+    def __call__(self, x: Scalar, /) -> SX: ...
+
+
+class BinaryFunction(Protocol):
+    """An elementwise function of two arguments; a vector on either side makes the result a vector
+    (the other side is a vector of the same length or a scalar broadcast to every element)."""
+
+    @overload
+    def __call__(self, a: SXVector, b: Operand, /) -> SXVector: ...
+    @overload
+    def __call__(self, a: Operand, b: SXVector, /) -> SXVector: ...
+    @overload
+    def __call__(self, a: Scalar, b: Scalar, /) -> SX: ...
+
+
+def _unary(op: Op) -> UnaryFunction:
+    def fn(x: SXVector | Scalar) -> SX | SXVector:
         if isinstance(x, SXVector):
             return SXVector(SX.make(op, (a,)) for a in x)
         return SX.make(op, (as_sx(x),))
 
-    return fn
+    return cast(UnaryFunction, fn)
 
 
-def _binary(op: Op) -> Callable[[Operand, Operand], Any]:
-    def fn(a: Operand, b: Operand) -> Any:
+def _binary(op: Op) -> BinaryFunction:
+    def fn(a: Operand, b: Operand) -> SX | SXVector:
         if isinstance(a, SXVector) or isinstance(b, SXVector):
             av = _as_vector(a) if _is_sequence(a) else None
             bv = _as_vector(b) if _is_sequence(b) else None
@@ -43,7 +65,7 @@ def _binary(op: Op) -> Callable[[Operand, Operand], Any]:
             )
         return SX.make(op, (as_sx(a), as_sx(b)))
 
-    return fn
+    return cast(BinaryFunction, fn)
 
 
 sin = _unary(Op.SIN)
@@ -82,35 +104,49 @@ eq = _binary(Op.EQ)
 ne = _binary(Op.NE)
 
 
-def pow(a: Operand, b: Operand) -> Any:
+@overload
+def pow(a: SXVector, b: Operand) -> SXVector: ...
+@overload
+def pow(a: Operand, b: SXVector) -> SXVector: ...
+@overload
+def pow(a: Scalar, b: Scalar) -> SX: ...
+def pow(a: Operand, b: Operand) -> SX | SXVector:
     """``a ** b`` (elementwise on vectors); an integral constant exponent stays exact (``POWI``)."""
     if isinstance(a, SXVector) or isinstance(b, SXVector):
         if _is_sequence(a):
             return _as_vector(a) ** (_as_vector(b) if _is_sequence(b) else as_sx(b))
-        return _as_vector(b).__rpow__(as_sx(a))
+        return cast(SXVector, b).__rpow__(as_sx(a))  # a is a scalar, so b is the vector
     return as_sx(a) ** as_sx(b)
 
 
-def if_else(a: Operand, b: Operand, cond: Operand) -> Any:
+@overload
+def if_else(a: SXVector, b: Operand, cond: Operand) -> SXVector: ...
+@overload
+def if_else(a: Operand, b: SXVector, cond: Operand) -> SXVector: ...
+@overload
+def if_else(a: Operand, b: Operand, cond: SXVector) -> SXVector: ...
+@overload
+def if_else(a: Scalar, b: Scalar, cond: Scalar) -> SX: ...
+def if_else(a: Operand, b: Operand, cond: Operand) -> SX | SXVector:
     """``a`` where ``cond`` is nonzero (NaN counts as true), else ``b``; elementwise on vectors."""
     if any(isinstance(v, SXVector) for v in (a, b, cond)):
         n = max(len(v) for v in (a, b, cond) if isinstance(v, SXVector))
-        parts = []
+        parts: list[list[SX]] = []
         for v in (a, b, cond):
             if _is_sequence(v):
-                v = _as_vector(v)
-                if len(v) != n:
-                    raise ShapeError(f"if_else on vectors of lengths {len(v)} and {n}")
-                parts.append(list(v))
+                vv = _as_vector(v)
+                if len(vv) != n:
+                    raise ShapeError(f"if_else on vectors of lengths {len(vv)} and {n}")
+                parts.append(list(vv))
             else:
                 parts.append([as_sx(v)] * n)
-        return SXVector(SX.make(Op.SELECT, (c, x, y)) for x, y, c in zip(*parts))
+        return SXVector(SX.make(Op.SELECT, (c, x, y)) for x, y, c in zip(*parts, strict=True))
     return SX.make(Op.SELECT, (as_sx(cond), as_sx(a), as_sx(b)))
 
 
-def _matrix(A: Any) -> list[list[Any]]:
+def _matrix(A: object) -> list[list[Scalar]]:
     try:
-        rows = [list(r) for r in A]
+        rows = [list(r) for r in A]  # type: ignore[attr-defined]
     except TypeError:
         raise GradgenTypeError("a matrix must be a sequence of rows") from None
     if not rows or any(len(r) != len(rows[0]) for r in rows):
@@ -118,39 +154,43 @@ def _matrix(A: Any) -> list[list[Any]]:
     return rows
 
 
-def _is_zero(v: Any) -> bool:
+def _is_zero(v: object) -> bool:
     if isinstance(v, SX):
         return v.is_constant and v.value == 0.0
     try:
-        return float(v) == 0.0
+        return float(v) == 0.0  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise GradgenTypeError(f"a matrix entry must be a number or an SX, got {type(v).__name__}") from None
 
 
-def _as_vector(x: Any) -> SXVector:
+def _as_vector(x: VectorLike) -> SXVector:
     return x if isinstance(x, SXVector) else SXVector(x)
 
 
-def matvec(A: Sequence[Sequence[Any]], x: Any) -> SXVector:
+def matvec(A: Matrix, x: VectorLike) -> SXVector:
     """``A x`` for a (constant) matrix ``A`` given as rows; zero entries cost nothing."""
     rows = _matrix(A)
     xv = _as_vector(x)
     if len(rows[0]) != len(xv):
         raise ShapeError(f"matvec: matrix has {len(rows[0])} columns but the vector has length {len(xv)}")
-    return SXVector(_fold_add(as_sx(a) * xi for a, xi in zip(row, xv) if not _is_zero(a)) for row in rows)
+    return SXVector(
+        _fold_add(as_sx(a) * xi for a, xi in zip(row, xv, strict=True) if not _is_zero(a)) for row in rows
+    )
 
 
-def bilinear_form(x: Any, P: Sequence[Sequence[Any]], y: Any) -> SX:
+def bilinear_form(x: VectorLike, P: Matrix, y: VectorLike) -> SX:
     """``x^T P y`` for a (constant) matrix ``P``."""
     xv = _as_vector(x)
     rows = _matrix(P)
     if len(rows) != len(xv):
         raise ShapeError(f"bilinear_form: matrix has {len(rows)} rows but x has length {len(xv)}")
     py = matvec(rows, y)
-    return _fold_add(xi * pi for xi, pi, row in zip(xv, py, rows) if not all(_is_zero(a) for a in row))
+    return _fold_add(
+        xi * pi for xi, pi, row in zip(xv, py, rows, strict=True) if not all(_is_zero(a) for a in row)
+    )
 
 
-def quadform(P: Sequence[Sequence[Any]], x: Any) -> SX:
+def quadform(P: Matrix, x: VectorLike) -> SX:
     """``x^T P x`` for a square (constant) matrix ``P``."""
     rows = _matrix(P)
     if len(rows) != len(rows[0]):
@@ -158,19 +198,36 @@ def quadform(P: Sequence[Sequence[Any]], x: Any) -> SX:
     return bilinear_form(x, rows, x)
 
 
-def _vec_method(name: str) -> Callable[..., SX]:
-    def fn(x: Any, *args: Any) -> SX:
-        return cast(SX, getattr(_as_vector(x), name)(*args))
-
-    fn.__name__ = name
-    fn.__doc__ = f"``SXVector.{name}`` for any sequence of expressions or numbers."
-    return fn
+def dot(x: VectorLike, y: VectorLike) -> SX:
+    """The dot product ``sum x_i y_i`` of two vectors of equal length."""
+    return _as_vector(x).dot(y)
 
 
-dot = _vec_method("dot")
-norm2 = _vec_method("norm2")
-norm2sq = _vec_method("norm2sq")
-norm1 = _vec_method("norm1")
-norm_inf = _vec_method("norm_inf")
-norm_p = _vec_method("norm_p")
-norm_p_to_p = _vec_method("norm_p_to_p")
+def norm2(x: VectorLike) -> SX:
+    """The Euclidean norm (printed as a call to the ``norm2`` helper)."""
+    return _as_vector(x).norm2()
+
+
+def norm2sq(x: VectorLike) -> SX:
+    """The squared Euclidean norm ``sum x_i^2``."""
+    return _as_vector(x).norm2sq()
+
+
+def norm1(x: VectorLike) -> SX:
+    """The 1-norm ``sum |x_i|``."""
+    return _as_vector(x).norm1()
+
+
+def norm_inf(x: VectorLike) -> SX:
+    """The infinity norm ``max |x_i|``."""
+    return _as_vector(x).norm_inf()
+
+
+def norm_p(x: VectorLike, p: float) -> SX:
+    """``(sum |x_i|^p)^(1/p)`` for a constant ``p > 0``."""
+    return _as_vector(x).norm_p(p)
+
+
+def norm_p_to_p(x: VectorLike, p: float) -> SX:
+    """``sum |x_i|^p`` for a constant ``p > 0``."""
+    return _as_vector(x).norm_p_to_p(p)

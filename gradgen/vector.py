@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, overload
+from typing import TypeAlias, TypeGuard, overload
 
 from ir.errors import GradgenTypeError, ShapeError
-from ir.expr import SX, as_sx
+from ir.expr import SX, Scalar, as_sx
 from ir.ops import Op
+
+#: a vector operand: an ``SXVector``, or any sequence / 1-d array of expressions and numbers
+VectorLike: TypeAlias = "SXVector | Iterable[Scalar]"
+#: what elementwise arithmetic accepts beside an ``SXVector``: a vector or a scalar
+Operand: TypeAlias = "SXVector | Iterable[Scalar] | Scalar"
 
 
 class SXVector:
@@ -17,7 +22,7 @@ class SXVector:
 
     __slots__ = ("_items", "name")
 
-    def __init__(self, items: Iterable[Any] = ()) -> None:
+    def __init__(self, items: Iterable[Scalar] | SX = ()) -> None:
         if isinstance(items, SX):
             items = (items,)
         if isinstance(items, (str, bytes)):
@@ -68,7 +73,7 @@ class SXVector:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SXVector):
             return NotImplemented
-        return len(self) == len(other) and all(a is b for a, b in zip(self, other))
+        return len(self) == len(other) and all(a is b for a, b in zip(self, other, strict=True))
 
     def __hash__(self) -> int:
         return hash(tuple(map(id, self._items)))
@@ -83,14 +88,14 @@ class SXVector:
     #: numpy defers to our reflected operators instead of building object arrays
     __array_ufunc__ = None
 
-    def _zip(self, other: Any, fn: Callable[[SX, SX], SX], reflected: bool = False) -> SXVector:
+    def _zip(self, other: Operand, fn: Callable[[SX, SX], SX], reflected: bool = False) -> SXVector:
         if _is_sequence(other):
             other_v = other if isinstance(other, SXVector) else SXVector(other)
             if len(other_v) != len(self):
                 raise ShapeError(
                     f"elementwise operation on vectors of lengths {len(self)} and {len(other_v)}"
                 )
-            pairs = zip(other_v, self) if reflected else zip(self, other_v)
+            pairs = zip(other_v, self, strict=True) if reflected else zip(self, other_v, strict=True)
             return SXVector(fn(a, b) for a, b in pairs)
         try:
             s = as_sx(other)
@@ -100,34 +105,34 @@ class SXVector:
             return SXVector(fn(s, a) for a in self)
         return SXVector(fn(a, s) for a in self)
 
-    def __add__(self, o: Any) -> SXVector:
+    def __add__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a + b)
 
-    def __radd__(self, o: Any) -> SXVector:
+    def __radd__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a + b, True)
 
-    def __sub__(self, o: Any) -> SXVector:
+    def __sub__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a - b)
 
-    def __rsub__(self, o: Any) -> SXVector:
+    def __rsub__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a - b, True)
 
-    def __mul__(self, o: Any) -> SXVector:
+    def __mul__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a * b)
 
-    def __rmul__(self, o: Any) -> SXVector:
+    def __rmul__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a * b, True)
 
-    def __truediv__(self, o: Any) -> SXVector:
+    def __truediv__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a / b)
 
-    def __rtruediv__(self, o: Any) -> SXVector:
+    def __rtruediv__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a / b, True)
 
-    def __pow__(self, o: Any) -> SXVector:
+    def __pow__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a**b)
 
-    def __rpow__(self, o: Any) -> SXVector:
+    def __rpow__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a**b, True)
 
     def __neg__(self) -> SXVector:
@@ -139,27 +144,27 @@ class SXVector:
     def __abs__(self) -> SXVector:
         return SXVector(abs(a) for a in self)
 
-    def __lt__(self, o: Any) -> SXVector:
+    def __lt__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a < b)
 
-    def __le__(self, o: Any) -> SXVector:
+    def __le__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a <= b)
 
-    def __gt__(self, o: Any) -> SXVector:
+    def __gt__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a > b)
 
-    def __ge__(self, o: Any) -> SXVector:
+    def __ge__(self, o: Operand) -> SXVector:
         return self._zip(o, lambda a, b: a >= b)
 
     def map(self, fn: Callable[[SX], SX]) -> SXVector:
         return SXVector(fn(a) for a in self)
 
     # ---- reductions ---------------------------------------------------------------------
-    def dot(self, other: Iterable[Any]) -> SX:
+    def dot(self, other: VectorLike) -> SX:
         o = other if isinstance(other, SXVector) else SXVector(other)
         if len(o) != len(self):
             raise ShapeError(f"dot product of vectors of lengths {len(self)} and {len(o)}")
-        return _fold_add(a * b for a, b in zip(self, o))
+        return _fold_add(a * b for a, b in zip(self, o, strict=True))
 
     def sum(self) -> SX:
         return _fold_add(self)
@@ -203,7 +208,7 @@ class SXVector:
         return self._norm(Op.NORM_P_TO_P, _order(p))
 
 
-def _is_sequence(value: Any) -> bool:
+def _is_sequence(value: object) -> TypeGuard[VectorLike]:
     """A vector operand: an SXVector, list, tuple or 1-d array (not a string or a scalar)."""
     if isinstance(value, (SXVector, list, tuple)):
         return True
@@ -212,7 +217,7 @@ def _is_sequence(value: Any) -> bool:
     return hasattr(value, "__len__") and hasattr(value, "__getitem__") and getattr(value, "ndim", 1) >= 1
 
 
-def _order(p: Any) -> float:
+def _order(p: object) -> float:
     if isinstance(p, SX) and p.is_constant:
         p = p.value
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
@@ -230,6 +235,6 @@ def _fold_add(terms: Iterable[SX]) -> SX:
     return SX.const(0.0) if acc is None else acc
 
 
-def vector(items: Iterable[Any]) -> SXVector:
+def vector(items: Iterable[Scalar]) -> SXVector:
     """An ``SXVector`` from an iterable of expressions or numbers."""
     return SXVector(items)

@@ -1,13 +1,20 @@
-"""Lowering from ``SX`` expressions to a :class:`~ir.kernel.Kernel`, and raising back."""
+"""Lowering from ``SX`` expressions to a :class:`~ir.kernel.Kernel`, and raising back.
+
+``lower`` logs one INFO line (time and op count) on the ``gradgen.lower`` logger.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 from .errors import FunctionDefinitionError
 from .expr import SX, iter_dag
 from .kernel import Kernel, KernelBuilder, Port
 from .ops import Op
+
+log = logging.getLogger("gradgen.lower")
 
 
 def lower(
@@ -16,6 +23,7 @@ def lower(
     outputs: Sequence[tuple[Port, Sequence[SX]]],
 ) -> Kernel:
     """Lower output expressions over the input symbols to an SSA kernel (iterative, linear)."""
+    t0 = time.perf_counter()
     b = KernelBuilder()
     symbol_slot: dict[int, tuple[int, int]] = {}
     for p, (_, symbols) in enumerate(inputs):
@@ -39,7 +47,10 @@ def lower(
         else:
             ids[id(node)] = b.emit(op, [ids[id(a)] for a in node.args], node.attr)
     results = [[ids[id(e)] for e in exprs] for _, exprs in outputs]
-    return b.finish(name, [p for p, _ in inputs], [p for p, _ in outputs], results)
+    kernel = b.finish(name, [p for p, _ in inputs], [p for p, _ in outputs], results)
+    if log.isEnabledFor(logging.INFO):
+        log.info("lowered %s %8.3f s  %7d ops", name, time.perf_counter() - t0, kernel.op_count())
+    return kernel
 
 
 def raise_kernel(kernel: Kernel, input_symbols: Sequence[Sequence[SX]]) -> list[list[SX]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -105,7 +106,7 @@ class OpInfo:
     piecewise_constant: bool = False
 
 
-def _info(name: str, arity: int, fn, **kw) -> OpInfo:
+def _info(name: str, arity: int, fn: Callable[..., float] | None, **kw: Any) -> OpInfo:
     return OpInfo(name=name, arity=arity, evaluate=fn, **kw)
 
 

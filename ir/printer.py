@@ -6,11 +6,11 @@ memory addresses or hashing, so the text is deterministic.
 
 from __future__ import annotations
 
-from .kernel import Kernel
+from .kernel import Kernel, Port
 from .ops import OP_INFO, Op
 
 
-def _port(p) -> str:
+def _port(p: Port) -> str:
     return f"{p.name}: scalar" if p.scalar else f"{p.name}[{p.size}]"
 
 
@@ -21,9 +21,7 @@ def format_kernel(kernel: Kernel) -> str:
     alloc = kernel.allocation
     if kernel.names is not None:
         n = kernel.names
-        lines.append(
-            f"  ; rust fn {n.function}({', '.join(n.inputs + n.outputs + [n.work])})"
-        )
+        lines.append(f"  ; rust fn {n.function}({', '.join(n.inputs + n.outputs + [n.work])})")
     if alloc is not None:
         lines.append(
             f"  ; {len(alloc.chunks)} chunk(s), workspace {alloc.workspace_size}, "

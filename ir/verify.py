@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
+from typing import NoReturn
 
 from .errors import VerificationError
 from .kernel import Kernel
@@ -13,7 +16,7 @@ def verify(kernel: Kernel, context: str = "") -> None:
     """Raise :class:`VerificationError` naming the first broken invariant."""
     where = f" (after {context})" if context else ""
 
-    def fail(msg: str) -> None:
+    def fail(msg: str) -> NoReturn:
         raise VerificationError(f"kernel {kernel.name!r}{where}: {msg}")
 
     n = len(kernel.ops)
@@ -51,7 +54,7 @@ def verify(kernel: Kernel, context: str = "") -> None:
                 fail(f"v{i} = input refers to missing element {attr!r}")
     if len(kernel.results) != len(kernel.outputs):
         fail("the number of result lists differs from the number of outputs")
-    for port, res in zip(kernel.outputs, kernel.results):
+    for port, res in zip(kernel.outputs, kernel.results, strict=True):
         if len(res) != port.size:
             fail(f"output {port.name!r} has {len(res)} elements, declared {port.size}")
         for v in res:
@@ -64,7 +67,7 @@ def verify(kernel: Kernel, context: str = "") -> None:
         _verify_allocation(kernel, fail)
 
 
-def _verify_allocation(kernel: Kernel, fail) -> None:
+def _verify_allocation(kernel: Kernel, fail: Callable[[str], NoReturn]) -> None:
     alloc = kernel.allocation
     assert alloc is not None
     computed = [i for i, op in enumerate(kernel.ops) if op not in LEAVES]
@@ -100,6 +103,6 @@ def _verify_allocation(kernel: Kernel, fail) -> None:
         by_slot.setdefault(s, []).append((chunk_of[v], last_use.get(v, chunk_of[v])))
     for s, ranges in by_slot.items():
         ranges.sort()
-        for (a0, a1), (b0, _) in zip(ranges, ranges[1:]):
+        for (_, a1), (b0, _) in itertools.pairwise(ranges):
             if b0 <= a1:
                 fail(f"workspace slot {s} holds two values that are live at the same time")

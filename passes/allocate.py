@@ -26,7 +26,9 @@ DEFAULT_MAX_CHUNK = 1000
 def check_max_chunk(max_chunk: object) -> int:
     """``max_chunk`` as a positive int, or a :class:`ConfigError` naming the bad value."""
     if isinstance(max_chunk, bool) or not isinstance(max_chunk, int) or max_chunk < 1:
-        raise ConfigError(f"max_chunk (statements per Rust function) must be a positive integer, got {max_chunk!r}")
+        raise ConfigError(
+            f"max_chunk (statements per Rust function) must be a positive integer, got {max_chunk!r}"
+        )
     return max_chunk
 
 
@@ -35,10 +37,7 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     check_max_chunk(max_chunk)
     args = kernel.args
     statements = [i for i, op in enumerate(kernel.ops) if op not in LEAVES]
-    chunks = [
-        Chunk(s, min(s + max_chunk, len(statements)))
-        for s in range(0, len(statements), max_chunk)
-    ]
+    chunks = [Chunk(s, min(s + max_chunk, len(statements))) for s in range(0, len(statements), max_chunk)]
     chunk_of: dict[int, int] = {}
     for c, ch in enumerate(chunks):
         for k in range(ch.start, ch.stop):

@@ -61,7 +61,8 @@ PASS_KINDS: tuple[str, ...] = ("gradient", "jacobian", "hessian", "hvp", "jvp", 
 
 
 def _gate(b: KernelBuilder, vid: int) -> tuple[int, int, bool] | None:
-    """``(cond, value, taken_when_true)`` when ``vid`` is ``select(c, value, 0)`` or ``select(c, 0, value)``."""
+    """``(cond, value, taken_when_true)`` when ``vid`` is ``select(c, value, 0)`` or
+    ``select(c, 0, value)``."""
     if b.ops[vid] is not Op.SELECT:
         return None
     c, y, z = b.args[vid]
@@ -212,7 +213,7 @@ class DerivativeGraph:
                 continue
             self.visits += 1
             need = [act[a] == 1 for a in args]
-            for a, p, nd in zip(args, partials(b, v, need), need):
+            for a, p, nd in zip(args, partials(b, v, need), need, strict=True):
                 if nd:
                     term = scale(b, p, cot)
                     if term is not None:
@@ -233,7 +234,7 @@ class DerivativeGraph:
                 continue
             self.visits += 1
             acc: int | None = None
-            for a, p, nd in zip(args, partials(b, v, need), need):
+            for a, p, nd in zip(args, partials(b, v, need), need, strict=True):
                 if nd:
                     term = scale(b, p, tan[a])
                     if term is not None:
@@ -297,21 +298,25 @@ class DerivativeGraph:
     def hvp(self, wrt: int, direction: Sequence[int]) -> list[int]:
         """Hessian times ``direction``: a forward sweep over the gradient graph."""
         g = self.gradient(wrt)
-        tan = self.forward(dict(zip(self.input_ids(wrt), direction)), g, (wrt,))
+        tan = self.forward(dict(zip(self.input_ids(wrt), direction, strict=True)), g, (wrt,))
         zero = self.b.const(0.0)
         return [tan.get(v, zero) for v in g]
 
     def jvp(self, wrt: Sequence[int], tangents: Sequence[Sequence[int]]) -> list[list[int]]:
         seeds: dict[int, int] = {}
-        for p, t in zip(wrt, tangents):
-            seeds.update(zip(self.input_ids(p), t))
+        for p, t in zip(wrt, tangents, strict=True):
+            seeds.update(zip(self.input_ids(p), t, strict=True))
         targets = [v for res in self.outputs for v in res]
         tan = self.forward(seeds, targets, tuple(wrt))
         zero = self.b.const(0.0)
         return [[tan.get(v, zero) for v in res] for res in self.outputs]
 
     def vjp(self, wrt: Sequence[int], cotangents: Sequence[Sequence[int]]) -> list[list[int]]:
-        seeds = [(y, c) for res, cot in zip(self.outputs, cotangents) for y, c in zip(res, cot)]
+        seeds = [
+            (y, c)
+            for res, cot in zip(self.outputs, cotangents, strict=True)
+            for y, c in zip(res, cot, strict=True)
+        ]
         adj = self.reverse(seeds, tuple(wrt))
         zero = self.b.const(0.0)
         return [[adj.get(x, zero) for x in self.input_ids(p)] for p in wrt]
@@ -384,7 +389,7 @@ def _seed_ids(g: DerivativeGraph, values: Any, ports: Sequence[Port], what: str)
             f"({', '.join(repr(p.name) for p in ports)})"
         )
     out: list[list[int]] = []
-    for port, block in zip(ports, blocks):
+    for port, block in zip(ports, blocks, strict=True):
         items = [block] if isinstance(block, (int, float)) and not isinstance(block, bool) else block
         try:
             nums = [float(v) for v in items]
@@ -492,7 +497,10 @@ def jvp(kernel: Kernel, wrt: int | Sequence[int] | None = None, tangent: Any = N
     else:
         seeds = _seed_ids(g, tangent, wports, "tangent")
     outs = g.jvp(ws, seeds)
-    blocks = [(Port(names.take(f"jvp_{p.name}"), p.size, p.scalar), r) for p, r in zip(kernel.outputs, outs)]
+    blocks = [
+        (Port(names.take(f"jvp_{p.name}"), p.size, p.scalar), r)
+        for p, r in zip(kernel.outputs, outs, strict=True)
+    ]
     return g.finish(f"{kernel.name}_jvp_{'_'.join(p.name for p in wports)}", blocks)
 
 
@@ -514,7 +522,9 @@ def vjp(kernel: Kernel, wrt: int | Sequence[int] | None = None, cotangent: Any =
         seeds = _seed_ids(g, cotangent, kernel.outputs, "cotangent")
     outs = g.vjp(ws, seeds)
     wports = [kernel.inputs[w] for w in ws]
-    blocks = [(Port(names.take(f"vjp_{p.name}"), p.size, p.scalar), r) for p, r in zip(wports, outs)]
+    blocks = [
+        (Port(names.take(f"vjp_{p.name}"), p.size, p.scalar), r) for p, r in zip(wports, outs, strict=True)
+    ]
     return g.finish(f"{kernel.name}_vjp_{'_'.join(p.name for p in wports)}", blocks)
 
 
@@ -558,7 +568,7 @@ def joint(kernel: Kernel, kinds: Sequence[str], wrt: int | Sequence[int] = 0) ->
     blocks: list[tuple[Port, list[int]]] = []
     for kind in ks:
         if kind == "f":
-            blocks.extend(zip(kernel.outputs, g.outputs))
+            blocks.extend(zip(kernel.outputs, g.outputs, strict=True))
             continue
         for w in ws:
             p = kernel.inputs[w]
@@ -608,7 +618,7 @@ def joint_blocks(kernel: Kernel, parts: Sequence[tuple[str, tuple[int, ...]]]) -
     outputs: list[tuple[Port, Sequence[int]]] = []
     for kind, blocks in parts:
         if kind == "f":
-            outputs.extend(zip(kernel.outputs, g.outputs))
+            outputs.extend(zip(kernel.outputs, g.outputs, strict=True))
         for w in blocks:
             p = kernel.inputs[w]
             if kind == "grad":

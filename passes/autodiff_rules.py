@@ -167,23 +167,24 @@ def _powi(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Se
 def _euclid(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
     """``hypot`` and ``norm2``: ``x_k / out``, and 0 at the origin."""
     inv = _safe_recip(b, out)
-    return [b.mul(x, inv) if nd else None for x, nd in zip(args, need)]
+    return [b.mul(x, inv) if nd else None for x, nd in zip(args, need, strict=True)]
 
 
 def _norm2sq(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
     two = _c(b, 2.0)
-    return [b.mul(two, x) if nd else None for x, nd in zip(args, need)]
+    return [b.mul(two, x) if nd else None for x, nd in zip(args, need, strict=True)]
 
 
 def _norm1(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
-    return [b.emit(Op.SIGNUM, (x,)) if nd else None for x, nd in zip(args, need)]
+    return [b.emit(Op.SIGNUM, (x,)) if nd else None for x, nd in zip(args, need, strict=True)]
 
 
 def _norm_inf(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
     hits = [b.emit(Op.EQ, (b.emit(Op.ABS, (x,)), out)) for x in args]
     share = _recip(b, b.sum(hits))
     return [
-        b.mul(b.mul(h, b.emit(Op.SIGNUM, (x,))), share) if nd else None for x, h, nd in zip(args, hits, need)
+        b.mul(b.mul(h, b.emit(Op.SIGNUM, (x,))), share) if nd else None
+        for x, h, nd in zip(args, hits, need, strict=True)
     ]
 
 
@@ -195,7 +196,7 @@ def _abs_pow(b: KernelBuilder, x: int, p: float) -> int:
 def _norm_p(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
     p = float(attr)
     common = _select(b, out, pow_const(b, out, 1.0 - p), _c(b, 0.0))
-    return [b.mul(_abs_pow(b, x, p), common) if nd else None for x, nd in zip(args, need)]
+    return [b.mul(_abs_pow(b, x, p), common) if nd else None for x, nd in zip(args, need, strict=True)]
 
 
 def _norm_p_to_p(
@@ -203,7 +204,7 @@ def _norm_p_to_p(
 ) -> Partials:
     p = float(attr)
     pc = _c(b, p)
-    return [b.mul(pc, _abs_pow(b, x, p)) if nd else None for x, nd in zip(args, need)]
+    return [b.mul(pc, _abs_pow(b, x, p)) if nd else None for x, nd in zip(args, need, strict=True)]
 
 
 # ---- the table -------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 A pass is any object with a ``name`` and ``run(kernel) -> kernel``. The manager hands every
 intermediate kernel to an optional callback (the dump tool's ``--print-ir-after-all`` and
-``--time-passes``) and logs one INFO line per pass on the ``gradgen.passes`` logger.
+``--time-passes``) and logs one INFO line per pass on the ``gradgen.passes`` logger: its position,
+name, wall time (verification excluded) and the op counts before and after it, with
+``extra={"progress": (done, total)}`` for :mod:`gradgen.progress`.
 """
 
 from __future__ import annotations
@@ -58,8 +60,15 @@ class PassManager:
                 verify(out, p.name)
             if log.isEnabledFor(logging.INFO):
                 log.info(
-                    "%-12s %8.3f s  %d ops -> %d ops  (%s)",
-                    p.name, seconds, kernel.op_count(), out.op_count(), kernel.name,
+                    "pass %d/%d %-15s %8.3f s  %7d -> %7d ops  kernel %s",
+                    index + 1,
+                    len(self.passes),
+                    p.name,
+                    seconds,
+                    kernel.op_count(),
+                    out.op_count(),
+                    kernel.name,
+                    extra={"progress": (index + 1, len(self.passes))},
                 )
             if self.callback is not None:
                 self.callback(PassEvent(index, p.name, kernel, out, seconds))

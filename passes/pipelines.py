@@ -37,11 +37,15 @@ ROUNDS: dict[int, int] = {1: 2, 2: 2, 3: 3, 4: 4}
 def level_index(level: str | int) -> int:
     """``"none" .. "max"`` or ``0 .. 4`` -> ``0 .. 4``; anything else is an InvalidLevelError."""
     if isinstance(level, bool):
-        raise InvalidLevelError(f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4")
+        raise InvalidLevelError(
+            f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4"
+        )
     if isinstance(level, int):
         if 0 <= level < len(LEVELS):
             return level
-        raise InvalidLevelError(f"simplification level {level} is out of range; use 0-4 or one of {', '.join(LEVELS)}")
+        raise InvalidLevelError(
+            f"simplification level {level} is out of range; use 0-4 or one of {', '.join(LEVELS)}"
+        )
     if isinstance(level, str) and level in LEVELS:
         return LEVELS.index(level)
     raise InvalidLevelError(f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4")

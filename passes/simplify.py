@@ -23,7 +23,7 @@ from .simplify_rules import LEVEL_NAMES, Rule, rules_by_op
 MAX_STEPS = 8
 
 
-def _check_level(instance: SimplifyPass, attribute: object, value: object) -> None:
+def _check_level(instance: SimplifyPass, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4:
         raise InvalidLevelError(
             f"SimplifyPass level must be an integer 0-4 "
@@ -69,7 +69,9 @@ class SimplifyPass:
                         out = again
                     new[i] = out
             kernel = b.finish(
-                kernel.name, kernel.inputs, kernel.outputs,
+                kernel.name,
+                kernel.inputs,
+                kernel.outputs,
                 [[new[v] for v in res] for res in kernel.results],
             )
             if not changed:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import attrs
 
@@ -66,10 +67,23 @@ _MIRROR = {Op.LT: Op.GT, Op.LE: Op.GE, Op.GT: Op.LT, Op.GE: Op.LE, Op.EQ: Op.EQ,
 #: not (a op b) for non-NaN operands
 _NEGATE = {Op.LT: Op.GE, Op.LE: Op.GT, Op.GT: Op.LE, Op.GE: Op.LT, Op.EQ: Op.NE, Op.NE: Op.EQ}
 #: operations whose result is never negative and never -0 (NaN aside)
-_NONNEG = frozenset({
-    Op.EXP, Op.COSH, Op.ABS, Op.HYPOT, Op.ERFC, Op.ACOS, Op.NORM2, Op.NORM2SQ, Op.NORM1,
-    Op.NORM_INF, Op.NORM_P, Op.NORM_P_TO_P, *_CMP,
-})
+_NONNEG = frozenset(
+    {
+        Op.EXP,
+        Op.COSH,
+        Op.ABS,
+        Op.HYPOT,
+        Op.ERFC,
+        Op.ACOS,
+        Op.NORM2,
+        Op.NORM2SQ,
+        Op.NORM1,
+        Op.NORM_INF,
+        Op.NORM_P,
+        Op.NORM_P_TO_P,
+        *_CMP,
+    }
+)
 _EVEN_FNS = (Op.COS, Op.COSH)
 _ODD_FNS = (Op.SIN, Op.TAN, Op.SINH, Op.TANH, Op.ASIN, Op.ATAN, Op.ASINH, Op.ATANH, Op.CBRT, Op.ERF)
 _MAX_EXPONENT = 2**31 - 1
@@ -110,7 +124,7 @@ def _const_operand(b: KernelBuilder, x: int, y: int) -> tuple[int, float] | None
 def _power(b: KernelBuilder, v: int) -> tuple[int, int]:
     """``v`` as ``base ** exponent`` (``powi`` nodes, anything else to the power 1)."""
     if b.ops[v] is Op.POWI:
-        return b.args[v][0], b.attrs[v]  # type: ignore[return-value]
+        return b.args[v][0], b.attrs[v]
     return v, 1
 
 
@@ -119,6 +133,7 @@ def _exponent_ok(n: int) -> bool:
 
 
 # ---- level 1: exact ----------------------------------------------------------------------------
+
 
 def _add_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     x, y = a
@@ -242,7 +257,7 @@ def _abs_nonneg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> i
     inner = b.ops[v]
     if inner in _NONNEG:
         return v
-    if inner is Op.POWI and b.attrs[v] % 2 == 0:  # type: ignore[operator]
+    if inner is Op.POWI and b.attrs[v] % 2 == 0:
         return v
     if inner is Op.MUL and b.args[v][0] == b.args[v][1]:
         return v
@@ -339,6 +354,7 @@ def _select_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> i
 
 # ---- level 2: exact for finite values ----------------------------------------------------------
 
+
 def _sub_self(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     return b.const(0.0) if a[0] == a[1] else None
 
@@ -375,6 +391,7 @@ def _cmp_sub_zero(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) ->
 
 
 # ---- level 3: may change rounding ---------------------------------------------------------------
+
 
 def _affine(b: KernelBuilder, v: int) -> tuple[int, float, float] | None:
     """``v`` as ``s*x + k`` (``s = ±1``) when it is ``x+c``, ``x-c`` or ``c-x``."""
@@ -545,9 +562,9 @@ def _powi_powi(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> in
     v = a[0]
     if b.ops[v] is not Op.POWI:
         return None
-    m, n = b.attrs[v], attr
-    if m > 0 and n > 0 and _exponent_ok(m * n):  # type: ignore[operator]
-        return b.emit(Op.POWI, (b.args[v][0],), m * n)  # type: ignore[operator]
+    m, n = b.attrs[v], cast(int, attr)  # a POWI attribute is its integer exponent
+    if m > 0 and n > 0 and _exponent_ok(m * n):
+        return b.emit(Op.POWI, (b.args[v][0],), m * n)
     return None
 
 
@@ -562,6 +579,7 @@ def _neg_odd(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int 
 
 
 # ---- level 4: may differ at isolated points or on overflow ---------------------------------------
+
 
 def _div_self(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     return b.const(1.0) if a[0] == a[1] else None
@@ -617,8 +635,13 @@ RULES: tuple[Rule, ...] = (
     Rule("add-neg", 1, (Op.ADD,), _add_neg, "x + (-y) -> x - y; (-x) + y -> y - x"),
     Rule("sub-neg-neg", 1, (Op.SUB,), _sub_neg_neg, "(-x) - (-y) -> y - x"),
     Rule("sub-neg", 1, (Op.SUB,), _sub_neg, "x - (-y) -> x + y"),
-    Rule("not-eq", 1, (Op.SUB, Op.SELECT), _not_cmp((Op.EQ, Op.NE)),
-         "1 - (a == b) -> a != b, select(a == b, 0, 1) -> a != b (and != -> ==)"),
+    Rule(
+        "not-eq",
+        1,
+        (Op.SUB, Op.SELECT),
+        _not_cmp((Op.EQ, Op.NE)),
+        "1 - (a == b) -> a != b, select(a == b, 0, 1) -> a != b (and != -> ==)",
+    ),
     Rule("mul-neg-const", 1, (Op.MUL,), _mul_neg_const, "(-x) * c -> x * (-c)"),
     Rule("mul-neg-neg", 1, (Op.MUL,), _mul_neg_neg, "(-x) * (-y) -> x * y"),
     Rule("mul-neg", 1, (Op.MUL,), _mul_neg, "(-x) * y -> -(x * y)"),
@@ -628,58 +651,131 @@ RULES: tuple[Rule, ...] = (
     Rule("div-neg-const", 1, (Op.DIV,), _div_neg_const, "(-x) / c -> x / (-c); c / (-x) -> (-c) / x"),
     Rule("div-neg", 1, (Op.DIV,), _div_neg, "(-x) / y -> -(x / y); x / (-y) -> -(x / y)"),
     Rule("div-pow2", 1, (Op.DIV,), _div_pow2, "x / c -> x * (1/c) when c = ±2^k and 1/c is normal"),
-    Rule("neg-const-factor", 1, (Op.NEG,), _neg_const_factor,
-         "-(x * c) -> x * (-c); -(x / c) -> x / (-c); -(c / x) -> (-c) / x"),
-    Rule("abs-nonneg", 1, (Op.ABS,), _abs_nonneg,
-         "|y| -> y when y is exp, cosh, abs, hypot, erfc, acos, a norm, a comparison, x*x or an even powi"),
-    Rule("powi-sign", 1, (Op.POWI,), _powi_sign,
-         "powi(-x, n) -> ±powi(x, n); powi(|x|, even n) -> powi(x, n)"),
+    Rule(
+        "neg-const-factor",
+        1,
+        (Op.NEG,),
+        _neg_const_factor,
+        "-(x * c) -> x * (-c); -(x / c) -> x / (-c); -(c / x) -> (-c) / x",
+    ),
+    Rule(
+        "abs-nonneg",
+        1,
+        (Op.ABS,),
+        _abs_nonneg,
+        "|y| -> y when y is exp, cosh, abs, hypot, erfc, acos, a norm, a comparison, x*x or an even powi",
+    ),
+    Rule(
+        "powi-sign", 1, (Op.POWI,), _powi_sign, "powi(-x, n) -> ±powi(x, n); powi(|x|, even n) -> powi(x, n)"
+    ),
     Rule("sqrt-norm2sq", 1, (Op.SQRT,), _sqrt_norm2sq, "sqrt(norm2sq(v)) -> norm2(v)"),
     Rule("cmp-self-strict", 1, (Op.LT, Op.GT), _cmp_self_strict, "x < x -> 0; x > x -> 0"),
     Rule("cmp-neg", 1, _CMP, _cmp_neg, "(-x) < (-y) -> y < x; (-x) < c -> -c < x (every comparison)"),
     Rule("cmp-swap", 1, (Op.GT, Op.GE), _cmp_swap, "a > b -> b < a; a >= b -> b <= a"),
-    Rule("select-cmp-bool", 1, (Op.SELECT,), _select_cmp_bool, "select(a < b, 1, 0) -> a < b (any comparison)"),
-    Rule("select-eqz", 1, (Op.SELECT,), _select_eqz,
-         "select(c == 0, x, y) -> select(c, y, x); select(c != 0, x, y) -> select(c, x, y)"),
-    Rule("select-nested", 1, (Op.SELECT,), _select_nested,
-         "select(c, select(c, x, y), z) -> select(c, x, z) (and in the else branch)"),
+    Rule(
+        "select-cmp-bool", 1, (Op.SELECT,), _select_cmp_bool, "select(a < b, 1, 0) -> a < b (any comparison)"
+    ),
+    Rule(
+        "select-eqz",
+        1,
+        (Op.SELECT,),
+        _select_eqz,
+        "select(c == 0, x, y) -> select(c, y, x); select(c != 0, x, y) -> select(c, x, y)",
+    ),
+    Rule(
+        "select-nested",
+        1,
+        (Op.SELECT,),
+        _select_nested,
+        "select(c, select(c, x, y), z) -> select(c, x, z) (and in the else branch)",
+    ),
     Rule("select-neg", 1, (Op.SELECT,), _select_neg, "select(c, -x, -y) -> -select(c, x, y)"),
     # level 2 (medium): exact for finite operands up to the sign of a zero result
     Rule("sub-self", 2, (Op.SUB,), _sub_self, "x - x -> 0 (NaN when x is inf or NaN)"),
     Rule("mul-zero", 2, (Op.MUL,), _mul_zero, "0 * x -> 0 (NaN when x is inf or NaN; -0 for x < 0)"),
     Rule("neg-sub", 2, (Op.NEG,), _neg_sub, "-(x - y) -> y - x (sign of zero when x == y)"),
-    Rule("cmp-self", 2, (Op.LE, Op.GE, Op.EQ, Op.NE), _cmp_self,
-         "x <= x, x >= x, x == x -> 1; x != x -> 0 (differs for NaN)"),
-    Rule("cmp-sub-zero", 2, _CMP, _cmp_sub_zero,
-         "(x - y) < 0 -> x < y, 0 < (x - y) -> y < x (differs when x, y are the same infinity)"),
-    Rule("not-ord", 2, (Op.SUB, Op.SELECT), _not_cmp(_ORD),
-         "1 - (a < b) -> a >= b, select(a < b, 0, 1) -> a >= b (differs for NaN)"),
+    Rule(
+        "cmp-self",
+        2,
+        (Op.LE, Op.GE, Op.EQ, Op.NE),
+        _cmp_self,
+        "x <= x, x >= x, x == x -> 1; x != x -> 0 (differs for NaN)",
+    ),
+    Rule(
+        "cmp-sub-zero",
+        2,
+        _CMP,
+        _cmp_sub_zero,
+        "(x - y) < 0 -> x < y, 0 < (x - y) -> y < x (differs when x, y are the same infinity)",
+    ),
+    Rule(
+        "not-ord",
+        2,
+        (Op.SUB, Op.SELECT),
+        _not_cmp(_ORD),
+        "1 - (a < b) -> a >= b, select(a < b, 0, 1) -> a >= b (differs for NaN)",
+    ),
     # level 3 (high): may change rounding
-    Rule("add-const-assoc", 3, (Op.ADD, Op.SUB), _add_const_assoc,
-         "(x + c1) + c2 -> x + (c1 + c2), and every +/- variant such as c2 - (c1 - x) -> x + (c2 - c1)"),
-    Rule("mul-const-assoc", 3, (Op.MUL, Op.DIV), _mul_const_assoc,
-         "(x * c1) * c2 -> x * (c1 * c2), and the / variants such as c2 / (c1 / x) -> x * (c2 / c1)"),
-    Rule("add-like-terms", 3, (Op.ADD, Op.SUB), _add_like_terms,
-         "x * c1 + x * c2 -> x * (c1 + c2); x + x * c -> x * (1 + c); likewise for -"),
+    Rule(
+        "add-const-assoc",
+        3,
+        (Op.ADD, Op.SUB),
+        _add_const_assoc,
+        "(x + c1) + c2 -> x + (c1 + c2), and every +/- variant such as c2 - (c1 - x) -> x + (c2 - c1)",
+    ),
+    Rule(
+        "mul-const-assoc",
+        3,
+        (Op.MUL, Op.DIV),
+        _mul_const_assoc,
+        "(x * c1) * c2 -> x * (c1 * c2), and the / variants such as c2 / (c1 / x) -> x * (c2 / c1)",
+    ),
+    Rule(
+        "add-like-terms",
+        3,
+        (Op.ADD, Op.SUB),
+        _add_like_terms,
+        "x * c1 + x * c2 -> x * (c1 + c2); x + x * c -> x * (1 + c); likewise for -",
+    ),
     Rule("div-const", 3, (Op.DIV,), _div_const, "x / c -> x * (1/c) with 1/c rounded (normal)"),
     Rule("div-recip", 3, (Op.MUL,), _div_recip, "x * (1 / y) -> x / y"),
     Rule("pow-int", 3, (Op.POW,), _pow_int, "pow(x, n) -> powi(x, n) for an integer constant |n| <= 64"),
     Rule("pow-half", 3, (Op.POW,), _pow_half, "pow(x, 0.5) -> sqrt(x)"),
-    Rule("powi-merge", 3, (Op.MUL,), _merge_powers(True),
-         "powi(x, a) * powi(x, b) -> powi(x, a + b) for a, b of the same sign (x counts as powi(x, 1))"),
+    Rule(
+        "powi-merge",
+        3,
+        (Op.MUL,),
+        _merge_powers(True),
+        "powi(x, a) * powi(x, b) -> powi(x, a + b) for a, b of the same sign (x counts as powi(x, 1))",
+    ),
     Rule("powi-powi", 3, (Op.POWI,), _powi_powi, "powi(powi(x, a), b) -> powi(x, a * b) for a, b > 0"),
     Rule("neg-even", 3, _EVEN_FNS, _neg_even, "cos(-x) -> cos(x); cosh(-x) -> cosh(x)"),
     Rule("neg-odd", 3, _ODD_FNS, _neg_odd, "f(-x) -> -f(x) for the odd functions sin, tan, sinh, ..., erf"),
     # level 4 (max): may differ at isolated points or on overflow/underflow
     Rule("div-self", 4, (Op.DIV,), _div_self, "x / x -> 1 (NaN when x is 0, inf or NaN)"),
     Rule("div-zero-num", 4, (Op.DIV,), _div_zero_num, "0 / x -> 0 (NaN when x is 0 or NaN)"),
-    Rule("mul-div-cancel", 4, (Op.MUL, Op.DIV), _mul_div_cancel,
-         "(x * y) / y -> x; (x / y) * y -> x (y = 0, overflow, rounding)"),
-    Rule("log-exp", 4, (Op.LOG, Op.LOG1P), _log_exp,
-         "log(exp(x)) -> x; log1p(expm1(x)) -> x (exp overflows for x > 709)"),
+    Rule(
+        "mul-div-cancel",
+        4,
+        (Op.MUL, Op.DIV),
+        _mul_div_cancel,
+        "(x * y) / y -> x; (x / y) * y -> x (y = 0, overflow, rounding)",
+    ),
+    Rule(
+        "log-exp",
+        4,
+        (Op.LOG, Op.LOG1P),
+        _log_exp,
+        "log(exp(x)) -> x; log1p(expm1(x)) -> x (exp overflows for x > 709)",
+    ),
     Rule("sqrt-square", 4, (Op.SQRT,), _sqrt_square, "sqrt(x * x) -> |x| (x * x over- or underflows)"),
-    Rule("powi-merge-mixed", 4, (Op.MUL,), _merge_powers(False),
-         "powi(x, a) * powi(x, -b) -> powi(x, a - b) (x = 0 or inf give NaN before)"),
+    Rule(
+        "powi-merge-mixed",
+        4,
+        (Op.MUL,),
+        _merge_powers(False),
+        "powi(x, a) * powi(x, -b) -> powi(x, a - b) (x = 0 or inf give NaN before)",
+    ),
 )
 
 RULES_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}

@@ -41,7 +41,9 @@ def cargo_env() -> dict[str, str]:
     return env
 
 
-def cargo(args: list[str], crate: pathlib.Path | str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def cargo(
+    args: list[str], crate: pathlib.Path | str, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """Run ``cargo ARGS`` in ``crate``; on failure raise with cargo's output in the message."""
     proc = subprocess.run(
         ["cargo", *args], cwd=crate, env=cargo_env(), capture_output=True, text=True, timeout=timeout

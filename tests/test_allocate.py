@@ -61,9 +61,15 @@ def allocated(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Kernel:
 
 
 @PROPERTY
-@given(random_kernels(), st.sampled_from(("none", "basic", "max")), st.integers(1, 8),
-       st.lists(finite_inputs, min_size=3, max_size=3))
-def test_schedule_and_allocate_give_a_valid_allocation(kernel: Kernel, level: str, chunk: int, xs: list[float]) -> None:
+@given(
+    random_kernels(),
+    st.sampled_from(("none", "basic", "max")),
+    st.integers(1, 8),
+    st.lists(finite_inputs, min_size=3, max_size=3),
+)
+def test_schedule_and_allocate_give_a_valid_allocation(
+    kernel: Kernel, level: str, chunk: int, xs: list[float]
+) -> None:
     k = PassManager(simplification_passes(level)).run(kernel)
     out = allocated(k, chunk)
     verify(out, "allocate")
@@ -162,7 +168,11 @@ def test_outputs_shared_between_ports_and_duplicates() -> None:
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
 def test_bad_chunk_sizes_are_config_errors(bad: object) -> None:
-    with pytest.raises(ConfigError, match=r"max_chunk \(statements per Rust function\) must be a positive integer, got " + repr(bad).replace(".", r"\.")):
+    with pytest.raises(
+        ConfigError,
+        match=r"max_chunk \(statements per Rust function\) must be a positive integer, got "
+        + repr(bad).replace(".", r"\."),
+    ):
         AllocatePass(bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"must be a positive integer"):
         allocate(_chain(1).kernel, bad)  # type: ignore[arg-type]

@@ -424,7 +424,7 @@ def test_vector_jacobian_is_row_major() -> None:
         output_names=["z"],
     )
     J = f.jacobian(0)([2.0, 3.0], 5.0)
-    assert J == [3.0, 2.0, math.cos(2.0), 0.0, 0.0, 5.0]
+    assert [3.0, 2.0, math.cos(2.0), 0.0, 0.0, 5.0] == J
     assert f.jacobian(1)([2.0, 3.0], 5.0) == [0.0, 0.0, 3.0]
     assert f.vjp([1.0, 0.0, 2.0], wrt_index=0)([2.0, 3.0], 5.0) == [3.0, 12.0]
     assert f.vjp([1.0, 0.0, 2.0])([2.0, 3.0], 5.0) == ([3.0, 12.0], 6.0)

@@ -189,7 +189,7 @@ def _build_and_run(
         label, *vals = line.split(" ")
         results[label] = [float(v) for v in vals]
     python = {}
-    for name, kernel, args in compiled:
+    for name, _kernel, args in compiled:
         fn = next(f for n, f, _ in cases if n == name)
         outs = fn(*args)
         outs = outs if isinstance(outs, tuple) else (outs,)
@@ -215,7 +215,7 @@ def test_f64_rust_matches_python_evaluation_tightly(rust_f64) -> None:
     for label, ref in python.items():
         got = rust[label]
         assert len(got) == len(ref), label
-        for g, r in zip(got, ref):
+        for g, r in zip(got, ref, strict=True):
             assert g == pytest.approx(r, rel=1e-12, abs=1e-12), (label, got, ref)
 
 
@@ -236,7 +236,7 @@ def test_f32_no_std_rust_matches_loosely(rust_f32) -> None:
     for label, ref in python.items():
         got = rust[label]
         scale = max(1.0, max(abs(v) for v in ref))
-        for g, r in zip(got, ref):
+        for g, r in zip(got, ref, strict=True):
             assert abs(g - r) <= 2e-3 * scale, (label, got, ref)
 
 

@@ -182,7 +182,7 @@ def test_joint_kernel_values_match_separate_kernels() -> None:
         list(f.hvp(2)(a, b[0], c, v)),
     ]
     assert len(outs) == len(expected)
-    for got, want in zip(outs, expected):
+    for got, want in zip(outs, expected, strict=True):
         assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
 
 
@@ -498,11 +498,13 @@ def test_build_result_and_metadata(tmp_path: pathlib.Path) -> None:
     assert joint["artifacts"] == [{"artifact": "f", "wrt": []}, {"artifact": "hvp", "wrt": ["x", "u"]}]
     assert [(a["name"], a["size"]) for a in joint["inputs"]] == [("x", 3), ("u", 1), ("v_x", 3), ("v_u", 1)]
     assert [(a["name"], a["size"]) for a in joint["outputs"]] == [("e", 1), ("hvp_x", 3), ("hvp_u", 1)]
-    for fn, entry in zip(r.functions, meta["functions"]):
+    for fn, entry in zip(r.functions, meta["functions"], strict=True):
         assert entry["workspace_size"] == fn.workspace_size
         upper = fn.name.upper()
         assert f"pub const {upper}_WORK_SIZE: usize = {fn.workspace_size};" in r.source
-        for name, size in zip(fn.input_names + fn.output_names, fn.input_sizes + fn.output_sizes):
+        for name, size in zip(
+            fn.input_names + fn.output_names, fn.input_sizes + fn.output_sizes, strict=True
+        ):
             assert f"pub const {upper}_{name.upper()}_SIZE: usize = {size};" in r.source
         assert entry["workspace_constant"] == f"{upper}_WORK_SIZE"
     hess = r.function("meta_energy_hessian_x")
@@ -536,6 +538,8 @@ def test_every_public_item_has_a_doc_comment() -> None:
     for fn in crate.functions:
         start = crate.source.index(f"pub fn {fn.name}(")
         doc = crate.source[crate.source.rindex("\n\n", 0, start) : start]
-        for name, size in zip(fn.input_names + fn.output_names, fn.input_sizes + fn.output_sizes):
+        for name, size in zip(
+            fn.input_names + fn.output_names, fn.input_sizes + fn.output_sizes, strict=True
+        ):
             assert f"* `{name}` - " in doc and f"length {size}" in doc
         assert "workspace" in doc

@@ -82,6 +82,7 @@ def test_deep_chain_prints_without_expanding(deep) -> None:
 
 # ---- 60 levels of self-reuse ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def reuse60() -> tuple[SX, SX]:
     x = SX.sym("x")

@@ -181,7 +181,7 @@ def test_derivative_kernels(case: str, capsys: pytest.CaptureFixture[str]) -> No
     # the printed kernel is the derivative: compare with the closed forms
     got = interpret(kernel, [[X0, X1], [U], *seeds])
     assert len(got) == len(expected)
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g == pytest.approx(e, rel=1e-12, abs=1e-12)
 
 
@@ -536,11 +536,13 @@ def test_target_errors(name: str, capsys: pytest.CaptureFixture[str]) -> None:
 PIPELINE_ERRORS = {
     "unknown_pass": (
         ["--passes", "cse,inline"],
-        r"unknown pass 'inline'; registered passes: allocate, cse, sanitize, schedule, simplify-basic, simplify-high, ",
+        r"unknown pass 'inline'; registered passes: allocate, cse, sanitize, schedule, "
+        r"simplify-basic, simplify-high, ",
     ),
     "print_after_unknown": (
         ["--print-ir-after", "inline"],
-        r"--print-ir-after: no pass named 'inline' in the pipeline \(simplify, cse, schedule, allocate, sanitize\)",
+        r"--print-ir-after: no pass named 'inline' in the pipeline "
+        r"\(simplify, cse, schedule, allocate, sanitize\)",
     ),
     "print_before_not_in_pipeline": (
         ["--level", "none", "--print-ir-before", "simplify"],

@@ -207,7 +207,7 @@ def results(erf_crate: pathlib.Path) -> Results:
     lines = proc.stdout.splitlines()
     assert len(lines) == len(xs)
     table = Results()
-    for x, line in zip(xs, lines):
+    for x, line in zip(xs, lines, strict=True):
         words = [int(w, 16) for w in line.split()]
         row = [_from64(w) for w in words[:4]] + [_from32(w) for w in words[4:8]]
         row += [_from64(words[8]), _from64(words[9]), _from32(words[10]), _from32(words[11])]

@@ -50,7 +50,10 @@ def test_explicit_function_names_are_strict(name: str, message: str) -> None:
 def test_sanitized_function_name_colliding_with_a_helper() -> None:
     with pytest.raises(
         InvalidNameError,
-        match=r"function name 'Norm Inf' becomes the Rust identifier 'norm_inf', which is already used by the helper function 'norm_inf'",
+        match=(
+            r"function name 'Norm Inf' becomes the Rust identifier 'norm_inf', "
+            r"which is already used by the helper function 'norm_inf'"
+        ),
     ):
         simple("Norm Inf").generate_rust()
 
@@ -82,7 +85,7 @@ def test_arguments_colliding_with_abi_names(arg: str) -> None:
 
 def test_arguments_colliding_with_other_kernels_of_the_crate() -> None:
     f = simple(inputs=("f_grad",))
-    with pytest.raises(InvalidNameError, match="input 'f_grad' .* the generated function 'f_grad'"):
+    with pytest.raises(InvalidNameError, match=r"input 'f_grad' .* the generated function 'f_grad'"):
         compile_kernel(f.kernel, RustBackendConfig(), other_kernels=("f_grad",))
 
 

@@ -8,6 +8,7 @@ the rewrite rules get something to match.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 
@@ -43,10 +44,28 @@ WEIGHTED_OPS = ALL_OPS + _FAVOURED * 4
 #: positive, well-conditioned operations: on inputs in [0.5, 2] no cancellation can occur, so
 #: rewrites that only change rounding keep results within a small relative tolerance
 POSITIVE_OPS = [
-    Op.ADD, Op.MUL, Op.DIV, Op.SQRT, Op.CBRT, Op.HYPOT, Op.POWI, Op.NORM2, Op.NORM2SQ,
-    Op.NORM1, Op.NORM_INF, Op.MAX, Op.MIN, Op.ATAN, Op.TANH, Op.LOG1P, Op.ERF,
+    Op.ADD,
+    Op.MUL,
+    Op.DIV,
+    Op.SQRT,
+    Op.CBRT,
+    Op.HYPOT,
+    Op.POWI,
+    Op.NORM2,
+    Op.NORM2SQ,
+    Op.NORM1,
+    Op.NORM_INF,
+    Op.MAX,
+    Op.MIN,
+    Op.ATAN,
+    Op.TANH,
+    Op.LOG1P,
+    Op.ERF,
 ]
 POSITIVE_CONSTS = (0.5, 1.0, 1.5, 2.0, 3.0, 0.25, 5.0)
+
+
+EXPONENTS = st.integers(-4, 5)
 
 
 @st.composite
@@ -54,7 +73,7 @@ def random_kernels(
     draw: st.DrawFn,
     ops: list[Op] = WEIGHTED_OPS,
     consts: tuple[float, ...] = CONSTS,
-    exponents: st.SearchStrategy[int] = st.integers(-4, 5),
+    exponents: st.SearchStrategy[int] = EXPONENTS,
     max_ops: int = 25,
 ) -> Kernel:
     b = KernelBuilder()
@@ -105,6 +124,7 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 # ---- the manager --------------------------------------------------------------------------------
 
+
 @PROPERTY
 @given(random_kernels(), st.sampled_from(LEVELS), st.integers(1, 6))
 def test_verifier_passes_after_every_pass_of_every_pipeline(kernel: Kernel, level: str, chunk: int) -> None:
@@ -119,7 +139,7 @@ def test_verifier_passes_after_every_pass_of_every_pipeline(kernel: Kernel, leve
     assert [e.name for e in events] == [p.name for p in passes]
     assert [e.index for e in events] == list(range(len(passes)))
     assert events[0].before is kernel and events[-1].after is out
-    for prev, nxt in zip(events, events[1:]):
+    for prev, nxt in itertools.pairwise(events):
         assert prev.after is nxt.before
     assert out.allocation is not None
 
@@ -129,13 +149,22 @@ def test_manager_names_the_pass_that_broke_the_ir() -> None:
         name = "breaker"
 
         def run(self, kernel: Kernel) -> Kernel:
-            return Kernel(kernel.name, kernel.inputs, kernel.outputs, list(kernel.ops),
-                          list(kernel.args), list(kernel.attrs), [[99]])
+            return Kernel(
+                kernel.name,
+                kernel.inputs,
+                kernel.outputs,
+                list(kernel.ops),
+                list(kernel.args),
+                list(kernel.attrs),
+                [[99]],
+            )
 
     b = KernelBuilder()
     x = b.input(0, 0)
     k = b.finish("k", [Port("x", 1, True)], [Port("y", 1, True)], [[b.mul(x, x)]])
-    with pytest.raises(VerificationError, match=r"kernel 'k' \(after breaker\): output 'y' refers to undefined v99"):
+    with pytest.raises(
+        VerificationError, match=r"kernel 'k' \(after breaker\): output 'y' refers to undefined v99"
+    ):
         PassManager([CSEPass(), Breaker()]).run(k)
     # without verification the manager runs the broken pass silently
     assert PassManager([Breaker()], verify_each=False).run(k).results == [[99]]
@@ -157,7 +186,10 @@ def test_pipelines_are_explicit_per_level() -> None:
 @pytest.mark.parametrize(
     ("level", "message"),
     [
-        ("extreme", r"unknown simplification level 'extreme'; use one of none, basic, medium, high, max or 0-4"),
+        (
+            "extreme",
+            r"unknown simplification level 'extreme'; use one of none, basic, medium, high, max or 0-4",
+        ),
         (5, r"simplification level 5 is out of range; use 0-4"),
         (-1, r"simplification level -1 is out of range"),
         (True, r"unknown simplification level True"),
@@ -175,13 +207,22 @@ def test_bad_levels_raise_invalid_level_error(level: object, message: str) -> No
 
 @pytest.mark.parametrize("level", [5, -1, "max", 1.5, True])
 def test_simplify_pass_rejects_bad_levels(level: object) -> None:
-    with pytest.raises(InvalidLevelError, match=r"SimplifyPass level must be an integer 0-4 .*got " + repr(level).replace(".", r"\.")):
+    with pytest.raises(
+        InvalidLevelError,
+        match=r"SimplifyPass level must be an integer 0-4 .*got " + repr(level).replace(".", r"\."),
+    ):
         SimplifyPass(level)  # type: ignore[arg-type]
 
 
 def test_registry_and_pass_lookup() -> None:
     assert sorted(REGISTRY) == [
-        "allocate", "cse", "schedule", "simplify-basic", "simplify-high", "simplify-max", "simplify-medium",
+        "allocate",
+        "cse",
+        "schedule",
+        "simplify-basic",
+        "simplify-high",
+        "simplify-max",
+        "simplify-medium",
     ]
     passes = passes_by_name(["simplify-max", "cse", "schedule", "allocate"])
     assert [p.name for p in passes] == ["simplify", "cse", "schedule", "allocate"]

@@ -71,7 +71,7 @@ BINARY_POINTS: dict[Op, list[tuple[float, ...]]] = {
     Op.ADD: PAIRS,
     Op.SUB: PAIRS,
     Op.MUL: PAIRS,
-    Op.DIV: PAIRS + [(0.0, 0.0)],
+    Op.DIV: [*PAIRS, (0.0, 0.0)],
     Op.POW: [(2.0, 0.5), (0.5, -3.3), (-2.0, 3.0), (-2.0, 0.5), (0.0, -1.0), (NAN, 0.0)],
     Op.ATAN2: [(1.0, -1.0), (-0.5, 2.0), (0.0, -1.0), (0.0, 0.0), (NAN, 1.0)],
     Op.HYPOT: [(3.0, 4.0), (-1e-3, 2.0), (INF, NAN), (0.0, 0.0)],
@@ -163,12 +163,12 @@ def runner_source(
         "fn main() {",
         f"    let mut work = vec![0.0{scalar}; {work}];",
     ]
-    for k, pts in zip(kernels, points):
+    for k, pts in zip(kernels, points, strict=True):
         fn = k.names.function
         for i, point in enumerate(pts):
             lines.append("    {")
             outs = []
-            for port, name in zip(k.outputs, k.names.outputs):
+            for port, name in zip(k.outputs, k.names.outputs, strict=True):
                 lines.append(f"        let mut {name} = [0.0{scalar}; {port.size}];")
                 outs.append(name)
             args = ["&[" + ", ".join(float_literal(v, scalar) for v in vals) + "]" for vals in point]
@@ -254,11 +254,15 @@ def test_every_op_matches_python(ops_run) -> None:  # type: ignore[no-untyped-de
     config, kernels, results = ops_run
     scalar = config.scalar_type
     failures = []
-    for case, k in zip(CASES, kernels):
+    for case, k in zip(CASES, kernels, strict=True):
         for i, p in enumerate(case.points):
             got = results[(k.names.function, i)]
             want = reference(case.function, [list(p)], scalar)
-            if not all(close(g, w, scalar) for gp, wp in zip(got, want) for g, w in zip(gp, wp)):
+            if not all(
+                close(g, w, scalar)
+                for gp, wp in zip(got, want, strict=True)
+                for g, w in zip(gp, wp, strict=True)
+            ):
                 failures.append(f"{k.names.function}{p}: rust {got} python {want}")
     assert not failures, "\n".join(failures)
 

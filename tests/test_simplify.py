@@ -104,7 +104,13 @@ CAVEATS: list[tuple[str, Callable[[], list[SX]], tuple[float, float, float], lis
     ("mul-zero", lambda: [0 * x], (-3.0, 0, 0), [-0.0], [0.0]),  # sign of zero
     ("add-neg-neg", lambda: [(-x) + (-y)], (1.0, -1.0, 0), [0.0], [-0.0]),
     ("neg-sub", lambda: [-(x - y)], (2.0, 2.0, 0), [-0.0], [0.0]),
-    ("cmp-self", lambda: [x <= x, gg.eq(y, y), gg.ne(z, z)], (math.nan,) * 3, [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]),
+    (
+        "cmp-self",
+        lambda: [x <= x, gg.eq(y, y), gg.ne(z, z)],
+        (math.nan,) * 3,
+        [0.0, 0.0, 1.0],
+        [1.0, 1.0, 0.0],
+    ),
     ("cmp-sub-zero", lambda: [(x - y) <= 0], (math.inf, math.inf, 0), [0.0], [1.0]),
     ("not-ord", lambda: [1 - (x < y)], (math.nan, 1.0, 0), [1.0], [0.0]),
     # level 3 excludes overflowing intermediates: 1/x is inf for x = 1e-310, so 1/(1/x) is 0
@@ -112,7 +118,13 @@ CAVEATS: list[tuple[str, Callable[[], list[SX]], tuple[float, float, float], lis
     ("div-self", lambda: [x / x], (0.0, 0, 0), [math.nan], [1.0]),
     ("div-self", lambda: [x / x], (math.inf, 0, 0), [math.nan], [1.0]),
     ("div-zero-num", lambda: [0 / x], (0.0, 0, 0), [math.nan], [0.0]),
-    ("mul-div-cancel", lambda: [(x * y) / y, (x / z) * z], (2.0, 0.0, math.inf), [math.nan, math.nan], [2.0, 2.0]),
+    (
+        "mul-div-cancel",
+        lambda: [(x * y) / y, (x / z) * z],
+        (2.0, 0.0, math.inf),
+        [math.nan, math.nan],
+        [2.0, 2.0],
+    ),
     ("log-exp", lambda: [gg.log(gg.exp(x))], (800.0, 0, 0), [math.inf], [800.0]),
     ("log-exp", lambda: [gg.log(gg.exp(x))], (-800.0, 0, 0), [-math.inf], [-800.0]),
     ("log-exp", lambda: [gg.log(gg.exp(x))], (1e-20, 0, 0), [0.0], [1e-20]),  # relative accuracy
@@ -158,6 +170,7 @@ def _samples(rng: random.Random, level: int, n: int = 200) -> list[tuple[float, 
 
 # ---- the table ----------------------------------------------------------------------------------
 
+
 def test_every_rule_has_a_case() -> None:
     assert set(CASES) == set(RULES_BY_NAME)
     assert len(RULES_BY_NAME) == len(RULES), "rule names are unique"
@@ -187,6 +200,7 @@ def test_module_docstring_documents_every_level() -> None:
 
 # ---- each rule ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("rule", sorted(CASES))
 def test_rule_fires_and_shortens_the_kernel(rule: str) -> None:
     before, after, p = _simplified(rule)
@@ -215,10 +229,12 @@ def test_rule_keeps_the_promise_of_its_level(rule: str) -> None:
         elif level == 2:  # equal for finite operands (== ignores the sign of zero)
             assert want == got, pt
         else:
-            assert all(_close(a, b) for a, b in zip(want, got)), (pt, want, got)
+            assert all(_close(a, b) for a, b in zip(want, got, strict=True)), (pt, want, got)
 
 
-@pytest.mark.parametrize(("rule", "outputs", "point", "original", "rewritten"), CAVEATS, ids=[c[0] for c in CAVEATS])
+@pytest.mark.parametrize(
+    ("rule", "outputs", "point", "original", "rewritten"), CAVEATS, ids=[c[0] for c in CAVEATS]
+)
 def test_rule_caveat_is_real_and_documented(
     rule: str, outputs: Callable[[], list[SX]], point: tuple, original: list, rewritten: list
 ) -> None:
@@ -268,10 +284,14 @@ def test_simplify_rounds_stop_when_nothing_fires() -> None:
 
 # ---- the public entry points ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("level", "message"),
     [
-        ("aggressive", r"unknown simplification level 'aggressive'; use one of none, basic, medium, high, max or 0-4"),
+        (
+            "aggressive",
+            r"unknown simplification level 'aggressive'; use one of none, basic, medium, high, max or 0-4",
+        ),
         (7, r"simplification level 7 is out of range; use 0-4 or one of none, basic, medium, high, max"),
         (-2, r"simplification level -2 is out of range"),
         (False, r"unknown simplification level False"),
@@ -304,6 +324,7 @@ def test_public_simplify_on_expressions_vectors_and_functions() -> None:
 
 
 # ---- properties on random kernels -----------------------------------------------------------------
+
 
 def _pipeline(kernel: Kernel, level: str) -> Kernel:
     return PassManager(simplification_passes(level)).run(kernel)
@@ -340,7 +361,9 @@ def _close_or_extreme(a: float, b: float) -> bool:
 
 @PROPERTY
 @given(
-    random_kernels(ops=POSITIVE_OPS, consts=POSITIVE_CONSTS, exponents=st.sampled_from((-2, -1, 2, 3)), max_ops=12),
+    random_kernels(
+        ops=POSITIVE_OPS, consts=POSITIVE_CONSTS, exponents=st.sampled_from((-2, -1, 2, 3)), max_ops=12
+    ),
     st.lists(st.floats(0.5, 2.0), min_size=3, max_size=3),
     st.sampled_from(("high", "max")),
 )
@@ -348,7 +371,11 @@ def test_high_and_max_preserve_values_within_rounding(kernel: Kernel, xs: list[f
     out = _pipeline(kernel, level)
     want = run(kernel, kernel_inputs(kernel, xs))[0]
     got = run(out, kernel_inputs(out, xs))[0]
-    assert all(_close_or_extreme(a, b) for a, b in zip(want, got)), (want, got, format_kernel(out))
+    assert all(_close_or_extreme(a, b) for a, b in zip(want, got, strict=True)), (
+        want,
+        got,
+        format_kernel(out),
+    )
 
 
 def test_rounds_per_level_are_bounded() -> None:

@@ -112,7 +112,7 @@ def test_bool_raises_a_helpful_error():
         (lambda: x < y, Op.LT, 1.0),
         (lambda: x <= 3, Op.LE, 1.0),
         (lambda: x > y, Op.GT, 0.0),
-        (lambda: 4 >= x, Op.LE, 1.0),  # Python reflects it to x <= 4
+        (lambda: x <= 4, Op.LE, 1.0),  # Python reflects it to x <= 4
         (lambda: x >= 3.5, Op.GE, 0.0),
         (lambda: np.float64(2.0) * x, Op.MUL, 6.0),
         (lambda: x + True, Op.ADD, 4.0),

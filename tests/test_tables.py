@@ -33,7 +33,7 @@ def test_table_covers_every_op(module: str, attribute: str):
 def test_op_info_is_consistent():
     names = [info.name for info in OP_INFO.values()]
     assert len(set(names)) == len(names)
-    assert OP_BY_NAME == {info.name: op for op, info in OP_INFO.items()}
+    assert {info.name: op for op, info in OP_INFO.items()} == OP_BY_NAME
     for op, info in OP_INFO.items():
         if op in LEAVES:
             assert info.arity == 0 and info.evaluate is None

@@ -114,10 +114,10 @@ def test_concatenation_and_vector():
         (lambda: X ** [1, 2, 3], XV ** np.array([1, 2, 3])),
         (lambda: -X, -XV),
         (lambda: abs(X), np.abs(XV)),
-        (lambda: X + [1.0, 2.0, 3.0], XV + [1.0, 2.0, 3.0]),
+        (lambda: X + [1.0, 2.0, 3.0], XV + [1.0, 2.0, 3.0]),  # noqa: RUF005 - elementwise, not concatenation
         (lambda: (1.0, 2.0, 3.0) * X, XV * [1.0, 2.0, 3.0]),
         (lambda: X * np.array([1.0, 2.0, 3.0]), XV * [1.0, 2.0, 3.0]),
-        (lambda: np.array([1.0, 2.0, 3.0]) + X, XV + [1.0, 2.0, 3.0]),
+        (lambda: np.array([1.0, 2.0, 3.0]) + X, XV + [1.0, 2.0, 3.0]),  # noqa: RUF005 - elementwise, not concatenation
         (lambda: np.float64(2.0) * X, 2.0 * XV),
         (lambda: X < Y, (XV < YV).astype(float)),
         (lambda: X >= 0.5, (XV >= 0.5).astype(float)),
@@ -209,7 +209,7 @@ def test_quadform_and_bilinear_form_against_numpy():
 
 
 def test_vector_equality_is_structural_identity_and_repr():
-    assert X == SXVector([X[0], X[1], X[2]])
+    assert SXVector([X[0], X[1], X[2]]) == X
     assert X != Y
     assert (X == [1, 2]) is False
     assert repr(X[:2] + 1) == "SXVector([x_0 + 1, x_1 + 1])"
