@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 
 from ir.errors import InvalidNameError, ProjectWriteError
 from ir.names import sanitize, validate_explicit
 
 from .ffi import enable_ffi_manifest, enable_ffi_root
+from .writes import write_project
 
 #: package names cargo refuses or that would shadow a crate the generated code uses
 CARGO_RESERVED = frozenset({"std", "core", "alloc", "proc_macro", "test", "libm"})
@@ -67,8 +69,13 @@ def write_crate(
     functions: list[str],
     no_std: bool,
     ffi_source: str | None = None,
+    overwrite: bool = False,
+    extra_files: Mapping[str, str] | None = None,
 ) -> None:
-    """Write (or overwrite) the three files of the crate under ``path``.
+    """Write the crate's ``Cargo.toml``, ``README.md`` and ``src/lib.rs`` (plus ``extra_files``,
+    relative path -> text) under ``path`` through :func:`backends.writes.write_project`: a path
+    holding files gradgen did not generate is refused unless ``overwrite=True``, a generated
+    crate is replaced atomically, and user files in it are kept.
 
     With ``ffi_source`` (``backends.ffi.render_ffi``) the crate also gets its optional C ABI:
     the cargo feature ``ffi``, ``src/ffi.rs`` and the crate-root attributes of ``backends.ffi``.
@@ -78,15 +85,14 @@ def write_crate(
             source = enable_ffi_root(source)
         except ValueError as exc:
             raise ProjectWriteError(f"cannot add the C ABI to the crate {crate_name!r}: {exc}") from None
-    if path.exists() and not path.is_dir():
-        raise ProjectWriteError(f"cannot create a Rust project at {str(path)!r}: it is a file")
-    try:
-        (path / "src").mkdir(parents=True, exist_ok=True)
-        ffi = ffi_source is not None
-        (path / "Cargo.toml").write_text(cargo_toml(crate_name, no_std, ffi))
-        (path / "README.md").write_text(readme(crate_name, functions, no_std, ffi))
-        (path / "src" / "lib.rs").write_text(source)
-        if ffi_source is not None:
-            (path / "src" / "ffi.rs").write_text(ffi_source)
-    except OSError as exc:
-        raise ProjectWriteError(f"cannot write the Rust project at {str(path)!r}: {exc}") from exc
+    # ---- safe project writes (issue 8): checks, ownership marker, atomic swap ----
+    ffi = ffi_source is not None
+    files = {
+        "Cargo.toml": cargo_toml(crate_name, no_std, ffi),
+        "README.md": readme(crate_name, functions, no_std, ffi),
+        "src/lib.rs": source,
+    }
+    if ffi_source is not None:
+        files["src/ffi.rs"] = ffi_source
+    files.update(extra_files or {})
+    write_project(path, files, overwrite=overwrite)
