@@ -577,10 +577,12 @@ class CodeGenerationBuilder:
         meta = metadata(name, self.config, sizes, {f.name: f.as_json() for f in functions})
         return GeneratedCrate(name, self.config, source, functions, tuple(kernels), meta)
 
-    def build(self, path: str | os.PathLike[str]) -> BuildResult:
-        """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``) at
-        ``path`` after every check passed; return the project directory, crate name and the
-        generated functions."""
+    def build(self, path: str | os.PathLike[str], overwrite: bool = False) -> BuildResult:
+        """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``,
+        ``src/ffi.rs``) at ``path`` after every check passed; return the project directory, crate
+        name and the generated functions. The write is atomic and keeps user files added to a
+        generated crate; a directory holding files gradgen did not generate is refused unless
+        ``overwrite=True`` (see ``backends.writes``)."""
         project_dir = pathlib.Path(path)
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
@@ -598,9 +600,7 @@ class CodeGenerationBuilder:
             list(crate.function_names),
             self.config.no_std,
             ffi_source=render_ffi(ffi_functions, self.config.scalar_type),
+            overwrite=overwrite,
+            extra_files={"metadata.json": metadata_json(crate.metadata)},
         )
-        try:
-            (project_dir / "metadata.json").write_text(metadata_json(crate.metadata))
-        except OSError as exc:
-            raise ProjectWriteError(f"cannot write {str(project_dir / 'metadata.json')!r}: {exc}") from exc
         return BuildResult(project_dir, crate, enable_ffi_root(crate.source))

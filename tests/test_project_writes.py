@@ -323,3 +323,20 @@ def test_interrupt_during_write_cleans_up_and_propagates(
         write_project(target, FILES_B)
     assert snapshot_tree(target) == before
     assert siblings(target) == []
+
+
+def test_builder_writes_metadata_atomically_and_honours_overwrite(tmp_path: pathlib.Path) -> None:
+    """``metadata.json`` is one of the crate's generated files, and ``build`` refuses a directory
+    of foreign files unless ``overwrite=True``."""
+    x = SX.sym("x")
+    f = Function("f", [x], [x * x])
+    target = tmp_path / "crate"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ProjectWriteError, match="notes.txt"):
+        CodeGenerationBuilder(f).add_primal().build(target)
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+    CodeGenerationBuilder(f).add_primal().build(target, overwrite=True)
+    manifest = (target / "Cargo.toml").read_text()
+    assert "metadata.json" in manifest and (target / "metadata.json").is_file()
+    assert (target / "notes.txt").read_text() == "mine"
