@@ -333,7 +333,7 @@ def test_builder_writes_metadata_atomically_and_honours_overwrite(tmp_path: path
     target = tmp_path / "crate"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
-    with pytest.raises(ProjectWriteError, match="notes.txt"):
+    with pytest.raises(ProjectWriteError, match=r"did not generate \(notes\.txt\)"):
         CodeGenerationBuilder(f).add_primal().build(target)
     assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
     CodeGenerationBuilder(f).add_primal().build(target, overwrite=True)
