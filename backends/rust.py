@@ -150,6 +150,11 @@ def _paren(text: str) -> str:
     return f"({text})" if " " in text else text
 
 
+def _is_literal(text: str) -> bool:
+    """True for a printed float constant (``1.0``, ``-2.5e-3``, ``f64::NAN``)."""
+    return text.lstrip("-")[:1].isdigit() or text.startswith(("f64::", "f32::"))
+
+
 class _KernelPrinter:
     """Prints one kernel; records the helpers it needs in ``used``."""
 
@@ -289,7 +294,12 @@ class _KernelPrinter:
         prefix = self.names.local_prefix
         for v in self.alloc.statements[ch.start : ch.stop]:
             local = f"{prefix}{self.alloc.local[v]}"
-            emit_assign(e, f"let {local} = ", self.expr(v, chunk))
+            rhs = self.expr(v, chunk)
+            # `if c { 1.0 } else { 0.0 }` alone does not fix the float type, and a later method
+            # call on the local (`w0.cos()`) would be ambiguous (E0689): annotate those lets
+            typed = isinstance(rhs, IfElse) and _is_literal(rhs.then) and _is_literal(rhs.other)
+            head = f"let {local}: {self.scalar} = " if typed else f"let {local} = "
+            emit_assign(e, head, rhs)
             if v in self.alloc.slot:
                 e.line(f"{self.names.work}[{self.alloc.slot[v]}] = {local};")
             for p, j in self.writes.get(v, ()):

@@ -289,7 +289,7 @@ pub fn special(
     let w1 = norm_p(3.0, v);
     let w0 = w0 + w1;
     a[0] = w0;
-    let w0 = if v[0] < v[1] { 1.0 } else { 0.0 };
+    let w0: f32 = if v[0] < v[1] { 1.0 } else { 0.0 };
     let w0 = if w0 != 0.0 { x[0] } else { v[2] };
     let w1 = powi(x[0], 5);
     let w0 = w0 + w1;
