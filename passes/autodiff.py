@@ -42,7 +42,9 @@ forward sweep over the gradient graph.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Container, Sequence
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -57,7 +59,23 @@ JOINT_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hvp")
 PASS_KINDS: tuple[str, ...] = ("gradient", "jacobian", "hessian", "hvp", "jvp", "vjp")
 
 
-# ---- scaling and accumulation (no node for a zero, gated cotangents stay gated) ---------------
+# ---- scaling and accumulation ---------------------------------------------------------------
+#
+# Cotangents and tangents are carried as *scaled values* ``(base, k)`` meaning ``k * base``,
+# where ``k`` is a float and ``base`` a value id (the constant 1 for a pure constant). Constant
+# factors of partials (``2*x`` from ``x**2``, ``-1`` from ``a - b``, ``100`` from ``100*s``)
+# multiply ``k`` instead of creating nodes; a coefficient is emitted once, when a value is
+# needed (an output, a sum of terms with different coefficients, or a value whose adjoint or
+# tangent feeds two or more products). Sums of terms with equal or opposite coefficients are
+# plain ``+``/``-`` of the bases. No node is created for a zero partial or a zero cotangent.
+
+Scaled = tuple[int, float]
+
+_MIN_NORMAL = 2.2250738585072014e-308
+
+
+def _normal(k: float) -> bool:
+    return math.isfinite(k) and abs(k) >= _MIN_NORMAL
 
 
 def _gate(b: KernelBuilder, vid: int) -> tuple[int, int, bool] | None:
@@ -79,66 +97,133 @@ def _gated(b: KernelBuilder, cond: int, value: int, when_true: bool) -> int:
     return b.emit(Op.SELECT, args)
 
 
-def scale(b: KernelBuilder, partial: int | None, g: int) -> int | None:
-    """``partial * g``, or ``None`` when either factor is the constant 0.
+def split(b: KernelBuilder, vid: int) -> Scaled:
+    """``vid`` as ``(base, k)``: a constant ``c`` is ``(1, c)``, ``-x`` is ``(x, -1)``, ``x * c``
+    and ``-(x * c)`` are ``(x, ±c)`` (for a normal ``c``); anything else is ``(vid, 1)``."""
+    k = 1.0
+    if b.ops[vid] is Op.CONST:
+        return b.const(1.0), b.attrs[vid]
+    if b.ops[vid] is Op.NEG:
+        vid, k = b.args[vid][0], -1.0
+    if b.ops[vid] is Op.MUL:
+        x, y = b.args[vid]
+        c = b.const_of(y)
+        if c is not None and b.ops[x] is not Op.CONST and _normal(c):
+            return x, k * c
+    return vid, k
 
-    Negations of either factor are moved outside the product, where :func:`accumulate` turns
-    them into subtractions and the builder cancels double negations.
-    """
-    if partial is None or b.is_zero(partial) or b.is_zero(g):
-        return None
-    negate = False
-    if b.ops[partial] is Op.NEG:
-        partial, negate = b.args[partial][0], True
-    if b.ops[g] is Op.NEG:
-        g, negate = b.args[g][0], not negate
-    gate = _gate(b, g)
+
+def times(b: KernelBuilder, base: int, k: float) -> int:
+    """The value ``k * base``; a gated base ``select(c, y, 0)`` stays gated."""
+    if b.const_of(base) == 1.0:
+        return b.const(k)
+    if k == 1.0:
+        return base
+    gate = _gate(b, base)
     if gate is not None:
         cond, value, side = gate
-        out = _gated(b, cond, b.mul(partial, value), side)
-    else:
-        gate = _gate(b, partial)
-        if gate is not None and b.const_of(gate[1]) == 1.0:
-            out = _gated(b, gate[0], g, gate[2])
-        else:
-            out = b.mul(partial, g)
-    return b.neg(out) if negate else out
+        return _gated(b, cond, b.mul(value, b.const(k)), side)
+    return b.mul(base, b.const(k))
 
 
-def _signed(b: KernelBuilder, vid: int) -> tuple[int, bool]:
-    """``(value, negated)`` with ``vid == -value`` when ``negated``."""
-    if b.ops[vid] is Op.NEG:
-        return b.args[vid][0], True
-    return vid, False
+def _pending(b: KernelBuilder, s: Scaled) -> bool:
+    """Whether emitting ``s`` costs a multiplication (a coefficient other than ±1 on a value)."""
+    return abs(s[1]) != 1.0 and b.const_of(s[0]) != 1.0
 
 
-def _combine(b: KernelBuilder, u: int, un: bool, v: int, vn: bool) -> tuple[int, bool]:
-    """``(+-u) + (+-v)`` as ``(value, negated)``."""
-    if un == vn:
-        return b.add(u, v), un
-    return (b.sub(v, u), False) if un else (b.sub(u, v), False)
+def value(b: KernelBuilder, s: Scaled) -> int:
+    """The value id of a scaled value."""
+    return times(b, s[0], s[1])
 
 
-def accumulate(b: KernelBuilder, prev: int | None, term: int) -> int:
+def _product(b: KernelBuilder, p: int, g: int) -> int:
+    """``p * g`` for two bases; a gated ``g`` (or a partial ``select(c, 1, 0)``) stays gated."""
+    one = b.const(1.0)
+    if p == one:
+        return g
+    if g == one:
+        return p
+    gate = _gate(b, g)
+    if gate is not None:
+        cond, v, side = gate
+        return _gated(b, cond, b.mul(p, v), side)
+    gate = _gate(b, p)
+    if gate is not None and b.const_of(gate[1]) == 1.0:
+        return _gated(b, gate[0], g, gate[2])
+    return b.mul(p, g)
+
+
+def scale(b: KernelBuilder, partial: int | None, g: Scaled, graph: Container[int] = ()) -> Scaled | None:
+    """``partial * g``, or ``None`` when either factor is zero.
+
+    A partial gives its constant factor (``2`` of ``x * 2``) to the coefficient, unless it is a
+    value of the differentiated ``graph`` itself (``x * 200`` of a gradient being differentiated
+    again), which is computed anyway and used as it is.
+    """
+    if partial is None or b.is_zero(partial) or g[1] == 0.0:
+        return None
+    pb, pk = (partial, 1.0) if partial in graph else split(b, partial)
+    if pk == 0.0:
+        return None
+    k = pk * g[1]
+    if not _normal(k):  # keep the constants as nodes rather than round them into k
+        return _product(b, times(b, pb, pk), times(b, g[0], g[1])), 1.0
+    return _product(b, pb, g[0]), k
+
+
+def _add(b: KernelBuilder, u: int, v: int, negate_v: bool) -> int:
+    """``u + v`` (``u - v`` when ``negate_v``); a negative constant ``v`` flips the operation,
+    and two terms gated on the same condition merge into one gated term so the gate survives."""
+    c = b.const_of(v)
+    if c is not None and c < 0:
+        v, negate_v = b.const(-c), not negate_v
+    if b.ops[u] is Op.SELECT and b.ops[v] is Op.SELECT and b.args[u][0] == b.args[v][0]:
+        cond, y1, z1 = b.args[u]
+        _, y2, z2 = b.args[v]
+        op = Op.SUB if negate_v else Op.ADD
+        return b.emit(Op.SELECT, (cond, b.emit(op, (y1, y2)), b.emit(op, (z1, z2))))
+    return b.sub(u, v) if negate_v else b.add(u, v)
+
+
+def _ratio(p: float, t: float) -> float | None:
+    """``p / t`` when it is exact and normal (so rescaling a term by it adds no rounding)."""
+    r = p / t
+    return r if _normal(r) and Fraction(r) * Fraction(t) == Fraction(p) else None
+
+
+def accumulate(b: KernelBuilder, prev: Scaled | None, term: Scaled) -> Scaled:
     """``prev + term`` (``term`` when ``prev`` is ``None``).
 
-    Negated operands become subtractions, and two terms gated on the same condition
-    (``select(c, y1, z1) + select(c, y2, z2)``) merge into one gated term so the gate survives.
+    Equal or opposite coefficients add or subtract the bases. Otherwise one term is rescaled
+    to the other's coefficient when the ratio is exact, preferring to keep a coefficient
+    ``±1``; failing that both are emitted and added.
     """
     if prev is None:
         return term
-    p, pn = _signed(b, prev)
-    t, tn = _signed(b, term)
-    if b.ops[p] is Op.SELECT and b.ops[t] is Op.SELECT and b.args[p][0] == b.args[t][0]:
-        c, y1, z1 = b.args[p]
-        _, y2, z2 = b.args[t]
-        if pn == tn:
-            out = b.emit(Op.SELECT, (c, b.add(y1, y2), b.add(z1, z2)))
-            return b.neg(out) if pn else out
-        pos, neg = ((y2, z2), (y1, z1)) if pn else ((y1, z1), (y2, z2))
-        return b.emit(Op.SELECT, (c, b.sub(pos[0], neg[0]), b.sub(pos[1], neg[1])))
-    value, negated = _combine(b, p, pn, t, tn)
-    return b.neg(value) if negated else value
+    (pb, pk), (tb, tk) = prev, term
+    one = b.const(1.0)
+    if pb == one and tb == one:
+        return one, pk + tk
+    if pk == tk:
+        return _add(b, pb, tb, False), pk
+    if pk == -tk:
+        return _difference(b, pb, tb, pk)
+    if pb != one and (tb == one or (abs(pk) == 1.0 and abs(tk) != 1.0)):
+        (pb, pk), (tb, tk) = (tb, tk), (pb, pk)
+    # rescale prev to the coefficient of term: prev = (pk/tk) * pb
+    r = _ratio(pk, tk)
+    if r is None:
+        return _add(b, value(b, prev), value(b, term), False), 1.0
+    if r < 0:
+        return _difference(b, tb, times(b, pb, -r), tk)
+    return _add(b, times(b, pb, r), tb, False), tk
+
+
+def _difference(b: KernelBuilder, u: int, v: int, k: float) -> Scaled:
+    """``k * (u - v)``, as ``v - u`` when ``k`` is ``-1`` (so no negation is left)."""
+    if k == -1.0:
+        return _add(b, v, u, True), 1.0
+    return _add(b, u, v, True), k
 
 
 # ---- the derivative graph ---------------------------------------------------------------------
@@ -197,15 +282,20 @@ class DerivativeGraph:
         return sorted(seen)
 
     # ---- sweeps -----------------------------------------------------------------------------
-    def reverse(self, seeds: Sequence[tuple[int, int]], wrt: tuple[int, ...]) -> dict[int, int]:
-        """Adjoints of the active values in the cone of the seeds ``(value, cotangent)``."""
+    def reverse(self, seeds: Sequence[tuple[int, int]], wrt: tuple[int, ...]) -> dict[int, Scaled]:
+        """Adjoints (scaled values) of the active values in the cone of the seeds ``(value, cotangent)``.
+
+        An adjoint with a coefficient other than ``±1`` is emitted before it feeds two or more
+        partials, so its coefficient is multiplied once rather than once per branch.
+        """
         b = self.b
         act = self.activity(wrt)
-        adj: dict[int, int] = {}
+        adj: dict[int, Scaled] = {}
         for v, g in seeds:
             if act[v] and not b.is_zero(g):
-                adj[v] = accumulate(b, adj.get(v), g)
+                adj[v] = accumulate(b, adj.get(v), split(b, g))
         order = self._cone(list(adj), act)
+        graph = set(order)
         for v in reversed(order):
             cot = adj.get(v)
             args = b.args[v]
@@ -213,19 +303,35 @@ class DerivativeGraph:
                 continue
             self.visits += 1
             need = [act[a] == 1 for a in args]
-            for a, p, nd in zip(args, partials(b, v, need), need, strict=True):
+            parts = partials(b, v, need)
+            if (
+                _pending(b, cot)
+                and sum(1 for p, nd in zip(parts, need, strict=True) if nd and p is not None) > 1
+            ):
+                cot = (value(b, cot), 1.0)
+            for a, p, nd in zip(args, parts, need, strict=True):
                 if nd:
-                    term = scale(b, p, cot)
+                    term = scale(b, p, cot, graph)
                     if term is not None:
                         adj[a] = accumulate(b, adj.get(a), term)
         return adj
 
-    def forward(self, seeds: dict[int, int], targets: Sequence[int], wrt: tuple[int, ...]) -> dict[int, int]:
-        """Tangents of the active values in the cone of ``targets``, from input tangents ``seeds``."""
+    def forward(
+        self, seeds: dict[int, int], targets: Sequence[int], wrt: tuple[int, ...]
+    ) -> dict[int, Scaled]:
+        """Tangents (scaled values) of the active values in the cone of ``targets``, from input
+        tangents ``seeds``. A tangent with a coefficient other than ``±1`` that two or more
+        instructions of the cone (or a target) use is emitted once."""
         b = self.b
         act = self.activity(wrt)
-        tan = {v: t for v, t in seeds.items() if not b.is_zero(t)}
-        for v in self._cone([t for t in targets if act[t]], act):
+        tan = {v: split(b, t) for v, t in seeds.items() if not b.is_zero(t)}
+        cone = self._cone([t for t in targets if act[t]], act)
+        graph = set(cone)
+        uses: dict[int, int] = dict.fromkeys(targets, 1)
+        for v in cone:
+            for a in b.args[v]:
+                uses[a] = uses.get(a, 0) + 1
+        for v in cone:
             args = b.args[v]
             if v in tan or not args:
                 continue
@@ -233,15 +339,23 @@ class DerivativeGraph:
             if not any(need):
                 continue
             self.visits += 1
-            acc: int | None = None
+            acc: Scaled | None = None
             for a, p, nd in zip(args, partials(b, v, need), need, strict=True):
                 if nd:
-                    term = scale(b, p, tan[a])
+                    term = scale(b, p, tan[a], graph)
                     if term is not None:
                         acc = accumulate(b, acc, term)
             if acc is not None:
+                if _pending(b, acc) and uses.get(v, 0) > 1:
+                    acc = (value(b, acc), 1.0)
                 tan[v] = acc
         return tan
+
+    def values(self, found: dict[int, Scaled], ids: Sequence[int]) -> list[int]:
+        """The value ids of the adjoints or tangents of ``ids`` (the constant 0 where absent)."""
+        b = self.b
+        zero = b.const(0.0)
+        return [value(b, found[v]) if v in found else zero for v in ids]
 
     # ---- derivative blocks ------------------------------------------------------------------
     def scalar_output(self, what: str) -> int:
@@ -259,8 +373,7 @@ class DerivativeGraph:
         if cached is None:
             y = self.scalar_output("gradient")
             adj = self.reverse([(y, self.b.const(1.0))], (wrt,))
-            zero = self.b.const(0.0)
-            cached = [adj.get(x, zero) for x in self.input_ids(wrt)]
+            cached = self.values(adj, self.input_ids(wrt))
             self._gradients[wrt] = cached
         return cached
 
@@ -268,14 +381,14 @@ class DerivativeGraph:
         """Row-major ``d outputs[out] / d inputs[wrt]``: one reverse sweep per output element."""
         b = self.b
         xs = self.input_ids(wrt)
-        zero, one = b.const(0.0), b.const(1.0)
+        one = b.const(1.0)
         rows: dict[int, list[int]] = {}
         flat: list[int] = []
         for y in self.outputs[out]:
             row = rows.get(y)
             if row is None:
                 adj = self.reverse([(y, one)], (wrt,))
-                row = rows[y] = [adj.get(x, zero) for x in xs]
+                row = rows[y] = self.values(adj, xs)
             flat.extend(row)
         return flat
 
@@ -292,15 +405,14 @@ class DerivativeGraph:
             for v, h in self.reverse([(gi, one)], (wrt,)).items():
                 j = pos.get(v)
                 if j is not None and j <= i:
-                    flat[i * n + j] = flat[j * n + i] = h
+                    flat[i * n + j] = flat[j * n + i] = value(b, h)
         return flat
 
     def hvp(self, wrt: int, direction: Sequence[int]) -> list[int]:
         """Hessian times ``direction``: a forward sweep over the gradient graph."""
         g = self.gradient(wrt)
         tan = self.forward(dict(zip(self.input_ids(wrt), direction, strict=True)), g, (wrt,))
-        zero = self.b.const(0.0)
-        return [tan.get(v, zero) for v in g]
+        return self.values(tan, g)
 
     def jvp(self, wrt: Sequence[int], tangents: Sequence[Sequence[int]]) -> list[list[int]]:
         seeds: dict[int, int] = {}
@@ -308,8 +420,7 @@ class DerivativeGraph:
             seeds.update(zip(self.input_ids(p), t, strict=True))
         targets = [v for res in self.outputs for v in res]
         tan = self.forward(seeds, targets, tuple(wrt))
-        zero = self.b.const(0.0)
-        return [[tan.get(v, zero) for v in res] for res in self.outputs]
+        return [self.values(tan, res) for res in self.outputs]
 
     def vjp(self, wrt: Sequence[int], cotangents: Sequence[Sequence[int]]) -> list[list[int]]:
         seeds = [
@@ -318,8 +429,7 @@ class DerivativeGraph:
             for y, c in zip(res, cot, strict=True)
         ]
         adj = self.reverse(seeds, tuple(wrt))
-        zero = self.b.const(0.0)
-        return [[adj.get(x, zero) for x in self.input_ids(p)] for p in wrt]
+        return [self.values(adj, self.input_ids(p)) for p in wrt]
 
     def finish(self, name: str, outputs: Sequence[tuple[Port, Sequence[int]]]) -> Kernel:
         return self.b.finish(name, self.ports, [p for p, _ in outputs], [list(r) for _, r in outputs])

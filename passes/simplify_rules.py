@@ -1,10 +1,15 @@
 """Named simplification rules, grouped by level: the one table of this rule family.
 
-Every rule looks only at an instruction and its immediate arguments (bounded work per node, no
-recursion), and builds its replacement through the hash-consing :class:`ir.kernel.KernelBuilder`,
-so the exact construction-time folds of :mod:`ir.fold` (``x+0``, ``x*1``, ``--x``, constants, ...)
-always apply on top of these rules. A rule may fire only at or above its level. The guarantee of
-each level, for the whole kernel, is the weakest guarantee of the rules it enables:
+Every rule looks only at an instruction, its arguments and their arguments (bounded work per
+node, no recursion), and builds its replacement through the hash-consing
+:class:`ir.kernel.KernelBuilder`, so the exact construction-time folds of :mod:`ir.fold` (``x+0``,
+``x*1``, ``--x``, constants, ...) always apply on top of these rules. **No rule adds an
+instruction**, whatever other users its operands have: a replacement builds at most one new
+instruction in place of the one it rewrites. That is why negations are absorbed by an enclosing
+negation (``-((-x)*y) -> x*y``) rather than hoisted out of a product (``(-x)*y -> -(x*y)`` would
+cost one instruction more whenever ``-x`` has another user). A rule may fire only at or above its
+level. The guarantee of each level, for the whole kernel, is the weakest guarantee of the rules
+it enables:
 
 1. ``basic``: **bit-identical** results for every input, including inf and NaN (only the
    payload or sign of a NaN may change). These are the IEEE identities ``x+(-y) = x-y``,
@@ -19,8 +24,8 @@ each level, for the whole kernel, is the weakest guarantee of the rules it enabl
    elsewhere in the kernel may magnify that). Constant reassociation ``(x+c1)+c2 ->
    x+(c1+c2)``, like terms ``x*c1 + x*c2 -> x*(c1+c2)``, ``pow(x, n) -> powi(x, n)`` (repeated
    multiplication instead of the library ``pow``), ``powi`` merging, division by a constant
-   as multiplication by its rounded reciprocal, and ``cos(-x) -> cos(x)``, ``sin(-x) ->
-   -sin(x)`` (exact when the math library is symmetric, as glibc and Rust's libm are).
+   as multiplication by its rounded reciprocal, and ``cos(-x) -> cos(x)``, ``-sin(-x) ->
+   sin(x)`` (exact when the math library is symmetric, as glibc and Rust's libm are).
 4. ``max``: may differ at **isolated points** (``x/x -> 1`` and ``0/x -> 0`` at ``x = 0``;
    ``x^a * x^-b`` at 0 and inf), where an intermediate **overflows or underflows**
    (``log(exp(x)) -> x`` for ``x > 709``, ``sqrt(x*x) -> |x|``) and by the
@@ -176,17 +181,6 @@ def _mul_neg_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> 
     return b.mul(nx, ny) if nx is not None and ny is not None else None
 
 
-def _mul_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    x, y = a
-    nx = _neg_arg(b, x)
-    if nx is not None:
-        return b.neg(b.mul(nx, y))
-    ny = _neg_arg(b, y)
-    if ny is not None:
-        return b.neg(b.mul(x, ny))
-    return None
-
-
 def _div_neg_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     nx, ny = _neg_arg(b, a[0]), _neg_arg(b, a[1])
     return b.div(nx, ny) if nx is not None and ny is not None else None
@@ -202,14 +196,25 @@ def _div_neg_const(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -
     return None
 
 
-def _div_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    x, y = a
-    nx = _neg_arg(b, x)
-    if nx is not None:
-        return b.neg(b.div(nx, y))
-    ny = _neg_arg(b, y)
-    if ny is not None:
-        return b.neg(b.div(x, ny))
+def _neg_absorb(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
+    v = a[0]
+    inner = b.ops[v]
+    if inner in (Op.MUL, Op.DIV):
+        x, y = b.args[v]
+        nx, ny = _neg_arg(b, x), _neg_arg(b, y)
+        if nx is not None:
+            return b.emit(inner, (nx, y))
+        if ny is not None:
+            return b.emit(inner, (x, ny))
+    elif inner is Op.SELECT:
+        c, x, y = b.args[v]
+        nx, ny = _neg_arg(b, x), _neg_arg(b, y)
+        if nx is not None and ny is not None:
+            return b.emit(Op.SELECT, (c, nx, ny))
+    elif inner is Op.POWI and b.attrs[v] % 2 != 0:
+        nx = _neg_arg(b, b.args[v][0])
+        if nx is not None:
+            return b.emit(Op.POWI, (nx,), b.attrs[v])
     return None
 
 
@@ -232,13 +237,6 @@ def _neg_const_factor(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object
 
 def _mul_self(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     return b.emit(Op.POWI, (a[0],), 2) if a[0] == a[1] else None
-
-
-def _mul_abs_abs(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    x, y = a
-    if b.ops[x] is Op.ABS and b.ops[y] is Op.ABS:
-        return b.emit(Op.ABS, (b.mul(b.args[x][0], b.args[y][0]),))
-    return None
 
 
 def _div_pow2(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
@@ -265,12 +263,9 @@ def _abs_nonneg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> i
 
 
 def _powi_sign(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    n = attr
+    n = cast(int, attr)  # a POWI attribute is its integer exponent
     v = a[0]
-    if b.ops[v] is Op.NEG:
-        p = b.emit(Op.POWI, (b.args[v][0],), n)
-        return p if n % 2 == 0 else b.neg(p)  # type: ignore[operator]
-    if b.ops[v] is Op.ABS and n % 2 == 0:  # type: ignore[operator]
+    if b.ops[v] in (Op.NEG, Op.ABS) and n % 2 == 0:
         return b.emit(Op.POWI, (b.args[v][0],), n)
     return None
 
@@ -344,14 +339,6 @@ def _select_nested(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -
     return None
 
 
-def _select_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    c, x, y = a
-    nx, ny = _neg_arg(b, x), _neg_arg(b, y)
-    if nx is not None and ny is not None:
-        return b.neg(b.emit(Op.SELECT, (c, nx, ny)))
-    return None
-
-
 # ---- level 2: exact for finite values ----------------------------------------------------------
 
 
@@ -363,14 +350,15 @@ def _mul_zero(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int
     return b.const(0.0) if b.is_zero(a[0]) or b.is_zero(a[1]) else None
 
 
-def _add_neg_neg(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    nx, ny = _neg_arg(b, a[0]), _neg_arg(b, a[1])
-    return b.neg(b.add(nx, ny)) if nx is not None and ny is not None else None
-
-
 def _neg_sub(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     v = a[0]
-    return b.sub(b.args[v][1], b.args[v][0]) if b.ops[v] is Op.SUB else None
+    if b.ops[v] is Op.SUB:
+        return b.sub(b.args[v][1], b.args[v][0])
+    if b.ops[v] is Op.ADD:
+        nx, ny = _neg_arg(b, b.args[v][0]), _neg_arg(b, b.args[v][1])
+        if nx is not None and ny is not None:
+            return b.add(nx, ny)
+    return None
 
 
 def _cmp_self(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
@@ -574,8 +562,11 @@ def _neg_even(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int
 
 
 def _neg_odd(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
-    inner = _neg_arg(b, a[0])
-    return b.neg(b.emit(op, (inner,))) if inner is not None else None
+    v = a[0]
+    if b.ops[v] not in _ODD_FNS:
+        return None
+    inner = _neg_arg(b, b.args[v][0])
+    return b.emit(b.ops[v], (inner,)) if inner is not None else None
 
 
 # ---- level 4: may differ at isolated points or on overflow ---------------------------------------
@@ -631,7 +622,6 @@ _ORD = (Op.LT, Op.LE, Op.GT, Op.GE)
 RULES: tuple[Rule, ...] = (
     # level 1 (basic): bit-identical for every input
     Rule("add-self", 1, (Op.ADD,), _add_self, "x + x -> x * 2"),
-    Rule("add-neg-neg", 2, (Op.ADD,), _add_neg_neg, "(-x) + (-y) -> -(x + y) (sign of a zero sum)"),
     Rule("add-neg", 1, (Op.ADD,), _add_neg, "x + (-y) -> x - y; (-x) + y -> y - x"),
     Rule("sub-neg-neg", 1, (Op.SUB,), _sub_neg_neg, "(-x) - (-y) -> y - x"),
     Rule("sub-neg", 1, (Op.SUB,), _sub_neg, "x - (-y) -> x + y"),
@@ -644,12 +634,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("mul-neg-const", 1, (Op.MUL,), _mul_neg_const, "(-x) * c -> x * (-c)"),
     Rule("mul-neg-neg", 1, (Op.MUL,), _mul_neg_neg, "(-x) * (-y) -> x * y"),
-    Rule("mul-neg", 1, (Op.MUL,), _mul_neg, "(-x) * y -> -(x * y)"),
     Rule("mul-self", 1, (Op.MUL,), _mul_self, "x * x -> powi(x, 2) (computed as x * x)"),
-    Rule("mul-abs-abs", 1, (Op.MUL,), _mul_abs_abs, "|x| * |y| -> |x * y|"),
     Rule("div-neg-neg", 1, (Op.DIV,), _div_neg_neg, "(-x) / (-y) -> x / y"),
     Rule("div-neg-const", 1, (Op.DIV,), _div_neg_const, "(-x) / c -> x / (-c); c / (-x) -> (-c) / x"),
-    Rule("div-neg", 1, (Op.DIV,), _div_neg, "(-x) / y -> -(x / y); x / (-y) -> -(x / y)"),
     Rule("div-pow2", 1, (Op.DIV,), _div_pow2, "x / c -> x * (1/c) when c = ±2^k and 1/c is normal"),
     Rule(
         "neg-const-factor",
@@ -666,7 +653,19 @@ RULES: tuple[Rule, ...] = (
         "|y| -> y when y is exp, cosh, abs, hypot, erfc, acos, a norm, a comparison, x*x or an even powi",
     ),
     Rule(
-        "powi-sign", 1, (Op.POWI,), _powi_sign, "powi(-x, n) -> ±powi(x, n); powi(|x|, even n) -> powi(x, n)"
+        "neg-absorb",
+        1,
+        (Op.NEG,),
+        _neg_absorb,
+        "-((-x) * y) -> x * y, likewise for /, -select(c, -x, -y) -> select(c, x, y), "
+        "-powi(-x, odd n) -> powi(x, n)",
+    ),
+    Rule(
+        "powi-sign",
+        1,
+        (Op.POWI,),
+        _powi_sign,
+        "powi(-x, even n) -> powi(x, n); powi(|x|, even n) -> powi(x, n)",
     ),
     Rule("sqrt-norm2sq", 1, (Op.SQRT,), _sqrt_norm2sq, "sqrt(norm2sq(v)) -> norm2(v)"),
     Rule("cmp-self-strict", 1, (Op.LT, Op.GT), _cmp_self_strict, "x < x -> 0; x > x -> 0"),
@@ -689,11 +688,16 @@ RULES: tuple[Rule, ...] = (
         _select_nested,
         "select(c, select(c, x, y), z) -> select(c, x, z) (and in the else branch)",
     ),
-    Rule("select-neg", 1, (Op.SELECT,), _select_neg, "select(c, -x, -y) -> -select(c, x, y)"),
     # level 2 (medium): exact for finite operands up to the sign of a zero result
     Rule("sub-self", 2, (Op.SUB,), _sub_self, "x - x -> 0 (NaN when x is inf or NaN)"),
     Rule("mul-zero", 2, (Op.MUL,), _mul_zero, "0 * x -> 0 (NaN when x is inf or NaN; -0 for x < 0)"),
-    Rule("neg-sub", 2, (Op.NEG,), _neg_sub, "-(x - y) -> y - x (sign of zero when x == y)"),
+    Rule(
+        "neg-sub",
+        2,
+        (Op.NEG,),
+        _neg_sub,
+        "-(x - y) -> y - x; -((-x) + (-y)) -> x + y (sign of a zero result)",
+    ),
     Rule(
         "cmp-self",
         2,
@@ -750,7 +754,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("powi-powi", 3, (Op.POWI,), _powi_powi, "powi(powi(x, a), b) -> powi(x, a * b) for a, b > 0"),
     Rule("neg-even", 3, _EVEN_FNS, _neg_even, "cos(-x) -> cos(x); cosh(-x) -> cosh(x)"),
-    Rule("neg-odd", 3, _ODD_FNS, _neg_odd, "f(-x) -> -f(x) for the odd functions sin, tan, sinh, ..., erf"),
+    Rule("neg-odd", 3, (Op.NEG,), _neg_odd, "-f(-x) -> f(x) for the odd functions sin, tan, sinh, ..., erf"),
     # level 4 (max): may differ at isolated points or on overflow/underflow
     Rule("div-self", 4, (Op.DIV,), _div_self, "x / x -> 1 (NaN when x is 0, inf or NaN)"),
     Rule("div-zero-num", 4, (Op.DIV,), _div_zero_num, "0 / x -> 0 (NaN when x is 0 or NaN)"),

@@ -16,7 +16,7 @@ import gradgen as gg
 from gradgen import SX, Function, SXVector
 from ir.errors import GradgenTypeError, InvalidLevelError
 from ir.interp import run
-from ir.kernel import Kernel
+from ir.kernel import Kernel, Port
 from ir.ops import Op
 from ir.printer import format_kernel
 from passes.manager import PassManager
@@ -45,23 +45,20 @@ def _pow(a: SX, c: float) -> SX:
 #: gets shorter (some rules only reorder; their case adds the context that then folds)
 CASES: dict[str, Callable[[], list[SX]]] = {
     "add-self": lambda: [-(x + x)],  # x*2, then the negation folds into the factor
-    "add-neg-neg": lambda: [(-x) + (-y)],
     "add-neg": lambda: [x + (-y)],
     "sub-neg-neg": lambda: [(-x) - (-y)],
     "sub-neg": lambda: [x - (-y)],
     "not-eq": lambda: [1 - gg.eq(x, y), gg.if_else(0.0, 1.0, gg.ne(y, z))],
     "mul-neg-const": lambda: [(-x) * 3],
     "mul-neg-neg": lambda: [(-x) * (-y)],
-    "mul-neg": lambda: [(-x) * y + z],  # -(x*y) + z, then z - x*y
     "mul-self": lambda: [x * x + x**2],  # both become powi(x, 2), then x+x
-    "mul-abs-abs": lambda: [abs(x) * abs(y)],
     "div-neg-neg": lambda: [(-x) / (-y)],
     "div-neg-const": lambda: [(-x) / 3, 5 / (-y)],
-    "div-neg": lambda: [(-x) / y + z],
     "div-pow2": lambda: [-(x / 4)],
     "neg-const-factor": lambda: [-(x * 3), -(y / 3), -(3 / z)],
     "abs-nonneg": lambda: [abs(gg.exp(x)), abs(x * x), abs(y**-2), abs(gg.norm2([x, y]))],
     "powi-sign": lambda: [(-x) ** 2, abs(y) ** 4],
+    "neg-absorb": lambda: [-((-x) * y), -((-x) / y), -(x / (-z)), -gg.if_else(-x, -y, z), -((-y) ** 3)],
     "sqrt-norm2sq": lambda: [gg.sqrt(gg.norm2sq([x, y, z]))],
     "cmp-self-strict": lambda: [x < x, x > x],
     "cmp-neg": lambda: [(-x) < (-y), (-x) <= 2, gg.eq(3, -z)],
@@ -69,10 +66,9 @@ CASES: dict[str, Callable[[], list[SX]]] = {
     "select-cmp-bool": lambda: [gg.if_else(1.0, 0.0, x < y)],
     "select-eqz": lambda: [gg.if_else(x, y, gg.eq(z, 0)), gg.if_else(y, x, gg.ne(z, 0))],
     "select-nested": lambda: [gg.if_else(gg.if_else(x, y, z < 1), 3, z < 1)],
-    "select-neg": lambda: [gg.if_else(-x, -y, z)],
     "sub-self": lambda: [x - x],
     "mul-zero": lambda: [0 * x],
-    "neg-sub": lambda: [-(x - y)],
+    "neg-sub": lambda: [-(x - y), -((-y) * 2 + (-z))],  # -((-y)*2 + (-z)) -> y*2 + z
     "cmp-self": lambda: [x <= x, gg.eq(y, y), gg.ne(z, z)],
     "cmp-sub-zero": lambda: [(x - y) <= 0],
     "not-ord": lambda: [1 - (x < y)],
@@ -102,7 +98,7 @@ CAVEATS: list[tuple[str, Callable[[], list[SX]], tuple[float, float, float], lis
     ("sub-self", lambda: [x - x], (math.nan, 0, 0), [math.nan], [0.0]),
     ("mul-zero", lambda: [0 * x], (math.inf, 0, 0), [math.nan], [0.0]),
     ("mul-zero", lambda: [0 * x], (-3.0, 0, 0), [-0.0], [0.0]),  # sign of zero
-    ("add-neg-neg", lambda: [(-x) + (-y)], (1.0, -1.0, 0), [0.0], [-0.0]),
+    ("neg-sub", lambda: [-((-y) * 2 + (-z))], (0.0, 1.0, -2.0), [-0.0], [0.0]),
     ("neg-sub", lambda: [-(x - y)], (2.0, 2.0, 0), [-0.0], [0.0]),
     (
         "cmp-self",
@@ -273,6 +269,44 @@ def test_rules_compose_within_one_round() -> None:
     assert p.fired == {"add-neg": 1, "sub-self": 1, "neg-const-factor": 1, "mul-const-assoc": 1}
     medium = SimplifyPass(2, rounds=1).run(f.kernel)
     assert medium.op_count() == 2  # y * -2 * -3: reassociating constants is level 3
+
+
+def _sharing_everything(kernel: Kernel) -> Kernel:
+    """``kernel`` with one more output listing every computed value, so that every operand a
+    rule could drop has another user."""
+    computed = [v for v, op in enumerate(kernel.ops) if op not in (Op.CONST, Op.INPUT)]
+    return Kernel(
+        name=kernel.name,
+        inputs=kernel.inputs,
+        outputs=(*kernel.outputs, Port("every", len(computed))),
+        ops=list(kernel.ops),
+        args=list(kernel.args),
+        attrs=list(kernel.attrs),
+        results=[*kernel.results, computed],
+    )
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_never_adds_an_instruction_when_operands_are_shared(rule: str) -> None:
+    """The op count never grows, even when every intermediate value has another user."""
+    kernel = _sharing_everything(_function(rule).kernel)
+    for level in range(RULES_BY_NAME[rule].level, 5):
+        out = SimplifyPass(level, rounds=4).run(kernel)
+        assert out.op_count() <= kernel.op_count(), (level, format_kernel(out))
+
+
+def test_negation_shared_by_a_product_is_not_duplicated() -> None:
+    """Regression (found by hypothesis): ``v2 = -x; y = v2 * pow(0, v2)`` kept 3 operations;
+    hoisting the negation out of the product made it 4 (``-x`` stays for ``pow``)."""
+    nx = -x
+    f = Function("shared_neg", [x], [nx * SX.make(Op.POW, (SX.const(0.0), nx))], output_names=["out"])
+    before = f.kernel
+    assert before.op_count() == 3
+    for level in range(1, 5):
+        out = SimplifyPass(level, rounds=4).run(before)
+        assert out.op_count() <= 3, format_kernel(out)
+        for v in (0.0, -0.0, 1.5, -2.0, math.inf, math.nan):
+            assert bits(run(out, [[v]])[0][0]) == bits(run(before, [[v]])[0][0]) or level >= 2
 
 
 def test_simplify_rounds_stop_when_nothing_fires() -> None:
