@@ -5,7 +5,9 @@ For every generated function ``name`` the crate exposes (``NAME`` is ``name`` in
     pub const NAME_WORK_SIZE: usize = ..;   // minimum length of the workspace slice
     pub const NAME_<ARG>_SIZE: usize = ..;  // exact length of each input and output slice
 
-where ``<ARG>`` is the Rust argument name in upper case. Two constants that would get the same
+where ``<ARG>`` is the Rust argument name in upper case. Callers may add further constants per
+function (``extra`` of :func:`rust_constants`: a ``usize`` or a ``[usize; N]`` array, such as the
+sparsity pattern of a sparse Hessian, see :mod:`gradgen.sparse`). Two constants that would get the same
 name are an :class:`~ir.errors.InvalidNameError` naming both, raised before anything is written.
 ``metadata.json`` (written beside ``Cargo.toml``) records the crate name, the backend mode, the
 scalar type and, per function, its argument names and sizes and its workspace size.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
 
@@ -27,6 +29,11 @@ from .config import RustBackendConfig
 
 #: version of the metadata.json layout
 METADATA_FORMAT = 1
+#: rustfmt's default ``max_width`` and ``array_width`` (the widest array kept on one line)
+_MAX_WIDTH = 100
+_ARRAY_WIDTH = 60
+#: an extra constant: (name, doc comment, value); an int is a ``usize``, a sequence a ``[usize; N]``
+ExtraConstant: TypeAlias = tuple[str, str, "int | Sequence[int]"]
 
 
 @attrs.frozen
@@ -72,9 +79,43 @@ class KernelSizes:
         return f"{self.function_name.upper()}_{arg.name.upper()}_SIZE"
 
 
-def rust_constants(kernels: Sequence[KernelSizes]) -> dict[str, str]:
+def usize_item(name: str, value: int | Sequence[int]) -> str:
+    """``pub const name: usize = value;`` or ``pub const name: [usize; N] = [...];`` laid out
+    as ``rustfmt --edition 2021`` prints it: an array of at most 60 columns stays on one line
+    (after ``=``, or on the next line when the declaration is too long), a longer one becomes a
+    block with the elements four spaces in, as many per line as fit in 100 columns. Exact as long
+    as ``pub const NAME: [usize; N] = [`` fits in 100 columns (names up to about 70 characters);
+    beyond that rustfmt breaks inside the type and this layout differs from it."""
+    if isinstance(value, int):
+        return f"pub const {name}: usize = {value};"
+    items = [str(int(v)) for v in value]
+    head = f"pub const {name}: [usize; {len(items)}] = "
+    array = f"[{', '.join(items)}]"
+    if len(array) - 2 <= _ARRAY_WIDTH:  # the width of the elements, brackets excluded
+        if len(head) + len(array) + 1 <= _MAX_WIDTH:
+            return f"{head}{array};"
+        return f"{head.rstrip()}\n    {array};"
+    lines = [head + "["]
+    single = f"    {', '.join(items)},"
+    if len(single) <= _MAX_WIDTH:
+        return "\n".join([*lines, single, "];"])
+    line = "   "
+    for item in items:
+        # several lines: rustfmt keeps a column free on each of them
+        if len(line) + len(item) + 2 >= _MAX_WIDTH:
+            lines.append(line)
+            line = "   "
+        line += f" {item},"
+    lines += [line, "];"]
+    return "\n".join(lines)
+
+
+def rust_constants(
+    kernels: Sequence[KernelSizes], extra: Mapping[str, Sequence[ExtraConstant]] | None = None
+) -> dict[str, str]:
     """Per Rust function name, the ``pub const`` items giving its sizes, each with a doc comment
-    (rustfmt layout). Constant names are checked for collisions across all kernels."""
+    (rustfmt layout), followed by the ``extra`` constants of that function. Constant names are
+    checked for collisions across all kernels."""
     taken = Namespace()
     blocks: dict[str, str] = {}
     for k in kernels:
@@ -101,6 +142,9 @@ def rust_constants(kernels: Sequence[KernelSizes]) -> dict[str, str]:
         for name, doc, value, source in items:
             taken.claim(name, f"the constant for {source}")
             lines += [f"/// {doc}", f"pub const {name}: usize = {value};"]
+        for name, doc, data in (extra or {}).get(fn, ()):
+            taken.claim(name, f"the constant {name} of {fn!r}")
+            lines += [f"/// {doc}", usize_item(name, data)]
         blocks[fn] = "\n".join(lines) + "\n"
     return blocks
 

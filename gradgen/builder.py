@@ -19,9 +19,10 @@ Usage (the contract of ``seed-rust-codegen.txt``)::
 
 **Names.** Every generated Rust function is ``<crate>_<f>_<what>`` where ``<crate>`` is the
 crate name (leading/trailing underscores dropped) and ``<f>`` the sanitized source-function
-name. ``<what>`` is ``f`` (primal), ``grad``, ``jf`` (Jacobian), ``vjp``, ``hessian``, ``hvp``,
-or, for a joint kernel, the artifacts of the bundle joined by ``_`` in the order they were added
-(``f_jf``, ``f_jf_hvp``, ...). When the source function has **more than one input**, every
+name. ``<what>`` is ``f`` (primal), ``grad``, ``jf`` (Jacobian), ``vjp``, ``hessian``,
+``hessian_sparse`` (``add_hessian(sparse=True)``), ``hvp``, or, for a joint kernel, the
+artifacts of the bundle joined by ``_`` in the order they were added (``f_jf``, ``f_jf_hvp``,
+...). When the source function has **more than one input**, every
 derivative is taken with respect to named input blocks and the sanitized input names are
 appended: ``<crate>_<f>_grad_<input>``, and in a joint kernel each derivative artifact is
 followed by its blocks (``<crate>_<f>_f_jf_x_u_hessian_x``). Functions with one input never get
@@ -42,6 +43,16 @@ earlier port gets a ``_1``, ``_2``... suffix.
 generated names, an empty builder, an uncommitted block) is checked by :meth:`build` before
 any file is written. The crate exposes per-kernel size constants and writes ``metadata.json``
 (see :mod:`backends.metadata`).
+
+**Sparse Hessians.** ``add_hessian(sparse=True, triangle=...)`` (and the bundle artifact
+``FunctionBundle().add_hessian(sparse=True)``) output only the structural nonzeros of the Hessian
+in compressed-column order (:mod:`gradgen.sparse` defines "structural" and the triangles). The
+pattern is exposed beside the function as ``pub const <P>NNZ: usize``, ``<P>COL_POINTERS:
+[usize; n + 1]`` and ``<P>ROW_INDICES: [usize; NNZ]``, where ``<P>`` is ``<NAME>_`` for a
+separate kernel and ``<NAME>_<ARG>_`` (the output's Rust name) in a joint kernel, and in
+``metadata.json`` under ``sparse_outputs`` (format, shape, triangle, nnz, col_pointers,
+row_indices and the constant names). One sparse layout per request: asking for two triangles of
+the same block in one crate would generate the same name twice and is refused by :meth:`build`.
 """
 
 from __future__ import annotations
@@ -67,6 +78,7 @@ from passes.pipelines import level_index
 
 from .codegen import compile_kernel
 from .function import Function
+from .sparse import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {
@@ -75,17 +87,19 @@ SUFFIX: dict[str, str] = {
     "jacobian": "jf",
     "vjp": "vjp",
     "hessian": "hessian",
+    "hessian_sparse": "hessian_sparse",
     "hvp": "hvp",
 }
 #: bundle artifacts (their name parts are the artifact names themselves)
-BUNDLE_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hvp")
-_SCALAR_KINDS = {"gradient", "hessian", "hvp", "grad"}
+BUNDLE_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hessian_sparse", "hvp")
+_SCALAR_KINDS = {"gradient", "hessian", "hessian_sparse", "hvp", "grad"}
 _DESCRIPTION = {
     "primal": "primal",
     "gradient": "gradient",
     "jacobian": "Jacobian",
     "vjp": "vector-Jacobian product",
     "hessian": "Hessian",
+    "hessian_sparse": "sparse Hessian",
     "hvp": "Hessian-vector product",
     "f": "primal",
     "grad": "gradient",
@@ -133,6 +147,8 @@ class FunctionBundle:
 
     def __init__(self) -> None:
         self._parts: dict[str, list[tuple[int, ...] | None]] = {}
+        #: the layout of the ``hessian_sparse`` artifact (one per bundle)
+        self.triangle: str | None = None
 
     def _add(self, kind: str, wrt: Any) -> FunctionBundle:
         self._parts.setdefault(kind, []).append(_check_wrt_value(wrt))
@@ -153,9 +169,25 @@ class FunctionBundle:
         """Include the Jacobian of every output w.r.t. the ``wrt`` blocks."""
         return self._add("jf", wrt)
 
-    def add_hessian(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
-        """Include the Hessian (scalar functions) w.r.t. each ``wrt`` block."""
-        return self._add("hessian", wrt)
+    def add_hessian(
+        self, wrt: int | Sequence[int] | None = None, sparse: bool = False, triangle: str = "full"
+    ) -> FunctionBundle:
+        """Include the Hessian (scalar functions) w.r.t. each ``wrt`` block: row-major ``n*n``,
+        or with ``sparse=True`` the artifact ``hessian_sparse``: its structural nonzeros in
+        compressed-column order (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``, one
+        layout per bundle; see :mod:`gradgen.sparse`)."""
+        if not isinstance(sparse, bool):
+            raise ConfigError(f"sparse must be True or False, got {sparse!r}")
+        if not sparse:
+            return self._add("hessian", wrt)
+        check_triangle(triangle)
+        if self.triangle is not None and self.triangle != triangle:
+            raise ConfigError(
+                f"the FunctionBundle already has a sparse Hessian with triangle={self.triangle!r}; "
+                f"one bundle cannot also use triangle={triangle!r}"
+            )
+        self.triangle = triangle
+        return self._add("hessian_sparse", wrt)
 
     def add_hvp(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
         """Include the Hessian-vector product w.r.t. each ``wrt`` block (adds a direction input)."""
@@ -188,15 +220,36 @@ class FunctionBundle:
         return f"FunctionBundle({self._parts!r})"
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class _JointPass:
-    """The bundle expansion as a pass (so the pass manager verifies the joint kernel)."""
+    """The bundle expansion as a pass (so the pass manager verifies the joint kernel).
+
+    A ``hessian_sparse`` artifact is built as a dense Hessian block by
+    :func:`passes.autodiff.joint_blocks` and then reduced to its nonzeros; ``patterns`` maps those
+    output indices to their patterns after :meth:`run`."""
 
     parts: tuple[tuple[str, tuple[int, ...]], ...]
+    triangle: str = "full"
     name: str = "joint"
+    patterns: dict[int, HessianPattern] = attrs.field(factory=dict)
 
     def run(self, kernel: Kernel) -> Kernel:
-        return ad.joint_blocks(kernel, self.parts)
+        dense_parts = tuple(("hessian" if k == "hessian_sparse" else k, b) for k, b in self.parts)
+        joint = ad.joint_blocks(kernel, dense_parts)
+        sparse: list[tuple[int, str]] = []
+        index = 0  # output layout of joint_blocks: parts in order, then each part's blocks
+        for kind, blocks in self.parts:
+            if kind == "f":
+                index += len(kernel.outputs)
+                continue
+            for _ in blocks:
+                if kind == "hessian_sparse":
+                    sparse.append((index, self.triangle))
+                index += len(kernel.outputs) if kind == "jf" else 1
+        if not sparse:
+            return joint
+        result, self.patterns = sparsify_joint(joint, sparse)
+        return result
 
 
 # ---- requests and plans ----------------------------------------------------------------------------
@@ -211,8 +264,10 @@ class _Plan:
     kind: str
     parts: tuple[tuple[str, tuple[str, ...]], ...]  # (artifact, wrt input names)
     level: str | int
-    make: Callable[[], Kernel]
+    make: Callable[[], tuple[Kernel, dict[int, HessianPattern]]]
     origin: str
+    #: layout of the sparse Hessian outputs, if any
+    triangle: str = "full"
 
 
 @attrs.frozen
@@ -230,14 +285,50 @@ class GeneratedFunction:
     workspace_size: int
     simplification: str | int
     op_count: int
+    #: per sparse Hessian output: (Rust argument name, pattern, prefix of its Rust constants)
+    sparse_outputs: tuple[tuple[str, HessianPattern, str], ...] = ()
+
+    def pattern(self, output: str | None = None) -> HessianPattern:
+        """The pattern of the sparse Hessian output ``output`` (the only one when ``None``)."""
+        for name, pattern, _ in self.sparse_outputs:
+            if output is None or output == name:
+                return pattern
+        raise ConfigError(f"{self.name!r} has no sparse Hessian output {output!r}")
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source_function": self.source_function,
             "kind": self.kind,
             "artifacts": [{"artifact": a, "wrt": list(w)} for a, w in self.artifacts],
             "simplification": self.simplification,
         }
+        if self.sparse_outputs:
+            out["sparse_outputs"] = [
+                {
+                    "output": name,
+                    **pattern.as_json(),
+                    "constants": {k.lower(): f"{prefix}{k}" for k in _PATTERN_CONSTANTS},
+                }
+                for name, pattern, prefix in self.sparse_outputs
+            ]
+        return out
+
+
+#: suffixes of the Rust constants describing a sparse Hessian output
+_PATTERN_CONSTANTS: tuple[str, ...] = ("NNZ", "COL_POINTERS", "ROW_INDICES")
+
+
+def _pattern_constants(fn: str, arg: str, prefix: str, p: HessianPattern) -> list[tuple[str, str, Any]]:
+    where = f"the sparse Hessian `{arg}` of [`{fn}`]"
+    return [
+        (f"{prefix}NNZ", f"Number of structural nonzeros of {where} (the length of `{arg}`).", p.nnz),
+        (
+            f"{prefix}COL_POINTERS",
+            f"Compressed-column pointers of {where}: column `j` holds `{arg}[p[j]..p[j + 1]]`.",
+            p.indptr,
+        ),
+        (f"{prefix}ROW_INDICES", f"Row index of each value of {where}, column by column.", p.indices),
+    ]
 
 
 @attrs.frozen
@@ -304,21 +395,21 @@ class FunctionBuilder:
         self._parent = parent
         self.function = f
         self.level: str | int | None = None
-        self.requests: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...], str]] = []
+        self.requests: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...], str, str]] = []
         self.committed = False
 
     def _live(self) -> None:
         if self.committed:
             raise ConfigError(f"the block of {self.function.name!r} was already committed with done()")
 
-    def _separate(self, kind: str, wrt: Any, call: str) -> FunctionBuilder:
+    def _separate(self, kind: str, wrt: Any, call: str, triangle: str = "full") -> FunctionBuilder:
         self._live()
         f = self.function
         if kind in _SCALAR_KINDS:
             _check_scalar(f, _DESCRIPTION[kind])
         blocks = (0,) if kind == "primal" else _resolve_wrt(f, _check_wrt_value(wrt))
         for w in blocks:
-            self.requests.append((kind, ((kind, () if kind == "primal" else (w,)),), call))
+            self.requests.append((kind, ((kind, () if kind == "primal" else (w,)),), call, triangle))
         return self
 
     def add_primal(self) -> FunctionBuilder:
@@ -337,9 +428,19 @@ class FunctionBuilder:
         """Vector-Jacobian products ``<crate>_<f>_vjp[_<in>]`` (inputs ``cotangent_<out>``)."""
         return self._separate("vjp", wrt, "add_vjp()")
 
-    def add_hessian(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
-        """Hessian kernels ``<crate>_<f>_hessian[_<in>]`` (row-major ``n*n``)."""
-        return self._separate("hessian", wrt, "add_hessian()")
+    def add_hessian(
+        self, wrt: int | Sequence[int] | None = None, sparse: bool = False, triangle: str = "full"
+    ) -> FunctionBuilder:
+        """Hessian kernels ``<crate>_<f>_hessian[_<in>]`` (row-major ``n*n``), or with
+        ``sparse=True`` ``<crate>_<f>_hessian_sparse[_<in>]``: the structural nonzeros in
+        compressed-column order (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``), with the
+        pattern as ``pub const`` arrays ``<NAME>_COL_POINTERS``, ``<NAME>_ROW_INDICES`` and
+        ``<NAME>_NNZ`` and in ``metadata.json`` (see :mod:`gradgen.sparse`)."""
+        if not isinstance(sparse, bool):
+            raise ConfigError(f"sparse must be True or False, got {sparse!r}")
+        if not sparse:
+            return self._separate("hessian", wrt, "add_hessian()")
+        return self._separate("hessian_sparse", wrt, "add_hessian(sparse=True)", check_triangle(triangle))
 
     def add_hvp(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
         """Hessian-vector products ``<crate>_<f>_hvp[_<in>]`` (direction input ``v_<in>``)."""
@@ -350,7 +451,9 @@ class FunctionBuilder:
         self._live()
         if not isinstance(bundle, FunctionBundle):
             raise GradgenTypeError(f"add_joint expects a FunctionBundle, got {type(bundle).__name__}")
-        self.requests.append(("joint", bundle.resolve(self.function), "add_joint(...)"))
+        self.requests.append(
+            ("joint", bundle.resolve(self.function), "add_joint(...)", bundle.triangle or "full")
+        )
         return self
 
     def with_simplification(self, level: str | int) -> FunctionBuilder:
@@ -374,7 +477,7 @@ class FunctionBuilder:
         base = f"{prefix}_{sanitize(f.name)}"
         level = default_level if self.level is None else self.level
         out = []
-        for kind, parts, call in self.requests:
+        for kind, parts, call, triangle in self.requests:
             words = []
             for artifact, blocks in parts:
                 words.append(SUFFIX.get(artifact, artifact))
@@ -383,7 +486,16 @@ class FunctionBuilder:
             rust_name = "_".join([base, *words])
             named = tuple((a, tuple(f.input_names[w] for w in b)) for a, b in parts)
             out.append(
-                _Plan(rust_name, f, kind, named, level, _maker(f, kind, parts), f"{call} of {f.name!r}")
+                _Plan(
+                    rust_name,
+                    f,
+                    kind,
+                    named,
+                    level,
+                    _maker(f, kind, parts, triangle),
+                    f"{call} of {f.name!r}",
+                    triangle,
+                )
             )
         return out
 
@@ -393,6 +505,8 @@ _ARTIFACT_TEXT = {
     "grad": "the gradient of `{f}` with respect to {wrt}",
     "jf": "the Jacobian of `{f}` with respect to {wrt} (row-major)",
     "hessian": "the Hessian of `{f}` with respect to {wrt} (row-major)",
+    "hessian_sparse": "the structural nonzeros of the Hessian of `{f}` with respect to {wrt} "
+    "({tri}, compressed-column order)",
     "hvp": "the Hessian of `{f}` with respect to {wrt} times a direction",
     "vjp": "the vector-Jacobian product of `{f}` with respect to {wrt}",
 }
@@ -404,19 +518,41 @@ def _summary(plan: _Plan) -> str:
     texts = []
     for artifact, wrt in plan.parts:
         names = " and ".join(f"`{w}`" for w in wrt) or "its input"
-        texts.append(_ARTIFACT_TEXT[SUFFIX.get(artifact, artifact)].format(f=plan.source.name, wrt=names))
+        text = _ARTIFACT_TEXT[SUFFIX.get(artifact, artifact)]
+        tri = "full matrix" if plan.triangle == "full" else f"{plan.triangle} triangle"
+        texts.append(text.format(f=plan.source.name, wrt=names, tri=tri))
     if len(texts) > 1:
         texts[-1] = "and " + texts[-1]
     return "Computes " + (", " if len(texts) > 2 else " ").join(texts) + "."
 
 
-def _maker(f: Function, kind: str, parts: tuple[tuple[str, tuple[int, ...]], ...]) -> Callable[[], Kernel]:
+_Made = tuple[Kernel, dict[int, HessianPattern]]
+
+
+def _maker(
+    f: Function, kind: str, parts: tuple[tuple[str, tuple[int, ...]], ...], triangle: str
+) -> Callable[[], _Made]:
+    """The kernel of a request (verified by the pass manager) and its sparse output patterns."""
     if kind == "primal":
-        return lambda: f.kernel
+        return lambda: (f.kernel, {})
     if kind == "joint":
-        return lambda: PassManager([_JointPass(parts)]).run(f.kernel)
+
+        def joint() -> _Made:
+            p = _JointPass(parts, triangle)
+            return PassManager([p]).run(f.kernel), p.patterns
+
+        return joint
     (w,) = parts[0][1]
-    return lambda: PassManager([ad.AutodiffPass(kind, w)]).run(f.kernel)
+    if kind == "hessian_sparse":
+
+        def sparse() -> _Made:
+            p = SparseHessianPass(w, triangle)
+            kernel = PassManager([p]).run(f.kernel)
+            assert p.pattern is not None
+            return kernel, {0: p.pattern}
+
+        return sparse
+    return lambda: (PassManager([ad.AutodiffPass(kind, w)]).run(f.kernel), {})
 
 
 class CodeGenerationBuilder:
@@ -547,16 +683,31 @@ class CodeGenerationBuilder:
         plans = self._plans(name)
         all_names = [p.rust_name for p in plans]
         kernels: list[Kernel] = []
+        sparse_outputs: list[tuple[tuple[str, HessianPattern, str], ...]] = []
+        extra: dict[str, list[tuple[str, str, Any]]] = {}
         for p in plans:
             config = self.config.with_simplification(p.level)
             others = [n for n in all_names if n != p.rust_name]
-            kernels.append(compile_kernel(p.make(), config, p.rust_name, others))
+            made, patterns = p.make()
+            kernel = compile_kernel(made, config, p.rust_name, others)
+            kernels.append(kernel)
+            assert kernel.names is not None
+            entries = []
+            for k, pattern in sorted(patterns.items()):
+                arg = kernel.names.outputs[k]
+                # one output: <NAME>_NNZ ...; several (joint kernels): <NAME>_<ARG>_NNZ ...
+                prefix = p.rust_name.upper() + "_" + ("" if len(kernel.outputs) == 1 else arg.upper() + "_")
+                entries.append((arg, pattern, prefix))
+                extra.setdefault(p.rust_name, []).extend(
+                    _pattern_constants(p.rust_name, arg, prefix, pattern)
+                )
+            sparse_outputs.append(tuple(entries))
         sizes = [KernelSizes.of(k) for k in kernels]
         source = emit_module(
             kernels,
             self.config,
             summaries={p.rust_name: _summary(p) for p in plans},
-            trailers=rust_constants(sizes),
+            trailers=rust_constants(sizes, extra),
         )
         functions = tuple(
             GeneratedFunction(
@@ -571,8 +722,9 @@ class CodeGenerationBuilder:
                 workspace_size=s.workspace_size,
                 simplification=p.level,
                 op_count=k.op_count(),
+                sparse_outputs=sp,
             )
-            for p, s, k in zip(plans, sizes, kernels, strict=True)
+            for p, s, k, sp in zip(plans, sizes, kernels, sparse_outputs, strict=True)
         )
         meta = metadata(name, self.config, sizes, {f.name: f.as_json() for f in functions})
         return GeneratedCrate(name, self.config, source, functions, tuple(kernels), meta)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .codegen import RustProjectResult
     from .derivatives import DerivativeBundle
+    from .sparse import SparseHessian
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -309,6 +310,16 @@ class Function:
         from . import derivatives
 
         return derivatives.hvp_function(self, wrt)
+
+    # ---- sparse Hessian (gradgen.sparse; forwarding only) -----------------------------------
+    def sparse_hessian(self, wrt: int = 0, triangle: str = "full") -> SparseHessian:
+        """The structural nonzeros of the Hessian w.r.t. input ``wrt`` in CSC order, with their
+        pattern (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``); see :mod:`gradgen.sparse`."""
+        from . import sparse
+
+        return sparse.sparse_hessian(self, wrt, triangle)
+
+    # ---- end of sparse Hessian ----------------------------------------------------------------
 
     def jvp(self, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
         from . import derivatives

@@ -20,6 +20,10 @@ KERNELS = {
     "pendulum": ("f", "grad", "hvp"),
 }
 
+# ours only: an extra kernel measured next to one of KERNELS (our dense row-major Hessian next
+# to the sparse one that is compared with CasADi's sparse Hessian)
+OURS_EXTRA = {"hess": "hess_dense"}
+
 PENDULUM_DT = 0.05
 
 

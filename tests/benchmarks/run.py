@@ -32,7 +32,7 @@ from tests.cargo import cargo_env
 from . import reference
 from .counting import count_ops
 from .harness import Case, c_harness, rust_harness
-from .problems import KERNELS
+from .problems import KERNELS, OURS_EXTRA
 from .report import write_report
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -278,8 +278,8 @@ def harness_run(
         r["ns"] = float(np.median(reps))
         r["iters"] = iters
         got = np.fromfile(d / "out.bin", dtype="<f8")
-        if system == "casadi":
-            meta = r["meta"]
+        meta = r["meta"]
+        if "out_rows" in meta:  # a sparse Hessian (CasADi's, ours): its nonzeros, densified here
             rows_, cols_ = meta["out_rows"], meta["out_cols"]
             dense = np.zeros(meta["out_shape"])
             dense[rows_, cols_] = got
@@ -335,7 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     for system in systems:
         failed_at: dict[tuple[str, str], str] = {}
         sys_rows = []
-        for problem, n, kernel, full in cases:
+        sys_cases = cases
+        if system == "ours":
+            sys_cases = [
+                (p, n, k2, full)
+                for p, n, k, full in cases
+                for k2 in (k, *([OURS_EXTRA[k]] if k in OURS_EXTRA else []))
+            ]
+        for problem, n, kernel, full in sys_cases:
             if system in unavailable:
                 sys_rows.append(
                     {
@@ -375,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         harness_run(system, [r for r in sys_rows if r.get("full")], env, args)
         rows.extend(sys_rows)
     large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
+    compare_patterns(rows)
     for r in rows:
         r.pop("meta", None)
     info = {
@@ -404,6 +412,26 @@ def main(argv: list[str] | None = None) -> int:
         log(f"chart not written: {chart.stderr[-300:]}")
     log(f"results in {RESULTS} ({info['total_s']:.0f} s)")
     return 0
+
+
+def compare_patterns(rows: list[dict[str, Any]]) -> None:
+    """Record on our sparse Hessian rows whether their nonzeros are CasADi's, in the same order."""
+    index = {(r["system"], r["problem"], r["n"], r["kernel"]): r for r in rows}
+    for r in rows:
+        peer = index.get(("casadi", r["problem"], r["n"], r["kernel"]))
+        meta, pmeta = r.get("meta") or {}, (peer or {}).get("meta") or {}
+        if r["system"] != "ours" or "out_rows" not in meta or "out_rows" not in pmeta:
+            continue
+        ours = list(zip(meta["out_rows"], meta["out_cols"], strict=True))
+        theirs = list(zip(pmeta["out_rows"], pmeta["out_cols"], strict=True))
+        assert peer is not None
+        r["nnz"], peer["nnz"] = len(ours), len(theirs)
+        if ours == theirs and meta["out_shape"] == pmeta["out_shape"]:
+            r["pattern"] = "same"
+        elif set(ours) == set(theirs):
+            r["pattern"] = "same set, other order"
+        else:
+            r["pattern"] = f"differs (ours {len(ours)}, CasADi {len(theirs)} nonzeros)"
 
 
 def _cpu_model() -> str:

@@ -4,8 +4,15 @@ Run as ``python worker.py JOB.json``. The job names the system (``ours``, ``grad
 ``casadi``), the problem, its size, the kernel and an output directory. The worker times
 "symbols to source text" (median of up to ``reps`` repetitions), writes the source (a Cargo
 crate for the Rust systems, ``kernel.c`` for CasADi) and ``meta.json`` with the figures it
-knows: build times, workspace length, input sizes in ABI order, output sparsity (CasADi) and
-the process's peak resident memory.
+knows: build times, workspace length, input sizes in ABI order, output sparsity (CasADi's
+Hessian and our sparse Hessian: shape and the (row, col) of each value) and the process's peak
+resident memory.
+
+Kernels: ``f``, ``grad``, ``hvp``; ``hess`` is the Hessian as each system's users get it from the
+sparse API when there is one: CasADi's ``hessian`` (its nonzeros, full symmetric pattern, CSC
+order) and ours ``Function.sparse_hessian(0, triangle="full")`` (the same nonzeros in the same
+order); gradgen 0.5.2 has only the dense row-major Hessian. ``hess_dense`` (ours only) is our
+dense row-major ``Function.hessian(0)``.
 """
 
 from __future__ import annotations
@@ -67,7 +74,9 @@ def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
         return f
     if kernel == "grad":
         return f.gradient(0)
-    if kernel == "hess":
+    if kernel == "hess" and job["system"] == "ours":
+        return f.sparse_hessian(0, triangle="full")
+    if kernel in ("hess", "hess_dense"):
         return f.hessian(0)
     if kernel == "hvp":
         return f.hvp(0)
@@ -86,6 +95,9 @@ def _ours_config(M: Any, job: dict[str, Any]) -> Any:
 
 def _build_rust(system: str, M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
     f = _gradgen_function(M, job)
+    if hasattr(f, "pattern"):  # our sparse Hessian: the kernel is its Function
+        result = f.function.generate_rust(config=_ours_config(M, job))
+        return result.source, result, f
     if system == "ours":
         result = f.generate_rust(config=_ours_config(M, job))
     else:
@@ -161,6 +173,11 @@ def main() -> int:
             meta["out_cols"] = [int(c) for c in cols]
             meta["output_size"] = int(sp.nnz())
         else:
+            if hasattr(fun, "pattern"):  # our sparse Hessian
+                meta["out_shape"] = list(fun.shape)
+                meta["out_rows"] = list(fun.rows)
+                meta["out_cols"] = list(fun.cols)
+                fun = fun.function
             meta["workspace"] = int(result.workspace_size)
             meta["input_sizes"] = [int(s) for s in fun.input_sizes] if hasattr(fun, "input_sizes") else None
             if meta["input_sizes"] is None or system == "gradgen052":
@@ -192,7 +209,7 @@ def main() -> int:
                 meta["write_crate_s"] = time.perf_counter() - t0
                 meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         meta["ok"] = True
-    except BaseException as exc:  # noqa: BLE001 (reported in the table, never hidden)
+    except BaseException as exc:  # noqa: BLE001 - any failure is reported in the table, never hidden
         meta["error"] = f"{type(exc).__name__}: {exc}"[:400]
         meta["traceback"] = traceback.format_exc()[-3000:]
     (out / "meta.json").write_text(json.dumps(meta))
