@@ -3,10 +3,13 @@ crate by path) and one C program for CasADi (linking every separately compiled `
 
 Both harnesses do the same thing for a case: read the inputs (little-endian f64) from a file,
 call the kernel once and write the outputs to a file, then run ``reps`` timed loops of
-``iters`` calls. Between calls one input element is perturbed (``x[k] = base[k] + 1e-9 * (it & 7)``
-with ``k = it % len``) and one output element is accumulated, so no call can be skipped. The
-kernel is a direct call into a separately compiled unit (no inlining across it). The harness
-prints ``NS <ns per call of each rep>`` and the checksum.
+``iters`` calls. The inputs change between calls: the loop cycles through 8 precomputed copies of
+the inputs, copy ``s`` perturbed by ``1e-9 * s``, and one output element is accumulated, so no
+call can be skipped. (Perturbing an input element right before each call instead would time a
+store-to-load forwarding stall whenever the compiler reads inputs with vector loads, which says
+more about the harness than about the kernel.) The kernel is a direct call into a separately
+compiled unit (no inlining across it). The harness prints ``NS <ns per call of each rep>`` and
+the checksum.
 """
 
 from __future__ import annotations
@@ -60,10 +63,13 @@ fn run<F: FnMut(&[f64], &mut [f64], &mut [f64]) -> bool>(
     assert_eq!(base.len(), nin);
     let iters: usize = args[4].parse().unwrap();
     let reps: usize = args[5].parse().unwrap();
-    let mut x = base.clone();
+    let mut sets: Vec<f64> = Vec::with_capacity(8 * nin);
+    for s in 0..8 {{
+        sets.extend(base.iter().map(|b| b + 1e-9 * (s as f64)));
+    }}
     let mut y = vec![0.0f64; nout];
     let mut w = vec![0.0f64; nwork];
-    if !kernel(&x, &mut y, &mut w) {{
+    if !kernel(&base, &mut y, &mut w) {{
         eprintln!("kernel returned an error");
         std::process::exit(2);
     }}
@@ -77,9 +83,8 @@ fn run<F: FnMut(&[f64], &mut [f64], &mut [f64]) -> bool>(
     for _ in 0..reps {{
         let t = Instant::now();
         for it in 0..iters {{
-            let k = it % nin;
-            x[k] = base[k] + 1e-9 * ((it & 7) as f64);
-            kernel(&x, &mut y, &mut w);
+            let s = it & 7;
+            kernel(&sets[s * nin..(s + 1) * nin], &mut y, &mut w);
             acc += y[it % nout];
         }}
         ns.push(t.elapsed().as_nanos() as f64 / iters as f64);
@@ -115,14 +120,16 @@ def c_harness(cases: list[Case]) -> str:
         for s in c.input_sizes:
             offs.append(offs[-1] + s)
         set_args = " ".join(f"arg[{i}] = x + {offs[i]};" for i in range(len(c.input_sizes)))
+        set_args_loop = " ".join(f"arg[{i}] = xs + {offs[i]};" for i in range(len(c.input_sizes)))
         arms.append(
             f"""  if (strcmp(argv[1], "{c.key}") == 0) {{
     nin = {offs[-1]}; nout = {c.output_size};
-    double *x = malloc(sizeof(double) * nin), *base = malloc(sizeof(double) * nin);
+    double *x = malloc(sizeof(double) * 8 * nin), *base = malloc(sizeof(double) * nin);
     double *y = malloc(sizeof(double) * (nout + 1)), *w = malloc(sizeof(double) * {max(c.workspace, 1)});
     long long int *iw = malloc(sizeof(long long int) * {max(c.iw, 1)});
     const double* arg[{len(c.input_sizes)}]; double* res[1] = {{y}};
-    read_inputs(argv[2], base, nin); memcpy(x, base, sizeof(double) * nin);
+    read_inputs(argv[2], base, nin);
+    for (long s = 0; s < 8; s++) for (long k = 0; k < nin; k++) x[s * nin + k] = base[k] + 1e-9 * (double)s;
     {set_args}
     if ({c.function}(arg, res, iw, w, 0) != 0) return 2;
     write_outputs(argv[3], y, nout);
@@ -130,8 +137,8 @@ def c_harness(cases: list[Case]) -> str:
     for (int r = 0; r < reps; r++) {{
       double t0 = now_ns();
       for (long it = 0; it < iters; it++) {{
-        long k = it % nin;
-        x[k] = base[k] + 1e-9 * (double)(it & 7);
+        const double* xs = x + (it & 7) * nin;
+        {set_args_loop}
         {c.function}(arg, res, iw, w, 0);
         acc += y[it % nout];
       }}
