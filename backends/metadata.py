@@ -7,7 +7,7 @@ For every generated function ``name`` the crate exposes (``NAME`` is ``name`` in
 
 where ``<ARG>`` is the Rust argument name in upper case. Callers may add further constants per
 function (``extra`` of :func:`rust_constants`: a ``usize`` or a ``[usize; N]`` array, such as the
-sparsity pattern of a sparse Hessian, see :mod:`gradgen.sparse`). Two constants that would get the same
+sparsity pattern of a sparse Hessian, see :mod:`passes.sparsity`). Two constants that would get the same
 name are an :class:`~ir.errors.InvalidNameError` naming both, raised before anything is written.
 ``metadata.json`` (written beside ``Cargo.toml``) records the crate name, the backend mode, the
 scalar type and, per function, its argument names and sizes and its workspace size.

@@ -46,7 +46,7 @@ any file is written. The crate exposes per-kernel size constants and writes ``me
 
 **Sparse Hessians.** ``add_hessian(sparse=True, triangle=...)`` (and the bundle artifact
 ``FunctionBundle().add_hessian(sparse=True)``) output only the structural nonzeros of the Hessian
-in compressed-column order (:mod:`gradgen.sparse` defines "structural" and the triangles). The
+in compressed-column order (:mod:`passes.sparsity` defines "structural" and the triangles). The
 pattern is exposed beside the function as ``pub const <P>NNZ: usize``, ``<P>COL_POINTERS:
 [usize; n + 1]`` and ``<P>ROW_INDICES: [usize; NNZ]``, where ``<P>`` is ``<NAME>_`` for a
 separate kernel and ``<NAME>_<ARG>_`` (the output's Rust name) in a joint kernel, and in
@@ -75,10 +75,10 @@ from ir.names import sanitize, validate_explicit
 from passes import autodiff as ad
 from passes.manager import PassManager
 from passes.pipelines import level_index
+from passes.sparsity import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
 
 from .codegen import compile_kernel
 from .function import Function
-from .sparse import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {

@@ -1,8 +1,7 @@
-"""Sparse Hessians: only the structural nonzeros, in compressed-column (CSC) order.
+"""Sparse Hessians for users: only the structural nonzeros, in compressed-column (CSC) order.
 
-The dense Hessian kernel (:func:`passes.autodiff.hessian`) writes the row-major ``n x n`` matrix.
 Solvers for MPC and NLP problems (OSQP, Clarabel, IPOPT-style interfaces) take the nonzeros and
-a fixed pattern instead; :func:`sparse_hessian` gives them that::
+a fixed pattern instead of the dense matrix::
 
     H = f.sparse_hessian(wrt=0, triangle="upper")
     values = H.function(x)             # the nonzeros, column by column
@@ -10,231 +9,27 @@ a fixed pattern instead; :func:`sparse_hessian` gives them that::
     H.rows, H.cols                     # the same pattern as (row, col) pairs, in value order
     H.to_dense(values)                 # a list of n rows (mirror=True fills the other triangle)
 
-**What "structural" means.** The pattern is read off the dense Hessian kernel that the autodiff
-pass builds, *before* any simplification pass runs: an entry is a structural zero when its value
-is the constant 0 there (``+0.0`` or ``-0.0``), i.e. when no second-order dependency path links
-the two variables, or when the path folds to the constant 0 under the exact construction-time
-folds of :mod:`ir.fold` (constant arithmetic, ``x+0``, ``x*1``, ...; the finite-only rewrites
-such as ``0*x`` and ``x-x`` are simplification rules and do not count). Every other entry is a
-structural nonzero and keeps its slot even when it is 0 at some point, or when simplification at
-the chosen level later proves it always 0: the pattern depends on the function only, never on
-the simplification level or the input values, so a solver can analyse it once.
-
-**Layout.** ``triangle`` is ``"full"`` (both triangles; the default, like :meth:`Function.hessian`
-and like CasADi's ``hessian``), ``"lower"`` (entries ``i >= j``) or ``"upper"`` (``i <= j``).
-Values are in CSC order: column by column, rows increasing within a column. Symmetric entries
-are computed once (the autodiff pass mirrors them), so ``"full"`` only adds writes. A Hessian
-without any structural nonzero (``f`` at most linear in the input) is a
-:class:`~ir.errors.DifferentiationError`: there would be nothing to compute.
-
-The sparse kernel ``<f>_sparse_hessian_<in>`` has the inputs of ``f`` and one output
-``hessian_<in>`` of length ``nnz`` (the port name of the dense kernel). Its values equal the
-corresponding dense entries bit for bit at the same simplification level.
+What "structural" means and the triangle layouts are documented in :mod:`passes.sparsity`,
+which builds the kernel. The sparse kernel ``<f>_sparse_hessian_<in>`` has the inputs of ``f``
+and one output ``hessian_<in>`` of length ``nnz``; its values equal the corresponding dense
+entries bit for bit at the same simplification level.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ir.errors import DifferentiationError, EvaluationArgumentError, GradgenTypeError
-from ir.kernel import Kernel, KernelBuilder, Port
-from ir.ops import Op
-from passes import autodiff as ad
+from ir.errors import GradgenTypeError
 from passes.manager import PassManager
+from passes.sparsity import TRIANGLES, HessianPattern, SparseHessianPass, check_triangle
 
 if TYPE_CHECKING:  # pragma: no cover
     from .function import Function
 
-#: accepted values of ``triangle``
-TRIANGLES: tuple[str, ...] = ("full", "lower", "upper")
-
-
-def check_triangle(triangle: object) -> str:
-    """``triangle`` if it is one of :data:`TRIANGLES`, else a :class:`DifferentiationError`."""
-    if not isinstance(triangle, str) or triangle not in TRIANGLES:
-        raise DifferentiationError(
-            f"triangle must be one of {', '.join(map(repr, TRIANGLES))}, got {triangle!r}"
-        )
-    return triangle
-
-
-@attrs.frozen
-class HessianPattern:
-    """The CSC sparsity pattern of a (square, symmetric) Hessian.
-
-    ``indptr[j]:indptr[j+1]`` are the positions of column ``j``'s nonzeros; ``indices[k]`` is the
-    row of the ``k``-th nonzero.
-    """
-
-    n: int
-    triangle: str
-    indptr: tuple[int, ...]
-    indices: tuple[int, ...]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.n, self.n)
-
-    @property
-    def nnz(self) -> int:
-        return len(self.indices)
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        """Row of each nonzero, in value order (the same as ``indices``)."""
-        return self.indices
-
-    @property
-    def cols(self) -> tuple[int, ...]:
-        """Column of each nonzero, in value order."""
-        out: list[int] = []
-        for j in range(self.n):
-            out.extend([j] * (self.indptr[j + 1] - self.indptr[j]))
-        return tuple(out)
-
-    def as_json(self) -> dict[str, Any]:
-        """The pattern as recorded in a crate's ``metadata.json``."""
-        return {
-            "format": "csc",
-            "shape": [self.n, self.n],
-            "triangle": self.triangle,
-            "nnz": self.nnz,
-            "col_pointers": list(self.indptr),
-            "row_indices": list(self.indices),
-        }
-
-    def to_dense(self, values: Sequence[float], mirror: bool = False) -> list[list[float]]:
-        """The ``n x n`` matrix (a list of rows) with ``values`` at the pattern's positions.
-
-        With ``mirror=True`` a triangle is reflected into the other half (the full symmetric
-        Hessian); a ``"full"`` pattern needs no mirroring.
-        """
-        try:
-            vals = [float(v) for v in values]
-        except (TypeError, ValueError):
-            raise EvaluationArgumentError(
-                f"to_dense needs a sequence of {self.nnz} numbers, got {values!r}"
-            ) from None
-        if len(vals) != self.nnz:
-            raise EvaluationArgumentError(
-                f"to_dense needs {self.nnz} values (the nonzeros of the pattern), got {len(vals)}"
-            )
-        dense = [[0.0] * self.n for _ in range(self.n)]
-        for j in range(self.n):
-            for k in range(self.indptr[j], self.indptr[j + 1]):
-                i = self.indices[k]
-                dense[i][j] = vals[k]
-                if mirror:
-                    dense[j][i] = vals[k]
-        return dense
-
-
-def _zero_ids(kernel: Kernel, ids: Sequence[int]) -> set[int]:
-    """The ids among ``ids`` that are the constant 0 (either sign)."""
-    ops, attrs_ = kernel.ops, kernel.attrs
-    return {v for v in set(ids) if ops[v] is Op.CONST and attrs_[v] == 0.0}
-
-
-def pattern_of(dense: Kernel, output: int, triangle: str) -> tuple[HessianPattern, list[int]]:
-    """The pattern of the row-major ``n x n`` output ``output`` of ``dense`` and the value ids of
-    its nonzeros in CSC order. Reads every entry once (``O(n^2)`` list work, no graph work)."""
-    res = dense.results[output]
-    n = math.isqrt(len(res))
-    if n * n != len(res):
-        raise DifferentiationError(
-            f"output {dense.outputs[output].name!r} of {dense.name!r} has {len(res)} entries, "
-            "not a square matrix"
-        )
-    zeros = _zero_ids(dense, res)
-    indptr = [0]
-    indices: list[int] = []
-    values: list[int] = []
-    for j in range(n):
-        if triangle == "lower":
-            first, col = j, res[j * n + j :: n]
-        elif triangle == "upper":
-            first, col = 0, res[j : j * n + j + 1 : n]
-        else:
-            first, col = 0, res[j::n]
-        keep = [k for k, v in enumerate(col) if v not in zeros]
-        indices.extend(first + k for k in keep)
-        values.extend(col[k] for k in keep)
-        indptr.append(len(indices))
-    return HessianPattern(n, triangle, tuple(indptr), tuple(indices)), values
-
-
-def select_outputs(kernel: Kernel, outputs: Sequence[tuple[Port, Sequence[int]]], name: str) -> Kernel:
-    """A kernel with ``kernel``'s inputs and the given ``(port, value ids)`` outputs (ids of
-    ``kernel``); instructions no output needs are dropped."""
-    b = KernelBuilder()
-    new = b.copy_from(kernel)
-    return b.finish(name, kernel.inputs, [p for p, _ in outputs], [[new[v] for v in r] for _, r in outputs])
-
-
-def sparse_hessian_kernel(
-    kernel: Kernel, wrt: int = 0, triangle: str = "full"
-) -> tuple[Kernel, HessianPattern]:
-    """The sparse Hessian kernel of ``kernel``'s scalar output w.r.t. input ``wrt`` and its pattern.
-
-    The kernel is ``<f>_sparse_hessian_<in>`` with output ``hessian_<in>`` of length ``nnz``.
-    """
-    check_triangle(triangle)
-    dense = ad.hessian(kernel, wrt)
-    pattern, ids = pattern_of(dense, 0, triangle)
-    if not ids:
-        raise DifferentiationError(
-            f"the Hessian of {kernel.name!r} with respect to {kernel.inputs[wrt].name!r} is "
-            "structurally zero (the output is at most linear in it); there are no nonzeros to compute"
-        )
-    port = dense.outputs[0]
-    out = Port(port.name, len(ids), port.scalar and len(ids) == 1)
-    name = f"{kernel.name}_sparse_hessian_{kernel.inputs[wrt].name}"
-    return select_outputs(dense, [(out, ids)], name), pattern
-
-
-@attrs.define(eq=False)
-class SparseHessianPass:
-    """The sparse Hessian as a pass (so the pass manager verifies its kernel); ``pattern`` holds
-    the pattern of the last kernel it built."""
-
-    wrt: int = 0
-    triangle: str = "full"
-    name: str = "sparse_hessian"
-    pattern: HessianPattern | None = None
-
-    def __attrs_post_init__(self) -> None:
-        check_triangle(self.triangle)
-
-    def run(self, kernel: Kernel) -> Kernel:
-        result, self.pattern = sparse_hessian_kernel(kernel, self.wrt, self.triangle)
-        return result
-
-
-def sparsify_joint(
-    kernel: Kernel, sparse: Sequence[tuple[int, str]]
-) -> tuple[Kernel, dict[int, HessianPattern]]:
-    """Replace the dense Hessian outputs ``(output index, triangle)`` of a joint kernel by their
-    nonzeros (CSC order); the other outputs are kept. Returns the kernel and each pattern."""
-    patterns: dict[int, HessianPattern] = {}
-    outputs: list[tuple[Port, Sequence[int]]] = []
-    chosen = dict(sparse)
-    for k, (port, res) in enumerate(zip(kernel.outputs, kernel.results, strict=True)):
-        if k in chosen:
-            pattern, ids = pattern_of(kernel, k, chosen[k])
-            if not ids:
-                raise DifferentiationError(
-                    f"the Hessian output {port.name!r} of {kernel.name!r} is structurally zero; "
-                    "there are no nonzeros to compute"
-                )
-            patterns[k] = pattern
-            outputs.append((Port(port.name, len(ids), port.scalar and len(ids) == 1), ids))
-        else:
-            outputs.append((port, res))
-    return select_outputs(kernel, outputs, kernel.name), patterns
+__all__ = ["TRIANGLES", "HessianPattern", "SparseHessian", "sparse_hessian"]
 
 
 @attrs.frozen
