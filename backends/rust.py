@@ -14,15 +14,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from itertools import chain, compress
+from operator import not_
 
 import attrs
 
 from ir.errors import VerificationError
 from ir.kernel import Kernel
+from ir.nogc import paused_gc
 from ir.ops import LEAVES, Op, evaluate
 
 from .config import RustBackendConfig
 from .emitter import (
+    CALL_ARGS_WIDTH,
+    INDENT,
+    MAX_WIDTH,
     Array,
     Binary,
     Call,
@@ -108,6 +114,17 @@ impl core::fmt::Display for GradgenError {
 }
 """
 
+_CONST_ONLY = frozenset({Op.CONST})
+_INPUT_ONLY = frozenset({Op.INPUT})
+#: infix operators printed on the fast path of ``_statements``
+_INFIX: dict[Op, str] = {
+    op: spec.symbol for op, spec in RUST_OPS.items() if spec.kind is Kind.INFIX and spec.symbol
+}
+_EQ_OP_LINT = frozenset({Op.SUB, Op.DIV})
+_CONST = Op.CONST
+# how _KernelPrinter._flat prints a statement on one line
+_FAST_INFIX, _FAST_NEG, _FAST_METHOD, _FAST_CALL = range(4)
+
 _STD_ERROR_IMPL = "impl std::error::Error for GradgenError {}\n"
 
 
@@ -180,44 +197,59 @@ class _KernelPrinter:
         self.scalar = scalar
         self.no_std = no_std
         self.used = used
-        self.chunk_of: dict[int, int] = {}
+        ops, attrs_ = kernel.ops, kernel.attrs
+        n = len(ops)
+        names = self.names
+        #: chunk of each statement (-1 for leaves) and the operand text of every value: the
+        #: ``let`` local of a statement, ``x[j]`` of an input, the literal of a constant
+        self._chunk = [-1] * n
+        self._text = [""] * n
+        prefix, local = names.local_prefix, self.alloc.local
         for c, ch in enumerate(self.alloc.chunks):
             for s in self.alloc.statements[ch.start : ch.stop]:
-                self.chunk_of[s] = c
+                self._chunk[s] = c
+                self._text[s] = f"{prefix}{local[s]}"
+        for i in compress(range(n), map(_INPUT_ONLY.__contains__, ops)):
+            p, j = attrs_[i]
+            self._text[i] = f"{names.inputs[p]}[{j}]"
+        #: constants clippy's approx_constant could flag
+        self._approx: set[int] = set()
+        pos_zero: set[int] = set()
+        for i in compress(range(n), map(_CONST_ONLY.__contains__, ops)):
+            value = attrs_[i]
+            self._text[i] = float_literal(value, scalar)
+            if near_std_constant(value):
+                self._approx.add(i)
+            if value == 0.0 and math.copysign(1.0, value) > 0:
+                pos_zero.add(i)
         self.writes: dict[int, list[tuple[int, int]]] = {}
         self.filled: list[bool] = []
         for p, res in enumerate(kernel.results):
-            zeros = [j for j, v in enumerate(res) if self._is_pos_zero(v)]
-            fill = len(zeros) >= FILL_MIN_ZEROS and 2 * len(zeros) >= len(res)
+            zero = list(map(pos_zero.__contains__, res))
+            n_zeros = sum(zero)
+            fill = n_zeros >= FILL_MIN_ZEROS and 2 * n_zeros >= len(res)
             self.filled.append(fill)
-            for j, v in enumerate(res):
-                if fill and self._is_pos_zero(v):
-                    continue
-                self.writes.setdefault(v, []).append((p, j))
+            written = compress(range(len(res)), map(not_, zero)) if fill else range(len(res))
+            for j in written:
+                self.writes.setdefault(res[j], []).append((p, j))
         self.lints: set[str] = set()
-        #: constant id -> (literal, whether clippy's approx_constant could flag it)
-        self._consts: dict[int, tuple[str, bool]] = {}
-
-    def _is_pos_zero(self, v: int) -> bool:
-        c = self.k.const_value(v)
-        return c is not None and c == 0.0 and math.copysign(1.0, c) > 0
+        #: op -> how _statements prints it on one line (see _flat)
+        self._fast: dict[Op, tuple[int, str]] = {op: (_FAST_INFIX, sym) for op, sym in _INFIX.items()}
+        self._fast[Op.NEG] = (_FAST_NEG, "-")
+        for op, spec in RUST_OPS.items():
+            if spec.kind is Kind.MATH:
+                name, is_method = math_call(spec, scalar, no_std)
+                self._fast[op] = (_FAST_METHOD if is_method else _FAST_CALL, name)
 
     # ---- operands and expressions ------------------------------------------------------------
     def operand(self, a: int, chunk: int) -> str:
-        op = self.k.ops[a]
-        if op is Op.CONST:
-            cached = self._consts.get(a)
-            if cached is None:
-                value = self.k.attrs[a]
-                cached = self._consts[a] = (float_literal(value, self.scalar), near_std_constant(value))
-            if cached[1]:
+        c = self._chunk[a]
+        if c == chunk:
+            return self._text[a]
+        if c < 0:  # a constant or an input
+            if a in self._approx:
                 self.lints.add("clippy::approx_constant")
-            return cached[0]
-        if op is Op.INPUT:
-            p, j = self.k.attrs[a]
-            return f"{self.names.inputs[p]}[{j}]"
-        if self.chunk_of[a] == chunk:
-            return f"{self.names.local_prefix}{self.alloc.local[a]}"
+            return self._text[a]
         return f"{self.names.work}[{self.alloc.slot[a]}]"
 
     def expr(self, v: int, chunk: int) -> Expr:
@@ -291,19 +323,69 @@ class _KernelPrinter:
     # ---- statements ------------------------------------------------------------------------------
     def _statements(self, e: Emitter, chunk: int) -> None:
         ch = self.alloc.chunks[chunk]
-        prefix = self.names.local_prefix
+        ops, args = self.k.ops, self.k.args
+        text, slot, writes = self._text, self.alloc.slot, self.writes
+        indent = INDENT * e.level
+        width = MAX_WIDTH - len(indent)
+        lines = e.lines
+        fasts, in_chunk, operand = self._fast, self._chunk, self.operand
         for v in self.alloc.statements[ch.start : ch.stop]:
-            local = f"{prefix}{self.alloc.local[v]}"
+            local = text[v]
+            op = ops[v]
+            fast = fasts.get(op)
+            if fast is not None:
+                # the statements that fit on one line, printed as emit_assign would print them
+                if fast[0] == _FAST_INFIX:  # the common case, inlined
+                    x, y = args[v]
+                    if x == y and op in _EQ_OP_LINT:
+                        self.lints.add("clippy::eq_op")
+                    tx = text[x] if in_chunk[x] == chunk else operand(x, chunk)
+                    ty = text[y] if in_chunk[y] == chunk else operand(y, chunk)
+                    flat: str | None = f"{tx} {fast[1]} {ty}"
+                else:
+                    flat = self._flat(fast, op, args[v], chunk)
+                if flat is not None:
+                    stmt = f"let {local} = {flat};"
+                    if len(stmt) <= width:
+                        lines.append(indent + stmt)
+                        if v in slot or v in writes:
+                            self._store(e, v, local)
+                        continue
             rhs = self.expr(v, chunk)
             # `if c { 1.0 } else { 0.0 }` alone does not fix the float type, and a later method
             # call on the local (`w0.cos()`) would be ambiguous (E0689): annotate those lets
             typed = isinstance(rhs, IfElse) and _is_literal(rhs.then) and _is_literal(rhs.other)
             head = f"let {local}: {self.scalar} = " if typed else f"let {local} = "
             emit_assign(e, head, rhs)
-            if v in self.alloc.slot:
-                e.line(f"{self.names.work}[{self.alloc.slot[v]}] = {local};")
-            for p, j in self.writes.get(v, ()):
-                emit_assign(e, f"{self.names.outputs[p]}[{j}] = ", local)
+            if v in slot or v in writes:
+                self._store(e, v, local)
+
+    def _flat(self, fast: tuple[int, str], op: Op, a: tuple[int, ...], chunk: int) -> str | None:
+        """One-line text of an infix operation, a negation or a math call (``None``: use the
+        general layout of :meth:`expr`)."""
+        code, word = fast
+        operand = self.operand
+        if code == _FAST_INFIX:
+            x, y = a
+            if x == y and op in _EQ_OP_LINT:
+                self.lints.add("clippy::eq_op")
+            return f"{operand(x, chunk)} {word} {operand(y, chunk)}"
+        if code == _FAST_NEG:
+            return f"-{operand(a[0], chunk)}"
+        if code == _FAST_METHOD:
+            if self.k.ops[a[0]] is _CONST:
+                return None  # `f64::sin(1.0)`: a constant receiver needs the type
+            rest = ", ".join([operand(x, chunk) for x in a[1:]])
+            return f"{operand(a[0], chunk)}.{word}({rest})"
+        joined = ", ".join([operand(x, chunk) for x in a])  # _FAST_CALL
+        return f"{word}({joined})" if len(joined) <= CALL_ARGS_WIDTH else None
+
+    def _store(self, e: Emitter, v: int, local: str) -> None:
+        """The workspace slot and the output elements that receive statement ``v``."""
+        if v in self.alloc.slot:
+            e.line(f"{self.names.work}[{self.alloc.slot[v]}] = {local};")
+        for p, j in self.writes.get(v, ()):
+            emit_assign(e, f"{self.names.outputs[p]}[{j}] = ", local)
 
     def _attributes(self, e: Emitter, n_params: int) -> None:
         lints = set(self.lints)
@@ -369,10 +451,12 @@ class _KernelPrinter:
                 self.lints = set()
                 self._statements(body, c)
                 stmts = alloc.statements[ch.start : ch.stop]
-                ins = sorted({k.attrs[a][0] for v in stmts for a in k.args[v] if k.ops[a] is Op.INPUT})
-                outs = sorted({p for v in stmts for p, _ in self.writes.get(v, ())})
-                work = any(v in alloc.slot for v in stmts) or any(
-                    a in alloc.slot and self.chunk_of[a] != c for v in stmts for a in k.args[v]
+                read = set(chain.from_iterable(map(k.args.__getitem__, stmts)))
+                inputs = compress(read, map(_INPUT_ONLY.__contains__, map(k.ops.__getitem__, read)))
+                ins = sorted({k.attrs[a][0] for a in inputs})
+                outs = sorted({p for v in filter(self.writes.__contains__, stmts) for p, _ in self.writes[v]})
+                work = any(map(alloc.slot.__contains__, stmts)) or any(
+                    self._chunk[a] != c for a in filter(alloc.slot.__contains__, read)
                 )
                 params = self._params(ins, outs, work)
                 item = Emitter()
@@ -427,6 +511,7 @@ class _KernelPrinter:
             e.block(self.trailer.rstrip("\n"))
 
 
+@paused_gc()
 def emit_module(
     kernels: Sequence[Kernel],
     config: RustBackendConfig | None = None,

@@ -2,6 +2,7 @@
 
 The compiler work happens in ``passes`` (simplification pipeline, scheduling, allocation,
 ``SanitizePass``) and ``backends`` (printing, crate writing); this module only wires them.
+Python's cyclic garbage collector is paused while a module is generated (see :mod:`ir.nogc`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from backends.crate import check_crate_name, default_crate_name, write_crate
 from backends.rust import RustGenerationResult, emit_module, generation_result
 from backends.rust_ops import helper_names
 from ir.kernel import Kernel
+from ir.nogc import paused_gc
 from passes.allocate import DEFAULT_MAX_CHUNK
 from passes.manager import PassCallback, PassManager
 from passes.pipelines import codegen_passes, simplification_passes
@@ -54,6 +56,7 @@ def compile_kernel(
     return PassManager(passes, callback=callback).run(kernel)
 
 
+@paused_gc()
 def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustGenerationResult:
     """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
     config = config or RustBackendConfig()

@@ -25,6 +25,7 @@ from ir.errors import DifferentiationError, GradgenTypeError
 from ir.expr import SX, Scalar, as_sx, iter_dag
 from ir.kernel import Kernel, Port
 from ir.lower import lower, raise_kernel
+from ir.nogc import paused_gc
 from passes import autodiff as ad
 from passes.manager import PassManager
 
@@ -60,6 +61,7 @@ def _fresh_symbols(f: Function, kernel: Kernel) -> list[list[SX]]:
     return blocks
 
 
+@paused_gc()
 def _derive(f: Function, p: ad.AutodiffPass) -> Function:
     if not isinstance(f, Function):
         raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any, Union, cast
 
 from .errors import GradgenTypeError
-from .fold import peephole
+from .fold import STRUCTURAL, peephole
 from .ops import OP_INFO, VARIADIC, AttrKind, Op
 
 Scalar = Union["SX", float, int]
@@ -62,9 +62,13 @@ def interned_count() -> int:
     return sum(len(t) for t in _TABLES)
 
 
+_PACK_F64 = struct.Struct("<d").pack
+_UNPACK_I64 = struct.Struct("<q").unpack
+
+
 def float_key(value: float) -> int:
     """Bit pattern of a float: keeps 0.0, -0.0 and distinct NaNs apart in hash-consing."""
-    return int(struct.unpack("<q", struct.pack("<d", value))[0])
+    return int(_UNPACK_I64(_PACK_F64(value))[0])
 
 
 class SX:
@@ -288,6 +292,13 @@ def _intern(op: Op, args: tuple[SX, ...], attr: object) -> SX:
 
 def _make(op: Op, args: tuple[SX, ...], attr: object = None) -> SX:
     """``op(args)`` after the exact construction-time folds of :mod:`ir.fold`."""
+    if op not in STRUCTURAL:  # no constant argument: no fold applies (see ir.fold.STRUCTURAL)
+        n = len(args)
+        if n == 2:
+            if args[0].op is not _CONST and args[1].op is not _CONST:
+                return _intern(op, args, attr)
+        elif n == 1 and args[0].op is not _CONST:
+            return _intern(op, args, attr)
     while True:
         rewrite = peephole(op, args, attr, _const_of, _view)
         if rewrite is None:

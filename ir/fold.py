@@ -24,6 +24,12 @@ _MAX, _MIN, _NEG, _ABS, _POWI, _SELECT = Op.MAX, Op.MIN, Op.NEG, Op.ABS, Op.POWI
 #: A folding result: ("const", value) | ("ref", arg) | ("op", op, args, attr)
 Rewrite = tuple[Any, ...]
 
+#: The operations :func:`peephole` can rewrite when *no* argument is a constant (``max(x, x)``,
+#: ``--x``, ``abs(abs x)``, ``abs(-x)``, ``x**1``, ``x**0``, ``select(c, x, x)``). For every other
+#: operation whose arguments are all non-constant, ``peephole`` returns ``None``: builders use
+#: this to skip the call on their hot path (``tests/test_build_work.py`` checks it op by op).
+STRUCTURAL = frozenset({_MAX, _MIN, _NEG, _ABS, _POWI, _SELECT})
+
 
 def peephole(
     op: Op,

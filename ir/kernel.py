@@ -13,14 +13,24 @@ the arguments of commutative operations canonically, and ``finish`` drops dead i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from itertools import accumulate, compress, repeat
+from operator import is_not
 from typing import Any
 
 import attrs
 
 from .expr import float_key
-from .fold import peephole
+from .fold import STRUCTURAL, peephole
 from .ops import LEAVES, OP_INFO, Op
+
+# enum member lookups are slow in Python 3.11: the hot paths use module-level aliases
+_CONST, _INPUT = Op.CONST, Op.INPUT
+_ADD, _SUB, _MUL, _DIV, _NEG = Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG
+_COMMUTATIVE = frozenset(op for op, info in OP_INFO.items() if info.commutative)
+_POS_ZERO_KEY = (_CONST, float_key(0.0))
+_NEG_ZERO_KEY = (_CONST, float_key(-0.0))
 
 
 @attrs.frozen
@@ -83,6 +93,11 @@ class Kernel:
     results: list[list[int]]
     allocation: Allocation | None = None
     names: NameTable | None = None
+    #: set by :meth:`KernelBuilder.finish`: every instruction went through the builder (folded,
+    #: hash-consed, commutative arguments in canonical order, no dead instruction), so copying
+    #: the kernel through a fresh builder reproduces it exactly (CSE has nothing to do). Kernels
+    #: made any other way (e.g. renumbered by scheduling) leave it ``False``.
+    canonical: bool = False
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -99,7 +114,7 @@ class Kernel:
         return dict(sorted(hist.items()))
 
     def const_value(self, vid: int) -> float | None:
-        return self.attrs[vid] if self.ops[vid] is Op.CONST else None
+        return self.attrs[vid] if self.ops[vid] is _CONST else None
 
     def use_counts(self) -> list[int]:
         """How many times each value is an argument or an output element."""
@@ -127,13 +142,19 @@ class Kernel:
 
 
 class KernelBuilder:
-    """Builds a kernel instruction by instruction with hash-consing and exact folding."""
+    """Builds a kernel instruction by instruction with hash-consing and exact folding.
+
+    Interning keys: ``(CONST, float_key(value))``, ``(INPUT, port, index)``, ``(op, args)`` for an
+    operation without attribute and ``(op, args, attr)`` (floats by bit pattern) otherwise.
+    """
 
     def __init__(self) -> None:
         self.ops: list[Op] = []
         self.args: list[tuple[int, ...]] = []
         self.attrs: list[Any] = []
         self._intern: dict[tuple[Any, ...], int] = {}
+        #: non-zero constant value -> id, a shortcut in front of the interning table
+        self._consts: dict[float, int] = {}
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -150,14 +171,23 @@ class KernelBuilder:
         return vid
 
     def const(self, value: float) -> int:
-        value = float(value)
-        return self._push((Op.CONST, float_key(value)), Op.CONST, (), value)
+        if value.__class__ is not float:
+            value = float(value)
+        if value:  # not a zero: equal floats have equal bits (a NaN is only found by identity)
+            vid = self._consts.get(value)
+            if vid is None:
+                vid = self._push((_CONST, float_key(value)), _CONST, (), value)
+                if value == value:
+                    self._consts[value] = vid
+            return vid
+        key = _POS_ZERO_KEY if math.copysign(1.0, value) > 0 else _NEG_ZERO_KEY
+        return self._push(key, _CONST, (), value)
 
     def input(self, port: int, index: int) -> int:
-        return self._push((Op.INPUT, port, index), Op.INPUT, (), (port, index))
+        return self._push((_INPUT, port, index), _INPUT, (), (port, index))
 
     def const_of(self, vid: int) -> float | None:
-        return self.attrs[vid] if self.ops[vid] is Op.CONST else None
+        return self.attrs[vid] if self.ops[vid] is _CONST else None
 
     def view(self, vid: int) -> tuple[Op, tuple[int, ...]]:
         return self.ops[vid], self.args[vid]
@@ -165,7 +195,39 @@ class KernelBuilder:
     # ---- operations -----------------------------------------------------------------------
     def emit(self, op: Op, args: Sequence[int], attr: Any = None) -> int:
         """Append ``op(args)`` (or find the existing equal instruction) and return its id."""
-        args = tuple(args)
+        if args.__class__ is not tuple:
+            args = tuple(args)
+        ops = self.ops
+        # Hot path: no argument is a constant and ``op`` is not STRUCTURAL, so the peephole
+        # cannot fire (see ir.fold.STRUCTURAL); intern directly.
+        if op not in STRUCTURAL:
+            n = len(args)
+            if n == 2:
+                a, b = args
+                if ops[a] is _CONST or ops[b] is _CONST:
+                    return self._emit_folded(op, args, attr)
+                if b < a and op in _COMMUTATIVE:
+                    args = (b, a)
+            elif n == 1:
+                if ops[args[0]] is _CONST:
+                    return self._emit_folded(op, args, attr)
+            elif n == 0 or _CONST in map(ops.__getitem__, args):
+                return self._emit_folded(op, args, attr)
+            if attr is None:
+                key: tuple[Any, ...] = (op, args)
+            else:
+                key = (op, args, float_key(attr) if attr.__class__ is float else attr)
+            intern = self._intern
+            vid = intern.get(key)
+            if vid is None:
+                vid = intern[key] = len(ops)
+                ops.append(op)
+                self.args.append(args)
+                self.attrs.append(attr)
+            return vid
+        return self._emit_folded(op, args, attr)
+
+    def _emit_folded(self, op: Op, args: tuple[int, ...], attr: Any) -> int:
         rewrite = peephole(op, args, attr, self.const_of, self.view)
         if rewrite is not None:
             kind = rewrite[0]
@@ -178,27 +240,31 @@ class KernelBuilder:
 
     def emit_raw(self, op: Op, args: tuple[int, ...], attr: Any = None) -> int:
         """Append ``op(args)`` with hash-consing but without folding."""
-        if OP_INFO[op].commutative and len(args) == 2:
+        if len(args) == 2 and op in _COMMUTATIVE:
             a, b = args
-            if (self.ops[a] is Op.CONST, a) > (self.ops[b] is Op.CONST, b):
+            ops = self.ops
+            if (ops[a] is _CONST, a) > (ops[b] is _CONST, b):
                 args = (b, a)
-        key = (op, args, float_key(attr) if isinstance(attr, float) else attr)
+        if attr is None:
+            key: tuple[Any, ...] = (op, args)
+        else:
+            key = (op, args, float_key(attr) if isinstance(attr, float) else attr)
         return self._push(key, op, args, attr)
 
     def add(self, a: int, b: int) -> int:
-        return self.emit(Op.ADD, (a, b))
+        return self.emit(_ADD, (a, b))
 
     def sub(self, a: int, b: int) -> int:
-        return self.emit(Op.SUB, (a, b))
+        return self.emit(_SUB, (a, b))
 
     def mul(self, a: int, b: int) -> int:
-        return self.emit(Op.MUL, (a, b))
+        return self.emit(_MUL, (a, b))
 
     def div(self, a: int, b: int) -> int:
-        return self.emit(Op.DIV, (a, b))
+        return self.emit(_DIV, (a, b))
 
     def neg(self, a: int) -> int:
-        return self.emit(Op.NEG, (a,))
+        return self.emit(_NEG, (a,))
 
     def sum(self, terms: Iterable[int]) -> int:
         """Left-to-right sum; the empty sum is the constant 0."""
@@ -208,21 +274,43 @@ class KernelBuilder:
         return self.const(0.0) if acc is None else acc
 
     def is_zero(self, vid: int) -> bool:
-        return self.ops[vid] is Op.CONST and self.attrs[vid] == 0.0
+        return self.ops[vid] is _CONST and self.attrs[vid] == 0.0
 
     # ---- copying --------------------------------------------------------------------------
     def copy_from(self, kernel: Kernel, input_map: dict[tuple[int, int], int] | None = None) -> list[int]:
-        """Re-emit every instruction of ``kernel``; return the id map old -> new."""
+        """Re-emit every instruction of ``kernel``; return the id map old -> new.
+
+        A :attr:`Kernel.canonical` kernel copied into an empty builder keeps its ids: its lists
+        are copied and only the interning table is built (re-emitting would reproduce them)."""
+        if kernel.canonical and input_map is None and not self.ops:
+            self._adopt(kernel)
+            return list(range(len(kernel.ops)))
         new: list[int] = [0] * len(kernel.ops)
         for i, op in enumerate(kernel.ops):
             attr = kernel.attrs[i]
-            if op is Op.CONST:
+            if op is _CONST:
                 new[i] = self.const(attr)
-            elif op is Op.INPUT:
+            elif op is _INPUT:
                 new[i] = input_map[attr] if input_map is not None else self.input(*attr)
             else:
                 new[i] = self.emit(op, [new[a] for a in kernel.args[i]], attr)
         return new
+
+    def _adopt(self, kernel: Kernel) -> None:
+        ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
+        keys: list[tuple[Any, ...]] = list(zip(ops, args, strict=True))
+        for i in compress(range(len(ops)), map(is_not, attrs_, repeat(None))):
+            op, attr = ops[i], attrs_[i]
+            if op is _CONST:
+                keys[i] = (_CONST, float_key(attr))
+            elif op is _INPUT:
+                keys[i] = (_INPUT, *attr)
+            else:
+                keys[i] = (op, args[i], float_key(attr) if isinstance(attr, float) else attr)
+        self.ops = list(ops)
+        self.args = list(args)
+        self.attrs = list(attrs_)
+        self._intern = dict(zip(keys, range(len(ops)), strict=True))
 
     # ---- finishing ------------------------------------------------------------------------
     def finish(
@@ -238,28 +326,41 @@ class KernelBuilder:
         for res in results:
             for v in res:
                 live[v] = 1
-        for i in range(n - 1, -1, -1):
-            if live[i]:
-                for a in self.args[i]:
-                    live[a] = 1
-        remap = [-1] * n
-        ops: list[Op] = []
-        args: list[tuple[int, ...]] = []
-        attrs_: list[Any] = []
-        for i in range(n):
-            if live[i]:
-                remap[i] = len(ops)
-                ops.append(self.ops[i])
-                args.append(tuple(remap[a] for a in self.args[i]))
-                attrs_.append(self.attrs[i])
+        args = self.args
+        i = n
+        for a in reversed(args):
+            i -= 1
+            if a and live[i]:
+                for x in a:
+                    live[x] = 1
+        first_dead = live.find(0)
+        if first_dead < 0:  # everything is live: ids are kept
+            return Kernel(
+                name=name,
+                inputs=tuple(inputs),
+                outputs=tuple(outputs),
+                ops=list(self.ops),
+                args=list(args),
+                attrs=list(self.attrs),
+                results=[list(res) for res in results],
+                canonical=True,
+            )
+        # new id of a live value = number of live values before it
+        remap = list(accumulate(live, initial=-1))
+        del remap[0]
+        keep = list(compress(range(n), live))
+        at = remap.__getitem__
+        new_args = args[:first_dead]
+        new_args.extend([tuple(map(at, args[i])) for i in keep[first_dead:]])
         return Kernel(
             name=name,
             inputs=tuple(inputs),
             outputs=tuple(outputs),
-            ops=ops,
-            args=args,
-            attrs=attrs_,
-            results=[[remap[v] for v in res] for res in results],
+            ops=list(map(self.ops.__getitem__, keep)),
+            args=new_args,
+            attrs=list(map(self.attrs.__getitem__, keep)),
+            results=[list(map(at, res)) for res in results],
+            canonical=True,
         )
 
 

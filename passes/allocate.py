@@ -11,13 +11,16 @@ the chunk that defines them, so outputs never need a slot.
 
 from __future__ import annotations
 
-import heapq
+from heapq import heappop, heappush
+from itertools import compress
 
 import attrs
 
 from ir.errors import ConfigError
 from ir.kernel import Allocation, Chunk, Kernel
-from ir.ops import LEAVES
+from ir.ops import LEAVES, Op
+
+_COMPUTED = frozenset(op for op in Op if op not in LEAVES)
 
 #: DESIGN.md §3: rustc slows down (and its debug build can crash) on very long functions
 DEFAULT_MAX_CHUNK = 1000
@@ -35,70 +38,73 @@ def check_max_chunk(max_chunk: object) -> int:
 def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     """Chunks, ``let`` registers and workspace slots for ``kernel`` in its id (schedule) order."""
     check_max_chunk(max_chunk)
-    args = kernel.args
-    statements = [i for i, op in enumerate(kernel.ops) if op not in LEAVES]
-    chunks = [Chunk(s, min(s + max_chunk, len(statements))) for s in range(0, len(statements), max_chunk)]
-    chunk_of: dict[int, int] = {}
-    for c, ch in enumerate(chunks):
-        for k in range(ch.start, ch.stop):
-            chunk_of[statements[k]] = c
-    # last use inside the defining chunk (statement index) and last chunk that reads the value
-    last_local: dict[int, int] = {}
-    last_chunk: dict[int, int] = {}
+    ops, args = kernel.ops, kernel.args
+    n = len(ops)
+    statements = list(compress(range(n), map(_COMPUTED.__contains__, ops)))
+    m = len(statements)
+    chunks = [Chunk(s, min(s + max_chunk, m)) for s in range(0, m, max_chunk)]
+    # statement index of every value (-1 for leaves); statement k is in chunk k // max_chunk
+    pos = [-1] * n
     for k, v in enumerate(statements):
-        c = chunk_of[v]
+        pos[v] = k
+    # last read inside the defining chunk (statement index) and last other chunk that reads it
+    last_local = [-1] * n
+    last_chunk = [-1] * n
+    for k, v in enumerate(statements):
+        c = k // max_chunk
         for a in args[v]:
-            if a not in chunk_of:
+            p = pos[a]
+            if p < 0:
                 continue
-            if chunk_of[a] == c:
+            if p // max_chunk == c:
                 last_local[a] = k
-            else:
-                last_chunk[a] = max(last_chunk.get(a, -1), c)
+            elif c > last_chunk[a]:
+                last_chunk[a] = c
 
-    # registers (locals), per chunk
-    local: dict[int, int] = {}
+    # registers (locals), per chunk: a register is free again after the last local read
+    regs = [0] * m
     register_count = 0
     for ch in chunks:
         free: list[int] = []
         next_reg = 0
         for k in range(ch.start, ch.stop):
             v = statements[k]
-            for a in set(args[v]):
-                if last_local.get(a) == k and a in local and chunk_of.get(a) == chunk_of[v]:
-                    heapq.heappush(free, local[a])
+            operands = args[v]
+            for x in operands if len(operands) == 1 else set(operands):
+                if last_local[x] == k:
+                    heappush(free, regs[pos[x]])
             if free:
-                r = heapq.heappop(free)
+                r = heappop(free)
             else:
                 r = next_reg
                 next_reg += 1
-            local[v] = r
-            if v not in last_local:  # never read again in this chunk
-                heapq.heappush(free, r)
+            regs[k] = r
+            if last_local[v] < 0:  # never read again in this chunk
+                heappush(free, r)
         register_count = max(register_count, next_reg)
 
-    # workspace slots for values crossing chunk boundaries
+    # workspace slots for values crossing chunk boundaries; a slot is reusable by values
+    # defined in a chunk after the last chunk reading its value
     slot: dict[int, int] = {}
     free_slots: list[int] = []
-    releases: dict[int, list[int]] = {}
+    releases: list[tuple[int, int]] = []  # (first chunk where the slot is free, slot)
     size = 0
-    for c, ch in enumerate(chunks):
-        for s in releases.pop(c, []):
-            heapq.heappush(free_slots, s)
-        for k in range(ch.start, ch.stop):
-            v = statements[k]
-            if v in last_chunk:
-                if free_slots:
-                    s = heapq.heappop(free_slots)
-                else:
-                    s = size
-                    size += 1
-                slot[v] = s
-                # reusable by values defined strictly after the last reading chunk
-                releases.setdefault(last_chunk[v] + 1, []).append(s)
+    for k in compress(range(m), map((-1).__lt__, map(last_chunk.__getitem__, statements))):
+        c = k // max_chunk
+        while releases and releases[0][0] <= c:
+            heappush(free_slots, heappop(releases)[1])
+        v = statements[k]
+        if free_slots:
+            s = heappop(free_slots)
+        else:
+            s = size
+            size += 1
+        slot[v] = s
+        heappush(releases, (last_chunk[v] + 1, s))
     return Allocation(
         statements=statements,
         chunks=chunks,
-        local=local,
+        local=dict(zip(statements, regs, strict=True)),
         slot=slot,
         workspace_size=size,
         register_count=register_count,

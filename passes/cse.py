@@ -2,7 +2,9 @@
 
 On kernels, CSE is a rebuild through :class:`ir.kernel.KernelBuilder`: hash-consing on
 ``(op, args, attr)`` with canonically ordered commutative arguments merges every pair of equal
-instructions, in one linear pass. Running it twice changes nothing.
+instructions, in one linear pass. Running it twice changes nothing. A kernel that came straight
+out of a builder (:attr:`ir.kernel.Kernel.canonical`: lowering, simplification, autodiff) is
+already in that form, so the pass returns it unchanged instead of rebuilding it.
 
 For users, :func:`cse_plan` computes the plan the seed describes for ``SX`` outputs: the
 subexpressions occurring at least ``min_uses`` times in the *expanded* expression trees, counted
@@ -25,6 +27,8 @@ class CSEPass:
     name: str = "cse"
 
     def run(self, kernel: Kernel) -> Kernel:
+        if kernel.canonical:
+            return kernel  # rebuilding a builder's output reproduces it exactly
         return rebuild(kernel)
 
 

@@ -17,6 +17,7 @@ from typing import Protocol
 import attrs
 
 from ir.kernel import Kernel
+from ir.nogc import paused_gc
 from ir.verify import verify
 
 log = logging.getLogger("gradgen.passes")
@@ -49,15 +50,16 @@ class PassManager:
     verify_each: bool = True
     callback: PassCallback | None = None
 
+    @paused_gc()
     def run(self, kernel: Kernel) -> Kernel:
-        if self.verify_each:
-            verify(kernel, "lowering")
+        verified = verify(kernel, "lowering") if self.verify_each else None
         for index, p in enumerate(self.passes):
             t0 = time.perf_counter()
             out = p.run(kernel)
             seconds = time.perf_counter() - t0
             if self.verify_each:
-                verify(out, p.name)
+                # what the pass left untouched is recognised by identity, not re-checked
+                verified = verify(out, p.name, verified)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "pass %d/%d %-15s %8.3f s  %7d -> %7d ops  kernel %s",

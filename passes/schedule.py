@@ -3,6 +3,8 @@
 Values are emitted in the post-order of an explicit-stack depth-first walk that starts at each
 output element in turn, so a value is computed just before its first consumer needs it. The
 result is renumbered so that id order is the schedule; the walk is linear in the kernel size.
+A kernel already numbered in this order (lowering numbers values depth-first from the outputs)
+is returned as it is.
 """
 
 from __future__ import annotations
@@ -13,41 +15,60 @@ from ir.kernel import Kernel
 
 
 def depth_first_order(kernel: Kernel) -> list[int]:
+    """Every value reachable from the outputs, in depth-first post-order (arguments left to
+    right, each value after all of its arguments, roots in output order)."""
     n = len(kernel.ops)
-    seen = bytearray(n)
+    done = bytearray(n)
     order: list[int] = []
+    append = order.append
     args = kernel.args
     for res in kernel.results:
         for root in res:
-            if seen[root]:
+            if done[root]:
                 continue
-            stack = [(root, 0)]
-            seen[root] = 1
+            stack = [root]
+            push = stack.append
             while stack:
-                v, i = stack[-1]
-                a = args[v]
-                if i < len(a):
-                    stack[-1] = (v, i + 1)
-                    c = a[i]
-                    if not seen[c]:
-                        seen[c] = 1
-                        stack.append((c, 0))
-                else:
+                v = stack[-1]
+                if done[v]:
                     stack.pop()
-                    order.append(v)
+                    continue
+                a = args[v]
+                if len(a) == 2:
+                    x, y = a
+                    if not done[x] or not done[y]:
+                        # the first argument ends on top: it is finished first
+                        if not done[y]:
+                            push(y)
+                        if not done[x]:
+                            push(x)
+                        continue
+                elif a:
+                    pending = [c for c in a if not done[c]]
+                    if pending:
+                        stack.extend(reversed(pending))
+                        continue
+                stack.pop()
+                done[v] = 1
+                append(v)
     return order
 
 
 def reorder(kernel: Kernel, order: list[int]) -> Kernel:
-    remap = {old: new for new, old in enumerate(order)}
+    """``kernel`` renumbered so that value ``order[k]`` gets id ``k`` (unlisted values dropped)."""
+    remap = [-1] * len(kernel.ops)
+    for new, old in enumerate(order):
+        remap[old] = new
+    at = remap.__getitem__
+    old_args = kernel.args
     return Kernel(
         name=kernel.name,
         inputs=kernel.inputs,
         outputs=kernel.outputs,
-        ops=[kernel.ops[v] for v in order],
-        args=[tuple(remap[a] for a in kernel.args[v]) for v in order],
-        attrs=[kernel.attrs[v] for v in order],
-        results=[[remap[v] for v in res] for res in kernel.results],
+        ops=list(map(kernel.ops.__getitem__, order)),
+        args=[tuple(map(at, old_args[v])) for v in order],
+        attrs=list(map(kernel.attrs.__getitem__, order)),
+        results=[list(map(at, res)) for res in kernel.results],
     )
 
 
@@ -56,4 +77,7 @@ class SchedulePass:
     name: str = "schedule"
 
     def run(self, kernel: Kernel) -> Kernel:
-        return reorder(kernel, depth_first_order(kernel))
+        order = depth_first_order(kernel)
+        if len(order) == len(kernel.ops) and order == list(range(len(order))):
+            return kernel  # already in this order (lowering numbers values depth-first)
+        return reorder(kernel, order)

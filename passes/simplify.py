@@ -17,10 +17,12 @@ from ir.errors import InvalidLevelError
 from ir.kernel import Kernel, KernelBuilder
 from ir.ops import LEAVES, Op
 
-from .simplify_rules import LEVEL_NAMES, Rule, rules_by_op
+from .simplify_rules import LEVEL_NAMES, Apply, rules_by_op
 
 #: rule applications per instruction and round (the first one plus re-applications)
 MAX_STEPS = 8
+
+_CONST, _INPUT = Op.CONST, Op.INPUT
 
 
 def _check_level(instance: SimplifyPass, attribute: attrs.Attribute[int], value: int) -> None:
@@ -40,50 +42,64 @@ class SimplifyPass:
     fired: dict[str, int] = attrs.field(factory=dict)
 
     def run(self, kernel: Kernel) -> Kernel:
-        table = rules_by_op(self.level)
+        table = {
+            op: tuple((rule.name, rule.apply) for rule in rules)
+            for op, rules in rules_by_op(self.level).items()
+        }
         self.fired = {}
         for _ in range(max(1, self.rounds)):
-            b = KernelBuilder()
-            new = [0] * len(kernel.ops)
-            changed = 0
-            for i, op in enumerate(kernel.ops):
-                attr = kernel.attrs[i]
-                if op is Op.CONST:
-                    new[i] = b.const(attr)
-                elif op is Op.INPUT:
-                    new[i] = b.input(*attr)
-                else:
-                    args = tuple(new[a] for a in kernel.args[i])
-                    start = len(b)
-                    out = self._apply(table, b, op, args, attr)
-                    if out is None:
-                        new[i] = b.emit(op, args, attr)
-                        continue
-                    changed += 1
-                    for _step in range(MAX_STEPS - 1):
-                        if out < start or b.ops[out] in LEAVES:
-                            break  # an existing value: it was simplified when it was built
-                        again = self._apply(table, b, b.ops[out], b.args[out], b.attrs[out])
-                        if again is None or again == out:
-                            break
-                        out = again
-                    new[i] = out
-            kernel = b.finish(
-                kernel.name,
-                kernel.inputs,
-                kernel.outputs,
-                [[new[v] for v in res] for res in kernel.results],
-            )
+            out, changed = self._round(kernel, table)
             if not changed:
-                break
+                # no rule fired: every instruction was re-emitted as it was, which reproduces a
+                # builder's kernel exactly, so the input itself is the result
+                return kernel if kernel.canonical else out
+            kernel = out
         return kernel
 
+    def _round(self, kernel: Kernel, table: dict[Op, tuple[tuple[str, Apply], ...]]) -> tuple[Kernel, int]:
+        """One rebuild of ``kernel`` with the rules applied; the number of rules that fired."""
+        b = KernelBuilder()
+        new = [0] * len(kernel.ops)
+        at = new.__getitem__
+        changed = 0
+        const, input_, emit = b.const, b.input, b.emit
+        b_ops = b.ops
+        apply = self._apply
+        for i, (op, a, attr) in enumerate(zip(kernel.ops, kernel.args, kernel.attrs, strict=True)):
+            if op is _CONST:
+                new[i] = const(attr)
+            elif op is _INPUT:
+                new[i] = input_(*attr)
+            else:
+                args = tuple(map(at, a))
+                start = len(b_ops)
+                out = apply(table[op], b, op, args, attr)
+                if out is None:
+                    new[i] = emit(op, args, attr)
+                    continue
+                changed += 1
+                for _step in range(MAX_STEPS - 1):
+                    if out < start or b_ops[out] in LEAVES:
+                        break  # an existing value: it was simplified when it was built
+                    again = apply(table[b_ops[out]], b, b_ops[out], b.args[out], b.attrs[out])
+                    if again is None or again == out:
+                        break
+                    out = again
+                new[i] = out
+        results = [list(map(at, res)) for res in kernel.results]
+        return b.finish(kernel.name, kernel.inputs, kernel.outputs, results), changed
+
     def _apply(
-        self, table: dict[Op, tuple[Rule, ...]], b: KernelBuilder, op: Op, args: tuple[int, ...], attr: object
+        self,
+        rules: tuple[tuple[str, Apply], ...],
+        b: KernelBuilder,
+        op: Op,
+        args: tuple[int, ...],
+        attr: object,
     ) -> int | None:
-        for rule in table[op]:
-            out = rule.apply(b, op, args, attr)
+        for name, apply in rules:
+            out = apply(b, op, args, attr)
             if out is not None:
-                self.fired[rule.name] = self.fired.get(rule.name, 0) + 1
+                self.fired[name] = self.fired.get(name, 0) + 1
                 return out
         return None
