@@ -44,8 +44,8 @@ fuzz: setup ## Random-program tests with many more examples than CI runs
 
 lint: setup ## mypy --strict, ruff check and ruff format --check
 	$(VENV)/bin/mypy --strict gradgen ir passes backends
-	$(VENV)/bin/ruff check gradgen ir passes backends tests
-	$(VENV)/bin/ruff format --check gradgen ir passes backends tests
+	$(VENV)/bin/ruff check gradgen ir passes backends tests examples
+	$(VENV)/bin/ruff format --check gradgen ir passes backends tests examples
 
 clean: ## Remove build output (keeps .venv)
 	rm -rf build .pytest_cache .hypothesis

@@ -15,9 +15,10 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from examples.energy import POINTS, energy
-from gradgen import create_rust_project
-from tests.cargo import cargo_env  # offline cargo home + shared target dir
+# the imports need the repository on sys.path first (the demo runs as a script)
+from examples.energy import POINTS, energy  # noqa: E402
+from gradgen import create_rust_project  # noqa: E402
+from tests.cargo import cargo_env  # noqa: E402 - offline cargo home + shared target dir
 
 CRATE = "energy_demo"
 
@@ -30,7 +31,7 @@ def main_rs(result, points: list[list[list[float]]]) -> str:  # type: ignore[no-
     for i, point in enumerate(points):
         lines.append("    {")
         args = ["&[" + ", ".join(repr(float(v)) for v in vals) + "]" for vals in point]
-        for name, size in zip(result.output_names, result.output_sizes):
+        for name, size in zip(result.output_names, result.output_sizes, strict=True):
             lines.append(f"        let mut {name} = [0.0; {size}];")
             args.append(f"&mut {name}")
         args.append("&mut work")
@@ -46,9 +47,8 @@ def run(out: pathlib.Path) -> int:
     project = create_rust_project(energy, out, crate_name=CRATE)
     result = project.generation
     (out / "src" / "main.rs").write_text(main_rs(result, POINTS))
-    print(
-        f"generated {out / 'src' / 'lib.rs'} ({len(project.source.splitlines())} lines), building with cargo..."
-    )
+    lines = len(project.source.splitlines())
+    print(f"generated {out / 'src' / 'lib.rs'} ({lines} lines), building with cargo...")
     proc = subprocess.run(
         ["cargo", "run", "-q"], cwd=out, env=cargo_env(), capture_output=True, text=True, check=False
     )
@@ -64,9 +64,9 @@ def run(out: pathlib.Path) -> int:
     for i, point in enumerate(POINTS):
         py = energy(*[vals if len(vals) > 1 else vals[0] for vals in point])
         py_outputs = py if isinstance(py, tuple) else (py,)
-        for name, value in zip(result.output_names, py_outputs):
+        for name, value in zip(result.output_names, py_outputs, strict=True):
             values = list(value) if isinstance(value, list) else [value]
-            for j, (r, p) in enumerate(zip(rust[(i, name)], values)):
+            for j, (r, p) in enumerate(zip(rust[(i, name)], values, strict=True)):
                 same = math.isclose(r, p, rel_tol=1e-12, abs_tol=1e-300) or (math.isnan(r) and math.isnan(p))
                 ok &= same
                 print(f"{i:>5}  {name + f'[{j}]':<10} {r!r:>24} {p!r:>24}  {'yes' if same else 'NO'}")
