@@ -455,3 +455,21 @@ def test_every_rust_snapshot_compiles(tmp_path: pathlib.Path, cargo_available: N
         members.append(f'"{name}"')
     (tmp_path / "Cargo.toml").write_text(f'[workspace]\nresolver = "2"\nmembers = [{", ".join(members)}]\n')
     build_and_lint(tmp_path)
+
+
+def test_compiler_fence_every_32_statements() -> None:
+    """Long straight-line kernels get a compiler-only fence every 32 statements (it bounds how
+    far LLVM's SLP vectorizer regroups work, see ``backends.rust.FENCE_EVERY``); short ones none."""
+    from backends.rust import FENCE_EVERY, SCHEDULING_FENCE
+
+    x = SX.sym("x")
+    e = x
+    for _ in range(50):  # 100 statements: x*x, then + 1, fifty times
+        e = e * e + 1
+    source = generate_rust(Function("chain", [x], [e])).source
+    body = source[source.index("pub fn chain") :]
+    assert body.count(SCHEDULING_FENCE) == (100 - 1) // FENCE_EVERY == 3
+    lines = [line.strip() for line in body.splitlines()]
+    first = lines.index(SCHEDULING_FENCE)
+    assert sum(line.startswith("let ") for line in lines[:first]) == FENCE_EVERY
+    assert SCHEDULING_FENCE not in generate_rust(Function("short", [x], [x * x + 1])).source
