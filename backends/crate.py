@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 from collections.abc import Mapping
+from typing import Any
 
 from ir.errors import InvalidNameError, ProjectWriteError
 from ir.names import sanitize, validate_explicit
@@ -31,8 +33,25 @@ def default_crate_name(path: pathlib.Path) -> str:
     return name + "_kernel" if name in CARGO_RESERVED else name
 
 
-def cargo_toml(crate_name: str, no_std: bool, ffi: bool = False) -> str:
+#: the ``Cargo.toml`` table describing the generated functions for tools (``gradgen.compile``)
+KERNELS_TABLE = "package.metadata.gradgen-kernels"
+
+
+def cargo_toml(
+    crate_name: str, no_std: bool, ffi: bool = False, kernels: Mapping[str, Any] | None = None
+) -> str:
+    """The manifest; ``kernels`` (the ``metadata.json`` document of ``backends.metadata``) is
+    embedded as the JSON string ``json`` of the :data:`KERNELS_TABLE` table, so a crate without a
+    ``metadata.json`` still describes its functions (cargo ignores ``package.metadata``)."""
     text = f'[package]\nname = "{crate_name}"\nversion = "0.1.0"\nedition = "2021"\n'
+    if kernels is not None:
+        # a JSON string is a valid TOML basic string (ensure_ascii=False: no \\u surrogates)
+        embedded = json.dumps(json.dumps(kernels, ensure_ascii=False, sort_keys=True), ensure_ascii=False)
+        text += (
+            f"\n[{KERNELS_TABLE}]\n"
+            "# The generated functions (the metadata.json format), read by gradgen.compile.\n"
+            f"json = {embedded}\n"
+        )
     if no_std:
         text += '\n[dependencies]\nlibm = "0.2"\n'
     # ---- C ABI feature (issue 7, backends.ffi) ----
@@ -71,6 +90,7 @@ def write_crate(
     ffi_source: str | None = None,
     overwrite: bool = False,
     extra_files: Mapping[str, str] | None = None,
+    kernels: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the crate's ``Cargo.toml``, ``README.md`` and ``src/lib.rs`` (plus ``extra_files``,
     relative path -> text) under ``path`` through :func:`backends.writes.write_project`: a path
@@ -88,7 +108,7 @@ def write_crate(
     # ---- safe project writes (issue 8): checks, ownership marker, atomic swap ----
     ffi = ffi_source is not None
     files = {
-        "Cargo.toml": cargo_toml(crate_name, no_std, ffi),
+        "Cargo.toml": cargo_toml(crate_name, no_std, ffi, kernels),
         "README.md": readme(crate_name, functions, no_std, ffi),
         "src/lib.rs": source,
     }

@@ -15,6 +15,7 @@ import attrs
 
 from backends.config import RustBackendConfig
 from backends.crate import check_crate_name, default_crate_name, write_crate
+from backends.metadata import KernelSizes, metadata
 from backends.rust import RustGenerationResult, emit_module, generation_result
 from backends.rust_ops import helper_names
 from ir.kernel import Kernel
@@ -96,7 +97,26 @@ def create_rust_project(
         else default_crate_name(project_dir)
     )
     result = generate_rust(f, config)
-    write_crate(project_dir, name, result.source, [result.function_name], config.no_std, overwrite=overwrite)
+    kernels = metadata(
+        name,
+        config,
+        [KernelSizes.of(result.kernel)],
+        {
+            result.function_name: {
+                "scalar_inputs": [p.scalar for p in result.kernel.inputs],
+                "scalar_outputs": [p.scalar for p in result.kernel.outputs],
+            }
+        },
+    )
+    write_crate(
+        project_dir,
+        name,
+        result.source,
+        [result.function_name],
+        config.no_std,
+        overwrite=overwrite,
+        kernels=kernels,
+    )
     return RustProjectResult(
         project_dir=project_dir, crate_name=name, source=result.source, generation=result
     )

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -35,7 +36,7 @@ import attrs
 
 from backends import ffi
 from backends.config import RustBackendConfig
-from backends.crate import CARGO_RESERVED, cargo_toml
+from backends.crate import CARGO_RESERVED, KERNELS_TABLE, cargo_toml
 from backends.metadata import KernelSizes, metadata, metadata_json
 from ir.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
 from ir.kernel import Kernel
@@ -51,7 +52,6 @@ log = logging.getLogger("gradgen.compile")
 #: lines of cargo's stderr quoted in a BuildError
 STDERR_TAIL = 40
 #: files of a crate that make up its identity (relative paths; everything under src/ too)
-_CRATE_FILES = ("Cargo.toml", "metadata.json")
 #: crate name used for a builder without an explicit crate name
 DEFAULT_BUILDER_CRATE = "kernels"
 _INSTALL_HINT = (
@@ -163,24 +163,38 @@ def _builder_crate(builder: CodeGenerationBuilder) -> _Crate:
     )
 
 
+def _manifest_kernels(manifest: str) -> str | None:
+    """The functions document embedded in a ``Cargo.toml`` (``backends.crate.KERNELS_TABLE``)."""
+    table: Any = tomllib.loads(manifest)
+    for key in KERNELS_TABLE.split("."):
+        table = table.get(key) if isinstance(table, dict) else None
+    text = table.get("json") if isinstance(table, dict) else None
+    return text if isinstance(text, str) else None
+
+
 def _path_crate(path: pathlib.Path) -> _Crate:
     if not (path / "Cargo.toml").is_file():
         raise BuildError(f"{str(path)!r} is not a Cargo crate (no Cargo.toml)")
-    if not (path / "metadata.json").is_file():
-        raise BuildError(
-            f"the crate at {str(path)!r} has no metadata.json describing its functions; "
-            "write it with CodeGenerationBuilder(...).build(path), or compile the Function itself "
-            "with gradgen.compile(f)"
-        )
     files: dict[str, str] = {}
     try:
-        for rel in _CRATE_FILES:
-            files[rel] = (path / rel).read_text()
+        files["Cargo.toml"] = (path / "Cargo.toml").read_text()
+        if (path / "metadata.json").is_file():  # a builder crate
+            files["metadata.json"] = (path / "metadata.json").read_text()
+        else:  # create_rust_project: the same document, embedded in the manifest
+            embedded = _manifest_kernels(files["Cargo.toml"])
+            if embedded is None:
+                raise BuildError(
+                    f"the crate at {str(path)!r} does not describe its functions (no metadata.json "
+                    f"and no [{KERNELS_TABLE}] table in Cargo.toml); regenerate it with "
+                    "create_rust_project or CodeGenerationBuilder(...).build(path), or compile the "
+                    "Function itself with gradgen.compile(f)"
+                )
+            files["metadata.json"] = embedded
         for p in sorted((path / "src").rglob("*")):
             if p.is_file():
                 files[p.relative_to(path).as_posix()] = p.read_text()
         meta = json.loads(files["metadata.json"])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BuildError(f"cannot read the crate at {str(path)!r}: {exc}") from exc
     name, _, _ = _signatures(meta, str(path / "metadata.json"))
     return _Crate(name, files)

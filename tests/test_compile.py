@@ -365,6 +365,23 @@ def test_compile_crate_path(
             assert as_lists(from_path[name](*args), 1) == as_lists(calls[name](*args), 1)
 
 
+def test_compile_create_rust_project_path(
+    tmp_path: pathlib.Path, cache: pathlib.Path, env: dict[str, str]
+) -> None:
+    """A crate written by ``create_rust_project`` (the seed's three files, no metadata.json)
+    describes its function in its Cargo.toml, so its path compiles too."""
+    project = F.create_rust_project(tmp_path / "plain", crate_name="plain")
+    assert sorted(p.name for p in project.project_dir.iterdir()) == ["Cargo.toml", "README.md", "src"]
+    lib = gg.compile(project.project_dir, build_dir=cache, env=env)
+    (name,) = list(lib)
+    assert name == project.function_name
+    rng = random.Random(5)
+    for args in points(F, rng, 10):
+        got, want = as_lists(lib[name](*args), len(F.output_names)), as_lists(F(*args), len(F.output_names))
+        for g, w in zip(got, want, strict=True):
+            assert g == pytest.approx(w, rel=1e-13, abs=1e-13)
+
+
 def test_write_crate_with_the_ffi_feature(
     tmp_path: pathlib.Path, cache: pathlib.Path, env: dict[str, str]
 ) -> None:
@@ -516,11 +533,14 @@ def test_bad_targets(tmp_path: pathlib.Path, env: dict[str, str]) -> None:
         BuildError, match=r"odd/metadata.json' is not a gradgen metadata.json \(KeyError: 'scalar_type'\)"
     ):
         gg.compile(tmp_path / "odd", build_dir=tmp_path / "cache", env=env)
-    plain = F.create_rust_project(tmp_path / "plain")  # the seed's three files, no metadata.json
+    (tmp_path / "bare" / "src").mkdir(parents=True)  # a Cargo crate gradgen did not describe
+    (tmp_path / "bare" / "Cargo.toml").write_text('[package]\nname = "bare"\n')
     with pytest.raises(
-        BuildError, match=r"has no metadata.json describing its functions; .*gradgen.compile\(f\)"
+        BuildError,
+        match=r"does not describe its functions \(no metadata.json and no "
+        r"\[package.metadata.gradgen-kernels\] table in Cargo.toml\); .*gradgen.compile\(f\)",
     ):
-        gg.compile(plain.project_dir, build_dir=tmp_path / "cache", env=env)
+        gg.compile(tmp_path / "bare", build_dir=tmp_path / "cache", env=env)
     with pytest.raises(ConfigError, match="config= applies to a Function only"):
         gg.compile(builder(), config=RustBackendConfig(), build_dir=tmp_path, env=env)
     with pytest.raises(ConfigError, match="config must be a RustBackendConfig, got dict"):
