@@ -392,20 +392,30 @@ class DerivativeGraph:
             flat.extend(row)
         return flat
 
-    def hessian(self, wrt: int) -> list[int]:
-        """Row-major ``n*n`` Hessian: lower triangle by per-row reverse sweeps, mirrored."""
+    def hessian_entries(self, wrt: int) -> dict[tuple[int, int], int]:
+        """The lower-triangle Hessian entries ``(i, j) -> id`` (``j <= i``) that a reverse sweep
+        reaches, one sweep per gradient element restricted to its cone: ``O(nnz)`` entries, no
+        ``n*n`` structure (an entry may still fold to the constant 0)."""
         b = self.b
         g = self.gradient(wrt)
-        xs = self.input_ids(wrt)
-        n = len(xs)
-        pos = {x: j for j, x in enumerate(xs)}
-        zero, one = b.const(0.0), b.const(1.0)
-        flat = [zero] * (n * n)
+        pos = {x: j for j, x in enumerate(self.input_ids(wrt))}
+        b.const(0.0)  # interned here, before the sweeps, so both Hessian forms number alike
+        one = b.const(1.0)
+        entries: dict[tuple[int, int], int] = {}
         for i, gi in enumerate(g):
             for v, h in self.reverse([(gi, one)], (wrt,)).items():
                 j = pos.get(v)
                 if j is not None and j <= i:
-                    flat[i * n + j] = flat[j * n + i] = value(b, h)
+                    entries[(i, j)] = value(b, h)
+        return entries
+
+    def hessian(self, wrt: int) -> list[int]:
+        """Row-major ``n*n`` Hessian: :meth:`hessian_entries` mirrored, zeros elsewhere."""
+        n = len(self.input_ids(wrt))
+        entries = self.hessian_entries(wrt)
+        flat = [self.b.const(0.0)] * (n * n)
+        for (i, j), h in entries.items():
+            flat[i * n + j] = flat[j * n + i] = h
         return flat
 
     def hvp(self, wrt: int, direction: Sequence[int]) -> list[int]:
@@ -468,7 +478,7 @@ def check_wrt_list(kernel: Kernel, wrt: Any) -> tuple[int, ...]:
     return out
 
 
-class _Names:
+class PortNames:
     """Port names already used; :meth:`take` returns ``name`` or ``name_1``, ``name_2``..."""
 
     def __init__(self, ports: Sequence[Port]) -> None:
@@ -532,12 +542,12 @@ def gradient(kernel: Kernel, wrt: int = 0) -> Kernel:
     w = check_wrt(kernel, wrt)
     g = DerivativeGraph(kernel)
     port = kernel.inputs[w]
-    names = _Names(kernel.inputs)
+    names = PortNames(kernel.inputs)
     out = Port(names.take(f"grad_{port.name}"), port.size, port.scalar)
     return g.finish(f"{kernel.name}_gradient_{port.name}", [(out, g.gradient(w))])
 
 
-def _jacobian_blocks(g: DerivativeGraph, w: int, names: _Names) -> list[tuple[Port, list[int]]]:
+def _jacobian_blocks(g: DerivativeGraph, w: int, names: PortNames) -> list[tuple[Port, list[int]]]:
     kernel = g.kernel
     port = kernel.inputs[w]
     blocks = []
@@ -553,7 +563,7 @@ def jacobian(kernel: Kernel, wrt: int = 0) -> Kernel:
     """``jacobian_<out>_<in>`` per output: row-major ``size(out) x size(in)`` matrices."""
     w = check_wrt(kernel, wrt)
     g = DerivativeGraph(kernel)
-    blocks = _jacobian_blocks(g, w, _Names(kernel.inputs))
+    blocks = _jacobian_blocks(g, w, PortNames(kernel.inputs))
     return g.finish(f"{kernel.name}_jacobian_{kernel.inputs[w].name}", blocks)
 
 
@@ -566,7 +576,7 @@ def hessian(kernel: Kernel, wrt: int = 0, stats: dict[str, int] | None = None) -
     g = DerivativeGraph(kernel)
     g.scalar_output("hessian")
     port = kernel.inputs[w]
-    out = Port(_Names(kernel.inputs).take(f"hessian_{port.name}"), port.size * port.size, port.scalar)
+    out = Port(PortNames(kernel.inputs).take(f"hessian_{port.name}"), port.size * port.size, port.scalar)
     result = g.finish(f"{kernel.name}_hessian_{port.name}", [(out, g.hessian(w))])
     if stats is not None:
         stats["visits"] = g.visits
@@ -582,7 +592,7 @@ def hvp(kernel: Kernel, wrt: int = 0, direction: Sequence[float] | None = None) 
     g = DerivativeGraph(kernel)
     g.scalar_output("Hessian-vector product")
     port = kernel.inputs[w]
-    names = _Names(kernel.inputs)
+    names = PortNames(kernel.inputs)
     if direction is None:
         v = g.add_input(Port(names.take(f"v_{port.name}"), port.size, port.scalar))
     else:
@@ -600,7 +610,7 @@ def jvp(kernel: Kernel, wrt: int | Sequence[int] | None = None, tangent: Any = N
     """
     ws = check_wrt_list(kernel, wrt)
     g = DerivativeGraph(kernel)
-    names = _Names(kernel.inputs)
+    names = PortNames(kernel.inputs)
     wports = [kernel.inputs[w] for w in ws]
     if tangent is None:
         seeds = [g.add_input(Port(names.take(f"tangent_{p.name}"), p.size, p.scalar)) for p in wports]
@@ -623,7 +633,7 @@ def vjp(kernel: Kernel, wrt: int | Sequence[int] | None = None, cotangent: Any =
     """
     ws = check_wrt_list(kernel, wrt)
     g = DerivativeGraph(kernel)
-    names = _Names(kernel.inputs)
+    names = PortNames(kernel.inputs)
     if cotangent is None:
         seeds = [
             g.add_input(Port(names.take(f"cotangent_{p.name}"), p.size, p.scalar)) for p in kernel.outputs
@@ -667,7 +677,7 @@ def joint(kernel: Kernel, kinds: Sequence[str], wrt: int | Sequence[int] = 0) ->
     g = DerivativeGraph(kernel)
     if "grad" in ks or "hessian" in ks or "hvp" in ks:
         g.scalar_output(" and ".join(k for k in ks if k in ("grad", "hessian", "hvp")))
-    names = _Names(kernel.inputs)
+    names = PortNames(kernel.inputs)
     if "f" in ks:
         names.taken.update(p.name for p in kernel.outputs)
     directions = {}

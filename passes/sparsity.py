@@ -167,20 +167,42 @@ def sparse_hessian_kernel(
 ) -> tuple[Kernel, HessianPattern]:
     """The sparse Hessian kernel of ``kernel``'s scalar output w.r.t. input ``wrt`` and its pattern.
 
-    The kernel is ``<f>_sparse_hessian_<in>`` with output ``hessian_<in>`` of length ``nnz``.
+    The kernel is ``<f>_sparse_hessian_<in>`` with output ``hessian_<in>`` of length ``nnz``. It
+    is built from the lower-triangle entries of :meth:`passes.autodiff.DerivativeGraph.hessian_entries`
+    (``O(nnz)``, no ``n*n`` list), dropping those that are the constant 0, exactly the entries
+    that are structural zeros of the dense Hessian kernel.
     """
     check_triangle(triangle)
-    dense = ad.hessian(kernel, wrt)
-    pattern, ids = pattern_of(dense, 0, triangle)
+    w = ad.check_wrt(kernel, wrt)
+    g = ad.DerivativeGraph(kernel)
+    g.scalar_output("hessian")
+    port = kernel.inputs[w]
+    n, b = port.size, g.b
+    columns: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # per column: (row, value id)
+    for (i, j), v in g.hessian_entries(w).items():  # i >= j
+        if b.ops[v] is Op.CONST and b.attrs[v] == 0.0:
+            continue
+        if triangle != "upper":
+            columns[j].append((i, v))
+        if triangle == "upper" or (triangle == "full" and i != j):
+            columns[i].append((j, v))
+    indptr = [0]
+    indices: list[int] = []
+    ids: list[int] = []
+    for col in columns:
+        col.sort()
+        indices.extend(r for r, _ in col)
+        ids.extend(v for _, v in col)
+        indptr.append(len(indices))
     if not ids:
         raise DifferentiationError(
-            f"the Hessian of {kernel.name!r} with respect to {kernel.inputs[wrt].name!r} is "
+            f"the Hessian of {kernel.name!r} with respect to {port.name!r} is "
             "structurally zero (the output is at most linear in it); there are no nonzeros to compute"
         )
-    port = dense.outputs[0]
-    out = Port(port.name, len(ids), port.scalar and len(ids) == 1)
-    name = f"{kernel.name}_sparse_hessian_{kernel.inputs[wrt].name}"
-    return select_outputs(dense, [(out, ids)], name), pattern
+    name = ad.PortNames(kernel.inputs).take(f"hessian_{port.name}")
+    out = Port(name, len(ids), port.scalar and len(ids) == 1)
+    result = g.finish(f"{kernel.name}_sparse_hessian_{port.name}", [(out, ids)])
+    return result, HessianPattern(n, triangle, tuple(indptr), tuple(indices))
 
 
 @attrs.define(eq=False)

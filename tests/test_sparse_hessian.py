@@ -443,3 +443,19 @@ def test_compiled_values(compiled: CompiledCrate) -> None:
     assert all(
         math.isclose(got5[i][j], ref5[i][j], rel_tol=1e-12, abs_tol=1e-14) for i in range(5) for j in range(5)
     )
+
+
+def test_sparse_path_never_builds_the_dense_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sparse kernel comes from the lower-triangle entries (``O(nnz)``); the ``n*n`` list of
+    the dense Hessian is never built, so large ``n`` stays linear."""
+    from passes import autodiff
+    from passes.sparsity import sparse_hessian_kernel
+
+    def dense(*args: object) -> list[int]:
+        raise AssertionError("the sparse Hessian built the dense n*n list")
+
+    monkeypatch.setattr(autodiff.DerivativeGraph, "hessian", dense)
+    n = 2000
+    kernel, pattern = sparse_hessian_kernel(rosenbrock(n).kernel, 0, "full")
+    assert pattern.nnz == 3 * n - 2 and kernel.outputs[0].size == pattern.nnz
+    assert kernel.op_count() < 20 * n
