@@ -149,6 +149,15 @@ def rust_constants(
     return blocks
 
 
+def scalar_flags(kernel: Kernel) -> dict[str, Any]:
+    """Which arguments were declared scalars (a Python caller gets floats for them), as the
+    ``scalar_inputs``/``scalar_outputs`` entries of a function in the metadata document."""
+    return {
+        "scalar_inputs": [p.scalar for p in kernel.inputs],
+        "scalar_outputs": [p.scalar for p in kernel.outputs],
+    }
+
+
 def metadata(
     crate_name: str,
     config: RustBackendConfig,

@@ -15,7 +15,7 @@ import attrs
 
 from backends.config import RustBackendConfig
 from backends.crate import check_crate_name, default_crate_name, write_crate
-from backends.metadata import KernelSizes, metadata
+from backends.metadata import KernelSizes, metadata, scalar_flags
 from backends.rust import RustGenerationResult, emit_module, generation_result
 from backends.rust_ops import helper_names
 from ir.kernel import Kernel
@@ -101,12 +101,7 @@ def create_rust_project(
         name,
         config,
         [KernelSizes.of(result.kernel)],
-        {
-            result.function_name: {
-                "scalar_inputs": [p.scalar for p in result.kernel.inputs],
-                "scalar_outputs": [p.scalar for p in result.kernel.outputs],
-            }
-        },
+        {result.function_name: scalar_flags(result.kernel)},
     )
     write_crate(
         project_dir,

@@ -37,9 +37,8 @@ import attrs
 from backends import ffi
 from backends.config import RustBackendConfig
 from backends.crate import CARGO_RESERVED, KERNELS_TABLE, cargo_toml
-from backends.metadata import KernelSizes, metadata, metadata_json
+from backends.metadata import KernelSizes, metadata, metadata_json, scalar_flags
 from ir.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
-from ir.kernel import Kernel
 from ir.names import sanitize
 
 from .function import Function
@@ -91,13 +90,6 @@ class Signature:
         )
 
 
-def _scalar_flags(kernel: Kernel) -> dict[str, Any]:
-    return {
-        "scalar_inputs": [p.scalar for p in kernel.inputs],
-        "scalar_outputs": [p.scalar for p in kernel.outputs],
-    }
-
-
 def _signatures(meta: Mapping[str, Any], where: str) -> tuple[str, str, list[Signature]]:
     """Crate name, scalar type and signatures from a ``metadata.json`` document."""
     try:
@@ -147,7 +139,7 @@ def _function_crate(f: Function, config: RustBackendConfig) -> _Crate:
     if name in CARGO_RESERVED:
         name += "_kernel"
     meta = metadata(
-        name, config, [KernelSizes.of(result.kernel)], {result.function_name: _scalar_flags(result.kernel)}
+        name, config, [KernelSizes.of(result.kernel)], {result.function_name: scalar_flags(result.kernel)}
     )
     return _Crate(name, _generated_files(name, config.no_std, result.source, meta))
 
@@ -156,7 +148,7 @@ def _builder_crate(builder: CodeGenerationBuilder) -> _Crate:
     name = builder.config.crate_name or DEFAULT_BUILDER_CRATE
     crate = builder.generate(name)
     meta = dict(crate.metadata)
-    flags = {f.name: _scalar_flags(k) for f, k in zip(crate.functions, crate.kernels, strict=True)}
+    flags = {f.name: scalar_flags(k) for f, k in zip(crate.functions, crate.kernels, strict=True)}
     meta["functions"] = [{**fn, **flags[fn["name"]]} for fn in meta["functions"]]
     return _Crate(
         crate.crate_name, _generated_files(crate.crate_name, crate.config.no_std, crate.source, meta)
