@@ -37,7 +37,7 @@ bench: setup ## Benchmarks side by side with the peers (tests/benchmarks)
 	$(PY) -m tests.benchmarks.run
 
 dump: setup ## Show what every pass does to the example function
-	$(VENV)/bin/gradgen-dump examples/energy.py:energy --kernel gradient --level medium --print-ir-after-all --stats --time-passes
+	$(VENV)/bin/gradgen-dump examples/energy.py:energy --kernel jacobian --wrt 0 --level medium --print-ir-after-all --stats --time-passes
 
 fuzz: setup ## Random-program tests with many more examples than CI runs
 	GRADGEN_FUZZ_EXAMPLES=2000 $(PY) -m pytest -q tests/test_random_programs.py

@@ -653,3 +653,15 @@ def test_python_dash_m() -> None:
     usage = _subprocess(sys.executable, "-m", "gradgen.dump", TARGET, "--kernel", "nope")
     assert usage.returncode == EXIT_USAGE
     assert usage.stderr.startswith("gradgen-dump: error: argument --kernel: invalid choice: 'nope'")
+
+
+def test_make_dump_target_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``make dump``'s command (read from the Makefile) succeeds on ``examples/energy.py``."""
+    repo = pathlib.Path(__file__).resolve().parent.parent
+    makefile = (repo / "Makefile").read_text()
+    line = next(ln for ln in makefile.splitlines() if "bin/gradgen-dump " in ln)
+    argv = line.split("bin/gradgen-dump ", 1)[1].split()
+    argv[0] = str(repo / argv[0])
+    code, out, err = dump(capsys, *argv)
+    assert code == 0, err
+    assert ";; ---- pass timing ----" in out and "autodiff" in out
