@@ -244,3 +244,22 @@ def test_schedule_preserves_values_and_orders_depth_first(kernel: Kernel, xs: li
     assert [[bits(v) for v in r] for r in before] == [[bits(v) for v in r] for r in after]
     # id order is the schedule: rescheduling changes nothing
     assert format_kernel(SchedulePass().run(out)) == format_kernel(out)
+
+
+def test_schedule_puts_sin_and_cos_of_one_argument_together() -> None:
+    """``sin(a)`` and ``cos(a)`` end up adjacent (LLVM merges such a pair into one ``sincos``
+    call only inside one function); a dead partner is not brought back."""
+    from gradgen import SX, Function, cos, sin
+    from ir.ops import Op
+    from passes.schedule import SchedulePass
+
+    x, y = SX.sym("x"), SX.sym("y")
+    a = x * y
+    f = Function("pair", [x, y], [sin(a) * x + y * y * y + y * cos(a)])
+    k = SchedulePass().run(f.kernel)
+    s = next(i for i, op in enumerate(k.ops) if op is Op.SIN)
+    assert k.ops[s + 1] is Op.COS and k.args[s + 1] == k.args[s]
+    g = Function("alone", [x, y], [sin(a) + cos(x)])  # cos of another argument: no pairing
+    kg = SchedulePass().run(g.kernel)
+    assert [op for op in kg.ops if op in (Op.SIN, Op.COS)] == [Op.SIN, Op.COS]
+    assert kg.args[kg.ops.index(Op.COS)] != kg.args[kg.ops.index(Op.SIN)]
