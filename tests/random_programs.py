@@ -27,6 +27,7 @@ Everything is iterative (programs reach thousands of nodes).
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 import random
@@ -250,14 +251,14 @@ def singular_distance(program: Program, vals: Sequence[float]) -> float:
 # ---- drawing ----------------------------------------------------------------------------------
 
 
-class Draw:
+class Draw(abc.ABC):
     """The choices a generator makes; subclasses draw them from hypothesis or a seeded RNG."""
 
-    def integer(self, lo: int, hi: int) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def integer(self, lo: int, hi: int) -> int: ...
 
-    def floating(self, lo: float, hi: float) -> float:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def floating(self, lo: float, hi: float) -> float: ...
 
     def choice(self, seq: Sequence[Any]) -> Any:
         return seq[self.integer(0, len(seq) - 1)]

@@ -11,6 +11,7 @@ computed here in plain Python.
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 import pathlib
@@ -29,14 +30,14 @@ Blocks = list[list[float]]
 # ---- plain-Python references ------------------------------------------------------------------------
 
 
-class Model:
+class Model(abc.ABC):
     """A reference implementation: ``f(blocks) -> output blocks``; derivatives by central finite
     differences unless a subclass gives closed forms."""
 
     fd_tol = 1e-6
 
-    def f(self, b: Blocks) -> Blocks:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def f(self, b: Blocks) -> Blocks: ...
 
     def jac(self, b: Blocks, out: int, w: int) -> list[float]:
         """Row-major ``d f[out] / d b[w]`` by central differences (step 1e-6)."""

@@ -41,10 +41,6 @@ class _OursAdapter:
         return self.g.SXVector.sym(name, n)
 
 
-class _Peer052Adapter(_OursAdapter):
-    pass
-
-
 class _CasadiAdapter:
     def __init__(self) -> None:
         import casadi
@@ -141,7 +137,11 @@ def main() -> int:
     try:
         system = job["system"]
         t0 = time.perf_counter()
-        M = {"ours": _OursAdapter, "gradgen052": _Peer052Adapter, "casadi": _CasadiAdapter}[system]()
+        M = {
+            "ours": _OursAdapter,
+            "gradgen052": _OursAdapter,  # same API (import name `gradgen`)
+            "casadi": _CasadiAdapter,
+        }[system]()
         meta["import_s"] = time.perf_counter() - t0
         meta["rss_after_import_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         times: list[float] = []
