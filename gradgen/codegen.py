@@ -85,6 +85,20 @@ def create_rust_project(
     ``ProjectWriteError`` unless ``overwrite=True``; a crate gradgen generated there before is
     replaced atomically and the user's own files in it (``tests/``, ``benches/``, ...) are kept.
     """
+    project = plan_rust_project(f, path, crate_name, function_name, config)
+    write_rust_project(project, overwrite)
+    return project
+
+
+def plan_rust_project(
+    f: Function,
+    path: str | os.PathLike[str],
+    crate_name: str | None = None,
+    function_name: str | None = None,
+    config: RustBackendConfig | None = None,
+) -> RustProjectResult:
+    """Everything :func:`create_rust_project` checks and generates, with nothing written (so
+    several crates can all be validated before the first one is written)."""
     config = config or RustBackendConfig()
     if function_name is not None:
         config = config.with_function_name(function_name)
@@ -97,21 +111,27 @@ def create_rust_project(
         else default_crate_name(project_dir)
     )
     result = generate_rust(f, config)
+    return RustProjectResult(
+        project_dir=project_dir, crate_name=name, source=result.source, generation=result
+    )
+
+
+def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> None:
+    """Write a planned crate (see :func:`plan_rust_project`) through ``backends.crate.write_crate``;
+    its ``Cargo.toml`` also describes the function for ``gradgen.compile``."""
+    result = project.generation
     kernels = metadata(
-        name,
-        config,
+        project.crate_name,
+        result.config,
         [KernelSizes.of(result.kernel)],
         {result.function_name: scalar_flags(result.kernel)},
     )
     write_crate(
-        project_dir,
-        name,
+        project.project_dir,
+        project.crate_name,
         result.source,
         [result.function_name],
-        config.no_std,
+        result.config.no_std,
         overwrite=overwrite,
         kernels=kernels,
-    )
-    return RustProjectResult(
-        project_dir=project_dir, crate_name=name, source=result.source, generation=result
     )

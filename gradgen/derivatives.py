@@ -336,7 +336,7 @@ def create_rust_derivative_bundle(
     and the generated code are checked before anything is written.
     """
     from backends.config import RustBackendConfig
-    from backends.crate import CARGO_RESERVED, check_crate_name
+    from backends.crate import CARGO_RESERVED
     from ir.errors import ConfigError, ProjectWriteError
     from ir.names import sanitize
 
@@ -353,17 +353,14 @@ def create_rust_derivative_bundle(
     root = pathlib.Path(path)
     if root.exists() and not root.is_dir():
         raise ProjectWriteError(f"cannot create a derivative bundle at {str(root)!r}: it is a file")
-    plans = []
+    crates = {}
     for directory, fn in bundle_functions(f).items():
         crate = sanitize(f.name) if directory == "primal" else directory
         if crate in CARGO_RESERVED:
             crate += "_kernel"
-        check_crate_name(crate)
         cfg = config if directory == "primal" else derived_config
-        codegen.generate_rust(fn, cfg)  # raises on invalid names before any file is written
-        plans.append((directory, fn, crate, cfg))
-    crates = {
-        directory: codegen.create_rust_project(fn, root / directory, crate_name=crate, config=cfg)
-        for directory, fn, crate, cfg in plans
-    }
+        # generated and checked (names, levels) for every crate before the first one is written
+        crates[directory] = codegen.plan_rust_project(fn, root / directory, crate_name=crate, config=cfg)
+    for project in crates.values():
+        codegen.write_rust_project(project)
     return DerivativeBundle(root, crates)
