@@ -43,7 +43,7 @@ fuzz: setup ## Random-program tests with many more examples than CI runs
 	GRADGEN_FUZZ_EXAMPLES=2000 $(PY) -m pytest -q tests/test_random_programs.py
 
 lint: setup ## mypy --strict, ruff check and ruff format --check
-	$(VENV)/bin/mypy --strict gradgen ir passes backends
+	$(VENV)/bin/mypy --strict -p gradgen
 	$(VENV)/bin/ruff check gradgen ir passes backends tests examples
 	$(VENV)/bin/ruff format --check gradgen ir passes backends tests examples
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from ir.errors import ConfigError
-from ir.names import validate_explicit
-from passes.pipelines import level_index
+from gradgen.ir.errors import ConfigError
+from gradgen.ir.names import validate_explicit
+from gradgen.passes.pipelines import level_index
 
 BACKEND_MODES: tuple[str, ...] = ("std", "no_std")
 SCALAR_TYPES: tuple[str, ...] = ("f64", "f32")

@@ -7,8 +7,8 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from ir.errors import InvalidNameError, ProjectWriteError
-from ir.names import sanitize, validate_explicit
+from gradgen.ir.errors import InvalidNameError, ProjectWriteError
+from gradgen.ir.names import sanitize, validate_explicit
 
 from .ffi import enable_ffi_manifest, enable_ffi_root
 from .writes import write_project

@@ -21,9 +21,9 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ir.errors import VerificationError
-from ir.kernel import Kernel
-from ir.names import Namespace
+from gradgen.ir.errors import VerificationError
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.names import Namespace
 
 from .config import RustBackendConfig
 

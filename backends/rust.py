@@ -19,10 +19,10 @@ from operator import not_
 
 import attrs
 
-from ir.errors import VerificationError
-from ir.kernel import Kernel
-from ir.nogc import paused_gc
-from ir.ops import LEAVES, Op, evaluate
+from gradgen.ir.errors import VerificationError
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.nogc import paused_gc
+from gradgen.ir.ops import LEAVES, Op, evaluate
 
 from .config import RustBackendConfig
 from .emitter import (

@@ -34,8 +34,8 @@ Special values: NaN gives NaN, ``erf(+-inf) = +-1``, ``erfc(+inf) = 0``, ``erfc(
 
 from __future__ import annotations
 
-from backends.config import BACKEND_MODES, SCALAR_TYPES
-from ir.errors import ConfigError
+from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES
+from gradgen.ir.errors import ConfigError
 
 ERF_HELPER_NAMES: tuple[str, ...] = (
     "erf_two_sum",

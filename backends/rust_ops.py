@@ -17,7 +17,7 @@ from types import ModuleType
 
 import attrs
 
-from ir.ops import Op
+from gradgen.ir.ops import Op
 
 
 class Kind(enum.Enum):
@@ -216,9 +216,9 @@ ERF_NAMES: tuple[str, ...] = ("erf", "erfc")
 
 def erf_module() -> ModuleType | None:
     """``backends.rust_erf`` when it is installed, else ``None``."""
-    if importlib.util.find_spec("backends.rust_erf") is None:
+    if importlib.util.find_spec("gradgen.backends.rust_erf") is None:
         return None
-    return importlib.import_module("backends.rust_erf")
+    return importlib.import_module("gradgen.backends.rust_erf")
 
 
 def helper_names() -> tuple[str, ...]:
@@ -268,7 +268,7 @@ def helpers_source(used: set[str], scalar: str, no_std: bool) -> list[str]:
     if needed & set(ERF_NAMES):
         mod = erf_module()
         if mod is None:
-            from ir.errors import BuildError
+            from gradgen.ir.errors import BuildError
 
             raise BuildError("erf/erfc need backends.rust_erf, which is not installed in this checkout")
         text = str(mod.erf_helpers_source(scalar, "no_std" if no_std else "std"))

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from ir.errors import ProjectWriteError
+from gradgen.ir.errors import ProjectWriteError
 
 #: the ``Cargo.toml`` table that marks a crate as gradgen's and lists the files it generated
 MARKER_TABLE = "package.metadata.gradgen"

@@ -4,8 +4,8 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
-from backends.config import RustBackendConfig
-from ir.errors import (
+from gradgen.backends.config import RustBackendConfig
+from gradgen.ir.errors import (
     BuildError,
     ConfigError,
     DifferentiationError,
@@ -21,7 +21,7 @@ from ir.errors import (
     UnknownPassError,
     VerificationError,
 )
-from ir.expr import SX
+from gradgen.ir.expr import SX
 
 from .api import cse, simplify
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import overload
 
-from ir.errors import GradgenTypeError
-from ir.expr import SX, Scalar, as_sx, iter_dag
-from ir.kernel import Port
-from ir.lower import lower, raise_kernel
-from passes.cse import CSEPlan, cse_plan
-from passes.manager import PassManager
-from passes.pipelines import level_index, simplification_passes
+from gradgen.ir.errors import GradgenTypeError
+from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
+from gradgen.ir.kernel import Port
+from gradgen.ir.lower import lower, raise_kernel
+from gradgen.passes.cse import CSEPlan, cse_plan
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import level_index, simplification_passes
 
 from .function import Function
 from .vector import SXVector

@@ -64,18 +64,24 @@ from typing import Any
 
 import attrs
 
-from backends.config import RustBackendConfig
-from backends.crate import check_crate_name, default_crate_name, write_crate
-from backends.ffi import FfiFunction, enable_ffi_root, render_ffi
-from backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
-from backends.rust import emit_module
-from ir.errors import ConfigError, DifferentiationError, GradgenTypeError, InvalidNameError, ProjectWriteError
-from ir.kernel import Kernel
-from ir.names import sanitize, validate_explicit
-from passes import autodiff as ad
-from passes.manager import PassManager
-from passes.pipelines import level_index
-from passes.sparsity import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
+from gradgen.backends.config import RustBackendConfig
+from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
+from gradgen.backends.ffi import FfiFunction, enable_ffi_root, render_ffi
+from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
+from gradgen.backends.rust import emit_module
+from gradgen.ir.errors import (
+    ConfigError,
+    DifferentiationError,
+    GradgenTypeError,
+    InvalidNameError,
+    ProjectWriteError,
+)
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.names import sanitize, validate_explicit
+from gradgen.passes import autodiff as ad
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import level_index
+from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
 
 from .codegen import compile_kernel
 from .function import Function

@@ -13,17 +13,17 @@ from collections.abc import Sequence
 
 import attrs
 
-from backends.config import RustBackendConfig
-from backends.crate import check_crate_name, default_crate_name, write_crate
-from backends.metadata import KernelSizes, metadata, scalar_flags
-from backends.rust import RustGenerationResult, emit_module, generation_result
-from backends.rust_ops import helper_names
-from ir.kernel import Kernel
-from ir.nogc import paused_gc
-from passes.allocate import DEFAULT_MAX_CHUNK
-from passes.manager import PassCallback, PassManager
-from passes.pipelines import codegen_passes, simplification_passes
-from passes.sanitize import SanitizePass
+from gradgen.backends.config import RustBackendConfig
+from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
+from gradgen.backends.metadata import KernelSizes, metadata, scalar_flags
+from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
+from gradgen.backends.rust_ops import helper_names
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.nogc import paused_gc
+from gradgen.passes.allocate import DEFAULT_MAX_CHUNK
+from gradgen.passes.manager import PassCallback, PassManager
+from gradgen.passes.pipelines import codegen_passes, simplification_passes
+from gradgen.passes.sanitize import SanitizePass
 
 from .function import Function
 
@@ -62,7 +62,7 @@ def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustG
     """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
     config = config or RustBackendConfig()
     if not isinstance(config, RustBackendConfig):
-        from ir.errors import ConfigError
+        from gradgen.ir.errors import ConfigError
 
         raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
     kernel = compile_kernel(f.kernel, config, config.function_name)

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
-from backends import ffi
-from backends.config import RustBackendConfig
-from backends.crate import CARGO_RESERVED, KERNELS_TABLE, cargo_toml
-from backends.metadata import KernelSizes, metadata, metadata_json, scalar_flags
-from ir.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
-from ir.names import sanitize
+from gradgen.backends import ffi
+from gradgen.backends.config import RustBackendConfig
+from gradgen.backends.crate import CARGO_RESERVED, KERNELS_TABLE, cargo_toml
+from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, scalar_flags
+from gradgen.ir.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
+from gradgen.ir.names import sanitize
 
 from .function import Function
 

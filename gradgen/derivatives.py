@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import attrs
 
-from ir.errors import DifferentiationError, GradgenTypeError
-from ir.expr import SX, Scalar, as_sx, iter_dag
-from ir.kernel import Kernel, Port
-from ir.lower import lower, raise_kernel
-from ir.nogc import paused_gc
-from passes import autodiff as ad
-from passes.manager import PassManager
+from gradgen.ir.errors import DifferentiationError, GradgenTypeError
+from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
+from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.lower import lower, raise_kernel
+from gradgen.ir.nogc import paused_gc
+from gradgen.passes import autodiff as ad
+from gradgen.passes.manager import PassManager
 
 from .function import Function
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from backends.config import RustBackendConfig
+    from gradgen.backends.config import RustBackendConfig
 
     from .codegen import RustProjectResult
 
@@ -303,7 +303,7 @@ class DerivativeBundle:
 def bundle_functions(f: Function) -> dict[str, Function]:
     """Directory name -> Function: ``primal``, ``<f>_jacobian_<in>`` for every input and, when
     ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input."""
-    from ir.names import sanitize
+    from gradgen.ir.names import sanitize
 
     funcs: dict[str, Function] = {"primal": f}
     derived = [jacobian_function(f, w) for w in range(len(f.input_names))]
@@ -335,10 +335,10 @@ def create_rust_derivative_bundle(
     function name, with ``_kernel`` appended if cargo reserves that name). Every name, level
     and the generated code are checked before anything is written.
     """
-    from backends.config import RustBackendConfig
-    from backends.crate import CARGO_RESERVED
-    from ir.errors import ConfigError, ProjectWriteError
-    from ir.names import sanitize
+    from gradgen.backends.config import RustBackendConfig
+    from gradgen.backends.crate import CARGO_RESERVED
+    from gradgen.ir.errors import ConfigError, ProjectWriteError
+    from gradgen.ir.names import sanitize
 
     from . import codegen
 

@@ -72,17 +72,17 @@ from typing import Any, NoReturn, cast
 
 import networkx as nx
 
-from backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
-from backends.rust import emit_module
-from backends.rust_ops import helper_names
-from ir.errors import GradgenError
-from ir.kernel import Kernel
-from ir.ops import OP_INFO, Op
-from ir.printer import format_kernel
-from passes.autodiff import AutodiffPass
-from passes.manager import Pass, PassEvent, PassManager
-from passes.pipelines import LEVELS, codegen_passes, passes_by_name, simplification_passes
-from passes.sanitize import SanitizePass
+from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
+from gradgen.backends.rust import emit_module
+from gradgen.backends.rust_ops import helper_names
+from gradgen.ir.errors import GradgenError
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.ops import OP_INFO, Op
+from gradgen.ir.printer import format_kernel
+from gradgen.passes.autodiff import AutodiffPass
+from gradgen.passes.manager import Pass, PassEvent, PassManager
+from gradgen.passes.pipelines import LEVELS, codegen_passes, passes_by_name, simplification_passes
+from gradgen.passes.sanitize import SanitizePass
 
 from .function import Function
 

@@ -8,18 +8,18 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ir.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
-from ir.expr import SX, as_sx
-from ir.interp import run
-from ir.kernel import Kernel, Port
-from ir.lower import lower
+from gradgen.ir.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
+from gradgen.ir.expr import SX, as_sx
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.lower import lower
 
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from backends.config import RustBackendConfig
-    from backends.rust import RustGenerationResult
-    from passes.cse import CSEPlan
+    from gradgen.backends.config import RustBackendConfig
+    from gradgen.backends.rust import RustGenerationResult
+    from gradgen.passes.cse import CSEPlan
 
     from .codegen import RustProjectResult
     from .derivatives import DerivativeBundle
@@ -189,7 +189,7 @@ class Function:
     @classmethod
     def from_kernel(cls, kernel: Kernel, input_symbols: Sequence[Sequence[SX]]) -> Function:
         """The Function whose outputs are ``kernel``'s, over the given input symbols."""
-        from ir.lower import raise_kernel
+        from gradgen.ir.lower import raise_kernel
 
         outs = raise_kernel(kernel, input_symbols)
         inputs = [
@@ -286,7 +286,7 @@ class Function:
 
     def cse(self, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
         """The common-subexpression plan of all outputs (see :func:`gradgen.cse`)."""
-        from passes.cse import cse_plan
+        from gradgen.passes.cse import cse_plan
 
         return cse_plan([e for exprs in self._out_exprs for e in exprs], min_uses, prefix)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, cast, overload
 
-from ir.errors import GradgenTypeError, ShapeError
-from ir.expr import SX, Scalar, as_sx
-from ir.ops import Op
+from gradgen.ir.errors import GradgenTypeError, ShapeError
+from gradgen.ir.expr import SX, Scalar, as_sx
+from gradgen.ir.ops import Op
 
 from .vector import Operand, SXVector, VectorLike, _fold_add, _is_sequence
 

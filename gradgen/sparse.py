@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ir.errors import GradgenTypeError
-from passes.manager import PassManager
-from passes.sparsity import TRIANGLES, HessianPattern, SparseHessianPass, check_triangle
+from gradgen.ir.errors import GradgenTypeError
+from gradgen.passes.manager import PassManager
+from gradgen.passes.sparsity import TRIANGLES, HessianPattern, SparseHessianPass, check_triangle
 
 if TYPE_CHECKING:  # pragma: no cover
     from .function import Function

@@ -7,9 +7,9 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeAlias, TypeGuard, overload
 
-from ir.errors import GradgenTypeError, ShapeError
-from ir.expr import SX, Scalar, as_sx
-from ir.ops import Op
+from gradgen.ir.errors import GradgenTypeError, ShapeError
+from gradgen.ir.expr import SX, Scalar, as_sx
+from gradgen.ir.ops import Op
 
 #: a vector operand: an ``SXVector``, or any sequence / 1-d array of expressions and numbers
 VectorLike: TypeAlias = "SXVector | Iterable[Scalar]"

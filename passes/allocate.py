@@ -16,9 +16,9 @@ from itertools import compress
 
 import attrs
 
-from ir.errors import ConfigError
-from ir.kernel import Allocation, Chunk, Kernel
-from ir.ops import LEAVES, Op
+from gradgen.ir.errors import ConfigError
+from gradgen.ir.kernel import Allocation, Chunk, Kernel
+from gradgen.ir.ops import LEAVES, Op
 
 _COMPUTED = frozenset(op for op in Op if op not in LEAVES)
 

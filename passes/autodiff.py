@@ -49,9 +49,9 @@ from typing import Any
 
 import attrs
 
-from ir.errors import DifferentiationError
-from ir.kernel import Kernel, KernelBuilder, Port
-from ir.ops import Op
+from gradgen.ir.errors import DifferentiationError
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.ops import Op
 
 from .autodiff_rules import partials
 

@@ -38,8 +38,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ir.kernel import KernelBuilder
-from ir.ops import Op
+from gradgen.ir.kernel import KernelBuilder
+from gradgen.ir.ops import Op
 
 Partials = list[int | None]
 #: ``rule(builder, out, args, attr, need) -> partials``

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from ir.errors import GradgenTypeError
-from ir.expr import SX, iter_dag
-from ir.kernel import Kernel, rebuild
+from gradgen.ir.errors import GradgenTypeError
+from gradgen.ir.expr import SX, iter_dag
+from gradgen.ir.kernel import Kernel, rebuild
 
 
 @attrs.frozen

@@ -16,9 +16,9 @@ from typing import Protocol
 
 import attrs
 
-from ir.kernel import Kernel
-from ir.nogc import paused_gc
-from ir.verify import verify
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.nogc import paused_gc
+from gradgen.ir.verify import verify
 
 log = logging.getLogger("gradgen.passes")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ir.errors import InvalidLevelError, UnknownPassError
+from gradgen.ir.errors import InvalidLevelError, UnknownPassError
 
 from .allocate import DEFAULT_MAX_CHUNK, AllocatePass
 from .cse import CSEPass

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 
 import attrs
 
-from ir.errors import VerificationError
-from ir.kernel import Kernel, NameTable
-from ir.names import Namespace, sanitize, validate_explicit
+from gradgen.ir.errors import VerificationError
+from gradgen.ir.kernel import Kernel, NameTable
+from gradgen.ir.names import Namespace, sanitize, validate_explicit
 
 #: names in every generated module besides the kernels and the helpers
 MODULE_NAMES: dict[str, str] = {

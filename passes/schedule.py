@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import attrs
 
-from ir.kernel import Kernel
-from ir.ops import Op
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.ops import Op
 
 
 def depth_first_order(kernel: Kernel) -> list[int]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import attrs
 
-from ir.errors import InvalidLevelError
-from ir.kernel import Kernel, KernelBuilder
-from ir.ops import LEAVES, Op
+from gradgen.ir.errors import InvalidLevelError
+from gradgen.ir.kernel import Kernel, KernelBuilder
+from gradgen.ir.ops import LEAVES, Op
 
 from .simplify_rules import LEVEL_NAMES, Apply, rules_by_op
 

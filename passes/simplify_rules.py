@@ -43,9 +43,9 @@ from typing import cast
 
 import attrs
 
-from ir import ieee
-from ir.kernel import KernelBuilder
-from ir.ops import Op
+from gradgen.ir import ieee
+from gradgen.ir.kernel import KernelBuilder
+from gradgen.ir.ops import Op
 
 Apply = Callable[[KernelBuilder, Op, tuple[int, ...], object], int | None]
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import attrs
 
-from ir.errors import DifferentiationError, EvaluationArgumentError
-from ir.kernel import Kernel, KernelBuilder, Port
-from ir.ops import Op
+from gradgen.ir.errors import DifferentiationError, EvaluationArgumentError
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.ops import Op
 
 from . import autodiff as ad
 

@@ -37,8 +37,8 @@ from typing import Any
 import attrs
 
 from gradgen import Function, SXVector
-from ir.expr import SX
-from ir.ops import LEAVES, OP_BY_NAME, OP_INFO, VARIADIC, AttrKind, Op, evaluate
+from gradgen.ir.expr import SX
+from gradgen.ir.ops import LEAVES, OP_BY_NAME, OP_INFO, VARIADIC, AttrKind, Op, evaluate
 
 #: every operation a program node may use (leaves are inputs and ``const`` nodes)
 COMPUTED_OPS: tuple[Op, ...] = tuple(op for op in Op if op not in LEAVES)

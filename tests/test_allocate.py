@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradgen import SX, Function, SXVector
-from ir.errors import ConfigError
-from ir.interp import run
-from ir.kernel import Kernel, KernelBuilder, Port
-from ir.ops import LEAVES, Op, evaluate
-from ir.verify import verify
-from passes.allocate import DEFAULT_MAX_CHUNK, AllocatePass, allocate
-from passes.manager import PassManager
-from passes.pipelines import codegen_passes, simplification_passes
+from gradgen.ir.errors import ConfigError
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.ops import LEAVES, Op, evaluate
+from gradgen.ir.verify import verify
+from gradgen.passes.allocate import DEFAULT_MAX_CHUNK, AllocatePass, allocate
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import codegen_passes, simplification_passes
 from tests.test_passes import PROPERTY, bits, finite_inputs, kernel_inputs, random_kernels
 
 

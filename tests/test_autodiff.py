@@ -14,15 +14,15 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from ir.errors import DifferentiationError
-from ir.interp import run
-from ir.kernel import KernelBuilder, Port
-from ir.ops import OP_INFO, VARIADIC, Op, evaluate
-from ir.printer import format_kernel
-from ir.verify import verify
-from passes import autodiff as ad
-from passes.autodiff_rules import RULES
-from passes.manager import PassManager
+from gradgen.ir.errors import DifferentiationError
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import KernelBuilder, Port
+from gradgen.ir.ops import OP_INFO, VARIADIC, Op, evaluate
+from gradgen.ir.printer import format_kernel
+from gradgen.ir.verify import verify
+from gradgen.passes import autodiff as ad
+from gradgen.passes.autodiff_rules import RULES
+from gradgen.passes.manager import PassManager
 
 # ---- every op: forward and reverse against central finite differences ---------------------------
 

@@ -15,20 +15,20 @@ import pytest
 from hypothesis import given
 
 from gradgen import SX, Function, SXVector
-from ir.errors import VerificationError
-from ir.expr import iter_dag
-from ir.fold import STRUCTURAL, peephole
-from ir.kernel import Allocation, Chunk, Kernel, KernelBuilder, Port, rebuild
-from ir.lower import lower
-from ir.ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
-from ir.printer import format_kernel
-from ir.verify import verify
-from passes.allocate import allocate
-from passes.cse import CSEPass
-from passes.manager import PassManager
-from passes.pipelines import codegen_passes, simplification_passes
-from passes.schedule import SchedulePass
-from passes.simplify import SimplifyPass
+from gradgen.ir.errors import VerificationError
+from gradgen.ir.expr import iter_dag
+from gradgen.ir.fold import STRUCTURAL, peephole
+from gradgen.ir.kernel import Allocation, Chunk, Kernel, KernelBuilder, Port, rebuild
+from gradgen.ir.lower import lower
+from gradgen.ir.ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
+from gradgen.ir.printer import format_kernel
+from gradgen.ir.verify import verify
+from gradgen.passes.allocate import allocate
+from gradgen.passes.cse import CSEPass
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import codegen_passes, simplification_passes
+from gradgen.passes.schedule import SchedulePass
+from gradgen.passes.simplify import SimplifyPass
 from tests.test_passes import PROPERTY, random_kernels
 
 # ---- the peephole fast path ----------------------------------------------------------------------

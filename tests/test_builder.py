@@ -166,7 +166,7 @@ def test_joint_with_several_wrt_blocks_layout() -> None:
 
 def test_joint_kernel_values_match_separate_kernels() -> None:
     """In the interpreter, the joint kernel's blocks equal the separate derivative Functions."""
-    from ir.interp import run
+    from gradgen.ir.interp import run
 
     f = three_inputs()
     bundle = FunctionBundle().add_f().add_gradient(wrt=[2, 0]).add_jf(wrt=1).add_hessian(wrt=0).add_hvp(wrt=2)

@@ -19,9 +19,6 @@ import numpy as np
 import pytest
 
 import gradgen as gg
-from backends.crate import write_crate
-from backends.ffi import FfiFunction, render_ffi
-from backends.metadata import metadata_json
 from gradgen import (
     SX,
     BuildError,
@@ -34,6 +31,9 @@ from gradgen import (
     RustBackendConfig,
     SXVector,
 )
+from gradgen.backends.crate import write_crate
+from gradgen.backends.ffi import FfiFunction, render_ffi
+from gradgen.backends.metadata import metadata_json
 from gradgen.compile import CompiledCrate, CompiledFunction
 from tests.cargo import cargo, cargo_env, rustfmt_check
 

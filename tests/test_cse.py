@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from ir.errors import GradgenTypeError
-from ir.interp import run
-from ir.kernel import Kernel, Port
-from ir.ops import Op
-from ir.printer import format_kernel
-from ir.verify import verify
-from passes.cse import CSEPass, cse_plan, use_counts
+from gradgen.ir.errors import GradgenTypeError
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.ops import Op
+from gradgen.ir.printer import format_kernel
+from gradgen.ir.verify import verify
+from gradgen.passes.cse import CSEPass, cse_plan, use_counts
 from tests.test_passes import PROPERTY, bits, kernel_inputs, random_kernels, special_inputs
 
 x, y = SX.sym("x"), SX.sym("y")

@@ -11,10 +11,10 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function
-from ir.interp import run
-from passes.cse import cse_plan, use_counts
-from passes.manager import PassManager
-from passes.pipelines import LEVELS, codegen_passes, simplification_passes
+from gradgen.ir.interp import run
+from gradgen.passes.cse import cse_plan, use_counts
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import LEVELS, codegen_passes, simplification_passes
 
 DEPTH = 100_000
 

@@ -19,8 +19,8 @@ from typing import cast
 import pytest
 
 import gradgen.dump as dump_module
-from backends.config import RustBackendConfig
-from backends.rust_ops import helper_names
+from gradgen.backends.config import RustBackendConfig
+from gradgen.backends.rust_ops import helper_names
 from gradgen.codegen import compile_kernel
 from gradgen.dump import (
     EXIT_OUTPUT,
@@ -32,12 +32,12 @@ from gradgen.dump import (
     main,
     unified_diff,
 )
-from ir.interp import run as interpret
-from ir.printer import format_kernel
-from passes.autodiff import AutodiffPass
-from passes.manager import Pass, PassManager
-from passes.pipelines import codegen_passes, passes_by_name, simplification_passes
-from passes.sanitize import SanitizePass
+from gradgen.ir.interp import run as interpret
+from gradgen.ir.printer import format_kernel
+from gradgen.passes.autodiff import AutodiffPass
+from gradgen.passes.manager import Pass, PassManager
+from gradgen.passes.pipelines import codegen_passes, passes_by_name, simplification_passes
+from gradgen.passes.sanitize import SanitizePass
 from tests.cargo import rustfmt_check
 from tests.dump_targets.small import make_small, small
 

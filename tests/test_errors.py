@@ -21,8 +21,7 @@ import attrs
 import pytest
 
 import gradgen as gg
-import ir.errors as errors
-from backends.config import RustBackendConfig as Config
+import gradgen.ir.errors as errors
 from gradgen import (
     SX,
     BuildError,
@@ -43,8 +42,9 @@ from gradgen import (
     UnknownPassError,
     VerificationError,
 )
-from passes.manager import PassManager
-from passes.pipelines import passes_by_name
+from gradgen.backends.config import RustBackendConfig as Config
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import passes_by_name
 
 X = SX.sym("x")
 V = SXVector.sym("v", 3)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from ir.ops import OP_INFO, VARIADIC, Op
+from gradgen.ir.ops import OP_INFO, VARIADIC, Op
 
 INF = math.inf
 NAN = math.nan

@@ -10,9 +10,9 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from ir.printer import format_kernel
-from passes.manager import PassEvent, PassManager
-from passes.pipelines import codegen_passes, simplification_passes
+from gradgen.ir.printer import format_kernel
+from gradgen.passes.manager import PassEvent, PassManager
+from gradgen.passes.pipelines import codegen_passes, simplification_passes
 
 
 def square_plus_one() -> Function:

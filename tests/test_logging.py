@@ -17,8 +17,8 @@ import pytest
 
 import gradgen as gg
 from gradgen import Function, SXVector
+from gradgen.ir.errors import BuildError
 from gradgen.progress import ProgressHandler, progress_enabled
-from ir.errors import BuildError
 from tests.cargo import REPO
 
 PASSES = ["simplify", "cse", "schedule", "allocate", "sanitize"]

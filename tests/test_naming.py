@@ -10,8 +10,8 @@ import pytest
 import gradgen as gg
 from gradgen import SX, Function, InvalidNameError, RustBackendConfig, SXVector, create_rust_project
 from gradgen.codegen import compile_kernel, generate_rust
-from ir.errors import ConfigError, VerificationError
-from passes.sanitize import SanitizePass
+from gradgen.ir.errors import ConfigError, VerificationError
+from gradgen.passes.sanitize import SanitizePass
 
 
 def simple(name: str = "square_plus_one", inputs=("x",), outputs=("y",)) -> Function:  # type: ignore[no-untyped-def]

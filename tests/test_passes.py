@@ -16,16 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ir.errors import InvalidLevelError, UnknownPassError, VerificationError
-from ir.interp import run
-from ir.kernel import Kernel, KernelBuilder, Port
-from ir.ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
-from ir.printer import format_kernel
-from ir.verify import verify
-from passes.allocate import AllocatePass
-from passes.cse import CSEPass
-from passes.manager import PassEvent, PassManager
-from passes.pipelines import (
+from gradgen.ir.errors import InvalidLevelError, UnknownPassError, VerificationError
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
+from gradgen.ir.printer import format_kernel
+from gradgen.ir.verify import verify
+from gradgen.passes.allocate import AllocatePass
+from gradgen.passes.cse import CSEPass
+from gradgen.passes.manager import PassEvent, PassManager
+from gradgen.passes.pipelines import (
     LEVELS,
     REGISTRY,
     codegen_passes,
@@ -33,8 +33,8 @@ from passes.pipelines import (
     passes_by_name,
     simplification_passes,
 )
-from passes.schedule import SchedulePass
-from passes.simplify import SimplifyPass
+from gradgen.passes.schedule import SchedulePass
+from gradgen.passes.simplify import SimplifyPass
 
 ALL_OPS = [op for op in Op if op not in LEAVES]
 _FAVOURED = [Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG, Op.ABS, Op.POWI, Op.SELECT, Op.LT, Op.GT, Op.EQ]
@@ -250,8 +250,8 @@ def test_schedule_puts_sin_and_cos_of_one_argument_together() -> None:
     """``sin(a)`` and ``cos(a)`` end up adjacent (LLVM merges such a pair into one ``sincos``
     call only inside one function); a dead partner is not brought back."""
     from gradgen import SX, Function, cos, sin
-    from ir.ops import Op
-    from passes.schedule import SchedulePass
+    from gradgen.ir.ops import Op
+    from gradgen.passes.schedule import SchedulePass
 
     x, y = SX.sym("x"), SX.sym("y")
     a = x * y

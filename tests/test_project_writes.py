@@ -11,10 +11,10 @@ import tomllib
 import pytest
 
 import gradgen as gg
-from backends import writes
-from backends.crate import write_crate
-from backends.writes import MARKER_TABLE, plan_write, read_marker, with_marker, write_project
 from gradgen import SX, CodeGenerationBuilder, Function, ProjectWriteError
+from gradgen.backends import writes
+from gradgen.backends.crate import write_crate
+from gradgen.backends.writes import MARKER_TABLE, plan_write, read_marker, with_marker, write_project
 
 
 def _fn(name: str = "sq") -> Function:

@@ -39,11 +39,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 
-from ir.interp import run
-from ir.kernel import Kernel
-from ir.ops import LEAVES, Op, evaluate
-from passes.manager import PassManager
-from passes.pipelines import LEVELS, simplification_passes
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.ops import LEAVES, Op, evaluate
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import LEVELS, simplification_passes
 from tests.random_programs import (
     COMPUTED_OPS,
     DOMAIN_WRAPPERS,
@@ -380,8 +380,8 @@ def f32(v: float) -> float:
 @pytest.fixture(scope="module", params=RUST_CONFIGS, ids=[f"{m}-{t}" for m, t in RUST_CONFIGS])
 def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     import gradgen as gg
-    from backends.config import RustBackendConfig
     from gradgen import CodeGenerationBuilder
+    from gradgen.backends.config import RustBackendConfig
     from tests.cargo import cargo_env
 
     mode, scalar = request.param
@@ -485,8 +485,8 @@ def test_every_simplification_rule_fires_and_keeps_its_guarantee() -> None:
     """Small programs over the rewritten operations: each named rule of
     ``passes.simplify_rules`` fires at least once, and every program keeps the guarantee of each
     level (:func:`check_levels`) at ordinary and special inputs."""
-    from passes.simplify import SimplifyPass
-    from passes.simplify_rules import RULES
+    from gradgen.passes.simplify import SimplifyPass
+    from gradgen.passes.simplify_rules import RULES
 
     fired: set[str] = set()
     for seed in range(RULE_PROGRAMS + len(PATTERNS)):

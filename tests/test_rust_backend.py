@@ -12,13 +12,13 @@ import re
 import pytest
 
 import gradgen as gg
-from backends.config import RustBackendConfig
-from backends.crate import cargo_toml, write_crate
-from backends.rust import emit_module
-from backends.rust_helpers import float_literal, to_f32
 from gradgen import SX, Function, SXVector
+from gradgen.backends.config import RustBackendConfig
+from gradgen.backends.crate import cargo_toml, write_crate
+from gradgen.backends.rust import emit_module
+from gradgen.backends.rust_helpers import float_literal, to_f32
 from gradgen.codegen import compile_kernel, generate_rust
-from ir.errors import ConfigError, InvalidLevelError, InvalidNameError
+from gradgen.ir.errors import ConfigError, InvalidLevelError, InvalidNameError
 from tests.cargo import build_and_lint, cargo, rustfmt_check
 from tests.snapshot import SNAPSHOT_ROOT
 from tests.test_rust_ops import CONFIGS, build_and_run, close, compile_functions, reference
@@ -460,7 +460,7 @@ def test_every_rust_snapshot_compiles(tmp_path: pathlib.Path, cargo_available: N
 def test_compiler_fence_every_32_statements() -> None:
     """Long straight-line kernels get a compiler-only fence every 32 statements (it bounds how
     far LLVM's SLP vectorizer regroups work, see ``backends.rust.FENCE_EVERY``); short ones none."""
-    from backends.rust import FENCE_EVERY, SCHEDULING_FENCE
+    from gradgen.backends.rust import FENCE_EVERY, SCHEDULING_FENCE
 
     x = SX.sym("x")
     e = x

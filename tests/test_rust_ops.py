@@ -16,16 +16,16 @@ from collections.abc import Sequence
 import attrs
 import pytest
 
-from backends.config import RustBackendConfig
-from backends.crate import write_crate
-from backends.rust import emit_module
-from backends.rust_helpers import float_literal, to_f32
-from backends.rust_ops import RUST_OPS
 from gradgen import Function, SXVector
+from gradgen.backends.config import RustBackendConfig
+from gradgen.backends.crate import write_crate
+from gradgen.backends.rust import emit_module
+from gradgen.backends.rust_helpers import float_literal, to_f32
+from gradgen.backends.rust_ops import RUST_OPS
 from gradgen.codegen import compile_kernel
-from ir.expr import SX
-from ir.kernel import Kernel
-from ir.ops import LEAVES, OP_INFO, VARIADIC, Op
+from gradgen.ir.expr import SX
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.ops import LEAVES, OP_INFO, VARIADIC, Op
 from tests.cargo import build_and_lint, cargo
 
 NAN, INF = math.nan, math.inf

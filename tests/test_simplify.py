@@ -14,15 +14,15 @@ from hypothesis import strategies as st
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from ir.errors import GradgenTypeError, InvalidLevelError
-from ir.interp import run
-from ir.kernel import Kernel, Port
-from ir.ops import Op
-from ir.printer import format_kernel
-from passes.manager import PassManager
-from passes.pipelines import ROUNDS, simplification_passes
-from passes.simplify import SimplifyPass
-from passes.simplify_rules import LEVEL_NAMES, RULE_TABLE, RULES, RULES_BY_NAME, rules_by_op
+from gradgen.ir.errors import GradgenTypeError, InvalidLevelError
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.ops import Op
+from gradgen.ir.printer import format_kernel
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import ROUNDS, simplification_passes
+from gradgen.passes.simplify import SimplifyPass
+from gradgen.passes.simplify_rules import LEVEL_NAMES, RULE_TABLE, RULES, RULES_BY_NAME, rules_by_op
 from tests.test_passes import (
     POSITIVE_CONSTS,
     POSITIVE_OPS,
@@ -187,7 +187,7 @@ def test_rule_table_covers_every_op_and_is_well_formed() -> None:
 
 
 def test_module_docstring_documents_every_level() -> None:
-    import passes.simplify_rules as mod
+    import gradgen.passes.simplify_rules as mod
 
     doc = mod.__doc__ or ""
     for n, name in LEVEL_NAMES.items():

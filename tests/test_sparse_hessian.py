@@ -13,11 +13,11 @@ import re
 import pytest
 
 import gradgen as gg
-from backends.metadata import usize_item
 from gradgen import SX, CodeGenerationBuilder, Function, FunctionBundle, SXVector
+from gradgen.backends.metadata import usize_item
 from gradgen.compile import CompiledCrate
+from gradgen.ir.errors import ConfigError, DifferentiationError, EvaluationArgumentError, GradgenTypeError
 from gradgen.sparse import HessianPattern, sparse_hessian
-from ir.errors import ConfigError, DifferentiationError, EvaluationArgumentError, GradgenTypeError
 from tests.cargo import build_and_lint, cargo_env, rustfmt_check
 
 # ---- test functions ---------------------------------------------------------------------------------
@@ -448,8 +448,8 @@ def test_compiled_values(compiled: CompiledCrate) -> None:
 def test_sparse_path_never_builds_the_dense_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sparse kernel comes from the lower-triangle entries (``O(nnz)``); the ``n*n`` list of
     the dense Hessian is never built, so large ``n`` stays linear."""
-    from passes import autodiff
-    from passes.sparsity import sparse_hessian_kernel
+    from gradgen.passes import autodiff
+    from gradgen.passes.sparsity import sparse_hessian_kernel
 
     def dense(*args: object) -> list[int]:
         raise AssertionError("the sparse Hessian built the dense n*n list")

@@ -16,8 +16,8 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, GradgenTypeError
-from ir.expr import INFIX_LIMIT, interned_count
-from ir.ops import Op
+from gradgen.ir.expr import INFIX_LIMIT, interned_count
+from gradgen.ir.ops import Op
 
 x, y, z = SX.sym("x"), SX.sym("y"), SX.sym("z")
 

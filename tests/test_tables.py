@@ -10,13 +10,13 @@ import importlib
 
 import pytest
 
-from ir.ops import LEAVES, OP_BY_NAME, OP_INFO, VARIADIC, AttrKind, Op
+from gradgen.ir.ops import LEAVES, OP_BY_NAME, OP_INFO, VARIADIC, AttrKind, Op
 
 TABLES: list[tuple[str, str]] = [
-    ("ir.ops", "OP_INFO"),  # arity, commutativity, attribute kind, IEEE evaluation
-    ("passes.autodiff_rules", "RULES"),  # derivative rule per op
-    ("passes.simplify_rules", "RULE_TABLE"),  # simplification rules per op
-    ("backends.rust_ops", "RUST_OPS"),  # Rust printing per op
+    ("gradgen.ir.ops", "OP_INFO"),  # arity, commutativity, attribute kind, IEEE evaluation
+    ("gradgen.passes.autodiff_rules", "RULES"),  # derivative rule per op
+    ("gradgen.passes.simplify_rules", "RULE_TABLE"),  # simplification rules per op
+    ("gradgen.backends.rust_ops", "RUST_OPS"),  # Rust printing per op
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, GradgenTypeError, ShapeError, SXVector
-from ir.ops import Op
+from gradgen.ir.ops import Op
 
 X = SXVector.sym("x", 3)
 Y = SXVector.sym("y", 3)

@@ -1,0 +1,29 @@
+"""The wheel ships one top-level package, ``gradgen``, with the compiler floors inside it."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_wheel_has_one_top_level_package(tmp_path: pathlib.Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp_path, ROOT],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("gradgen-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/", 1)[0] for n in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"gradgen"}
+    for floor in ("ir", "passes", "backends"):
+        assert f"gradgen/{floor}/__init__.py" in names
+    # the floors are real files in the wheel, not links, and nothing else of the repository ships
+    assert "gradgen/ir/kernel.py" in names
+    assert "gradgen/backends/rust.py" in names
+    assert not any(n.startswith(("tests/", "gradgen/tests/", "examples/")) for n in names)
+    assert "gradgen/py.typed" in names
