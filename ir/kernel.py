@@ -14,9 +14,10 @@ the arguments of commutative operations canonically, and ``finish`` drops dead i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, repeat
 from operator import is_not
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -31,6 +32,7 @@ _ADD, _SUB, _MUL, _DIV, _NEG = Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG
 _COMMUTATIVE = frozenset(op for op, info in OP_INFO.items() if info.commutative)
 _POS_ZERO_KEY = (_CONST, float_key(0.0))
 _NEG_ZERO_KEY = (_CONST, float_key(-0.0))
+_NO_NOTES: Mapping[str, Any] = MappingProxyType({})
 
 
 @attrs.frozen
@@ -93,6 +95,10 @@ class Kernel:
     results: list[list[int]]
     allocation: Allocation | None = None
     names: NameTable | None = None
+    #: what passes learned about this kernel, keyed by the note's name (e.g. the rules a
+    #: simplification fired, the sparsity pattern of an output). Passes never mutate a kernel's
+    #: notes: :meth:`with_note` returns a new kernel with one note added or replaced.
+    notes: Mapping[str, Any] = _NO_NOTES
     #: set by :meth:`KernelBuilder.finish`: every instruction went through the builder (folded,
     #: hash-consed, commutative arguments in canonical order, no dead instruction), so copying
     #: the kernel through a fresh builder reproduces it exactly (CSE has nothing to do). Kernels
@@ -139,6 +145,13 @@ class Kernel:
 
     def with_annotations(self, **changes: Any) -> Kernel:
         return attrs.evolve(self, **changes)
+
+    def with_note(self, key: str, value: Any) -> Kernel:
+        """This kernel with the note ``key`` set to ``value`` (the other notes are kept)."""
+        return attrs.evolve(self, notes=MappingProxyType({**self.notes, key: value}))
+
+    def note(self, key: str, default: Any = None) -> Any:
+        return self.notes.get(key, default)
 
 
 class KernelBuilder:
