@@ -268,7 +268,7 @@ def helpers_source(used: set[str], scalar: str, no_std: bool) -> list[str]:
     if needed & set(ERF_NAMES):
         mod = erf_module()
         if mod is None:
-            from gradgen.ir.errors import BuildError
+            from .errors import BuildError
 
             raise BuildError("erf/erfc need backends.rust_erf, which is not installed in this checkout")
         text = str(mod.erf_helpers_source(scalar, "no_std" if no_std else "std"))

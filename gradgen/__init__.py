@@ -5,7 +5,7 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 """
 
 from gradgen.backends.config import RustBackendConfig
-from gradgen.ir.errors import (
+from gradgen.errors import (
     BuildError,
     ConfigError,
     DifferentiationError,

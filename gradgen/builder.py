@@ -69,7 +69,7 @@ from gradgen.backends.crate import check_crate_name, default_crate_name, write_c
 from gradgen.backends.ffi import FfiFunction, enable_ffi_root, render_ffi
 from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
 from gradgen.backends.rust import emit_module
-from gradgen.ir.errors import (
+from gradgen.errors import (
     ConfigError,
     DifferentiationError,
     GradgenTypeError,

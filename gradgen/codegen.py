@@ -62,7 +62,7 @@ def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustG
     """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
     config = config or RustBackendConfig()
     if not isinstance(config, RustBackendConfig):
-        from gradgen.ir.errors import ConfigError
+        from gradgen.errors import ConfigError
 
         raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
     kernel = compile_kernel(f.kernel, config, config.function_name)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import attrs
 
-from gradgen.ir.errors import DifferentiationError, GradgenTypeError
+from gradgen.errors import DifferentiationError, GradgenTypeError
 from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
@@ -337,7 +337,7 @@ def create_rust_derivative_bundle(
     """
     from gradgen.backends.config import RustBackendConfig
     from gradgen.backends.crate import CARGO_RESERVED
-    from gradgen.ir.errors import ConfigError, ProjectWriteError
+    from gradgen.errors import ConfigError, ProjectWriteError
     from gradgen.ir.names import sanitize
 
     from . import codegen

@@ -75,7 +75,7 @@ import networkx as nx
 from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
 from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_ops import helper_names
-from gradgen.ir.errors import GradgenError
+from gradgen.errors import GradgenError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import OP_INFO, Op
 from gradgen.ir.printer import format_kernel

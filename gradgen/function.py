@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gradgen.ir.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
+from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX, as_sx
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port

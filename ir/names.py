@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidNameError
+from gradgen.backends.errors import InvalidNameError
 
 #: strict, reserved and weak-but-problematic Rust keywords (2021 edition, plus 2024's ``gen``)
 RUST_KEYWORDS = frozenset(

@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gradgen.ir.errors import InvalidLevelError, UnknownPassError
-
 from .allocate import DEFAULT_MAX_CHUNK, AllocatePass
 from .cse import CSEPass
+from .errors import InvalidLevelError, UnknownPassError
 from .manager import Pass
 from .schedule import SchedulePass
 from .simplify import SimplifyPass

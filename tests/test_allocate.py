@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradgen import SX, Function, SXVector
-from gradgen.ir.errors import ConfigError
+from gradgen.errors import ConfigError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import LEAVES, Op, evaluate

@@ -11,7 +11,7 @@ from gradgen import SX, Function, SXVector
 from gradgen.backends.config import RustBackendConfig
 from gradgen.codegen import generate_rust
 from gradgen.derivatives import DerivativeBundle
-from gradgen.ir.errors import InvalidLevelError, ProjectWriteError
+from gradgen.errors import InvalidLevelError, ProjectWriteError
 from tests.cargo import build_and_lint, rustfmt_check
 
 

@@ -10,7 +10,7 @@ import pytest
 import gradgen as gg
 from gradgen import SX, Function, InvalidNameError, RustBackendConfig, SXVector, create_rust_project
 from gradgen.codegen import compile_kernel, generate_rust
-from gradgen.ir.errors import ConfigError, VerificationError
+from gradgen.errors import ConfigError, VerificationError
 from gradgen.passes.sanitize import SanitizePass
 
 

@@ -18,7 +18,7 @@ from gradgen.backends.crate import cargo_toml, write_crate
 from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_helpers import float_literal, to_f32
 from gradgen.codegen import compile_kernel, generate_rust
-from gradgen.ir.errors import ConfigError, InvalidLevelError, InvalidNameError
+from gradgen.errors import ConfigError, InvalidLevelError, InvalidNameError
 from tests.cargo import build_and_lint, cargo, rustfmt_check
 from tests.snapshot import SNAPSHOT_ROOT
 from tests.test_rust_ops import CONFIGS, build_and_run, close, compile_functions, reference
