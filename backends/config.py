@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from gradgen.backends.names import validate_explicit
 from gradgen.ir.errors import ConfigError
-from gradgen.ir.names import validate_explicit
 from gradgen.passes.pipelines import level_index
 
 BACKEND_MODES: tuple[str, ...] = ("std", "no_std")

@@ -68,6 +68,7 @@ from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
 from gradgen.backends.ffi import FfiFunction, enable_ffi_root, render_ffi
 from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
+from gradgen.backends.names import rust_names, sanitize, validate_explicit
 from gradgen.backends.rust import emit_module
 from gradgen.errors import (
     ConfigError,
@@ -77,7 +78,6 @@ from gradgen.errors import (
     ProjectWriteError,
 )
 from gradgen.ir.kernel import Kernel
-from gradgen.ir.names import sanitize, validate_explicit
 from gradgen.passes import autodiff as ad
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import level_index
@@ -697,10 +697,9 @@ class CodeGenerationBuilder:
             made, patterns = p.make()
             kernel = compile_kernel(made, config, p.rust_name, others)
             kernels.append(kernel)
-            assert kernel.names is not None
             entries = []
             for k, pattern in sorted(patterns.items()):
-                arg = kernel.names.outputs[k]
+                arg = rust_names(kernel).outputs[k]
                 # one output: <NAME>_NNZ ...; several (joint kernels): <NAME>_<ARG>_NNZ ...
                 prefix = p.rust_name.upper() + "_" + ("" if len(kernel.outputs) == 1 else arg.upper() + "_")
                 entries.append((arg, pattern, prefix))

@@ -18,12 +18,12 @@ from gradgen.backends.crate import check_crate_name, default_crate_name, write_c
 from gradgen.backends.metadata import KernelSizes, metadata, scalar_flags
 from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
 from gradgen.backends.rust_ops import helper_names
+from gradgen.backends.sanitize import SanitizePass
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 from gradgen.passes.allocate import DEFAULT_MAX_CHUNK
 from gradgen.passes.manager import PassCallback, PassManager
 from gradgen.passes.pipelines import codegen_passes, simplification_passes
-from gradgen.passes.sanitize import SanitizePass
 
 from .function import Function
 

@@ -38,8 +38,8 @@ from gradgen.backends import ffi
 from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import CARGO_RESERVED, KERNELS_TABLE, cargo_toml
 from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, scalar_flags
+from gradgen.backends.names import sanitize
 from gradgen.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
-from gradgen.ir.names import sanitize
 
 from .function import Function
 

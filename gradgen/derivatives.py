@@ -303,7 +303,7 @@ class DerivativeBundle:
 def bundle_functions(f: Function) -> dict[str, Function]:
     """Directory name -> Function: ``primal``, ``<f>_jacobian_<in>`` for every input and, when
     ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input."""
-    from gradgen.ir.names import sanitize
+    from gradgen.backends.names import sanitize
 
     funcs: dict[str, Function] = {"primal": f}
     derived = [jacobian_function(f, w) for w in range(len(f.input_names))]
@@ -337,8 +337,8 @@ def create_rust_derivative_bundle(
     """
     from gradgen.backends.config import RustBackendConfig
     from gradgen.backends.crate import CARGO_RESERVED
+    from gradgen.backends.names import sanitize
     from gradgen.errors import ConfigError, ProjectWriteError
-    from gradgen.ir.names import sanitize
 
     from . import codegen
 

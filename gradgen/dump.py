@@ -73,16 +73,17 @@ from typing import Any, NoReturn, cast
 import networkx as nx
 
 from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
+from gradgen.backends.names import find_rust_names, rust_signature_lines
 from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_ops import helper_names
+from gradgen.backends.sanitize import SanitizePass
 from gradgen.errors import GradgenError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import OP_INFO, Op
-from gradgen.ir.printer import format_kernel
+from gradgen.ir.printer import format_kernel as format_ir
 from gradgen.passes.autodiff import AutodiffPass
 from gradgen.passes.manager import Pass, PassEvent, PassManager
 from gradgen.passes.pipelines import LEVELS, codegen_passes, passes_by_name, simplification_passes
-from gradgen.passes.sanitize import SanitizePass
 
 from .function import Function
 
@@ -113,6 +114,12 @@ environment: GRADGEN_DUMP_IR_TO=DIR writes DIR/00-input.ir and DIR/NN-<pass>.ir 
 
 example: gradgen-dump examples/energy.py:energy --kernel gradient --print-ir-after=simplify --stats
 """
+
+
+def format_kernel(kernel: Kernel) -> str:
+    """The IR text of ``kernel`` (:func:`ir.printer.format_kernel`), with the Rust function and
+    argument names once the sanitize pass chose them."""
+    return format_ir(kernel, rust_signature_lines(kernel))
 
 
 class _Exit(Exception):
@@ -577,7 +584,7 @@ def _emit_dot(kernel: Kernel, max_nodes: int) -> str:
 
 
 def _emit_rust(kernel: Kernel, args: argparse.Namespace) -> str:
-    if kernel.allocation is None or kernel.names is None:
+    if kernel.allocation is None or find_rust_names(kernel) is None:
         raise _Exit(
             EXIT_PIPELINE,
             "--emit rust needs a kernel annotated by the allocate and sanitize passes; "
