@@ -25,7 +25,7 @@ from gradgen.backends.names import Namespace, find_rust_names
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 
-from .config import RustBackendConfig
+from .config import RustTargetOptions
 
 #: version of the metadata.json layout
 METADATA_FORMAT = 1
@@ -160,7 +160,7 @@ def scalar_flags(kernel: Kernel) -> dict[str, Any]:
 
 def metadata(
     crate_name: str,
-    config: RustBackendConfig,
+    config: RustTargetOptions,
     kernels: Sequence[KernelSizes],
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 from gradgen.ir.ops import LEAVES, Op, evaluate
 
-from .config import RustBackendConfig
+from .config import RustTargetOptions
 from .emitter import (
     CALL_ARGS_WIDTH,
     INDENT,
@@ -141,7 +141,7 @@ class RustGenerationResult:
     output_names: tuple[str, ...]
     output_sizes: tuple[int, ...]
     kernel: Kernel = attrs.field(repr=False)
-    config: RustBackendConfig
+    config: RustTargetOptions
 
 
 def _doc_name(name: str) -> str:
@@ -527,7 +527,7 @@ class _KernelPrinter:
 @paused_gc()
 def emit_module(
     kernels: Sequence[Kernel],
-    config: RustBackendConfig | None = None,
+    config: RustTargetOptions | None = None,
     *,
     summaries: Mapping[str, str] | None = None,
     trailers: Mapping[str, str] | None = None,
@@ -538,7 +538,7 @@ def emit_module(
     ``summaries`` maps a Rust function name to the first line of its doc comment;
     ``trailers`` maps it to module-level items printed right after the function (such as its
     size constants)."""
-    config = config or RustBackendConfig()
+    config = config or RustTargetOptions()
     scalar, no_std = config.scalar_type, config.no_std
     used: set[str] = set()
     bodies: list[Emitter] = []
@@ -570,7 +570,7 @@ def emit_module(
     return out.getvalue()
 
 
-def generation_result(kernel: Kernel, source: str, config: RustBackendConfig) -> RustGenerationResult:
+def generation_result(kernel: Kernel, source: str, config: RustTargetOptions) -> RustGenerationResult:
     """Bundle a named, allocated kernel and its module source."""
     assert kernel.allocation is not None
     names = rust_names(kernel)

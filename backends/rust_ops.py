@@ -19,6 +19,8 @@ import attrs
 
 from gradgen.ir.ops import Op
 
+from .scalars import scalar_type
+
 
 class Kind(enum.Enum):
     LEAF = "leaf"  # CONST / INPUT: printed as operands
@@ -231,7 +233,7 @@ def helper_names() -> tuple[str, ...]:
 
 
 def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
-    f = "f" if scalar == "f32" else ""
+    f = scalar_type(scalar).libm_suffix
     if no_std:
         return {
             "{T}": scalar,

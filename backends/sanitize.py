@@ -22,6 +22,7 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 
 from .names import Namespace, NameTable, sanitize, validate_explicit, with_rust_names
+from .scalars import SCALAR_TYPES
 
 #: names in every generated module besides the kernels and the helpers
 MODULE_NAMES: dict[str, str] = {
@@ -29,8 +30,7 @@ MODULE_NAMES: dict[str, str] = {
     "core": "the crate root 'core'",
     "std": "the crate root 'std'",
     "libm": "the crate 'libm'",
-    "f32": "the scalar type 'f32'",
-    "f64": "the scalar type 'f64'",
+    **{s: f"the scalar type {s!r}" for s in SCALAR_TYPES},
 }
 
 LOCAL_PREFIXES: tuple[str, ...] = ("w", "w_", "t", "tmp", "local")

@@ -4,7 +4,7 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
-from gradgen.backends.config import RustBackendConfig
+from gradgen.config import RustBackendConfig
 from gradgen.errors import (
     BuildError,
     ConfigError,

@@ -64,12 +64,12 @@ from typing import Any
 
 import attrs
 
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
 from gradgen.backends.ffi import FfiFunction, enable_ffi_root, render_ffi
 from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
 from gradgen.backends.names import rust_names, sanitize, validate_explicit
 from gradgen.backends.rust import emit_module
+from gradgen.config import RustBackendConfig
 from gradgen.errors import (
     ConfigError,
     DifferentiationError,

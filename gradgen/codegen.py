@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import attrs
 
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
 from gradgen.backends.metadata import KernelSizes, metadata, scalar_flags
 from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
 from gradgen.backends.rust_ops import helper_names
 from gradgen.backends.sanitize import SanitizePass
+from gradgen.config import RustBackendConfig
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 from gradgen.passes.allocate import DEFAULT_MAX_CHUNK

@@ -33,7 +33,7 @@ from .function import Function
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.config import RustBackendConfig
+    from gradgen.config import RustBackendConfig
 
     from .codegen import RustProjectResult
 
@@ -335,9 +335,9 @@ def create_rust_derivative_bundle(
     function name, with ``_kernel`` appended if cargo reserves that name). Every name, level
     and the generated code are checked before anything is written.
     """
-    from gradgen.backends.config import RustBackendConfig
     from gradgen.backends.crate import CARGO_RESERVED
     from gradgen.backends.names import sanitize
+    from gradgen.config import RustBackendConfig
     from gradgen.errors import ConfigError, ProjectWriteError
 
     from . import codegen

@@ -72,11 +72,12 @@ from typing import Any, NoReturn, cast
 
 import networkx as nx
 
-from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
+from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES
 from gradgen.backends.names import find_rust_names, rust_signature_lines
 from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_ops import helper_names
 from gradgen.backends.sanitize import SanitizePass
+from gradgen.config import RustBackendConfig
 from gradgen.errors import GradgenError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import OP_INFO, Op

@@ -17,8 +17,8 @@ from gradgen.ir.lower import lower
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.config import RustBackendConfig
     from gradgen.backends.rust import RustGenerationResult
+    from gradgen.config import RustBackendConfig
     from gradgen.passes.cse import CSEPlan
 
     from .codegen import RustProjectResult

@@ -170,7 +170,7 @@ def test_outputs_shared_between_ports_and_duplicates() -> None:
 def test_bad_chunk_sizes_are_config_errors(bad: object) -> None:
     with pytest.raises(
         ConfigError,
-        match=r"max_chunk \(statements per Rust function\) must be a positive integer, got "
+        match=r"max_chunk \(statements per generated function\) must be a positive integer, got "
         + repr(bad).replace(".", r"\."),
     ):
         AllocatePass(bad)  # type: ignore[arg-type]

@@ -19,10 +19,10 @@ from typing import cast
 import pytest
 
 import gradgen.dump as dump_module
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.rust_ops import helper_names
 from gradgen.backends.sanitize import SanitizePass
 from gradgen.codegen import compile_kernel
+from gradgen.config import RustBackendConfig
 from gradgen.dump import (
     EXIT_OUTPUT,
     EXIT_PIPELINE,

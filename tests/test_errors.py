@@ -42,7 +42,7 @@ from gradgen import (
     UnknownPassError,
     VerificationError,
 )
-from gradgen.backends.config import RustBackendConfig as Config
+from gradgen.config import RustBackendConfig as Config
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import passes_by_name
 
