@@ -83,8 +83,8 @@ from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import level_index
 from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
 
-from .codegen import compile_kernel
 from .function import Function
+from .pipeline import compile_kernel
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {
