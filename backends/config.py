@@ -9,7 +9,7 @@ import attrs
 from gradgen.ir.errors import ConfigError
 
 from .names import validate_explicit
-from .scalars import SCALAR_TYPES, ScalarType, scalar_type
+from .scalars import F64, SCALAR_TYPES, ScalarType, scalar_type
 
 BACKEND_MODES: tuple[str, ...] = ("std", "no_std")
 
@@ -46,7 +46,7 @@ class RustTargetOptions:
     """
 
     backend_mode: str = attrs.field(default="std", validator=_check_mode)
-    scalar_type: str = attrs.field(default="f64", validator=_check_scalar)
+    scalar_type: str = attrs.field(default=F64.name, validator=_check_scalar)
     function_name: str | None = attrs.field(default=None, validator=_check_function_name)
     crate_name: str | None = attrs.field(default=None, validator=_check_crate_name)
 

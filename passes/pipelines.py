@@ -12,8 +12,9 @@ high        simplify(high, 3 rounds) -> cse
 max         simplify(max, 4 rounds) -> cse
 ==========  ====================================================================================
 
-Code generation appends: ``schedule`` (depth-first order from the outputs) ->
-``allocate`` (chunks, locals and workspace slots by liveness) -> ``sanitize`` (Rust names).
+Code generation (``gradgen.pipeline``) appends :func:`codegen_passes`: ``schedule``
+(depth-first order from the outputs) -> ``allocate`` (chunks, locals and workspace slots by
+liveness) -> the backend's naming pass it is given.
 """
 
 from __future__ import annotations
