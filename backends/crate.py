@@ -7,9 +7,9 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from gradgen.ir.errors import InvalidNameError, ProjectWriteError
-from gradgen.ir.names import sanitize, validate_explicit
+from gradgen.backends.names import sanitize, validate_explicit
 
+from .errors import InvalidNameError, ProjectWriteError
 from .ffi import enable_ffi_manifest, enable_ffi_root
 from .writes import write_project
 

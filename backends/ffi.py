@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from gradgen.ir.names import Namespace
+from gradgen.backends.names import Namespace
 
 from .emitter import Array, Call, Emitter, emit_assign, emit_call_statement, emit_fn_header
 

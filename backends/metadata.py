@@ -21,11 +21,11 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from gradgen.backends.names import Namespace, find_rust_names
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
-from gradgen.ir.names import Namespace
 
-from .config import RustBackendConfig
+from .config import RustTargetOptions
 
 #: version of the metadata.json layout
 METADATA_FORMAT = 1
@@ -60,9 +60,9 @@ class KernelSizes:
     @classmethod
     def of(cls, kernel: Kernel) -> KernelSizes:
         """The sizes of a kernel that went through allocation and sanitization."""
-        if kernel.names is None or kernel.allocation is None:
+        n = find_rust_names(kernel)
+        if n is None or kernel.allocation is None:
             raise VerificationError(f"kernel {kernel.name!r} must be allocated and named first")
-        n = kernel.names
         return cls(
             function_name=n.function,
             inputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.inputs, kernel.inputs, strict=True)),
@@ -160,7 +160,7 @@ def scalar_flags(kernel: Kernel) -> dict[str, Any]:
 
 def metadata(
     crate_name: str,
-    config: RustBackendConfig,
+    config: RustTargetOptions,
     kernels: Sequence[KernelSizes],
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:

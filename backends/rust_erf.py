@@ -34,7 +34,8 @@ Special values: NaN gives NaN, ``erf(+-inf) = +-1``, ``erfc(+inf) = 0``, ``erfc(
 
 from __future__ import annotations
 
-from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES
+from gradgen.backends.config import BACKEND_MODES
+from gradgen.backends.scalars import SCALAR_TYPES, scalar_type
 from gradgen.ir.errors import ConfigError
 
 ERF_HELPER_NAMES: tuple[str, ...] = (
@@ -201,7 +202,8 @@ def erf_helpers_source(scalar: str, mode: str) -> str:
     """
     _check(scalar, mode)
     std = mode == "std"
-    suffix = "f" if scalar == "f32" else ""
+    suffix = scalar_type(scalar).libm_suffix
+    wide = scalar_type(scalar).bits == 64
     core = (
         _CORE.replace("{abs_term}", "term.0.abs()" if std else "libm::fabs(term.0)")
         .replace("{abs_sum}", "sum.0.abs()" if std else "libm::fabs(sum.0)")
@@ -210,10 +212,10 @@ def erf_helpers_source(scalar: str, mode: str) -> str:
     )
 
     def widen(name: str) -> str:
-        return name if scalar == "f64" else f"f64::from({name})"
+        return name if wide else f"f64::from({name})"
 
     def narrow(expr: str) -> str:
-        return expr if scalar == "f64" else f"({expr}) as f32"
+        return expr if wide else f"({expr}) as f32"
 
     entry = (
         _ENTRY.replace("{T}", scalar)
@@ -222,7 +224,7 @@ def erf_helpers_source(scalar: str, mode: str) -> str:
         .replace("{x64}", widen("x"))
         .replace("{sum_hi_lo}", narrow("hi + lo"))
         .replace("{one_minus}", narrow("s + (e - lo)"))
-        .replace("{tail}", "erfc_tail(x)" if scalar == "f64" else "erfc_tail(f64::from(x)) as f32")
+        .replace("{tail}", "erfc_tail(x)" if wide else "erfc_tail(f64::from(x)) as f32")
         .replace("{copysign}", "r.copysign(x)" if std else f"libm::copysign{suffix}(r, x)")
     )
     return core + entry

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import struct
 
+from .scalars import scalar_type
+
 #: the constants clippy's ``approx_constant`` compares literals against
 STD_CONSTANTS: tuple[float, ...] = (
     math.e,
@@ -68,13 +70,14 @@ def shortest_f32(value: float) -> str:
 
 def float_literal(value: float, scalar: str) -> str:
     """The Rust expression for the constant ``value`` in the scalar type ``scalar``."""
-    if scalar == "f32":
+    single = scalar_type(scalar).bits == 32
+    if single:
         value = to_f32(value)
     if math.isnan(value):
         return f"{scalar}::NAN"
     if math.isinf(value):
         return f"{scalar}::INFINITY" if value > 0 else f"{scalar}::NEG_INFINITY"
-    if scalar == "f32":
+    if single:
         return shortest_f32(value)
     return _normalize(repr(value))
 

@@ -19,6 +19,8 @@ import attrs
 
 from gradgen.ir.ops import Op
 
+from .scalars import scalar_type
+
 
 class Kind(enum.Enum):
     LEAF = "leaf"  # CONST / INPUT: printed as operands
@@ -231,7 +233,7 @@ def helper_names() -> tuple[str, ...]:
 
 
 def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
-    f = "f" if scalar == "f32" else ""
+    f = scalar_type(scalar).libm_suffix
     if no_std:
         return {
             "{T}": scalar,
@@ -268,7 +270,7 @@ def helpers_source(used: set[str], scalar: str, no_std: bool) -> list[str]:
     if needed & set(ERF_NAMES):
         mod = erf_module()
         if mod is None:
-            from gradgen.ir.errors import BuildError
+            from .errors import BuildError
 
             raise BuildError("erf/erfc need backends.rust_erf, which is not installed in this checkout")
         text = str(mod.erf_helpers_source(scalar, "no_std" if no_std else "std"))

@@ -7,7 +7,7 @@ derivative bundle's crates) goes through :func:`write_project`:
   ``[package.metadata.gradgen]`` table (cargo ignores ``package.metadata``) whose ``generated``
   array lists the files gradgen wrote (:data:`MARKER_TABLE`). Writing into a path that holds
   files gradgen did not generate (a directory without that table that is not empty) fails with
-  :class:`~ir.errors.ProjectWriteError` naming a few of those files, unless ``overwrite=True``.
+  :class:`~backends.errors.ProjectWriteError` naming a few of those files, unless ``overwrite=True``.
   A path that is a file, or whose parent is a file, always fails.
 * **User files survive.** Every file in the target that is not one of gradgen's (``tests/``,
   ``benches/``, ``examples/``, ``Cargo.lock``, ``src/extra.rs``, ...) is kept by a regeneration,
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from gradgen.ir.errors import ProjectWriteError
+from .errors import ProjectWriteError
 
 #: the ``Cargo.toml`` table that marks a crate as gradgen's and lists the files it generated
 MARKER_TABLE = "package.metadata.gradgen"

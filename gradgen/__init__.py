@@ -4,8 +4,8 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
-from gradgen.backends.config import RustBackendConfig
-from gradgen.ir.errors import (
+from gradgen.config import RustBackendConfig
+from gradgen.errors import (
     BuildError,
     ConfigError,
     DifferentiationError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import overload
 
-from gradgen.ir.errors import GradgenTypeError
+from gradgen.errors import GradgenTypeError
 from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
 from gradgen.ir.kernel import Port
 from gradgen.ir.lower import lower, raise_kernel

@@ -64,12 +64,13 @@ from typing import Any
 
 import attrs
 
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
 from gradgen.backends.ffi import FfiFunction, enable_ffi_root, render_ffi
 from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
+from gradgen.backends.names import rust_names, sanitize, validate_explicit
 from gradgen.backends.rust import emit_module
-from gradgen.ir.errors import (
+from gradgen.config import RustBackendConfig
+from gradgen.errors import (
     ConfigError,
     DifferentiationError,
     GradgenTypeError,
@@ -77,14 +78,13 @@ from gradgen.ir.errors import (
     ProjectWriteError,
 )
 from gradgen.ir.kernel import Kernel
-from gradgen.ir.names import sanitize, validate_explicit
 from gradgen.passes import autodiff as ad
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import level_index
 from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
 
-from .codegen import compile_kernel
 from .function import Function
+from .pipeline import compile_kernel
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {
@@ -697,10 +697,9 @@ class CodeGenerationBuilder:
             made, patterns = p.make()
             kernel = compile_kernel(made, config, p.rust_name, others)
             kernels.append(kernel)
-            assert kernel.names is not None
             entries = []
             for k, pattern in sorted(patterns.items()):
-                arg = kernel.names.outputs[k]
+                arg = rust_names(kernel).outputs[k]
                 # one output: <NAME>_NNZ ...; several (joint kernels): <NAME>_<ARG>_NNZ ...
                 prefix = p.rust_name.upper() + "_" + ("" if len(kernel.outputs) == 1 else arg.upper() + "_")
                 entries.append((arg, pattern, prefix))

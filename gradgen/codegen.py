@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Sequence
 
 import attrs
 
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
 from gradgen.backends.metadata import KernelSizes, metadata, scalar_flags
 from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
-from gradgen.backends.rust_ops import helper_names
-from gradgen.ir.kernel import Kernel
+from gradgen.config import RustBackendConfig
 from gradgen.ir.nogc import paused_gc
-from gradgen.passes.allocate import DEFAULT_MAX_CHUNK
-from gradgen.passes.manager import PassCallback, PassManager
-from gradgen.passes.pipelines import codegen_passes, simplification_passes
-from gradgen.passes.sanitize import SanitizePass
 
 from .function import Function
+from .pipeline import compile_kernel as compile_kernel  # re-exported for callers of codegen
 
 
 @attrs.frozen
@@ -42,27 +36,12 @@ class RustProjectResult:
         return self.generation.function_name
 
 
-def compile_kernel(
-    kernel: Kernel,
-    config: RustBackendConfig,
-    function_name: str | None = None,
-    other_kernels: Sequence[str] = (),
-    callback: PassCallback | None = None,
-    max_chunk: int = DEFAULT_MAX_CHUNK,
-) -> Kernel:
-    """Run the simplification pipeline of ``config`` and the code generation passes
-    (``max_chunk`` statements at most per Rust function)."""
-    sanitize = SanitizePass(function_name, helper_names(), tuple(other_kernels))
-    passes = simplification_passes(config.simplification) + codegen_passes(sanitize, max_chunk)
-    return PassManager(passes, callback=callback).run(kernel)
-
-
 @paused_gc()
 def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustGenerationResult:
     """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
     config = config or RustBackendConfig()
     if not isinstance(config, RustBackendConfig):
-        from gradgen.ir.errors import ConfigError
+        from gradgen.errors import ConfigError
 
         raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
     kernel = compile_kernel(f.kernel, config, config.function_name)

@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any, overload
 import attrs
 
 from gradgen.backends import ffi
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import CARGO_RESERVED, KERNELS_TABLE, cargo_toml
 from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, scalar_flags
-from gradgen.ir.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
-from gradgen.ir.names import sanitize
+from gradgen.backends.names import sanitize
+from gradgen.backends.scalars import SCALARS
+from gradgen.config import RustBackendConfig
+from gradgen.errors import BuildError, ConfigError, GradgenTypeError, KernelCallError
 
 from .function import Function
 
@@ -94,7 +95,7 @@ def _signatures(meta: Mapping[str, Any], where: str) -> tuple[str, str, list[Sig
     """Crate name, scalar type and signatures from a ``metadata.json`` document."""
     try:
         scalar = meta["scalar_type"]
-        if scalar not in ("f64", "f32"):
+        if scalar not in SCALARS:
             raise ValueError(f"unknown scalar type {scalar!r}")
         sigs = []
         for fn in meta["functions"]:
@@ -361,8 +362,8 @@ def build_library(
 
 
 # ---- calling --------------------------------------------------------------------------------------
-_CTYPES = {"f64": ctypes.c_double, "f32": ctypes.c_float}
-_DTYPES = {"f64": "float64", "f32": "float32"}
+_CTYPES = {name: s.ctypes_type for name, s in SCALARS.items()}
+_DTYPES = {name: s.numpy_dtype for name, s in SCALARS.items()}
 _MESSAGES = {
     ffi.INPUT_LENGTH: "input",
     ffi.OUTPUT_LENGTH: "output",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import attrs
 
-from gradgen.ir.errors import DifferentiationError, GradgenTypeError
+from gradgen.errors import DifferentiationError, GradgenTypeError
 from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
@@ -33,7 +33,7 @@ from .function import Function
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.config import RustBackendConfig
+    from gradgen.config import RustBackendConfig
 
     from .codegen import RustProjectResult
 
@@ -303,7 +303,7 @@ class DerivativeBundle:
 def bundle_functions(f: Function) -> dict[str, Function]:
     """Directory name -> Function: ``primal``, ``<f>_jacobian_<in>`` for every input and, when
     ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input."""
-    from gradgen.ir.names import sanitize
+    from gradgen.backends.names import sanitize
 
     funcs: dict[str, Function] = {"primal": f}
     derived = [jacobian_function(f, w) for w in range(len(f.input_names))]
@@ -335,10 +335,10 @@ def create_rust_derivative_bundle(
     function name, with ``_kernel`` appended if cargo reserves that name). Every name, level
     and the generated code are checked before anything is written.
     """
-    from gradgen.backends.config import RustBackendConfig
     from gradgen.backends.crate import CARGO_RESERVED
-    from gradgen.ir.errors import ConfigError, ProjectWriteError
-    from gradgen.ir.names import sanitize
+    from gradgen.backends.names import sanitize
+    from gradgen.config import RustBackendConfig
+    from gradgen.errors import ConfigError, ProjectWriteError
 
     from . import codegen
 

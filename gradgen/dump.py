@@ -14,11 +14,10 @@ Usage::
 searched for modules; ``NAME`` may be dotted). ``NAME`` must be a ``gradgen.Function`` or a
 callable taking no arguments that returns one. ``python -m gradgen.dump`` is the same command.
 
-The pipeline is the one code generation uses (``gradgen.codegen.compile_kernel``): for a
-derivative ``--kernel`` the ``autodiff`` pass first, then
-``passes.pipelines.simplification_passes(--level)`` (default: the level of a default
-``RustBackendConfig``, ``basic``), then ``passes.pipelines.codegen_passes`` (``schedule``,
-``allocate``, ``sanitize`` with the backend's helper names reserved). ``--passes a,b,c`` replaces
+The pipeline is the one code generation uses (``gradgen.pipeline.codegen_pipeline``): for a
+derivative ``--kernel`` the ``autodiff`` pass first, then the simplification passes of
+``--level`` (default: the level of a default ``RustBackendConfig``, ``basic``), ``schedule``,
+``allocate`` and ``sanitize`` (with the backend's helper names reserved). ``--passes a,b,c`` replaces
 everything after ``autodiff`` by the listed passes of ``passes.pipelines.REGISTRY`` (and
 ``sanitize``). Every pass is verified by :class:`passes.manager.PassManager`. ``--emit rust``
 prints ``backends.rust.emit_module`` of the final kernel with ``--backend-mode`` and
@@ -72,19 +71,20 @@ from typing import Any, NoReturn, cast
 
 import networkx as nx
 
-from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES, RustBackendConfig
+from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES
+from gradgen.backends.names import find_rust_names, rust_signature_lines
 from gradgen.backends.rust import emit_module
-from gradgen.backends.rust_ops import helper_names
-from gradgen.ir.errors import GradgenError
+from gradgen.config import RustBackendConfig
+from gradgen.errors import GradgenError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import OP_INFO, Op
-from gradgen.ir.printer import format_kernel
+from gradgen.ir.printer import format_kernel as format_ir
 from gradgen.passes.autodiff import AutodiffPass
 from gradgen.passes.manager import Pass, PassEvent, PassManager
-from gradgen.passes.pipelines import LEVELS, codegen_passes, passes_by_name, simplification_passes
-from gradgen.passes.sanitize import SanitizePass
+from gradgen.passes.pipelines import LEVELS, passes_by_name
 
 from .function import Function
+from .pipeline import codegen_pipeline, sanitize_pass
 
 PROG = "gradgen-dump"
 EXIT_OK = 0
@@ -113,6 +113,12 @@ environment: GRADGEN_DUMP_IR_TO=DIR writes DIR/00-input.ir and DIR/NN-<pass>.ir 
 
 example: gradgen-dump examples/energy.py:energy --kernel gradient --print-ir-after=simplify --stats
 """
+
+
+def format_kernel(kernel: Kernel) -> str:
+    """The IR text of ``kernel`` (:func:`ir.printer.format_kernel`), with the Rust function and
+    argument names once the sanitize pass chose them."""
+    return format_ir(kernel, rust_signature_lines(kernel))
 
 
 class _Exit(Exception):
@@ -308,11 +314,6 @@ def load_target(target: str) -> Function:
 # ---- pipeline ----------------------------------------------------------------------------------
 
 
-def _sanitize_pass() -> Pass:
-    """The sanitize pass as code generation configures it (helper names reserved)."""
-    return cast(Pass, SanitizePass(None, helper_names()))
-
-
 def _pass_names(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",")]
     if not any(names):
@@ -340,15 +341,14 @@ def build_pipeline(args: argparse.Namespace, function: Function) -> list[Pass]:
         passes.append(cast(Pass, AutodiffPass(args.kernel, wrt)))
     if args.passes is not None:
         try:
-            passes.extend(passes_by_name(_pass_names(args.passes), extra={"sanitize": _sanitize_pass}))
+            passes.extend(passes_by_name(_pass_names(args.passes), extra={"sanitize": sanitize_pass}))
         except GradgenError as exc:
             raise _Exit(EXIT_PIPELINE, str(exc)) from None
     else:
         try:
-            passes.extend(simplification_passes(args.level if not args.level.isdigit() else int(args.level)))
+            passes.extend(codegen_pipeline(args.level if not args.level.isdigit() else int(args.level)))
         except GradgenError as exc:
             raise _Exit(EXIT_USAGE, str(exc)) from None
-        passes.extend(codegen_passes(_sanitize_pass()))
     present = [p.name for p in passes]
     for option, names in (
         ("--print-ir-after", args.print_ir_after),
@@ -577,7 +577,7 @@ def _emit_dot(kernel: Kernel, max_nodes: int) -> str:
 
 
 def _emit_rust(kernel: Kernel, args: argparse.Namespace) -> str:
-    if kernel.allocation is None or kernel.names is None:
+    if kernel.allocation is None or find_rust_names(kernel) is None:
         raise _Exit(
             EXIT_PIPELINE,
             "--emit rust needs a kernel annotated by the allocate and sanitize passes; "

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gradgen.ir.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
+from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX, as_sx
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
@@ -17,8 +17,8 @@ from gradgen.ir.lower import lower
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.config import RustBackendConfig
     from gradgen.backends.rust import RustGenerationResult
+    from gradgen.config import RustBackendConfig
     from gradgen.passes.cse import CSEPlan
 
     from .codegen import RustProjectResult

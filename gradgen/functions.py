@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, cast, overload
 
-from gradgen.ir.errors import GradgenTypeError, ShapeError
+from gradgen.errors import GradgenTypeError, ShapeError
 from gradgen.ir.expr import SX, Scalar, as_sx
 from gradgen.ir.ops import Op
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from gradgen.ir.errors import GradgenTypeError
+from gradgen.errors import GradgenTypeError
 from gradgen.passes.manager import PassManager
 from gradgen.passes.sparsity import TRIANGLES, HessianPattern, SparseHessianPass, check_triangle
 

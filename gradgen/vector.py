@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeAlias, TypeGuard, overload
 
-from gradgen.ir.errors import GradgenTypeError, ShapeError
+from gradgen.errors import GradgenTypeError, ShapeError
 from gradgen.ir.expr import SX, Scalar, as_sx
 from gradgen.ir.ops import Op
 

@@ -72,19 +72,6 @@ class Allocation:
 
 
 @attrs.define(eq=False)
-class NameTable:
-    """Rust identifiers chosen by the sanitization pass."""
-
-    function: str
-    inputs: list[str]
-    outputs: list[str]
-    work: str  # "work" or "_work"
-    local_prefix: str
-    chunk_prefix: str
-    explicit_function: bool = False
-
-
-@attrs.define(eq=False)
 class Kernel:
     name: str
     inputs: tuple[Port, ...]
@@ -94,7 +81,6 @@ class Kernel:
     attrs: list[Any]
     results: list[list[int]]
     allocation: Allocation | None = None
-    names: NameTable | None = None
     #: what passes learned about this kernel, keyed by the note's name (e.g. the rules a
     #: simplification fired, the sparsity pattern of an output). Passes never mutate a kernel's
     #: notes: :meth:`with_note` returns a new kernel with one note added or replaced.

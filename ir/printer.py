@@ -6,6 +6,8 @@ memory addresses or hashing, so the text is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .kernel import Kernel, Port
 from .ops import OP_INFO, Op
 
@@ -14,14 +16,14 @@ def _port(p: Port) -> str:
     return f"{p.name}: scalar" if p.scalar else f"{p.name}[{p.size}]"
 
 
-def format_kernel(kernel: Kernel) -> str:
+def format_kernel(kernel: Kernel, comments: Sequence[str] = ()) -> str:
+    """The text of ``kernel``; ``comments`` are printed as ``;`` lines under its header (a
+    backend uses them to show what it noted about the kernel)."""
     ins = ", ".join(_port(p) for p in kernel.inputs)
     outs = ", ".join(_port(p) for p in kernel.outputs)
     lines = [f"kernel {kernel.name}({ins}) -> ({outs})"]
     alloc = kernel.allocation
-    if kernel.names is not None:
-        n = kernel.names
-        lines.append(f"  ; rust fn {n.function}({', '.join(n.inputs + n.outputs + [n.work])})")
+    lines.extend(f"  ; {c}" for c in comments)
     if alloc is not None:
         lines.append(
             f"  ; {len(alloc.chunks)} chunk(s), workspace {alloc.workspace_size}, "

@@ -30,7 +30,7 @@ def check_max_chunk(max_chunk: object) -> int:
     """``max_chunk`` as a positive int, or a :class:`ConfigError` naming the bad value."""
     if isinstance(max_chunk, bool) or not isinstance(max_chunk, int) or max_chunk < 1:
         raise ConfigError(
-            f"max_chunk (statements per Rust function) must be a positive integer, got {max_chunk!r}"
+            f"max_chunk (statements per generated function) must be a positive integer, got {max_chunk!r}"
         )
     return max_chunk
 

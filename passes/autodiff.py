@@ -49,11 +49,11 @@ from typing import Any
 
 import attrs
 
-from gradgen.ir.errors import DifferentiationError
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import Op
 
 from .autodiff_rules import partials
+from .errors import DifferentiationError
 
 JOINT_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hvp")
 PASS_KINDS: tuple[str, ...] = ("gradient", "jacobian", "hessian", "hvp", "jvp", "vjp")

@@ -12,43 +12,37 @@ high        simplify(high, 3 rounds) -> cse
 max         simplify(max, 4 rounds) -> cse
 ==========  ====================================================================================
 
-Code generation appends: ``schedule`` (depth-first order from the outputs) ->
-``allocate`` (chunks, locals and workspace slots by liveness) -> ``sanitize`` (Rust names).
+Code generation (``gradgen.pipeline``) appends :func:`codegen_passes`: ``schedule``
+(depth-first order from the outputs) -> ``allocate`` (chunks, locals and workspace slots by
+liveness) -> the backend's naming pass it is given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
-
-from gradgen.ir.errors import InvalidLevelError, UnknownPassError
 
 from .allocate import DEFAULT_MAX_CHUNK, AllocatePass
 from .cse import CSEPass
+from .errors import UnknownPassError
+from .levels import LEVELS, level_index
 from .manager import Pass
 from .schedule import SchedulePass
 from .simplify import SimplifyPass
 
-LEVELS: tuple[str, ...] = ("none", "basic", "medium", "high", "max")
+__all__ = [
+    "LEVELS",
+    "REGISTRY",
+    "ROUNDS",
+    "codegen_passes",
+    "level_index",
+    "passes_by_name",
+    "simplification_passes",
+]
+
 #: simplification rounds per level (each round is one linear rebuild)
 ROUNDS: dict[int, int] = {1: 2, 2: 2, 3: 3, 4: 4}
-
-
-def level_index(level: str | int) -> int:
-    """``"none" .. "max"`` or ``0 .. 4`` -> ``0 .. 4``; anything else is an InvalidLevelError."""
-    if isinstance(level, bool):
-        raise InvalidLevelError(
-            f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4"
-        )
-    if isinstance(level, int):
-        if 0 <= level < len(LEVELS):
-            return level
-        raise InvalidLevelError(
-            f"simplification level {level} is out of range; use 0-4 or one of {', '.join(LEVELS)}"
-        )
-    if isinstance(level, str) and level in LEVELS:
-        return LEVELS.index(level)
-    raise InvalidLevelError(f"unknown simplification level {level!r}; use one of {', '.join(LEVELS)} or 0-4")
 
 
 def simplification_passes(level: str | int) -> list[Pass]:
@@ -67,10 +61,7 @@ def codegen_passes(sanitize: Pass | None = None, max_chunk: int = DEFAULT_MAX_CH
 
 #: name -> factory for the dump tool's ``--passes a,b,c`` (explicit, no import-time registration)
 REGISTRY: dict[str, Callable[[], Pass]] = {
-    "simplify-basic": lambda: SimplifyPass(1, ROUNDS[1]),
-    "simplify-medium": lambda: SimplifyPass(2, ROUNDS[2]),
-    "simplify-high": lambda: SimplifyPass(3, ROUNDS[3]),
-    "simplify-max": lambda: SimplifyPass(4, ROUNDS[4]),
+    **{f"simplify-{LEVELS[n]}": partial(SimplifyPass, n, rounds) for n, rounds in ROUNDS.items()},
     "cse": CSEPass,
     "schedule": SchedulePass,
     "allocate": AllocatePass,

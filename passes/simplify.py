@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import attrs
 
-from gradgen.ir.errors import InvalidLevelError
 from gradgen.ir.kernel import Kernel, KernelBuilder
 from gradgen.ir.ops import LEAVES, Op
 
+from .errors import InvalidLevelError
 from .simplify_rules import LEVEL_NAMES, Apply, rules_by_op
 
 #: rule applications per instruction and round (the first one plus re-applications)

@@ -47,9 +47,12 @@ from gradgen.ir import ieee
 from gradgen.ir.kernel import KernelBuilder
 from gradgen.ir.ops import Op
 
+from .levels import LEVELS
+
 Apply = Callable[[KernelBuilder, Op, tuple[int, ...], object], int | None]
 
-LEVEL_NAMES: dict[int, str] = {1: "basic", 2: "medium", 3: "high", 4: "max"}
+#: the rule levels by number (level 0, "none", has no rules)
+LEVEL_NAMES: dict[int, str] = {n: name for n, name in enumerate(LEVELS) if n}
 
 
 @attrs.frozen

@@ -19,7 +19,7 @@ the simplification level or the input values, so a solver can analyse it once.
 ``hessian``), ``"lower"`` (entries ``i >= j``) or ``"upper"`` (``i <= j``). Values are in CSC
 order: column by column, rows increasing within a column. Symmetric entries are computed once
 (the autodiff pass mirrors them), so ``"full"`` only adds writes. A Hessian without any
-structural nonzero is a :class:`~ir.errors.DifferentiationError`: there is nothing to compute.
+structural nonzero is a :class:`~passes.errors.DifferentiationError`: there is nothing to compute.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from typing import Any
 
 import attrs
 
-from gradgen.ir.errors import DifferentiationError, EvaluationArgumentError
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import Op
 
 from . import autodiff as ad
+from .errors import DifferentiationError, EvaluationArgumentError
 
 #: accepted values of ``triangle``
 TRIANGLES: tuple[str, ...] = ("full", "lower", "upper")

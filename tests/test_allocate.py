@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradgen import SX, Function, SXVector
-from gradgen.ir.errors import ConfigError
+from gradgen.errors import ConfigError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import LEAVES, Op, evaluate
@@ -170,7 +170,7 @@ def test_outputs_shared_between_ports_and_duplicates() -> None:
 def test_bad_chunk_sizes_are_config_errors(bad: object) -> None:
     with pytest.raises(
         ConfigError,
-        match=r"max_chunk \(statements per Rust function\) must be a positive integer, got "
+        match=r"max_chunk \(statements per generated function\) must be a positive integer, got "
         + repr(bad).replace(".", r"\."),
     ):
         AllocatePass(bad)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from gradgen.ir.errors import DifferentiationError
+from gradgen.errors import DifferentiationError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import KernelBuilder, Port
 from gradgen.ir.ops import OP_INFO, VARIADIC, Op, evaluate

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 
 from gradgen import SX, Function, SXVector
-from gradgen.ir.errors import VerificationError
+from gradgen.errors import VerificationError
 from gradgen.ir.expr import iter_dag
 from gradgen.ir.fold import STRUCTURAL, peephole
 from gradgen.ir.kernel import Allocation, Chunk, Kernel, KernelBuilder, Port, rebuild

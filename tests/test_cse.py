@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from gradgen.ir.errors import GradgenTypeError
+from gradgen.errors import GradgenTypeError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.ops import Op

@@ -19,25 +19,25 @@ from typing import cast
 import pytest
 
 import gradgen.dump as dump_module
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.rust_ops import helper_names
+from gradgen.backends.sanitize import SanitizePass
 from gradgen.codegen import compile_kernel
+from gradgen.config import RustBackendConfig
 from gradgen.dump import (
     EXIT_OUTPUT,
     EXIT_PIPELINE,
     EXIT_TARGET,
     EXIT_USAGE,
     format_dot,
+    format_kernel,
     kernel_graph,
     main,
     unified_diff,
 )
 from gradgen.ir.interp import run as interpret
-from gradgen.ir.printer import format_kernel
 from gradgen.passes.autodiff import AutodiffPass
 from gradgen.passes.manager import Pass, PassManager
 from gradgen.passes.pipelines import codegen_passes, passes_by_name, simplification_passes
-from gradgen.passes.sanitize import SanitizePass
 from tests.cargo import rustfmt_check
 from tests.dump_targets.small import make_small, small
 

@@ -23,7 +23,7 @@ from decimal import Decimal, localcontext
 import pytest
 
 from gradgen.backends.rust_erf import ERF_HELPER_NAMES, erf_helpers_source
-from gradgen.ir.errors import ConfigError
+from gradgen.errors import ConfigError
 from tests.cargo import BUILD, TARGET_DIR, build_and_lint, rustfmt_check
 
 CONFIGS = [("f64", "std"), ("f64", "no_std"), ("f32", "std"), ("f32", "no_std")]

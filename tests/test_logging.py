@@ -17,7 +17,7 @@ import pytest
 
 import gradgen as gg
 from gradgen import Function, SXVector
-from gradgen.ir.errors import BuildError
+from gradgen.errors import BuildError
 from gradgen.progress import ProgressHandler, progress_enabled
 from tests.cargo import REPO
 

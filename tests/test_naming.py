@@ -9,9 +9,10 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, InvalidNameError, RustBackendConfig, SXVector, create_rust_project
+from gradgen.backends.names import rust_names
+from gradgen.backends.sanitize import SanitizePass
 from gradgen.codegen import compile_kernel, generate_rust
-from gradgen.ir.errors import ConfigError, VerificationError
-from gradgen.passes.sanitize import SanitizePass
+from gradgen.errors import ConfigError, VerificationError
 
 
 def simple(name: str = "square_plus_one", inputs=("x",), outputs=("y",)) -> Function:  # type: ignore[no-untyped-def]
@@ -92,14 +93,14 @@ def test_arguments_colliding_with_other_kernels_of_the_crate() -> None:
 def test_local_and_chunk_prefixes_avoid_arguments() -> None:
     f = simple(inputs=("w0", "w_3", "t1"))
     k = compile_kernel(f.kernel, RustBackendConfig())
-    assert k.names.local_prefix == "tmp"
+    assert rust_names(k).local_prefix == "tmp"
     src = generate_rust(f).source
     assert "let tmp0 = " in src
     g = simple("f")
     k = compile_kernel(g.kernel, RustBackendConfig(), other_kernels=("f_chunk1",))
-    assert k.names.chunk_prefix == "f_chunk_"
+    assert rust_names(k).chunk_prefix == "f_chunk_"
     h = simple("f", inputs=("f_chunk0",))
-    assert compile_kernel(h.kernel, RustBackendConfig()).names.chunk_prefix == "f_chunk_"
+    assert rust_names(compile_kernel(h.kernel, RustBackendConfig())).chunk_prefix == "f_chunk_"
 
 
 def test_sanitize_needs_allocation() -> None:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradgen.ir.errors import InvalidLevelError, UnknownPassError, VerificationError
+from gradgen.errors import InvalidLevelError, UnknownPassError, VerificationError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op

@@ -381,7 +381,7 @@ def f32(v: float) -> float:
 def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     import gradgen as gg
     from gradgen import CodeGenerationBuilder
-    from gradgen.backends.config import RustBackendConfig
+    from gradgen.config import RustBackendConfig
     from tests.cargo import cargo_env
 
     mode, scalar = request.param

@@ -13,12 +13,13 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import cargo_toml, write_crate
+from gradgen.backends.names import rust_names
 from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_helpers import float_literal, to_f32
 from gradgen.codegen import compile_kernel, generate_rust
-from gradgen.ir.errors import ConfigError, InvalidLevelError, InvalidNameError
+from gradgen.config import RustBackendConfig
+from gradgen.errors import ConfigError, InvalidLevelError, InvalidNameError
 from tests.cargo import build_and_lint, cargo, rustfmt_check
 from tests.snapshot import SNAPSHOT_ROOT
 from tests.test_rust_ops import CONFIGS, build_and_run, close, compile_functions, reference
@@ -211,12 +212,12 @@ def test_misc_crate_matches_python(misc_crate) -> None:  # type: ignore[no-untyp
     config, cases, kernels, results, _ = misc_crate
     for (f, points, _), k in zip(cases, kernels, strict=True):
         for i, p in enumerate(points):
-            got = results[(k.names.function, i)]
+            got = results[(rust_names(k).function, i)]
             want = reference(f, p, config.scalar_type)
             for gp, wp in zip(got, want, strict=True):
                 assert len(gp) == len(wp)
                 for g, w in zip(gp, wp, strict=True):
-                    assert close(g, w, config.scalar_type), (k.names.function, p, got, want)
+                    assert close(g, w, config.scalar_type), (rust_names(k).function, p, got, want)
 
 
 def test_constants_are_exact(misc_crate) -> None:  # type: ignore[no-untyped-def]
@@ -237,7 +238,7 @@ def test_constants_are_exact(misc_crate) -> None:  # type: ignore[no-untyped-def
 
 def test_workspace_argument_naming(misc_crate) -> None:  # type: ignore[no-untyped-def]
     _, _, kernels, _, source = misc_crate
-    by_name = {k.names.function: k for k in kernels}
+    by_name = {rust_names(k).function: k for k in kernels}
     worked = by_name["worked"]
     assert worked.allocation.workspace_size > 0 and len(worked.allocation.chunks) > 1
     assert re.search(
@@ -262,9 +263,9 @@ def test_structural_zeros_use_fill(misc_crate) -> None:  # type: ignore[no-untyp
 
 def test_names_and_lints(misc_crate) -> None:  # type: ignore[no-untyped-def]
     _, _, kernels, _, source = misc_crate
-    tricky = next(k for k in kernels if k.names.function == "tricky_names")
-    assert tricky.names.outputs == ["out_value", "diff", "ratio", "less"]
-    assert tricky.names.local_prefix == "t"  # w0 and w_1 are arguments
+    tricky = next(k for k in kernels if rust_names(k).function == "tricky_names")
+    assert rust_names(tricky).outputs == ["out_value", "diff", "ratio", "less"]
+    assert rust_names(tricky).local_prefix == "t"  # w0 and w_1 are arguments
     assert "#[allow(clippy::too_many_arguments)]" in source
     assert "clippy::eq_op" in source
     assert fmt_diff(source) == ""

@@ -17,12 +17,13 @@ import attrs
 import pytest
 
 from gradgen import Function, SXVector
-from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import write_crate
+from gradgen.backends.names import rust_names
 from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_helpers import float_literal, to_f32
 from gradgen.backends.rust_ops import RUST_OPS
 from gradgen.codegen import compile_kernel
+from gradgen.config import RustBackendConfig
 from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import LEAVES, OP_INFO, VARIADIC, Op
@@ -164,11 +165,11 @@ def runner_source(
         f"    let mut work = vec![0.0{scalar}; {work}];",
     ]
     for k, pts in zip(kernels, points, strict=True):
-        fn = k.names.function
+        fn = rust_names(k).function
         for i, point in enumerate(pts):
             lines.append("    {")
             outs = []
-            for port, name in zip(k.outputs, k.names.outputs, strict=True):
+            for port, name in zip(k.outputs, rust_names(k).outputs, strict=True):
                 lines.append(f"        let mut {name} = [0.0{scalar}; {port.size}];")
                 outs.append(name)
             args = ["&[" + ", ".join(float_literal(v, scalar) for v in vals) + "]" for vals in point]
@@ -192,7 +193,7 @@ def build_and_run(
     """Write the crate with a runner, build it (warnings are errors, clippy clean), run it and
     return ``{(function, point index): outputs}``."""
     source = emit_module(kernels, config)
-    write_crate(path, crate, source, [k.names.function for k in kernels], config.no_std)
+    write_crate(path, crate, source, [rust_names(k).function for k in kernels], config.no_std)
     (path / "src" / "main.rs").write_text(runner_source(crate, kernels, points, config.scalar_type))
     build_and_lint(path, release=release)
     proc = cargo(["run", "-q", *(["--release"] if release else [])], path)
@@ -256,14 +257,14 @@ def test_every_op_matches_python(ops_run) -> None:  # type: ignore[no-untyped-de
     failures = []
     for case, k in zip(CASES, kernels, strict=True):
         for i, p in enumerate(case.points):
-            got = results[(k.names.function, i)]
+            got = results[(rust_names(k).function, i)]
             want = reference(case.function, [list(p)], scalar)
             if not all(
                 close(g, w, scalar)
                 for gp, wp in zip(got, want, strict=True)
                 for g, w in zip(gp, wp, strict=True)
             ):
-                failures.append(f"{k.names.function}{p}: rust {got} python {want}")
+                failures.append(f"{rust_names(k).function}{p}: rust {got} python {want}")
     assert not failures, "\n".join(failures)
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
-from gradgen.ir.errors import GradgenTypeError, InvalidLevelError
+from gradgen.errors import GradgenTypeError, InvalidLevelError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.ops import Op

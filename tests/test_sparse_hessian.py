@@ -16,7 +16,7 @@ import gradgen as gg
 from gradgen import SX, CodeGenerationBuilder, Function, FunctionBundle, SXVector
 from gradgen.backends.metadata import usize_item
 from gradgen.compile import CompiledCrate
-from gradgen.ir.errors import ConfigError, DifferentiationError, EvaluationArgumentError, GradgenTypeError
+from gradgen.errors import ConfigError, DifferentiationError, EvaluationArgumentError, GradgenTypeError
 from gradgen.sparse import HessianPattern, sparse_hessian
 from tests.cargo import build_and_lint, cargo_env, rustfmt_check
 

@@ -1,11 +1,11 @@
-"""Name sanitization: choose the Rust identifiers of a kernel (``Kernel.names``).
+"""Name sanitization: choose the Rust identifiers of a kernel (its ``rust_names`` note).
 
 The function name is the explicit override (validated strictly) or the sanitized kernel name.
-Input and output argument names are sanitized through one :class:`ir.names.Namespace` per
+Input and output argument names are sanitized through one :class:`backends.names.Namespace` per
 function that reserves the ABI names (``work``, ``_work``), the module-scope helper functions,
 ``GradgenError``, the crate roots ``core``/``std``/``libm``, the scalar types and the other
 kernels of the crate, so two Python names collapsing to one identifier, or an argument named
-like an ABI name, is an :class:`~ir.errors.InvalidNameError` naming both original strings.
+like an ABI name, is an :class:`~backends.errors.InvalidNameError` naming both original strings.
 The local-variable prefix and the chunk-function prefix are chosen so that no generated name can
 collide with an argument or another module-scope function. The workspace argument is named
 ``_work`` when the kernel needs no workspace (it is unused then).
@@ -19,8 +19,10 @@ from collections.abc import Iterable
 import attrs
 
 from gradgen.ir.errors import VerificationError
-from gradgen.ir.kernel import Kernel, NameTable
-from gradgen.ir.names import Namespace, sanitize, validate_explicit
+from gradgen.ir.kernel import Kernel
+
+from .names import Namespace, NameTable, sanitize, validate_explicit, with_rust_names
+from .scalars import SCALAR_TYPES
 
 #: names in every generated module besides the kernels and the helpers
 MODULE_NAMES: dict[str, str] = {
@@ -28,8 +30,7 @@ MODULE_NAMES: dict[str, str] = {
     "core": "the crate root 'core'",
     "std": "the crate root 'std'",
     "libm": "the crate 'libm'",
-    "f32": "the scalar type 'f32'",
-    "f64": "the scalar type 'f64'",
+    **{s: f"the scalar type {s!r}" for s in SCALAR_TYPES},
 }
 
 LOCAL_PREFIXES: tuple[str, ...] = ("w", "w_", "t", "tmp", "local")
@@ -43,7 +44,8 @@ def _numbered(prefix: str, names: Iterable[str]) -> bool:
 
 @attrs.frozen
 class SanitizePass:
-    """Fill ``kernel.names``; ``other_kernels`` are the Rust names of the crate's other kernels."""
+    """Note the kernel's :class:`NameTable`; ``other_kernels`` are the Rust names of the crate's
+    other kernels. A backend pass: it satisfies the pass protocol structurally."""
 
     function_name: str | None = None
     helper_names: tuple[str, ...] = ()
@@ -51,7 +53,7 @@ class SanitizePass:
     name: str = "sanitize"
 
     def run(self, kernel: Kernel) -> Kernel:
-        return kernel.with_annotations(names=self.names_for(kernel))
+        return with_rust_names(kernel, self.names_for(kernel))
 
     def names_for(self, kernel: Kernel) -> NameTable:
         explicit = self.function_name is not None

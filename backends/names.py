@@ -1,9 +1,15 @@
 """Rust identifier rules: keywords, sanitization of user-facing names, strict validation of
-explicit names, and a per-function namespace that detects collisions."""
+explicit names, a per-function namespace that detects collisions, and the table of a kernel's
+Rust identifiers (carried by the kernel as its ``rust_names`` note)."""
 
 from __future__ import annotations
 
 import re
+
+import attrs
+
+from gradgen.ir.errors import VerificationError
+from gradgen.ir.kernel import Kernel
 
 from .errors import InvalidNameError
 
@@ -75,3 +81,46 @@ class Namespace:
 
     def __contains__(self, ident: str) -> bool:
         return ident in self._owner
+
+
+@attrs.frozen
+class NameTable:
+    """The Rust identifiers of one kernel, chosen by :class:`backends.sanitize.SanitizePass`."""
+
+    function: str
+    inputs: list[str]
+    outputs: list[str]
+    work: str  # "work" or "_work"
+    local_prefix: str
+    chunk_prefix: str
+    explicit_function: bool = False
+
+
+#: the kernel note holding a kernel's :class:`NameTable`
+RUST_NAMES = "rust_names"
+
+
+def with_rust_names(kernel: Kernel, names: NameTable) -> Kernel:
+    return kernel.with_note(RUST_NAMES, names)
+
+
+def find_rust_names(kernel: Kernel) -> NameTable | None:
+    """The Rust identifiers of ``kernel``, or ``None`` before the sanitize pass ran."""
+    names: NameTable | None = kernel.note(RUST_NAMES)
+    return names
+
+
+def rust_names(kernel: Kernel) -> NameTable:
+    """The Rust identifiers of ``kernel`` (a :class:`VerificationError` if it was not named)."""
+    names = find_rust_names(kernel)
+    if names is None:
+        raise VerificationError(f"kernel {kernel.name!r} has no Rust names: run the sanitize pass first")
+    return names
+
+
+def rust_signature_lines(kernel: Kernel) -> list[str]:
+    """The IR dump's comment on a named kernel: its Rust function and argument names."""
+    n = find_rust_names(kernel)
+    if n is None:
+        return []
+    return [f"rust fn {n.function}({', '.join([*n.inputs, *n.outputs, n.work])})"]

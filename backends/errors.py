@@ -1,0 +1,17 @@
+"""The exception types the Rust backend raises (re-exported by ``gradgen.errors``)."""
+
+from __future__ import annotations
+
+from gradgen.ir.errors import GradgenError
+
+
+class InvalidNameError(GradgenError, ValueError):
+    """A name cannot become a Rust identifier, is a keyword, or collides with another name."""
+
+
+class ProjectWriteError(GradgenError, OSError):
+    """A crate could not be written safely (the target holds foreign files, I/O failure)."""
+
+
+class BuildError(GradgenError, RuntimeError):
+    """Building a generated crate failed, or the Rust toolchain is missing."""

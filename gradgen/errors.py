@@ -1,0 +1,50 @@
+"""Every exception type gradgen raises, whichever layer raises it.
+
+Each subclasses the built-in it specialises, so callers can catch either the precise gradgen type
+or the familiar built-in one. The IR, the passes and the backend define their own errors; the
+façade's are defined here, and all are exported as ``gradgen.<ErrorName>``.
+"""
+
+from __future__ import annotations
+
+from gradgen.backends.errors import BuildError, InvalidNameError, ProjectWriteError
+from gradgen.ir.errors import (
+    ConfigError,
+    FunctionDefinitionError,
+    GradgenError,
+    GradgenTypeError,
+    VerificationError,
+)
+from gradgen.passes.errors import (
+    DifferentiationError,
+    EvaluationArgumentError,
+    InvalidLevelError,
+    UnknownPassError,
+)
+
+
+class ShapeError(GradgenError, ValueError):
+    """Vector lengths do not match (elementwise operations, dot products, matrices)."""
+
+
+class KernelCallError(GradgenError, ValueError):
+    """A compiled kernel was called with the wrong number of arguments, a value that is not a
+    number, or a slice of the wrong length (named, with the expected length)."""
+
+
+__all__ = [
+    "BuildError",
+    "ConfigError",
+    "DifferentiationError",
+    "EvaluationArgumentError",
+    "FunctionDefinitionError",
+    "GradgenError",
+    "GradgenTypeError",
+    "InvalidLevelError",
+    "InvalidNameError",
+    "KernelCallError",
+    "ProjectWriteError",
+    "ShapeError",
+    "UnknownPassError",
+    "VerificationError",
+]
