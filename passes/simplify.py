@@ -42,8 +42,9 @@ class SimplifyPass:
     """Applies the rules up to ``level`` for at most ``rounds`` rounds.
 
     The kernel :meth:`run` returns carries the ``"rules_fired"`` note, ``{rule name: count}``
-    (empty when no rule fired); when no rule fires the input kernel itself is returned, with
-    that note set only if it had a stale non-empty one.
+    (empty when no rule fired), and the other notes of its input (the inputs and outputs keep
+    their layout); when no rule fires the input kernel itself is returned, with that note set
+    only if it had a stale non-empty one.
     """
 
     level: int = attrs.field(validator=_check_level)
@@ -67,6 +68,9 @@ class SimplifyPass:
             kernel = out
         if kernel is original and not original.note(RULES_FIRED):
             return kernel
+        if kernel is not original and original.notes:
+            # the interface is unchanged, so what earlier passes noted about it still holds
+            kernel = kernel.with_annotations(notes=original.notes)
         return kernel.with_note(RULES_FIRED, fired)
 
 

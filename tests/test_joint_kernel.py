@@ -193,3 +193,12 @@ def test_simplify_rules_fired_travel_as_a_note() -> None:
     again = p.run(first)
     assert not again.note("rules_fired")
     assert math.isfinite(run(again, [[1.0, 2.0]])[0][0])
+
+
+def test_simplification_keeps_the_sparse_patterns_note() -> None:
+    x = SXVector.sym("x", 3)
+    f = Function("thirds", [x], [x[0] * x[1] / 3 + x[2] ** 2])
+    joint = ad.JointPass((("f", ()), ("hessian_sparse", (0,))), "lower").run(f.kernel)
+    out = SimplifyPass(3, rounds=2).run(joint)
+    assert out is not joint and out.note("rules_fired")
+    assert out.note("sparse_patterns") == joint.note("sparse_patterns")
