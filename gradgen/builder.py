@@ -81,7 +81,7 @@ from gradgen.ir.kernel import Kernel
 from gradgen.passes import autodiff as ad
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import level_index
-from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle, sparsify_joint
+from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle
 
 from .function import Function
 from .pipeline import compile_kernel
@@ -224,38 +224,6 @@ class FunctionBundle:
 
     def __repr__(self) -> str:
         return f"FunctionBundle({self._parts!r})"
-
-
-@attrs.define(eq=False)
-class _JointPass:
-    """The bundle expansion as a pass (so the pass manager verifies the joint kernel).
-
-    A ``hessian_sparse`` artifact is built as a dense Hessian block by
-    :func:`passes.autodiff.joint_blocks` and then reduced to its nonzeros; ``patterns`` maps those
-    output indices to their patterns after :meth:`run`."""
-
-    parts: tuple[tuple[str, tuple[int, ...]], ...]
-    triangle: str = "full"
-    name: str = "joint"
-    patterns: dict[int, HessianPattern] = attrs.field(factory=dict)
-
-    def run(self, kernel: Kernel) -> Kernel:
-        dense_parts = tuple(("hessian" if k == "hessian_sparse" else k, b) for k, b in self.parts)
-        joint = ad.joint_blocks(kernel, dense_parts)
-        sparse: list[tuple[int, str]] = []
-        index = 0  # output layout of joint_blocks: parts in order, then each part's blocks
-        for kind, blocks in self.parts:
-            if kind == "f":
-                index += len(kernel.outputs)
-                continue
-            for _ in blocks:
-                if kind == "hessian_sparse":
-                    sparse.append((index, self.triangle))
-                index += len(kernel.outputs) if kind == "jf" else 1
-        if not sparse:
-            return joint
-        result, self.patterns = sparsify_joint(joint, sparse)
-        return result
 
 
 # ---- requests and plans ----------------------------------------------------------------------------
@@ -544,8 +512,8 @@ def _maker(
     if kind == "joint":
 
         def joint() -> _Made:
-            p = _JointPass(parts, triangle)
-            return PassManager([p]).run(f.kernel), p.patterns
+            kernel = PassManager([ad.JointPass(parts, triangle)]).run(f.kernel)
+            return kernel, kernel.note("sparse_patterns", {})
 
         return joint
     (w,) = parts[0][1]

@@ -479,8 +479,9 @@ def format_time_table(events: Sequence[PassEvent], mask: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_stats(kernel: Kernel, passes: Sequence[Pass]) -> str:
-    """The ``--stats`` text: instruction counts, depth, workspace, op histogram, rules fired."""
+def format_stats(kernel: Kernel, events: Sequence[PassEvent]) -> str:
+    """The ``--stats`` text: instruction counts, depth, workspace, op histogram, and the rules
+    fired by each pass (the ``"rules_fired"`` note of the kernel it made)."""
     n_inputs = sum(1 for op in kernel.ops if op is Op.INPUT)
     n_consts = sum(1 for op in kernel.ops if op is Op.CONST)
     rows: list[tuple[str, str]] = [
@@ -504,10 +505,10 @@ def format_stats(kernel: Kernel, passes: Sequence[Pass]) -> str:
         )
     rows.append(("op histogram", ""))
     rows.extend((f"  {name}", str(count)) for name, count in kernel.histogram().items())
-    for k, p in enumerate(passes):
-        fired = getattr(p, "fired", None)
-        if isinstance(fired, dict) and fired:
-            rows.append((f"rules fired by pass {k + 1} ({p.name})", ""))
+    for event in events:
+        fired = event.after.note("rules_fired")
+        if fired and fired is not event.before.note("rules_fired"):  # made here, not carried over
+            rows.append((f"rules fired by pass {event.index + 1} ({event.name})", ""))
             rows.extend((f"  {rule}", str(count)) for rule, count in sorted(fired.items()))
     width = max(len(label) for label, value in rows if value)
     return "\n".join(f"{label.ljust(width)}  {value}".rstrip() for label, value in rows) + "\n"
@@ -665,7 +666,7 @@ def run(args: argparse.Namespace) -> int:
             f"output (--emit {args.emit})" if printer.count or args.stats or args.time_passes else None, text
         )
     if args.stats:
-        printer.section("stats", format_stats(kernel, passes))
+        printer.section("stats", format_stats(kernel, events))
     if args.time_passes:
         printer.section("pass timing", format_time_table(events, args.no_timings))
     return EXIT_OK

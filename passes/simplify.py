@@ -33,73 +33,94 @@ def _check_level(instance: SimplifyPass, attribute: attrs.Attribute[int], value:
         )
 
 
-@attrs.define
+#: the note on a simplified kernel: how many times each rule fired in the pass that made it
+RULES_FIRED = "rules_fired"
+
+
+@attrs.frozen
 class SimplifyPass:
+    """Applies the rules up to ``level`` for at most ``rounds`` rounds.
+
+    The kernel :meth:`run` returns carries the ``"rules_fired"`` note, ``{rule name: count}``
+    (empty when no rule fired), and the other notes of its input (the inputs and outputs keep
+    their layout); when no rule fires the input kernel itself is returned, with that note set
+    only if it had a stale non-empty one.
+    """
+
     level: int = attrs.field(validator=_check_level)
     rounds: int = 1
     name: str = "simplify"
-    #: how many times each rule fired during the last run (for the dump tool's statistics)
-    fired: dict[str, int] = attrs.field(factory=dict)
 
     def run(self, kernel: Kernel) -> Kernel:
         table = {
             op: tuple((rule.name, rule.apply) for rule in rules)
             for op, rules in rules_by_op(self.level).items()
         }
-        self.fired = {}
+        fired: dict[str, int] = {}
+        original = kernel
         for _ in range(max(1, self.rounds)):
-            out, changed = self._round(kernel, table)
+            out, changed = _round(kernel, table, fired)
             if not changed:
                 # no rule fired: every instruction was re-emitted as it was, which reproduces a
                 # builder's kernel exactly, so the input itself is the result
-                return kernel if kernel.canonical else out
+                kernel = kernel if kernel.canonical else out
+                break
             kernel = out
-        return kernel
+        if kernel is original and not original.note(RULES_FIRED):
+            return kernel
+        if kernel is not original and original.notes:
+            # the interface is unchanged, so what earlier passes noted about it still holds
+            kernel = kernel.with_annotations(notes=original.notes)
+        return kernel.with_note(RULES_FIRED, fired)
 
-    def _round(self, kernel: Kernel, table: dict[Op, tuple[tuple[str, Apply], ...]]) -> tuple[Kernel, int]:
-        """One rebuild of ``kernel`` with the rules applied; the number of rules that fired."""
-        b = KernelBuilder()
-        new = [0] * len(kernel.ops)
-        at = new.__getitem__
-        changed = 0
-        const, input_, emit = b.const, b.input, b.emit
-        b_ops = b.ops
-        apply = self._apply
-        for i, (op, a, attr) in enumerate(zip(kernel.ops, kernel.args, kernel.attrs, strict=True)):
-            if op is _CONST:
-                new[i] = const(attr)
-            elif op is _INPUT:
-                new[i] = input_(*attr)
-            else:
-                args = tuple(map(at, a))
-                start = len(b_ops)
-                out = apply(table[op], b, op, args, attr)
-                if out is None:
-                    new[i] = emit(op, args, attr)
-                    continue
-                changed += 1
-                for _step in range(MAX_STEPS - 1):
-                    if out < start or b_ops[out] in LEAVES:
-                        break  # an existing value: it was simplified when it was built
-                    again = apply(table[b_ops[out]], b, b_ops[out], b.args[out], b.attrs[out])
-                    if again is None or again == out:
-                        break
-                    out = again
-                new[i] = out
-        results = [list(map(at, res)) for res in kernel.results]
-        return b.finish(kernel.name, kernel.inputs, kernel.outputs, results), changed
 
-    def _apply(
-        self,
-        rules: tuple[tuple[str, Apply], ...],
-        b: KernelBuilder,
-        op: Op,
-        args: tuple[int, ...],
-        attr: object,
-    ) -> int | None:
-        for name, apply in rules:
-            out = apply(b, op, args, attr)
-            if out is not None:
-                self.fired[name] = self.fired.get(name, 0) + 1
-                return out
-        return None
+def _round(
+    kernel: Kernel, table: dict[Op, tuple[tuple[str, Apply], ...]], fired: dict[str, int]
+) -> tuple[Kernel, int]:
+    """One rebuild of ``kernel`` with the rules applied (counted in ``fired``); the number of
+    instructions a rule replaced."""
+    b = KernelBuilder()
+    new = [0] * len(kernel.ops)
+    at = new.__getitem__
+    changed = 0
+    const, input_, emit = b.const, b.input, b.emit
+    b_ops = b.ops
+    for i, (op, a, attr) in enumerate(zip(kernel.ops, kernel.args, kernel.attrs, strict=True)):
+        if op is _CONST:
+            new[i] = const(attr)
+        elif op is _INPUT:
+            new[i] = input_(*attr)
+        else:
+            args = tuple(map(at, a))
+            start = len(b_ops)
+            out = _apply(table[op], b, op, args, attr, fired)
+            if out is None:
+                new[i] = emit(op, args, attr)
+                continue
+            changed += 1
+            for _step in range(MAX_STEPS - 1):
+                if out < start or b_ops[out] in LEAVES:
+                    break  # an existing value: it was simplified when it was built
+                again = _apply(table[b_ops[out]], b, b_ops[out], b.args[out], b.attrs[out], fired)
+                if again is None or again == out:
+                    break
+                out = again
+            new[i] = out
+    results = [list(map(at, res)) for res in kernel.results]
+    return b.finish(kernel.name, kernel.inputs, kernel.outputs, results), changed
+
+
+def _apply(
+    rules: tuple[tuple[str, Apply], ...],
+    b: KernelBuilder,
+    op: Op,
+    args: tuple[int, ...],
+    attr: object,
+    fired: dict[str, int],
+) -> int | None:
+    for name, apply in rules:
+        out = apply(b, op, args, attr)
+        if out is not None:
+            fired[name] = fired.get(name, 0) + 1
+            return out
+    return None

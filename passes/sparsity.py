@@ -1,11 +1,13 @@
 """Sparse Hessian kernels: the structural nonzeros of a Hessian, in compressed-column order.
 
-The dense Hessian kernel (:func:`passes.autodiff.hessian`) has a row-major ``n x n`` output; this
-module reads its pattern and builds the kernel computing only the nonzeros (the public API is
-:func:`gradgen.sparse.sparse_hessian`; the builder uses :class:`SparseHessianPass` and
-:func:`sparsify_joint`).
+One mechanism builds every sparse Hessian: :func:`hessian_nonzeros` reads the lower-triangle
+entries that the reverse sweeps reach (:meth:`~passes.autodiff_sweeps.DerivativeGraph.hessian_entries`,
+``O(nnz)``, no ``n x n`` list anywhere) and lays them out in CSC order. The standalone kernel
+(:func:`sparse_hessian_kernel`, :class:`SparseHessianPass`; the public API is
+:func:`gradgen.sparse.sparse_hessian`) and the sparse Hessian outputs of joint kernels
+(:func:`passes.autodiff.joint_kernel`) both use it.
 
-**What "structural" means.** The pattern is read off the dense Hessian kernel that the autodiff
+**What "structural" means.** The pattern is that of the dense Hessian kernel that the autodiff
 pass builds, *before* any simplification pass runs: an entry is a structural zero when its value
 is the constant 0 there (``+0.0`` or ``-0.0``), i.e. when no second-order dependency path links
 the two variables, or when the path folds to the constant 0 under the exact construction-time
@@ -24,20 +26,23 @@ structural nonzero is a :class:`~passes.errors.DifferentiationError`: there is n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.ops import Op
 
-from . import autodiff as ad
+from .autodiff_ports import PortNames, check_wrt
+from .autodiff_sweeps import DerivativeGraph
 from .errors import DifferentiationError, EvaluationArgumentError
 
 #: accepted values of ``triangle``
 TRIANGLES: tuple[str, ...] = ("full", "lower", "upper")
+
+#: the note of a kernel with sparse Hessian outputs: ``{output index: HessianPattern}``
+SPARSE_PATTERNS = "sparse_patterns"
 
 
 def check_triangle(triangle: object) -> str:
@@ -120,66 +125,18 @@ class HessianPattern:
         return dense
 
 
-def _zero_ids(kernel: Kernel, ids: Sequence[int]) -> set[int]:
-    """The ids among ``ids`` that are the constant 0 (either sign)."""
-    ops, attrs_ = kernel.ops, kernel.attrs
-    return {v for v in set(ids) if ops[v] is Op.CONST and attrs_[v] == 0.0}
+def hessian_nonzeros(g: DerivativeGraph, wrt: int, triangle: str) -> tuple[HessianPattern, list[int]]:
+    """The Hessian of ``g``'s scalar output w.r.t. input ``wrt`` as its structural nonzeros: the
+    pattern of ``triangle`` and the value ids in CSC order (empty when the Hessian is
+    structurally zero).
 
-
-def pattern_of(dense: Kernel, output: int, triangle: str) -> tuple[HessianPattern, list[int]]:
-    """The pattern of the row-major ``n x n`` output ``output`` of ``dense`` and the value ids of
-    its nonzeros in CSC order. Reads every entry once (``O(n^2)`` list work, no graph work)."""
-    res = dense.results[output]
-    n = math.isqrt(len(res))
-    if n * n != len(res):
-        raise DifferentiationError(
-            f"output {dense.outputs[output].name!r} of {dense.name!r} has {len(res)} entries, "
-            "not a square matrix"
-        )
-    zeros = _zero_ids(dense, res)
-    indptr = [0]
-    indices: list[int] = []
-    values: list[int] = []
-    for j in range(n):
-        if triangle == "lower":
-            first, col = j, res[j * n + j :: n]
-        elif triangle == "upper":
-            first, col = 0, res[j : j * n + j + 1 : n]
-        else:
-            first, col = 0, res[j::n]
-        keep = [k for k, v in enumerate(col) if v not in zeros]
-        indices.extend(first + k for k in keep)
-        values.extend(col[k] for k in keep)
-        indptr.append(len(indices))
-    return HessianPattern(n, triangle, tuple(indptr), tuple(indices)), values
-
-
-def select_outputs(kernel: Kernel, outputs: Sequence[tuple[Port, Sequence[int]]], name: str) -> Kernel:
-    """A kernel with ``kernel``'s inputs and the given ``(port, value ids)`` outputs (ids of
-    ``kernel``); instructions no output needs are dropped."""
-    b = KernelBuilder()
-    new = b.copy_from(kernel)
-    return b.finish(name, kernel.inputs, [p for p, _ in outputs], [[new[v] for v in r] for _, r in outputs])
-
-
-def sparse_hessian_kernel(
-    kernel: Kernel, wrt: int = 0, triangle: str = "full"
-) -> tuple[Kernel, HessianPattern]:
-    """The sparse Hessian kernel of ``kernel``'s scalar output w.r.t. input ``wrt`` and its pattern.
-
-    The kernel is ``<f>_sparse_hessian_<in>`` with output ``hessian_<in>`` of length ``nnz``. It
-    is built from the lower-triangle entries of :meth:`passes.autodiff.DerivativeGraph.hessian_entries`
-    (``O(nnz)``, no ``n*n`` list), dropping those that are the constant 0, exactly the entries
-    that are structural zeros of the dense Hessian kernel.
+    Built from the lower-triangle entries of :meth:`DerivativeGraph.hessian_entries` (``O(nnz)``
+    entries), dropping those that are the constant 0, exactly the entries that are structural
+    zeros of the dense Hessian; a symmetric entry keeps one value id in both triangles.
     """
-    check_triangle(triangle)
-    w = ad.check_wrt(kernel, wrt)
-    g = ad.DerivativeGraph(kernel)
-    g.scalar_output("hessian")
-    port = kernel.inputs[w]
-    n, b = port.size, g.b
+    n, b = g.kernel.inputs[wrt].size, g.b
     columns: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # per column: (row, value id)
-    for (i, j), v in g.hessian_entries(w).items():  # i >= j
+    for (i, j), v in g.hessian_entries(wrt).items():  # i >= j
         if b.ops[v] is Op.CONST and b.attrs[v] == 0.0:
             continue
         if triangle != "upper":
@@ -194,15 +151,31 @@ def sparse_hessian_kernel(
         indices.extend(r for r, _ in col)
         ids.extend(v for _, v in col)
         indptr.append(len(indices))
+    return HessianPattern(n, triangle, tuple(indptr), tuple(indices)), ids
+
+
+def sparse_hessian_kernel(
+    kernel: Kernel, wrt: int = 0, triangle: str = "full"
+) -> tuple[Kernel, HessianPattern]:
+    """The sparse Hessian kernel of ``kernel``'s scalar output w.r.t. input ``wrt`` and its pattern.
+
+    The kernel is ``<f>_sparse_hessian_<in>`` with output ``hessian_<in>`` of length ``nnz``
+    (:func:`hessian_nonzeros`).
+    """
+    check_triangle(triangle)
+    w = check_wrt(kernel, wrt)
+    g = DerivativeGraph(kernel)
+    g.scalar_output("hessian")
+    port = kernel.inputs[w]
+    pattern, ids = hessian_nonzeros(g, w, triangle)
     if not ids:
         raise DifferentiationError(
             f"the Hessian of {kernel.name!r} with respect to {port.name!r} is "
             "structurally zero (the output is at most linear in it); there are no nonzeros to compute"
         )
-    name = ad.PortNames(kernel.inputs).take(f"hessian_{port.name}")
+    name = PortNames(kernel.inputs).take(f"hessian_{port.name}")
     out = Port(name, len(ids), port.scalar and len(ids) == 1)
-    result = g.finish(f"{kernel.name}_sparse_hessian_{port.name}", [(out, ids)])
-    return result, HessianPattern(n, triangle, tuple(indptr), tuple(indices))
+    return g.finish(f"{kernel.name}_sparse_hessian_{port.name}", [(out, ids)]), pattern
 
 
 @attrs.define(eq=False)
@@ -221,26 +194,3 @@ class SparseHessianPass:
     def run(self, kernel: Kernel) -> Kernel:
         result, self.pattern = sparse_hessian_kernel(kernel, self.wrt, self.triangle)
         return result
-
-
-def sparsify_joint(
-    kernel: Kernel, sparse: Sequence[tuple[int, str]]
-) -> tuple[Kernel, dict[int, HessianPattern]]:
-    """Replace the dense Hessian outputs ``(output index, triangle)`` of a joint kernel by their
-    nonzeros (CSC order); the other outputs are kept. Returns the kernel and each pattern."""
-    patterns: dict[int, HessianPattern] = {}
-    outputs: list[tuple[Port, Sequence[int]]] = []
-    chosen = dict(sparse)
-    for k, (port, res) in enumerate(zip(kernel.outputs, kernel.results, strict=True)):
-        if k in chosen:
-            pattern, ids = pattern_of(kernel, k, chosen[k])
-            if not ids:
-                raise DifferentiationError(
-                    f"the Hessian output {port.name!r} of {kernel.name!r} is structurally zero; "
-                    "there are no nonzeros to compute"
-                )
-            patterns[k] = pattern
-            outputs.append((Port(port.name, len(ids), port.scalar and len(ids) == 1), ids))
-        else:
-            outputs.append((port, res))
-    return select_outputs(kernel, outputs, kernel.name), patterns

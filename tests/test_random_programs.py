@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import LEAVES, Op, evaluate
-from gradgen.passes.manager import PassManager
+from gradgen.passes.manager import PassEvent, PassManager
 from gradgen.passes.pipelines import LEVELS, simplification_passes
 from tests.random_programs import (
     COMPUTED_OPS,
@@ -499,12 +499,15 @@ def test_every_simplification_rule_fires_and_keeps_its_guarantee() -> None:
         f = p.function("rules")
         for level in LEVELS[1:]:
             passes = simplification_passes(level)
-            PassManager(passes).run(f.kernel)
-            fired |= (
-                {name for name, n in passes[0].fired.items() if n}
-                if isinstance(passes[0], SimplifyPass)
-                else set()
-            )
+            events: list[PassEvent] = []
+            PassManager(passes, callback=events.append).run(f.kernel)
+            fired |= {
+                name
+                for e in events
+                if isinstance(passes[e.index], SimplifyPass)
+                for name, n in e.after.note("rules_fired", {}).items()
+                if n
+            }
         for k in range(3 if seed >= len(PATTERNS) else 30):
             check_levels(p, input_point(d, p, special=k % 3 > 0))
     missing = sorted(r.name for r in RULES if r.name not in fired)
