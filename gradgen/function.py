@@ -280,7 +280,7 @@ class Function:
     # ---- simplification and CSE -----------------------------------------------------------
     def simplify(self, level: str | int = "medium") -> Function:
         """A new Function with the outputs simplified at ``level``."""
-        from .api import simplify
+        from .simplification import simplify
 
         return simplify(self, level)
 

@@ -1,4 +1,4 @@
-"""Module-level entry points of the symbolic layer: ``simplify`` and ``cse``."""
+"""Simplification and common-subexpression elimination for users: ``simplify`` and ``cse``."""
 
 from __future__ import annotations
 
