@@ -83,7 +83,6 @@ def sparse_hessian(f: Function, wrt: int = 0, triangle: str = "full") -> SparseH
 
     if not isinstance(f, Function):
         raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")
-    p = SparseHessianPass(wrt, check_triangle(triangle))
-    kernel = PassManager([p]).run(f.kernel)
-    assert p.pattern is not None
-    return SparseHessian(Function.from_kernel(kernel, f.input_symbols), p.pattern)
+    kernel = PassManager([SparseHessianPass(wrt, check_triangle(triangle))]).run(f.kernel)
+    pattern = kernel.note("sparse_patterns")[0]
+    return SparseHessian(Function.from_kernel(kernel, f.input_symbols), pattern)
