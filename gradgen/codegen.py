@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,7 +26,8 @@ from gradgen.passes.manager import PassCallback, PassManager
 from gradgen.passes.pipelines import codegen_passes, simplification_passes
 from gradgen.passes.sanitize import SanitizePass
 
-from .function import Function
+if TYPE_CHECKING:  # pragma: no cover
+    from .function import Function
 
 
 @attrs.frozen
