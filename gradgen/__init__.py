@@ -23,7 +23,6 @@ from gradgen.errors import (
 )
 from gradgen.ir.expr import SX
 
-from .api import cse, simplify
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
 from .codegen import create_rust_project
 from .compile import compile
@@ -37,8 +36,7 @@ from .derivatives import (  # automatic differentiation (issue 3)
     jvp,
     vjp,
 )
-from .function import Function
-from .functions import (
+from .elementary import (
     acos,
     acosh,
     asin,
@@ -85,7 +83,9 @@ from .functions import (
     tanh,
     trunc,
 )
+from .function import Function
 from .progress import _enable_from_environment, enable_progress
+from .simplification import cse, simplify
 from .sparse import SparseHessian
 from .vector import SXVector, vector
 

@@ -520,10 +520,8 @@ def _maker(
     if kind == "hessian_sparse":
 
         def sparse() -> _Made:
-            p = SparseHessianPass(w, triangle)
-            kernel = PassManager([p]).run(f.kernel)
-            assert p.pattern is not None
-            return kernel, {0: p.pattern}
+            kernel = PassManager([SparseHessianPass(w, triangle)]).run(f.kernel)
+            return kernel, kernel.note("sparse_patterns")
 
         return sparse
     return lambda: (PassManager([ad.AutodiffPass(kind, w)]).run(f.kernel), {})

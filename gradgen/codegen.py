@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -18,8 +19,10 @@ from gradgen.backends.rust import RustGenerationResult, emit_module, generation_
 from gradgen.config import RustBackendConfig
 from gradgen.ir.nogc import paused_gc
 
-from .function import Function
 from .pipeline import compile_kernel as compile_kernel  # re-exported for callers of codegen
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .function import Function
 
 
 @attrs.frozen

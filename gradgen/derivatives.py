@@ -1,15 +1,13 @@
-"""Derivatives for users: ``Function`` derivatives, the symbolic API and the derivative bundle.
-
-Everything here is a thin layer over :mod:`passes.autodiff`: a ``Function``'s kernel goes
-through the pass manager with an :class:`~passes.autodiff.AutodiffPass` (verified after the
-pass), and the derivative kernel becomes a new ``Function`` over the same input symbols plus
-fresh symbols for appended inputs (HVP directions, runtime tangents and cotangents).
+"""Derivatives for users: the symbolic API and the derivative bundle.
 
 The symbolic functions (:func:`derivative`, :func:`gradient`, ...) lower the expression to a
-kernel whose inputs are ``x`` and the other free symbols, differentiate it and raise the result
-back to ``SX``. Names of derivative Functions and of their ports are listed in
-:mod:`passes.autodiff` (``<f>_gradient_<in>`` with output ``grad_<in>``, ...); the conventions at
-non-smooth points are documented in :mod:`passes.autodiff_rules`.
+kernel whose inputs are ``x`` and the other free symbols, differentiate it with
+:mod:`passes.autodiff` and raise the result back to ``SX`` (an expression is what they return).
+A ``Function``'s derivatives (``f.gradient()``, ``f.hvp()``, ...) are methods of
+:class:`~gradgen.function.Function`: they never leave the kernel. Names of derivative Functions and
+of their ports are listed in :mod:`passes.autodiff` (``<f>_gradient_<in>`` with output
+``grad_<in>``, ...); the conventions at non-smooth points are documented in
+:mod:`passes.autodiff_rules`.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, overload
+from typing import TYPE_CHECKING, TypeAlias, overload
 
 import attrs
 
@@ -25,9 +23,7 @@ from gradgen.errors import DifferentiationError, GradgenTypeError
 from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
-from gradgen.ir.nogc import paused_gc
 from gradgen.passes import autodiff as ad
-from gradgen.passes.manager import PassManager
 
 from .function import Function
 from .vector import SXVector
@@ -44,82 +40,23 @@ Variables: TypeAlias = "SX | SXVector | Sequence[SX]"
 #: a direction (HVP) or seed (JVP/VJP): numbers or expressions, one per variable / output
 Direction: TypeAlias = "SX | SXVector | Sequence[Scalar] | float"
 
-# ---- Function-level API -----------------------------------------------------------------------
+# ---- Function derivatives by name (the methods of Function do the work) ---------------------------
 
 
-def _fresh_symbols(f: Function, kernel: Kernel) -> list[list[SX]]:
-    """Input symbols for ``kernel``: ``f``'s, then fresh ones for every appended input port."""
-    taken = {s.name for block in f.input_symbols for s in block}
-    blocks: list[list[SX]] = [list(b) for b in f.input_symbols]
-    for port in kernel.inputs[len(blocks) :]:
-        base = port.name
-        while any(f"{base}_{j}" in taken for j in range(port.size)):
-            base += "_"
-        names = [f"{base}_{j}" for j in range(port.size)]
-        taken.update(names)
-        blocks.append([SX.sym(n) for n in names])
-    return blocks
-
-
-@paused_gc()
-def _derive(f: Function, p: ad.AutodiffPass) -> Function:
+def _function(f: object) -> Function:
     if not isinstance(f, Function):
         raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")
-    kernel = PassManager([p]).run(f.kernel)
-    return Function.from_kernel(kernel, _fresh_symbols(f, kernel))
-
-
-def gradient_function(f: Function, wrt: int = 0) -> Function:
-    """``<f>_gradient_<in>`` with output ``grad_<in>``; ``f`` must have one scalar output."""
-    return _derive(f, ad.AutodiffPass("gradient", wrt))
+    return f
 
 
 def jacobian_function(f: Function, wrt: int = 0) -> Function:
-    """``<f>_jacobian_<in>`` with one row-major output ``jacobian_<out>_<in>`` per output of ``f``."""
-    return _derive(f, ad.AutodiffPass("jacobian", wrt))
+    """``f.jacobian(wrt)``."""
+    return _function(f).jacobian(wrt)
 
 
 def hessian_function(f: Function, wrt: int = 0) -> Function:
-    """``<f>_hessian_<in>`` with the row-major ``n*n`` output ``hessian_<in>``."""
-    return _derive(f, ad.AutodiffPass("hessian", wrt))
-
-
-def hvp_function(f: Function, wrt: int = 0) -> Function:
-    """``<f>_hvp_<in>``: inputs of ``f`` plus the direction ``v_<in>``; output ``hvp_<in>``."""
-    return _derive(f, ad.AutodiffPass("hvp", wrt))
-
-
-def jvp_function(f: Function, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
-    """Forward-mode directional derivative ``<f>_jvp_<ins>``: outputs ``jvp_<out>``.
-
-    ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``tangent`` gives
-    constant seeds (one entry per selected input, or a flat list for a single input); when it is
-    ``None``, runtime inputs ``tangent_<in>`` are appended instead.
-    """
-    return _derive(f, ad.AutodiffPass("jvp", _wrt_arg(wrt_index), tangent))
-
-
-def vjp_function(
-    f: Function, cotangent: Any = None, wrt_index: int | Sequence[int] | None = None
-) -> Function:
-    """Reverse-mode product ``cotangent^T J`` (``<f>_vjp_<ins>``): outputs ``vjp_<in>``.
-
-    ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``cotangent`` gives
-    constant seeds (one entry per output of ``f``, or a flat list for a single output); when it
-    is ``None``, runtime inputs ``cotangent_<out>`` are appended instead.
-    """
-    return _derive(f, ad.AutodiffPass("vjp", _wrt_arg(wrt_index), cotangent))
-
-
-def joint_function(f: Function, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
-    """``<f>_<kinds>_<ins>``: the outputs ``kinds`` (among f, grad, jf, hessian, hvp) of one graph."""
-    return _derive(f, ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(wrt)))
-
-
-def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
-    if isinstance(wrt, list):
-        return tuple(wrt)
-    return wrt  # type: ignore[return-value]  # AutodiffPass rejects any other sequence by name
+    """``f.hessian(wrt)``."""
+    return _function(f).hessian(wrt)
 
 
 # ---- symbolic API -------------------------------------------------------------------------------

@@ -1,6 +1,12 @@
-"""``Function``: named symbolic inputs and outputs, numeric evaluation, and the entry points to
-differentiation and code generation (which live in ``gradgen.derivatives`` and
-``gradgen.codegen``; this class only forwards to them)."""
+"""``Function``: a named kernel with named, sized input and output ports, evaluated numerically,
+differentiated, simplified and compiled to Rust.
+
+The kernel (:class:`~ir.kernel.Kernel`) is the one truth of a Function. The constructor lowers the
+user's expressions once; derivatives, simplification and sparse Hessians run passes on the kernel
+and wrap the kernel they return (:meth:`Function.from_kernel` does no symbolic work). Expressions
+(:attr:`Function.outputs`) are raised from the kernel only when asked for. Code generation lives
+in :mod:`gradgen.codegen`, which only ever reads ``f.kernel``.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,29 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX, as_sx
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
-from gradgen.ir.lower import lower
+from gradgen.ir.lower import lower, raise_kernel
+from gradgen.ir.nogc import paused_gc
+from gradgen.passes import autodiff as ad
+from gradgen.passes.cse import CSEPlan, cse_plan
+from gradgen.passes.manager import PassManager
+from gradgen.passes.pipelines import simplification_passes
+from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle
 
+from .input_symbols import InputSymbols, checked_blocks
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradgen.backends.rust import RustGenerationResult
     from gradgen.config import RustBackendConfig
-    from gradgen.passes.cse import CSEPlan
 
     from .codegen import RustProjectResult
     from .derivatives import DerivativeBundle
-    from .sparse import SparseHessian
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -103,8 +116,8 @@ class Function:
     """A named symbolic function ``outputs = f(inputs)``.
 
     ``inputs`` are symbols (``SX.sym``) or vectors of symbols (``SXVector.sym``); ``outputs`` are
-    expressions, numbers or vectors of them. Calling the function evaluates it numerically with
-    the same IEEE rules as the generated Rust.
+    expressions, numbers or vectors of them, lowered once to :attr:`kernel`. Calling the function
+    evaluates the kernel numerically with the same IEEE rules as the generated Rust.
     """
 
     def __init__(
@@ -165,68 +178,82 @@ class Function:
                 f"function {name!r}: argument name(s) {', '.join(map(repr, dupes))} used more than once; "
                 "give distinct input_names=/output_names="
             )
-        self.input_names: tuple[str, ...] = tuple(input_names)
-        self.output_names: tuple[str, ...] = tuple(output_names)
-        self._in_symbols: tuple[tuple[SX, ...], ...] = tuple(tuple(b[0]) for b in in_blocks)
-        self._in_scalar: tuple[bool, ...] = tuple(b[1] for b in in_blocks)
-        self._out_exprs: tuple[tuple[SX, ...], ...] = tuple(tuple(b[0]) for b in out_blocks)
-        self._out_scalar: tuple[bool, ...] = tuple(b[1] for b in out_blocks)
-        in_ports = [
-            Port(n, len(s), sc)
-            for n, s, sc in zip(input_names, self._in_symbols, self._in_scalar, strict=True)
-        ]
-        out_ports = [
-            Port(n, len(e), sc)
-            for n, e, sc in zip(output_names, self._out_exprs, self._out_scalar, strict=True)
-        ]
-        self.kernel: Kernel = lower(
+        in_symbols = tuple(tuple(b[0]) for b in in_blocks)
+        in_ports = tuple(Port(n, len(b[0]), b[1]) for n, b in zip(input_names, in_blocks, strict=True))
+        out_ports = [Port(n, len(b[0]), b[1]) for n, b in zip(output_names, out_blocks, strict=True)]
+        kernel = lower(
             self.name,
-            list(zip(in_ports, self._in_symbols, strict=True)),
-            list(zip(out_ports, self._out_exprs, strict=True)),
+            list(zip(in_ports, in_symbols, strict=True)),
+            [(port, b[0]) for port, b in zip(out_ports, out_blocks, strict=True)],
         )
+        self._adopt(kernel, InputSymbols(in_ports, blocks=in_symbols))
+
+    def _adopt(self, kernel: Kernel, symbols: InputSymbols) -> None:
+        self.name = kernel.name
+        self.kernel: Kernel = kernel
+        self.input_names: tuple[str, ...] = tuple(p.name for p in kernel.inputs)
+        self.output_names: tuple[str, ...] = tuple(p.name for p in kernel.outputs)
+        self._symbols = symbols
+        self._raised: tuple[tuple[SX, ...], ...] | None = None
 
     # ---- structure ----------------------------------------------------------------------
     @classmethod
-    def from_kernel(cls, kernel: Kernel, input_symbols: Sequence[Sequence[SX]]) -> Function:
-        """The Function whose outputs are ``kernel``'s, over the given input symbols."""
-        from gradgen.ir.lower import raise_kernel
+    def from_kernel(cls, kernel: Kernel, input_symbols: Sequence[Sequence[SX]] | None = None) -> Function:
+        """The Function computing ``kernel``: nothing is lowered or raised.
 
-        outs = raise_kernel(kernel, input_symbols)
-        inputs = [
-            s[0] if p.scalar else SXVector(s) for p, s in zip(kernel.inputs, input_symbols, strict=True)
-        ]
-        outputs = [o[0] if p.scalar else SXVector(o) for p, o in zip(kernel.outputs, outs, strict=True)]
-        return cls(
-            kernel.name,
-            inputs,
-            outputs,
-            input_names=[p.name for p in kernel.inputs],
-            output_names=[p.name for p in kernel.outputs],
-        )
+        ``input_symbols`` (one sequence of symbols per input port) are the symbols that
+        :attr:`inputs` and :attr:`outputs` are expressed in; without them, symbols are made on
+        first use: ``<port>`` for a scalar port, ``<port>_0, <port>_1, ...`` for a vector port."""
+        if not isinstance(kernel, Kernel):
+            raise GradgenTypeError(f"from_kernel expects a Kernel, got {type(kernel).__name__}")
+        blocks = None if input_symbols is None else checked_blocks(kernel, input_symbols)
+        return cls._wrap(kernel, InputSymbols(kernel.inputs, blocks=blocks))
+
+    @classmethod
+    def _wrap(cls, kernel: Kernel, symbols: InputSymbols) -> Function:
+        f = cls.__new__(cls)
+        f._adopt(kernel, symbols)
+        return f
+
+    def _derived(self, kernel: Kernel) -> Function:
+        """The Function of a kernel made from this one's: its first input ports are this
+        function's (same symbols), the ports a derivative appends get fresh symbols."""
+        return Function._wrap(kernel, InputSymbols(kernel.inputs, base=self._symbols))
 
     @property
     def inputs(self) -> list[SX | SXVector]:
-        return [s[0] if sc else SXVector(s) for s, sc in zip(self._in_symbols, self._in_scalar, strict=True)]
+        return [
+            s[0] if p.scalar else SXVector(s)
+            for s, p in zip(self.input_symbols, self.kernel.inputs, strict=True)
+        ]
 
     @property
     def outputs(self) -> list[SX | SXVector]:
-        return [e[0] if sc else SXVector(e) for e, sc in zip(self._out_exprs, self._out_scalar, strict=True)]
+        """The output expressions, raised from the kernel on first use."""
+        return [
+            e[0] if p.scalar else SXVector(e)
+            for e, p in zip(self.output_expressions, self.kernel.outputs, strict=True)
+        ]
 
     @property
     def input_symbols(self) -> tuple[tuple[SX, ...], ...]:
-        return self._in_symbols
+        return self._symbols.get()
 
     @property
     def input_sizes(self) -> tuple[int, ...]:
-        return tuple(len(s) for s in self._in_symbols)
+        return tuple(p.size for p in self.kernel.inputs)
 
     @property
     def output_sizes(self) -> tuple[int, ...]:
-        return tuple(len(e) for e in self._out_exprs)
+        return tuple(p.size for p in self.kernel.outputs)
 
     @property
     def output_expressions(self) -> tuple[tuple[SX, ...], ...]:
-        return self._out_exprs
+        """The outputs as ``SX`` over :attr:`input_symbols`, raised from the kernel on first use."""
+        if self._raised is None:
+            raised = raise_kernel(self.kernel, self.input_symbols)
+            self._raised = tuple(tuple(exprs) for exprs in raised)
+        return self._raised
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{n}[{s}]" for n, s in zip(self.input_names, self.input_sizes, strict=True))
@@ -235,16 +262,15 @@ class Function:
 
     # ---- numeric evaluation ---------------------------------------------------------------
     def _coerce_args(self, args: Sequence[Any]) -> list[list[float]]:
-        if len(args) != len(self._in_symbols):
+        ports = self.kernel.inputs
+        if len(args) != len(ports):
             raise EvaluationArgumentError(
-                f"function {self.name!r} takes {len(self._in_symbols)} argument(s) "
+                f"function {self.name!r} takes {len(ports)} argument(s) "
                 f"({', '.join(self.input_names)}), got {len(args)}"
             )
         values: list[list[float]] = []
-        for name, symbols, scalar, arg in zip(
-            self.input_names, self._in_symbols, self._in_scalar, args, strict=True
-        ):
-            n = len(symbols)
+        for port, arg in zip(ports, args, strict=True):
+            name, n, scalar = port.name, port.size, port.scalar
             expected = "a number" if scalar else f"a sequence of {n} numbers"
             try:
                 if _is_text(arg) or getattr(arg, "ndim", 1) > 1:
@@ -274,67 +300,68 @@ class Function:
         function has several outputs (the result is typed ``Any`` because its shape is only known
         at run time)."""
         results = run(self.kernel, self._coerce_args(args))
-        outs = [r[0] if sc else r for r, sc in zip(results, self._out_scalar, strict=True)]
+        outs = [r[0] if p.scalar else r for r, p in zip(results, self.kernel.outputs, strict=True)]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # ---- simplification and CSE -----------------------------------------------------------
     def simplify(self, level: str | int = "medium") -> Function:
-        """A new Function with the outputs simplified at ``level``."""
-        from .api import simplify
-
-        return simplify(self, level)
+        """A new Function with the outputs simplified at ``level`` (``"none" "basic" "medium"
+        "high" "max"`` or ``0``-``4``)."""
+        return self._derived(PassManager(simplification_passes(level)).run(self.kernel))
 
     def cse(self, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
         """The common-subexpression plan of all outputs (see :func:`gradgen.cse`)."""
-        from gradgen.passes.cse import cse_plan
+        return cse_plan([e for exprs in self.output_expressions for e in exprs], min_uses, prefix)
 
-        return cse_plan([e for exprs in self._out_exprs for e in exprs], min_uses, prefix)
+    # ---- derivatives (the kernels of passes.autodiff) -----------------------------------------
+    @paused_gc()
+    def _derive(self, p: ad.AutodiffPass) -> Function:
+        return self._derived(PassManager([p]).run(self.kernel))
 
-    # ---- derivatives (gradgen.derivatives) ----------------------------------------------------
     def gradient(self, wrt: int = 0) -> Function:
-        from . import derivatives
-
-        return derivatives.gradient_function(self, wrt)
+        """``<f>_gradient_<in>`` with output ``grad_<in>``; ``f`` must have one scalar output."""
+        return self._derive(ad.AutodiffPass("gradient", wrt))
 
     def jacobian(self, wrt: int = 0) -> Function:
-        from . import derivatives
-
-        return derivatives.jacobian_function(self, wrt)
+        """``<f>_jacobian_<in>`` with one row-major output ``jacobian_<out>_<in>`` per output."""
+        return self._derive(ad.AutodiffPass("jacobian", wrt))
 
     def hessian(self, wrt: int = 0) -> Function:
-        from . import derivatives
-
-        return derivatives.hessian_function(self, wrt)
+        """``<f>_hessian_<in>`` with the row-major ``n*n`` output ``hessian_<in>``."""
+        return self._derive(ad.AutodiffPass("hessian", wrt))
 
     def hvp(self, wrt: int = 0) -> Function:
-        from . import derivatives
+        """``<f>_hvp_<in>``: the inputs of ``f`` plus the direction ``v_<in>``; output ``hvp_<in>``."""
+        return self._derive(ad.AutodiffPass("hvp", wrt))
 
-        return derivatives.hvp_function(self, wrt)
+    def jvp(self, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
+        """Forward-mode directional derivative ``<f>_jvp_<ins>``: outputs ``jvp_<out>``.
 
-    # ---- sparse Hessian (gradgen.sparse; forwarding only) -----------------------------------
+        ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``tangent`` gives
+        constant seeds (one entry per selected input, or a flat list for a single input); when it
+        is ``None``, runtime inputs ``tangent_<in>`` are appended instead.
+        """
+        return self._derive(ad.AutodiffPass("jvp", _wrt_arg(wrt_index), tangent))
+
+    def vjp(self, cotangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
+        """Reverse-mode product ``cotangent^T J`` (``<f>_vjp_<ins>``): outputs ``vjp_<in>``.
+
+        ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``cotangent``
+        gives constant seeds (one entry per output, or a flat list for a single output); when it
+        is ``None``, runtime inputs ``cotangent_<out>`` are appended instead.
+        """
+        return self._derive(ad.AutodiffPass("vjp", _wrt_arg(wrt_index), cotangent))
+
+    def joint(self, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
+        """``<f>_<kinds>_<ins>``: the outputs ``kinds`` (among f, grad, jf, hessian, hvp) of one
+        graph."""
+        return self._derive(ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(wrt)))
+
     def sparse_hessian(self, wrt: int = 0, triangle: str = "full") -> SparseHessian:
         """The structural nonzeros of the Hessian w.r.t. input ``wrt`` in CSC order, with their
         pattern (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``); see :mod:`gradgen.sparse`."""
-        from . import sparse
-
-        return sparse.sparse_hessian(self, wrt, triangle)
-
-    # ---- end of sparse Hessian ----------------------------------------------------------------
-
-    def jvp(self, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
-        from . import derivatives
-
-        return derivatives.jvp_function(self, tangent, wrt_index)
-
-    def vjp(self, cotangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
-        from . import derivatives
-
-        return derivatives.vjp_function(self, cotangent, wrt_index)
-
-    def joint(self, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
-        from . import derivatives
-
-        return derivatives.joint_function(self, kinds, wrt)
+        kernel = PassManager([SparseHessianPass(wrt, check_triangle(triangle))]).run(self.kernel)
+        return SparseHessian(self._derived(kernel), kernel.note("sparse_patterns")[0])
 
     # ---- code generation (gradgen.codegen) ---------------------------------------------------
     def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
@@ -366,3 +393,55 @@ class Function:
         from . import derivatives
 
         return derivatives.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
+
+
+def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
+    if isinstance(wrt, list):
+        return tuple(wrt)
+    return wrt  # type: ignore[return-value]  # AutodiffPass rejects any other sequence by name
+
+
+@attrs.frozen
+class SparseHessian:
+    """A sparse Hessian: ``function`` computes the nonzeros (CSC order) of the Hessian of a scalar
+    Function w.r.t. one input; the pattern is ``indptr``/``indices`` (or ``rows``/``cols``). See
+    :mod:`gradgen.sparse`."""
+
+    function: Function
+    pattern: HessianPattern
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pattern.shape
+
+    @property
+    def nnz(self) -> int:
+        return self.pattern.nnz
+
+    @property
+    def triangle(self) -> str:
+        return self.pattern.triangle
+
+    @property
+    def indptr(self) -> tuple[int, ...]:
+        return self.pattern.indptr
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.pattern.indices
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return self.pattern.rows
+
+    @property
+    def cols(self) -> tuple[int, ...]:
+        return self.pattern.cols
+
+    def to_dense(self, values: Sequence[float], mirror: bool = False) -> list[list[float]]:
+        """See :meth:`HessianPattern.to_dense`."""
+        return self.pattern.to_dense(values, mirror)
+
+    def __repr__(self) -> str:
+        n = self.pattern.n
+        return f"SparseHessian({self.function.name!r}: {n}x{n}, {self.triangle}, nnz={self.nnz})"

@@ -84,10 +84,6 @@ class SX:
         raise GradgenTypeError("use SX.sym(name), SX.const(value) or arithmetic to build expressions")
 
     # ---- construction -------------------------------------------------------------------
-    @classmethod
-    def _new(cls, op: Op, args: tuple[SX, ...], attr: object) -> SX:
-        return _intern(op, args, attr)
-
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("SX expressions are immutable")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .kernel import Kernel
 from .ops import OP_INFO, AttrKind, Op
 
 _INPUT, _CONST = Op.INPUT, Op.CONST
@@ -17,7 +18,7 @@ _DISPATCH: dict[Op, tuple[Any, AttrKind]] = {op: (info.evaluate, info.attr) for 
 _NONE, _INT = AttrKind.NONE, AttrKind.INT
 
 
-def run(kernel: Any, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
+def run(kernel: Kernel, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
     """Evaluate ``kernel`` on one list of floats per input port; one list per output port."""
     ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
     values: list[float] = [0.0] * len(ops)

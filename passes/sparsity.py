@@ -178,19 +178,19 @@ def sparse_hessian_kernel(
     return g.finish(f"{kernel.name}_sparse_hessian_{port.name}", [(out, ids)]), pattern
 
 
-@attrs.define(eq=False)
+@attrs.frozen
 class SparseHessianPass:
-    """The sparse Hessian as a pass (so the pass manager verifies its kernel); ``pattern`` holds
-    the pattern of the last kernel it built."""
+    """The sparse Hessian as a pass (so the pass manager verifies its kernel). The kernel it
+    returns carries the note ``"sparse_patterns"``: ``{0: HessianPattern}`` (output index ->
+    pattern)."""
 
     wrt: int = 0
     triangle: str = "full"
     name: str = "sparse_hessian"
-    pattern: HessianPattern | None = None
 
     def __attrs_post_init__(self) -> None:
         check_triangle(self.triangle)
 
     def run(self, kernel: Kernel) -> Kernel:
-        result, self.pattern = sparse_hessian_kernel(kernel, self.wrt, self.triangle)
-        return result
+        result, pattern = sparse_hessian_kernel(kernel, self.wrt, self.triangle)
+        return result.with_note(SPARSE_PATTERNS, {0: pattern})

@@ -116,7 +116,7 @@ pub fn energy_hvp_x(
     }
     let w0 = v_x[0] * 2.0;
     let w1 = x[0].sin();
-    let w1 = v_x[0] * w1;
+    let w1 = w1 * v_x[0];
     let w1 = u[0] * w1;
     let w0 = w0 - w1;
     hvp_x[0] = w0;

@@ -1,4 +1,9 @@
-"""Module-level entry points of the symbolic layer: ``simplify`` and ``cse``."""
+"""Simplification and common-subexpression elimination for users: ``simplify`` and ``cse``.
+
+``simplify`` of an expression lowers it, runs the simplification pipeline of the level and raises
+the result back to ``SX``; ``simplify`` of a ``Function`` is :meth:`Function.simplify`, which stays
+on the kernel.
+"""
 
 from __future__ import annotations
 
@@ -43,9 +48,7 @@ def simplify(expr: Function | SXVector | Scalar, level: str | int = "medium") ->
     """
     level_index(level)
     if isinstance(expr, Function):
-        passes = simplification_passes(level)
-        kernel = PassManager(passes).run(expr.kernel)
-        return Function.from_kernel(kernel, expr.input_symbols)
+        return expr.simplify(level)
     if isinstance(expr, SXVector):
         return SXVector(_simplify_exprs(list(expr), level))
     if isinstance(expr, (SX, int, float)):
