@@ -40,7 +40,7 @@ from .emitter import (
     emit_call_statement,
     emit_fn_header,
 )
-from .rust_helpers import float_literal, near_std_constant
+from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 
 #: clippy's too_many_arguments threshold
@@ -355,7 +355,7 @@ class _KernelPrinter:
                     ty = text[y] if in_chunk[y] == chunk else operand(y, chunk)
                     flat: str | None = f"{tx} {fast[1]} {ty}"
                 else:
-                    flat = self._flat(fast, op, args[v], chunk)
+                    flat = self._flat(fast, args[v], chunk)
                 if flat is not None:
                     stmt = f"let {local} = {flat};"
                     if len(stmt) <= width:
@@ -372,16 +372,11 @@ class _KernelPrinter:
             if v in slot or v in writes:
                 self._store(e, v, local)
 
-    def _flat(self, fast: tuple[int, str], op: Op, a: tuple[int, ...], chunk: int) -> str | None:
-        """One-line text of an infix operation, a negation or a math call (``None``: use the
-        general layout of :meth:`expr`)."""
+    def _flat(self, fast: tuple[int, str], a: tuple[int, ...], chunk: int) -> str | None:
+        """One-line text of a negation or a math call (``None``: use the general layout of
+        :meth:`expr`); infix operations are printed inline by :meth:`_statements`."""
         code, word = fast
         operand = self.operand
-        if code == _FAST_INFIX:
-            x, y = a
-            if x == y and op in _EQ_OP_LINT:
-                self.lints.add("clippy::eq_op")
-            return f"{operand(x, chunk)} {word} {operand(y, chunk)}"
         if code == _FAST_NEG:
             return f"-{operand(a[0], chunk)}"
         if code == _FAST_METHOD:

@@ -96,8 +96,6 @@ SUFFIX: dict[str, str] = {
     "hessian_sparse": "hessian_sparse",
     "hvp": "hvp",
 }
-#: bundle artifacts (their name parts are the artifact names themselves)
-BUNDLE_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hessian_sparse", "hvp")
 _SCALAR_KINDS = {"gradient", "hessian", "hessian_sparse", "hvp", "grad"}
 _DESCRIPTION = {
     "primal": "primal",

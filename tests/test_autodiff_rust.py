@@ -20,7 +20,7 @@ from gradgen import SX, Function, SXVector
 from gradgen.backends.config import RustBackendConfig
 from gradgen.backends.crate import write_crate
 from gradgen.backends.rust import emit_module
-from gradgen.backends.rust_helpers import shortest_f32, to_f32
+from gradgen.backends.rust_literals import shortest_f32, to_f32
 from gradgen.codegen import compile_kernel, generate_rust
 from tests.cargo import build_and_lint, cargo, rustfmt_check
 from tests.test_autodiff import (
