@@ -42,6 +42,7 @@ from .emitter import (
 )
 from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
+from .signature import FunctionSignature
 
 #: clippy's too_many_arguments threshold
 MAX_CLIPPY_ARGS = 7
@@ -130,17 +131,36 @@ _STD_ERROR_IMPL = "impl std::error::Error for GradgenError {}\n"
 
 @attrs.frozen
 class RustGenerationResult:
-    """One generated kernel: the module source and the facts a caller needs to call it."""
+    """One generated kernel: the module source and its signature (the facts a caller needs)."""
 
     source: str = attrs.field(repr=False)
-    function_name: str
-    workspace_size: int
-    input_names: tuple[str, ...]
-    input_sizes: tuple[int, ...]
-    output_names: tuple[str, ...]
-    output_sizes: tuple[int, ...]
+    signature: FunctionSignature
     kernel: Kernel = attrs.field(repr=False)
     config: RustBackendConfig
+
+    @property
+    def function_name(self) -> str:
+        return self.signature.function_name
+
+    @property
+    def workspace_size(self) -> int:
+        return self.signature.workspace_size
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.signature.input_names
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        return self.signature.input_sizes
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.signature.output_names
+
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        return self.signature.output_sizes
 
 
 def _doc_name(name: str) -> str:
@@ -410,25 +430,27 @@ class _KernelPrinter:
         return params
 
     def _doc(self, e: Emitter) -> None:
-        k, n = self.k, self.names
-        ins = ", ".join(f"`{x}`" for x in n.inputs)
-        outs = ", ".join(f"`{x}`" for x in n.outputs)
+        sig, work = FunctionSignature.of(self.k, self.scalar), self.names.work
+        ins = ", ".join(f"`{a.name}`" for a in sig.inputs)
+        outs = ", ".join(f"`{a.name}`" for a in sig.outputs)
         if self.summary is not None:
             e.line(f"/// {self.summary}")
         else:
-            e.line(f"/// Evaluates the gradgen function {_doc_name(k.name)}: computes {outs} from {ins}.")
+            e.line(
+                f"/// Evaluates the gradgen function {_doc_name(self.k.name)}: computes {outs} from {ins}."
+            )
         e.line("///")
         e.line("/// # Arguments")
         e.line("///")
-        for port, name in zip(k.inputs, n.inputs, strict=True):
-            e.line(f"/// * `{name}` - input {_doc_name(port.name)}, length {port.size}")
-        for port, name in zip(k.outputs, n.outputs, strict=True):
-            e.line(f"/// * `{name}` - output {_doc_name(port.name)}, length {port.size} (overwritten)")
-        size = self.alloc.workspace_size
+        for a in sig.inputs:
+            e.line(f"/// * `{a.name}` - input {_doc_name(a.source_name)}, length {a.size}")
+        for a in sig.outputs:
+            e.line(f"/// * `{a.name}` - output {_doc_name(a.source_name)}, length {a.size} (overwritten)")
+        size = sig.workspace_size
         if size:
-            e.line(f"/// * `{n.work}` - workspace, length at least {size} (contents are overwritten)")
+            e.line(f"/// * `{work}` - workspace, length at least {size} (contents are overwritten)")
         else:
-            e.line(f"/// * `{n.work}` - workspace, unused (this function needs none; any length)")
+            e.line(f"/// * `{work}` - workspace, unused (this function needs none; any length)")
         e.line("///")
         e.line("/// # Errors")
         e.line("///")
@@ -565,15 +587,9 @@ def emit_module(
 
 def generation_result(kernel: Kernel, source: str, config: RustBackendConfig) -> RustGenerationResult:
     """Bundle a named, allocated kernel and its module source."""
-    assert kernel.names is not None and kernel.allocation is not None
     return RustGenerationResult(
         source=source,
-        function_name=kernel.names.function,
-        workspace_size=kernel.allocation.workspace_size,
-        input_names=tuple(kernel.names.inputs),
-        input_sizes=tuple(p.size for p in kernel.inputs),
-        output_names=tuple(kernel.names.outputs),
-        output_sizes=tuple(p.size for p in kernel.outputs),
+        signature=FunctionSignature.of(kernel, config.scalar_type),
         kernel=kernel,
         config=config,
     )

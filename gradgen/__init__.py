@@ -25,10 +25,9 @@ from gradgen.ir.expr import SX
 
 from .api import cse, simplify
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
+from .bundle import create_rust_derivative_bundle
 from .codegen import create_rust_project
-from .compile import compile
 from .derivatives import (  # automatic differentiation (issue 3)
-    create_rust_derivative_bundle,
     derivative,
     gradient,
     hessian,
@@ -85,6 +84,7 @@ from .functions import (
     tanh,
     trunc,
 )
+from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .sparse import SparseHessian
 from .vector import SXVector, vector

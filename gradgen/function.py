@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradgen.backends.rust import RustGenerationResult
     from gradgen.passes.cse import CSEPlan
 
+    from .bundle import DerivativeBundle
     from .codegen import RustProjectResult
-    from .derivatives import DerivativeBundle
     from .sparse import SparseHessian
 
 
@@ -363,6 +363,6 @@ class Function:
         simplify_derivatives: str | int | None = None,
         config: RustBackendConfig | None = None,
     ) -> DerivativeBundle:
-        from . import derivatives
+        from . import bundle
 
-        return derivatives.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
+        return bundle.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
