@@ -49,11 +49,6 @@ def resolve_crate_name(explicit: object | None, derived_from: str | os.PathLike[
     return name + "_kernel" if name in CARGO_RESERVED else name
 
 
-def default_crate_name(path: pathlib.Path) -> str:
-    """The crate name derived from the directory ``path`` (see :func:`resolve_crate_name`)."""
-    return resolve_crate_name(None, path)
-
-
 #: the ``Cargo.toml`` table describing the generated functions for tools (``gradgen.compile``)
 KERNELS_TABLE = "package.metadata.gradgen-kernels"
 

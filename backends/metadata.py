@@ -5,13 +5,15 @@ For every generated function ``name`` the crate exposes (``NAME`` is ``name`` in
     pub const NAME_WORK_SIZE: usize = ..;   // minimum length of the workspace slice
     pub const NAME_<ARG>_SIZE: usize = ..;  // exact length of each input and output slice
 
-where ``<ARG>`` is the Rust argument name in upper case. Callers may add further constants per
-function (``extra`` of :func:`rust_constants`: a ``usize`` or a ``[usize; N]`` array, such as the
-sparsity pattern of a sparse Hessian, see :mod:`passes.sparsity`). Two constants that would get the same
-name are an :class:`~ir.errors.InvalidNameError` naming both, raised before anything is written.
+where ``<ARG>`` is the Rust argument name in upper case, and for each sparse output of its
+signature (a sparse Hessian, see :mod:`passes.sparsity`) ``<P>NNZ: usize``, ``<P>COL_POINTERS:
+[usize; n + 1]`` and ``<P>ROW_INDICES: [usize; NNZ]`` (``<P>`` is the output's constant prefix).
+Everything is read from the functions' :class:`~backends.signature.FunctionSignature`. Two
+constants that would get the same name are an :class:`~ir.errors.InvalidNameError` naming
+both, raised before anything is written.
 ``metadata.json`` (written beside ``Cargo.toml``) records the crate name, the backend mode, the
-scalar type and, per function, its signature (:class:`backends.signature.FunctionSignature`:
-argument names, sizes and scalar flags, workspace size, sparse output patterns).
+scalar type and, per function, its signature (argument names, sizes and scalar flags, workspace
+size, sparse output patterns).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ METADATA_FORMAT = 1
 #: rustfmt's default ``max_width`` and ``array_width`` (the widest array kept on one line)
 _MAX_WIDTH = 100
 _ARRAY_WIDTH = 60
-#: an extra constant: (name, doc comment, value); an int is a ``usize``, a sequence a ``[usize; N]``
-ExtraConstant: TypeAlias = tuple[str, str, "int | Sequence[int]"]
+#: a constant: (name, doc comment, value); an int is a ``usize``, a sequence a ``[usize; N]``
+Constant: TypeAlias = tuple[str, str, "int | Sequence[int]"]
 
 
 def usize_item(name: str, value: int | Sequence[int]) -> str:
@@ -65,7 +67,7 @@ def usize_item(name: str, value: int | Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def _pattern_constants(fn: str, s: SparseOutput) -> list[ExtraConstant]:
+def _pattern_constants(fn: str, s: SparseOutput) -> list[Constant]:
     where = f"the sparse Hessian `{s.output}` of [`{fn}`]"
     arg, p, names = s.output, s.pattern, s.constants()
     return [
@@ -79,12 +81,10 @@ def _pattern_constants(fn: str, s: SparseOutput) -> list[ExtraConstant]:
     ]
 
 
-def rust_constants(
-    kernels: Sequence[FunctionSignature], extra: Mapping[str, Sequence[ExtraConstant]] | None = None
-) -> dict[str, str]:
-    """Per Rust function name, the ``pub const`` items giving its sizes, each with a doc comment
-    (rustfmt layout), then the pattern of each sparse output and the ``extra`` constants of that
-    function. Constant names are checked for collisions across all kernels."""
+def rust_constants(kernels: Sequence[FunctionSignature]) -> dict[str, str]:
+    """Per Rust function name, the ``pub const`` items giving its sizes, then the pattern of each
+    of its sparse outputs, each with a doc comment (rustfmt layout). Constant names are checked
+    for collisions across all kernels."""
     taken = Namespace()
     blocks: dict[str, str] = {}
     for k in kernels:
@@ -111,8 +111,7 @@ def rust_constants(
         for name, doc, value, source in items:
             taken.claim(name, f"the constant for {source}")
             lines += [f"/// {doc}", f"pub const {name}: usize = {value};"]
-        patterns = [c for sp in k.sparse_outputs for c in _pattern_constants(fn, sp)]
-        for name, doc, data in [*patterns, *(extra or {}).get(fn, ())]:
+        for name, doc, data in [c for sp in k.sparse_outputs for c in _pattern_constants(fn, sp)]:
             taken.claim(name, f"the constant {name} of {fn!r}")
             lines += [f"/// {doc}", usize_item(name, data)]
         blocks[fn] = "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ returns a :class:`GeneratedCrate` whose functions are views over their
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -131,7 +131,10 @@ class GeneratedFunction:
     @property
     def sparse_outputs(self) -> tuple[tuple[str, HessianPattern, str], ...]:
         """Per sparse Hessian output: (Rust argument name, pattern, prefix of its Rust constants)."""
-        return tuple((s.output, s.pattern, s.prefix) for s in self.signature.sparse_outputs)  # type: ignore[misc]
+        # the builder only ever records passes.sparsity's patterns in the signature
+        return tuple(
+            (s.output, cast(HessianPattern, s.pattern), s.prefix) for s in self.signature.sparse_outputs
+        )
 
     def pattern(self, output: str | None = None) -> HessianPattern:
         """The pattern of the sparse Hessian output ``output`` (the only one when ``None``)."""
