@@ -40,6 +40,7 @@ from .emitter import (
     emit_call_statement,
     emit_fn_header,
 )
+from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 from .signature import FunctionSignature
@@ -51,70 +52,6 @@ FILL_MIN_ZEROS = 2
 #: longer operands use the powi helper (keeps the multiplication on one line)
 POWI_MULTIPLY_OPERAND = 16
 
-_ERROR_TYPE = """/// Why a generated function refused its arguments: a slice has the wrong length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GradgenError {
-    /// An input slice does not have the required length.
-    InputLength {
-        /// Name of the argument.
-        argument: &'static str,
-        /// Required length.
-        expected: usize,
-        /// Length of the slice that was passed.
-        actual: usize,
-    },
-    /// An output slice does not have the required length.
-    OutputLength {
-        /// Name of the argument.
-        argument: &'static str,
-        /// Required length.
-        expected: usize,
-        /// Length of the slice that was passed.
-        actual: usize,
-    },
-    /// The workspace slice is shorter than required.
-    WorkspaceLength {
-        /// Name of the argument.
-        argument: &'static str,
-        /// Minimum length.
-        expected: usize,
-        /// Length of the slice that was passed.
-        actual: usize,
-    },
-}
-
-impl core::fmt::Display for GradgenError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            GradgenError::InputLength {
-                argument,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "input `{argument}` has length {actual}, expected {expected}"
-            ),
-            GradgenError::OutputLength {
-                argument,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "output `{argument}` has length {actual}, expected {expected}"
-            ),
-            GradgenError::WorkspaceLength {
-                argument,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "workspace `{argument}` has length {actual}, expected at least {expected}"
-            ),
-        }
-    }
-}
-"""
-
 _CONST_ONLY = frozenset({Op.CONST})
 _INPUT_ONLY = frozenset({Op.INPUT})
 #: infix operators printed on the fast path of ``_statements``
@@ -125,8 +62,6 @@ _EQ_OP_LINT = frozenset({Op.SUB, Op.DIV})
 _CONST = Op.CONST
 # how _KernelPrinter._flat prints a statement on one line
 _FAST_INFIX, _FAST_NEG, _FAST_METHOD, _FAST_CALL = range(4)
-
-_STD_ERROR_IMPL = "impl std::error::Error for GradgenError {}\n"
 
 
 @attrs.frozen
@@ -572,10 +507,10 @@ def emit_module(
     if no_std:
         out.line("#![no_std]")
     out.line()
-    out.block(_ERROR_TYPE)
+    out.block(ERROR_TYPE)
     if not no_std:
         out.line()
-        out.block(_STD_ERROR_IMPL)
+        out.block(STD_ERROR_IMPL)
     for item in helpers_source(used, scalar, no_std):
         out.line()
         out.block(item)

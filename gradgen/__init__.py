@@ -27,7 +27,7 @@ from .api import cse, simplify
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
 from .bundle import create_rust_derivative_bundle
 from .codegen import create_rust_project
-from .derivatives import (  # automatic differentiation (issue 3)
+from .derivatives import (
     derivative,
     gradient,
     hessian,

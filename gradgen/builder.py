@@ -1,6 +1,6 @@
 """``CodeGenerationBuilder``: one Cargo crate holding several kernels of one or more Functions.
 
-Usage (the contract of ``seed-rust-codegen.txt``)::
+Usage::
 
     project = (
         CodeGenerationBuilder()
