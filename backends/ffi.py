@@ -25,6 +25,7 @@ itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from gradgen.ir.names import Namespace
@@ -217,8 +218,6 @@ def render_ffi(functions: Sequence[FunctionSignature], scalar: str) -> str:
 
 def _toml_string(text: str) -> str:
     """A TOML basic string (JSON escaping is valid TOML for the characters paths contain)."""
-    import json
-
     return json.dumps(text, ensure_ascii=False)
 
 

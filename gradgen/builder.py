@@ -1,6 +1,7 @@
 """``CodeGenerationBuilder``: one Cargo crate holding several kernels of one or more Functions.
 
-Usage::
+This module is the request model (what to generate, checked as it is asked for); planning the
+kernels, naming and generating them is :mod:`gradgen.kernel_plans`. Usage::
 
     project = (
         CodeGenerationBuilder()
@@ -73,10 +74,9 @@ from gradgen.passes.pipelines import level_index
 from gradgen.passes.sparsity import check_triangle
 
 from .function import Function
-from .kernel_plans import SUFFIX, GeneratedCrate, GeneratedFunction, Request, generate_crate
+from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
 
 __all__ = [
-    "SUFFIX",
     "BuildResult",
     "CodeGenerationBuilder",
     "FunctionBuilder",
