@@ -1,16 +1,27 @@
-"""Writing a generated module as a Cargo project: ``Cargo.toml``, ``README.md``, ``src/lib.rs``."""
+"""A generated module as a Cargo project: its name, its files and writing them.
+
+:func:`resolve_crate_name` is the one naming rule of every crate gradgen makes; :func:`crate_files` is the
+one place that decides the files of a generated crate (``Cargo.toml``, ``README.md``,
+``metadata.json``, ``src/lib.rs`` and the optional C ABI ``src/ffi.rs``), all read from the
+functions' :class:`~backends.signature.FunctionSignature`; :func:`write_crate` writes them through
+:func:`backends.writes.write_project`.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gradgen.backends.names import sanitize, validate_explicit
 
+from .config import RustTargetOptions
 from .errors import InvalidNameError, ProjectWriteError
-from .ffi import enable_ffi_manifest, enable_ffi_root
+from .ffi import enable_ffi_manifest, enable_ffi_root, render_ffi
+from .metadata import metadata, metadata_json
+from .signature import FunctionSignature
 from .writes import write_project
 
 #: package names cargo refuses or that would shadow a crate the generated code uses
@@ -27,9 +38,14 @@ def check_crate_name(name: object) -> str:
     return name
 
 
-def default_crate_name(path: pathlib.Path) -> str:
-    """The sanitized directory name, made distinct from the names cargo reserves."""
-    name = sanitize(path.resolve().name)
+def resolve_crate_name(explicit: object | None, derived_from: str | os.PathLike[str]) -> str:
+    """The name of a crate: ``explicit`` validated strictly (:func:`check_crate_name`) when given,
+    else the sanitized ``derived_from`` (a directory: its name; else the text itself, such as a
+    function name) with ``_kernel`` appended when cargo reserves it."""
+    if explicit is not None:
+        return check_crate_name(explicit)
+    text = derived_from if isinstance(derived_from, str) else pathlib.Path(derived_from).resolve().name
+    name = sanitize(text)
     return name + "_kernel" if name in CARGO_RESERVED else name
 
 
@@ -54,14 +70,25 @@ def cargo_toml(
         )
     if no_std:
         text += '\n[dependencies]\nlibm = "0.2"\n'
-    # ---- C ABI feature (issue 7, backends.ffi) ----
     if ffi:
         text = enable_ffi_manifest(text)
     return text
 
 
-def readme(crate_name: str, functions: list[str], no_std: bool, ffi: bool = False) -> str:
-    fns = "\n".join(f"- `{f}`" for f in functions)
+def _readme_line(f: str | FunctionSignature) -> str:
+    if isinstance(f, str):
+        return f"- `{f}`"
+    ins = ", ".join(f"`{a.name}` ({a.size})" for a in f.inputs) or "none"
+    outs = ", ".join(f"`{a.name}` ({a.size})" for a in f.outputs)
+    work = f"at least {f.workspace_size}" if f.workspace_size else "unused"
+    return f"- `{f.function_name}`: inputs {ins}; outputs {outs}; workspace {work}"
+
+
+def readme(
+    crate_name: str, functions: Sequence[str | FunctionSignature], no_std: bool, ffi: bool = False
+) -> str:
+    """The crate's README: each function with its slices and their lengths (or just its name)."""
+    fns = "\n".join(map(_readme_line, functions))
     mode = "`no_std` (math from the `libm` crate)" if no_std else "`std`"
     return (
         f"# {crate_name}\n\n"
@@ -70,7 +97,6 @@ def readme(crate_name: str, functions: list[str], no_std: bool, ffi: bool = Fals
         "Each function takes one slice per input, one mutable slice per output and a workspace\n"
         "slice, checks every length first and returns `Err(GradgenError)` instead of panicking.\n\n"
         "Build with:\n\n```sh\ncargo build\n```\n"
-        # ---- C ABI feature (issue 7, backends.ffi) ----
         + (
             '\nThe optional cargo feature `ffi` adds `extern "C"` wrappers (`NAME_ffi`, see\n'
             "`src/ffi.rs`) taking a pointer and a length per slice and returning a status code;\n"
@@ -81,11 +107,63 @@ def readme(crate_name: str, functions: list[str], no_std: bool, ffi: bool = Fals
     )
 
 
+def crate_files(
+    name: str,
+    source: str,
+    functions: Sequence[FunctionSignature],
+    config: RustTargetOptions,
+    *,
+    ffi: bool,
+    metadata_file: bool,
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, str]:
+    """The files (relative path -> text) of the generated crate ``name``: ``source`` is the module
+    of ``functions`` (``backends.rust.emit_module``). With ``ffi`` the crate has its optional C
+    ABI; the functions' metadata document (``facts`` adds per-function entries) is written as
+    ``metadata.json`` with ``metadata_file``, else embedded in ``Cargo.toml``."""
+    document = metadata(name, config, functions, facts)
+    files = _files(
+        name,
+        source,
+        functions,
+        config.no_std,
+        render_ffi(functions, config.scalar_type) if ffi else None,
+        None if metadata_file else document,
+    )
+    if metadata_file:
+        files["metadata.json"] = metadata_json(document)
+    return files
+
+
+def _files(
+    name: str,
+    source: str,
+    functions: Sequence[str | FunctionSignature],
+    no_std: bool,
+    ffi_source: str | None,
+    kernels: Mapping[str, Any] | None,
+) -> dict[str, str]:
+    if ffi_source is not None:
+        try:
+            source = enable_ffi_root(source)
+        except ValueError as exc:
+            raise ProjectWriteError(f"cannot add the C ABI to the crate {name!r}: {exc}") from None
+    ffi = ffi_source is not None
+    files = {
+        "Cargo.toml": cargo_toml(name, no_std, ffi, kernels),
+        "README.md": readme(name, functions, no_std, ffi),
+        "src/lib.rs": source,
+    }
+    if ffi_source is not None:
+        files["src/ffi.rs"] = ffi_source
+    return files
+
+
 def write_crate(
     path: pathlib.Path,
     crate_name: str,
     source: str,
-    functions: list[str],
+    functions: Sequence[str | FunctionSignature],
     no_std: bool,
     ffi_source: str | None = None,
     overwrite: bool = False,
@@ -100,19 +178,6 @@ def write_crate(
     With ``ffi_source`` (``backends.ffi.render_ffi``) the crate also gets its optional C ABI:
     the cargo feature ``ffi``, ``src/ffi.rs`` and the crate-root attributes of ``backends.ffi``.
     """
-    if ffi_source is not None:  # C ABI feature (issue 7)
-        try:
-            source = enable_ffi_root(source)
-        except ValueError as exc:
-            raise ProjectWriteError(f"cannot add the C ABI to the crate {crate_name!r}: {exc}") from None
-    # ---- safe project writes (issue 8): checks, ownership marker, atomic swap ----
-    ffi = ffi_source is not None
-    files = {
-        "Cargo.toml": cargo_toml(crate_name, no_std, ffi, kernels),
-        "README.md": readme(crate_name, functions, no_std, ffi),
-        "src/lib.rs": source,
-    }
-    if ffi_source is not None:
-        files["src/ffi.rs"] = ffi_source
+    files = _files(crate_name, source, functions, no_std, ffi_source, kernels)
     files.update(extra_files or {})
     write_project(path, files, overwrite=overwrite)

@@ -5,12 +5,15 @@ For every generated function ``name`` the crate exposes (``NAME`` is ``name`` in
     pub const NAME_WORK_SIZE: usize = ..;   // minimum length of the workspace slice
     pub const NAME_<ARG>_SIZE: usize = ..;  // exact length of each input and output slice
 
-where ``<ARG>`` is the Rust argument name in upper case. Callers may add further constants per
-function (``extra`` of :func:`rust_constants`: a ``usize`` or a ``[usize; N]`` array, such as the
-sparsity pattern of a sparse Hessian, see :mod:`passes.sparsity`). Two constants that would get the same
-name are an :class:`~ir.errors.InvalidNameError` naming both, raised before anything is written.
+where ``<ARG>`` is the Rust argument name in upper case, and for each sparse output of its
+signature (a sparse Hessian, see :mod:`passes.sparsity`) ``<P>NNZ: usize``, ``<P>COL_POINTERS:
+[usize; n + 1]`` and ``<P>ROW_INDICES: [usize; NNZ]`` (``<P>`` is the output's constant prefix).
+Everything is read from the functions' :class:`~backends.signature.FunctionSignature`. Two
+constants that would get the same name are an :class:`~ir.errors.InvalidNameError` naming
+both, raised before anything is written.
 ``metadata.json`` (written beside ``Cargo.toml``) records the crate name, the backend mode, the
-scalar type and, per function, its argument names and sizes and its workspace size.
+scalar type and, per function, its signature (argument names, sizes and scalar flags, workspace
+size, sparse output patterns).
 """
 
 from __future__ import annotations
@@ -19,64 +22,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
-import attrs
-
-from gradgen.backends.names import Namespace, find_rust_names
-from gradgen.ir.errors import VerificationError
-from gradgen.ir.kernel import Kernel
-
 from .config import RustTargetOptions
+from .names import Namespace
+from .signature import FunctionSignature, SparseOutput
 
 #: version of the metadata.json layout
 METADATA_FORMAT = 1
 #: rustfmt's default ``max_width`` and ``array_width`` (the widest array kept on one line)
 _MAX_WIDTH = 100
 _ARRAY_WIDTH = 60
-#: an extra constant: (name, doc comment, value); an int is a ``usize``, a sequence a ``[usize; N]``
-ExtraConstant: TypeAlias = tuple[str, str, "int | Sequence[int]"]
-
-
-@attrs.frozen
-class Argument:
-    """One slice argument of a generated function: Rust name, user-facing name and length."""
-
-    name: str
-    source_name: str
-    size: int
-
-    def as_json(self, constant: str) -> dict[str, Any]:
-        return {"name": self.name, "source_name": self.source_name, "size": self.size, "constant": constant}
-
-
-@attrs.frozen
-class KernelSizes:
-    """The sizes of one compiled kernel, as exposed by the crate."""
-
-    function_name: str
-    inputs: tuple[Argument, ...]
-    outputs: tuple[Argument, ...]
-    workspace_size: int
-
-    @classmethod
-    def of(cls, kernel: Kernel) -> KernelSizes:
-        """The sizes of a kernel that went through allocation and sanitization."""
-        n = find_rust_names(kernel)
-        if n is None or kernel.allocation is None:
-            raise VerificationError(f"kernel {kernel.name!r} must be allocated and named first")
-        return cls(
-            function_name=n.function,
-            inputs=tuple(Argument(r, p.name, p.size) for r, p in zip(n.inputs, kernel.inputs, strict=True)),
-            outputs=tuple(
-                Argument(r, p.name, p.size) for r, p in zip(n.outputs, kernel.outputs, strict=True)
-            ),
-            workspace_size=kernel.allocation.workspace_size,
-        )
-
-    def work_constant(self) -> str:
-        return f"{self.function_name.upper()}_WORK_SIZE"
-
-    def argument_constant(self, arg: Argument) -> str:
-        return f"{self.function_name.upper()}_{arg.name.upper()}_SIZE"
+#: a constant: (name, doc comment, value); an int is a ``usize``, a sequence a ``[usize; N]``
+Constant: TypeAlias = tuple[str, str, "int | Sequence[int]"]
 
 
 def usize_item(name: str, value: int | Sequence[int]) -> str:
@@ -110,12 +66,24 @@ def usize_item(name: str, value: int | Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def rust_constants(
-    kernels: Sequence[KernelSizes], extra: Mapping[str, Sequence[ExtraConstant]] | None = None
-) -> dict[str, str]:
-    """Per Rust function name, the ``pub const`` items giving its sizes, each with a doc comment
-    (rustfmt layout), followed by the ``extra`` constants of that function. Constant names are
-    checked for collisions across all kernels."""
+def _pattern_constants(fn: str, s: SparseOutput) -> list[Constant]:
+    where = f"the sparse Hessian `{s.output}` of [`{fn}`]"
+    arg, p, names = s.output, s.pattern, s.constants()
+    return [
+        (names["nnz"], f"Number of structural nonzeros of {where} (the length of `{arg}`).", p.nnz),
+        (
+            names["col_pointers"],
+            f"Compressed-column pointers of {where}: column `j` holds `{arg}[p[j]..p[j + 1]]`.",
+            p.indptr,
+        ),
+        (names["row_indices"], f"Row index of each value of {where}, column by column.", p.indices),
+    ]
+
+
+def rust_constants(kernels: Sequence[FunctionSignature]) -> dict[str, str]:
+    """Per Rust function name, the ``pub const`` items giving its sizes, then the pattern of each
+    of its sparse outputs, each with a doc comment (rustfmt layout). Constant names are checked
+    for collisions across all kernels."""
     taken = Namespace()
     blocks: dict[str, str] = {}
     for k in kernels:
@@ -142,42 +110,25 @@ def rust_constants(
         for name, doc, value, source in items:
             taken.claim(name, f"the constant for {source}")
             lines += [f"/// {doc}", f"pub const {name}: usize = {value};"]
-        for name, doc, data in (extra or {}).get(fn, ()):
+        for name, doc, data in [c for sp in k.sparse_outputs for c in _pattern_constants(fn, sp)]:
             taken.claim(name, f"the constant {name} of {fn!r}")
             lines += [f"/// {doc}", usize_item(name, data)]
         blocks[fn] = "\n".join(lines) + "\n"
     return blocks
 
 
-def scalar_flags(kernel: Kernel) -> dict[str, Any]:
-    """Which arguments were declared scalars (a Python caller gets floats for them), as the
-    ``scalar_inputs``/``scalar_outputs`` entries of a function in the metadata document."""
-    return {
-        "scalar_inputs": [p.scalar for p in kernel.inputs],
-        "scalar_outputs": [p.scalar for p in kernel.outputs],
-    }
-
-
 def metadata(
     crate_name: str,
     config: RustTargetOptions,
-    kernels: Sequence[KernelSizes],
+    kernels: Sequence[FunctionSignature],
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``metadata.json``; ``extra[function_name]`` adds builder facts per function."""
+    """The content of ``metadata.json``; ``extra[function_name]`` adds the caller's facts per
+    function (such as what the builder was asked for)."""
     functions = []
     for k in kernels:
-        entry: dict[str, Any] = {"name": k.function_name}
-        entry.update((extra or {}).get(k.function_name, {}))
-        entry.update(
-            {
-                "inputs": [a.as_json(k.argument_constant(a)) for a in k.inputs],
-                "outputs": [a.as_json(k.argument_constant(a)) for a in k.outputs],
-                "workspace_size": k.workspace_size,
-                "workspace_constant": k.work_constant(),
-            }
-        )
-        functions.append(entry)
+        entry = k.as_json()
+        functions.append({"name": k.function_name, **(extra or {}).get(k.function_name, {}), **entry})
     return {
         "format": METADATA_FORMAT,
         "generator": "gradgen",

@@ -41,8 +41,10 @@ from .emitter import (
     emit_fn_header,
 )
 from .names import find_rust_names, rust_names
-from .rust_helpers import float_literal, near_std_constant
+from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
+from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
+from .signature import FunctionSignature
 
 #: clippy's too_many_arguments threshold
 MAX_CLIPPY_ARGS = 7
@@ -50,70 +52,6 @@ MAX_CLIPPY_ARGS = 7
 FILL_MIN_ZEROS = 2
 #: longer operands use the powi helper (keeps the multiplication on one line)
 POWI_MULTIPLY_OPERAND = 16
-
-_ERROR_TYPE = """/// Why a generated function refused its arguments: a slice has the wrong length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GradgenError {
-    /// An input slice does not have the required length.
-    InputLength {
-        /// Name of the argument.
-        argument: &'static str,
-        /// Required length.
-        expected: usize,
-        /// Length of the slice that was passed.
-        actual: usize,
-    },
-    /// An output slice does not have the required length.
-    OutputLength {
-        /// Name of the argument.
-        argument: &'static str,
-        /// Required length.
-        expected: usize,
-        /// Length of the slice that was passed.
-        actual: usize,
-    },
-    /// The workspace slice is shorter than required.
-    WorkspaceLength {
-        /// Name of the argument.
-        argument: &'static str,
-        /// Minimum length.
-        expected: usize,
-        /// Length of the slice that was passed.
-        actual: usize,
-    },
-}
-
-impl core::fmt::Display for GradgenError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            GradgenError::InputLength {
-                argument,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "input `{argument}` has length {actual}, expected {expected}"
-            ),
-            GradgenError::OutputLength {
-                argument,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "output `{argument}` has length {actual}, expected {expected}"
-            ),
-            GradgenError::WorkspaceLength {
-                argument,
-                expected,
-                actual,
-            } => write!(
-                f,
-                "workspace `{argument}` has length {actual}, expected at least {expected}"
-            ),
-        }
-    }
-}
-"""
 
 _CONST_ONLY = frozenset({Op.CONST})
 _INPUT_ONLY = frozenset({Op.INPUT})
@@ -126,22 +64,39 @@ _CONST = Op.CONST
 # how _KernelPrinter._flat prints a statement on one line
 _FAST_INFIX, _FAST_NEG, _FAST_METHOD, _FAST_CALL = range(4)
 
-_STD_ERROR_IMPL = "impl std::error::Error for GradgenError {}\n"
-
 
 @attrs.frozen
 class RustGenerationResult:
-    """One generated kernel: the module source and the facts a caller needs to call it."""
+    """One generated kernel: the module source and its signature (the facts a caller needs)."""
 
     source: str = attrs.field(repr=False)
-    function_name: str
-    workspace_size: int
-    input_names: tuple[str, ...]
-    input_sizes: tuple[int, ...]
-    output_names: tuple[str, ...]
-    output_sizes: tuple[int, ...]
+    signature: FunctionSignature
     kernel: Kernel = attrs.field(repr=False)
     config: RustTargetOptions
+
+    @property
+    def function_name(self) -> str:
+        return self.signature.function_name
+
+    @property
+    def workspace_size(self) -> int:
+        return self.signature.workspace_size
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.signature.input_names
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        return self.signature.input_sizes
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.signature.output_names
+
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        return self.signature.output_sizes
 
 
 def _doc_name(name: str) -> str:
@@ -356,7 +311,7 @@ class _KernelPrinter:
                     ty = text[y] if in_chunk[y] == chunk else operand(y, chunk)
                     flat: str | None = f"{tx} {fast[1]} {ty}"
                 else:
-                    flat = self._flat(fast, op, args[v], chunk)
+                    flat = self._flat(fast, args[v], chunk)
                 if flat is not None:
                     stmt = f"let {local} = {flat};"
                     if len(stmt) <= width:
@@ -373,16 +328,11 @@ class _KernelPrinter:
             if v in slot or v in writes:
                 self._store(e, v, local)
 
-    def _flat(self, fast: tuple[int, str], op: Op, a: tuple[int, ...], chunk: int) -> str | None:
-        """One-line text of an infix operation, a negation or a math call (``None``: use the
-        general layout of :meth:`expr`)."""
+    def _flat(self, fast: tuple[int, str], a: tuple[int, ...], chunk: int) -> str | None:
+        """One-line text of a negation or a math call (``None``: use the general layout of
+        :meth:`expr`); infix operations are printed inline by :meth:`_statements`."""
         code, word = fast
         operand = self.operand
-        if code == _FAST_INFIX:
-            x, y = a
-            if x == y and op in _EQ_OP_LINT:
-                self.lints.add("clippy::eq_op")
-            return f"{operand(x, chunk)} {word} {operand(y, chunk)}"
         if code == _FAST_NEG:
             return f"-{operand(a[0], chunk)}"
         if code == _FAST_METHOD:
@@ -416,25 +366,27 @@ class _KernelPrinter:
         return params
 
     def _doc(self, e: Emitter) -> None:
-        k, n = self.k, self.names
-        ins = ", ".join(f"`{x}`" for x in n.inputs)
-        outs = ", ".join(f"`{x}`" for x in n.outputs)
+        sig, work = FunctionSignature.of(self.k, self.scalar), self.names.work
+        ins = ", ".join(f"`{a.name}`" for a in sig.inputs)
+        outs = ", ".join(f"`{a.name}`" for a in sig.outputs)
         if self.summary is not None:
             e.line(f"/// {self.summary}")
         else:
-            e.line(f"/// Evaluates the gradgen function {_doc_name(k.name)}: computes {outs} from {ins}.")
+            e.line(
+                f"/// Evaluates the gradgen function {_doc_name(self.k.name)}: computes {outs} from {ins}."
+            )
         e.line("///")
         e.line("/// # Arguments")
         e.line("///")
-        for port, name in zip(k.inputs, n.inputs, strict=True):
-            e.line(f"/// * `{name}` - input {_doc_name(port.name)}, length {port.size}")
-        for port, name in zip(k.outputs, n.outputs, strict=True):
-            e.line(f"/// * `{name}` - output {_doc_name(port.name)}, length {port.size} (overwritten)")
-        size = self.alloc.workspace_size
+        for a in sig.inputs:
+            e.line(f"/// * `{a.name}` - input {_doc_name(a.source_name)}, length {a.size}")
+        for a in sig.outputs:
+            e.line(f"/// * `{a.name}` - output {_doc_name(a.source_name)}, length {a.size} (overwritten)")
+        size = sig.workspace_size
         if size:
-            e.line(f"/// * `{n.work}` - workspace, length at least {size} (contents are overwritten)")
+            e.line(f"/// * `{work}` - workspace, length at least {size} (contents are overwritten)")
         else:
-            e.line(f"/// * `{n.work}` - workspace, unused (this function needs none; any length)")
+            e.line(f"/// * `{work}` - workspace, unused (this function needs none; any length)")
         e.line("///")
         e.line("/// # Errors")
         e.line("///")
@@ -557,10 +509,10 @@ def emit_module(
     if no_std:
         out.line("#![no_std]")
     out.line()
-    out.block(_ERROR_TYPE)
+    out.block(ERROR_TYPE)
     if not no_std:
         out.line()
-        out.block(_STD_ERROR_IMPL)
+        out.block(STD_ERROR_IMPL)
     for item in helpers_source(used, scalar, no_std):
         out.line()
         out.block(item)
@@ -572,16 +524,9 @@ def emit_module(
 
 def generation_result(kernel: Kernel, source: str, config: RustTargetOptions) -> RustGenerationResult:
     """Bundle a named, allocated kernel and its module source."""
-    assert kernel.allocation is not None
-    names = rust_names(kernel)
     return RustGenerationResult(
         source=source,
-        function_name=names.function,
-        workspace_size=kernel.allocation.workspace_size,
-        input_names=tuple(names.inputs),
-        input_sizes=tuple(p.size for p in kernel.inputs),
-        output_names=tuple(names.outputs),
-        output_sizes=tuple(p.size for p in kernel.outputs),
+        signature=FunctionSignature.of(kernel, config.scalar_type),
         kernel=kernel,
         config=config,
     )

@@ -24,10 +24,9 @@ from gradgen.errors import (
 from gradgen.ir.expr import SX
 
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
+from .bundle import create_rust_derivative_bundle
 from .codegen import create_rust_project
-from .compile import compile
-from .derivatives import (  # automatic differentiation (issue 3)
-    create_rust_derivative_bundle,
+from .derivatives import (
     derivative,
     gradient,
     hessian,
@@ -84,6 +83,7 @@ from .elementary import (
     trunc,
 )
 from .function import Function
+from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .simplification import cse, simplify
 from .sparse import SparseHessian

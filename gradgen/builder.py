@@ -1,6 +1,7 @@
 """``CodeGenerationBuilder``: one Cargo crate holding several kernels of one or more Functions.
 
-Usage (the contract of ``seed-rust-codegen.txt``)::
+This module is the request model (what to generate, checked as it is asked for); planning the
+kernels, naming and generating them is :mod:`gradgen.kernel_plans`. Usage::
 
     project = (
         CodeGenerationBuilder()
@@ -59,45 +60,31 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
-from gradgen.backends.ffi import FfiFunction, enable_ffi_root, render_ffi
-from gradgen.backends.metadata import KernelSizes, metadata, metadata_json, rust_constants
-from gradgen.backends.names import rust_names, sanitize, validate_explicit
-from gradgen.backends.rust import emit_module
+from gradgen.backends.crate import crate_files, resolve_crate_name
+from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
-from gradgen.errors import (
-    ConfigError,
-    DifferentiationError,
-    GradgenTypeError,
-    InvalidNameError,
-    ProjectWriteError,
-)
-from gradgen.ir.kernel import Kernel
+from gradgen.errors import ConfigError, DifferentiationError, GradgenTypeError, ProjectWriteError
 from gradgen.passes import autodiff as ad
-from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import level_index
-from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle
+from gradgen.passes.sparsity import check_triangle
 
 from .function import Function
-from .pipeline import compile_kernel
+from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
 
-#: name part of each separate request
-SUFFIX: dict[str, str] = {
-    "primal": "f",
-    "gradient": "grad",
-    "jacobian": "jf",
-    "vjp": "vjp",
-    "hessian": "hessian",
-    "hessian_sparse": "hessian_sparse",
-    "hvp": "hvp",
-}
-#: bundle artifacts (their name parts are the artifact names themselves)
-BUNDLE_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hessian_sparse", "hvp")
+__all__ = [
+    "BuildResult",
+    "CodeGenerationBuilder",
+    "FunctionBuilder",
+    "FunctionBundle",
+    "GeneratedCrate",
+    "GeneratedFunction",
+]
+
 _SCALAR_KINDS = {"gradient", "hessian", "hessian_sparse", "hvp", "grad"}
 _DESCRIPTION = {
     "primal": "primal",
@@ -226,110 +213,6 @@ class FunctionBundle:
         return f"FunctionBundle({self._parts!r})"
 
 
-# ---- requests and plans ----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Plan:
-    """One kernel to generate: its Rust name, what it is and how to build it."""
-
-    rust_name: str
-    source: Function
-    kind: str
-    parts: tuple[tuple[str, tuple[str, ...]], ...]  # (artifact, wrt input names)
-    level: str | int
-    make: Callable[[], tuple[Kernel, dict[int, HessianPattern]]]
-    origin: str
-    #: layout of the sparse Hessian outputs, if any
-    triangle: str = "full"
-
-
-@attrs.frozen
-class GeneratedFunction:
-    """One generated Rust function: what it computes and the sizes of its arguments."""
-
-    name: str
-    source_function: str
-    kind: str
-    artifacts: tuple[tuple[str, tuple[str, ...]], ...]
-    input_names: tuple[str, ...]
-    input_sizes: tuple[int, ...]
-    output_names: tuple[str, ...]
-    output_sizes: tuple[int, ...]
-    workspace_size: int
-    simplification: str | int
-    op_count: int
-    #: per sparse Hessian output: (Rust argument name, pattern, prefix of its Rust constants)
-    sparse_outputs: tuple[tuple[str, HessianPattern, str], ...] = ()
-
-    def pattern(self, output: str | None = None) -> HessianPattern:
-        """The pattern of the sparse Hessian output ``output`` (the only one when ``None``)."""
-        for name, pattern, _ in self.sparse_outputs:
-            if output is None or output == name:
-                return pattern
-        raise ConfigError(f"{self.name!r} has no sparse Hessian output {output!r}")
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "source_function": self.source_function,
-            "kind": self.kind,
-            "artifacts": [{"artifact": a, "wrt": list(w)} for a, w in self.artifacts],
-            "simplification": self.simplification,
-        }
-        if self.sparse_outputs:
-            out["sparse_outputs"] = [
-                {
-                    "output": name,
-                    **pattern.as_json(),
-                    "constants": {k.lower(): f"{prefix}{k}" for k in _PATTERN_CONSTANTS},
-                }
-                for name, pattern, prefix in self.sparse_outputs
-            ]
-        return out
-
-
-#: suffixes of the Rust constants describing a sparse Hessian output
-_PATTERN_CONSTANTS: tuple[str, ...] = ("NNZ", "COL_POINTERS", "ROW_INDICES")
-
-
-def _pattern_constants(fn: str, arg: str, prefix: str, p: HessianPattern) -> list[tuple[str, str, Any]]:
-    where = f"the sparse Hessian `{arg}` of [`{fn}`]"
-    return [
-        (f"{prefix}NNZ", f"Number of structural nonzeros of {where} (the length of `{arg}`).", p.nnz),
-        (
-            f"{prefix}COL_POINTERS",
-            f"Compressed-column pointers of {where}: column `j` holds `{arg}[p[j]..p[j + 1]]`.",
-            p.indptr,
-        ),
-        (f"{prefix}ROW_INDICES", f"Row index of each value of {where}, column by column.", p.indices),
-    ]
-
-
-@attrs.frozen
-class GeneratedCrate:
-    """A crate generated in memory: ``lib.rs``, the compiled kernels and the metadata."""
-
-    crate_name: str
-    config: RustBackendConfig
-    source: str
-    functions: tuple[GeneratedFunction, ...]
-    kernels: tuple[Kernel, ...]
-    metadata: dict[str, Any]
-
-    @property
-    def function_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.functions)
-
-    def function(self, name: str) -> GeneratedFunction:
-        for f in self.functions:
-            if f.name == name:
-                return f
-        raise ConfigError(f"the crate has no function {name!r}; it has {', '.join(self.function_names)}")
-
-    def kernel(self, name: str) -> Kernel:
-        return self.kernels[self.function_names.index(self.function(name).name)]
-
-
 @attrs.frozen
 class BuildResult:
     """A crate written by :meth:`CodeGenerationBuilder.build`."""
@@ -369,7 +252,7 @@ class FunctionBuilder:
         self._parent = parent
         self.function = f
         self.level: str | int | None = None
-        self.requests: list[tuple[str, tuple[tuple[str, tuple[int, ...]], ...], str, str]] = []
+        self.requests: list[Request] = []
         self.committed = False
 
     def _live(self) -> None:
@@ -443,88 +326,6 @@ class FunctionBuilder:
         self.committed = True
         self._parent._commit(self)
         return self._parent
-
-    # ---- planning ------------------------------------------------------------------------------
-    def plans(self, prefix: str, default_level: str | int) -> list[_Plan]:
-        f = self.function
-        multi = len(f.input_names) > 1
-        base = f"{prefix}_{sanitize(f.name)}"
-        level = default_level if self.level is None else self.level
-        out = []
-        for kind, parts, call, triangle in self.requests:
-            words = []
-            for artifact, blocks in parts:
-                words.append(SUFFIX.get(artifact, artifact))
-                if multi:
-                    words.extend(sanitize(f.input_names[w]) for w in blocks)
-            rust_name = "_".join([base, *words])
-            named = tuple((a, tuple(f.input_names[w] for w in b)) for a, b in parts)
-            out.append(
-                _Plan(
-                    rust_name,
-                    f,
-                    kind,
-                    named,
-                    level,
-                    _maker(f, kind, parts, triangle),
-                    f"{call} of {f.name!r}",
-                    triangle,
-                )
-            )
-        return out
-
-
-_ARTIFACT_TEXT = {
-    "f": "the value of `{f}`",
-    "grad": "the gradient of `{f}` with respect to {wrt}",
-    "jf": "the Jacobian of `{f}` with respect to {wrt} (row-major)",
-    "hessian": "the Hessian of `{f}` with respect to {wrt} (row-major)",
-    "hessian_sparse": "the structural nonzeros of the Hessian of `{f}` with respect to {wrt} "
-    "({tri}, compressed-column order)",
-    "hvp": "the Hessian of `{f}` with respect to {wrt} times a direction",
-    "vjp": "the vector-Jacobian product of `{f}` with respect to {wrt}",
-}
-
-
-def _summary(plan: _Plan) -> str:
-    """First doc-comment line of a generated kernel, e.g. "Computes the gradient of `f` with
-    respect to `x`." """
-    texts = []
-    for artifact, wrt in plan.parts:
-        names = " and ".join(f"`{w}`" for w in wrt) or "its input"
-        text = _ARTIFACT_TEXT[SUFFIX.get(artifact, artifact)]
-        tri = "full matrix" if plan.triangle == "full" else f"{plan.triangle} triangle"
-        texts.append(text.format(f=plan.source.name, wrt=names, tri=tri))
-    if len(texts) > 1:
-        texts[-1] = "and " + texts[-1]
-    return "Computes " + (", " if len(texts) > 2 else " ").join(texts) + "."
-
-
-_Made = tuple[Kernel, dict[int, HessianPattern]]
-
-
-def _maker(
-    f: Function, kind: str, parts: tuple[tuple[str, tuple[int, ...]], ...], triangle: str
-) -> Callable[[], _Made]:
-    """The kernel of a request (verified by the pass manager) and its sparse output patterns."""
-    if kind == "primal":
-        return lambda: (f.kernel, {})
-    if kind == "joint":
-
-        def joint() -> _Made:
-            kernel = PassManager([ad.JointPass(parts, triangle)]).run(f.kernel)
-            return kernel, kernel.note("sparse_patterns", {})
-
-        return joint
-    (w,) = parts[0][1]
-    if kind == "hessian_sparse":
-
-        def sparse() -> _Made:
-            kernel = PassManager([SparseHessianPass(w, triangle)]).run(f.kernel)
-            return kernel, kernel.note("sparse_patterns")
-
-        return sparse
-    return lambda: (PassManager([ad.AutodiffPass(kind, w)]).run(f.kernel), {})
 
 
 class CodeGenerationBuilder:
@@ -607,7 +408,7 @@ class CodeGenerationBuilder:
         return self
 
     # ---- generation ---------------------------------------------------------------------------------
-    def _plans(self, crate_name: str) -> list[_Plan]:
+    def _blocks_to_generate(self) -> list[FunctionBuilder]:
         if self._open:
             names = ", ".join(repr(b.function.name) for b in self._open)
             raise ConfigError(
@@ -619,86 +420,20 @@ class CodeGenerationBuilder:
                 "the builder has no kernels to generate; add some with "
                 "for_function(f).add_primal()...done() (or CodeGenerationBuilder(f).add_primal())"
             )
-        sources: dict[str, Function] = {}
-        for b in blocks:
-            key = sanitize(b.function.name)
-            other = sources.setdefault(key, b.function)
-            if other is not b.function:
-                raise InvalidNameError(
-                    f"source functions {other.name!r} and {b.function.name!r} both become {key!r} in "
-                    "the generated names; give them distinct names"
-                )
-        prefix = crate_name.strip("_")
-        plans = [p for b in blocks for p in b.plans(prefix, self.config.simplification)]
-        seen: dict[str, _Plan] = {}
-        for p in plans:
-            validate_explicit("generated function name", p.rust_name)
-            if p.rust_name in seen:
-                raise InvalidNameError(
-                    f"{p.origin} and {seen[p.rust_name].origin} both generate the Rust function "
-                    f"{p.rust_name!r}; request each kernel once"
-                )
-            seen[p.rust_name] = p
-        return plans
+        return blocks
 
     def crate_name_for(self, path: str | os.PathLike[str] | None) -> str:
-        """The crate name: the config's (validated strictly) else the sanitized directory name."""
-        if self.config.crate_name is not None:
-            return check_crate_name(self.config.crate_name)
-        if path is None:
+        """The crate name: the config's (validated strictly) else the sanitized directory name
+        (the rule of ``backends.crate.crate_name``)."""
+        if self.config.crate_name is None and path is None:
             raise ConfigError("no crate name: set RustBackendConfig().with_crate_name(...) or give a path")
-        return default_crate_name(pathlib.Path(path))
+        return resolve_crate_name(self.config.crate_name, path if path is not None else "")
 
     def generate(self, crate_name: str | None = None) -> GeneratedCrate:
         """Compile every kernel and print the crate in memory (nothing is written)."""
-        name = check_crate_name(crate_name) if crate_name is not None else self.crate_name_for(None)
-        plans = self._plans(name)
-        all_names = [p.rust_name for p in plans]
-        kernels: list[Kernel] = []
-        sparse_outputs: list[tuple[tuple[str, HessianPattern, str], ...]] = []
-        extra: dict[str, list[tuple[str, str, Any]]] = {}
-        for p in plans:
-            config = self.config.with_simplification(p.level)
-            others = [n for n in all_names if n != p.rust_name]
-            made, patterns = p.make()
-            kernel = compile_kernel(made, config, p.rust_name, others)
-            kernels.append(kernel)
-            entries = []
-            for k, pattern in sorted(patterns.items()):
-                arg = rust_names(kernel).outputs[k]
-                # one output: <NAME>_NNZ ...; several (joint kernels): <NAME>_<ARG>_NNZ ...
-                prefix = p.rust_name.upper() + "_" + ("" if len(kernel.outputs) == 1 else arg.upper() + "_")
-                entries.append((arg, pattern, prefix))
-                extra.setdefault(p.rust_name, []).extend(
-                    _pattern_constants(p.rust_name, arg, prefix, pattern)
-                )
-            sparse_outputs.append(tuple(entries))
-        sizes = [KernelSizes.of(k) for k in kernels]
-        source = emit_module(
-            kernels,
-            self.config,
-            summaries={p.rust_name: _summary(p) for p in plans},
-            trailers=rust_constants(sizes, extra),
-        )
-        functions = tuple(
-            GeneratedFunction(
-                name=s.function_name,
-                source_function=p.source.name,
-                kind=p.kind,
-                artifacts=p.parts,
-                input_names=tuple(a.name for a in s.inputs),
-                input_sizes=tuple(a.size for a in s.inputs),
-                output_names=tuple(a.name for a in s.outputs),
-                output_sizes=tuple(a.size for a in s.outputs),
-                workspace_size=s.workspace_size,
-                simplification=p.level,
-                op_count=k.op_count(),
-                sparse_outputs=sp,
-            )
-            for p, s, k, sp in zip(plans, sizes, kernels, sparse_outputs, strict=True)
-        )
-        meta = metadata(name, self.config, sizes, {f.name: f.as_json() for f in functions})
-        return GeneratedCrate(name, self.config, source, functions, tuple(kernels), meta)
+        name = crate_name if crate_name is not None else self.crate_name_for(None)
+        blocks = [(b.function, b.requests, b.level) for b in self._blocks_to_generate()]
+        return generate_crate(blocks, self.config, name)
 
     def build(self, path: str | os.PathLike[str], overwrite: bool = False) -> BuildResult:
         """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``,
@@ -710,20 +445,14 @@ class CodeGenerationBuilder:
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
             raise ProjectWriteError(f"cannot create a Rust project at {str(project_dir)!r}: it is a file")
-        ffi_functions = [
-            FfiFunction(
-                f.name, f.input_names, f.input_sizes, f.output_names, f.output_sizes, f.workspace_size
-            )
-            for f in crate.functions
-        ]
-        write_crate(
-            project_dir,
+        files = crate_files(
             crate.crate_name,
             crate.source,
-            list(crate.function_names),
-            self.config.no_std,
-            ffi_source=render_ffi(ffi_functions, self.config.scalar_type),
-            overwrite=overwrite,
-            extra_files={"metadata.json": metadata_json(crate.metadata)},
+            crate.signatures,
+            self.config,
+            ffi=True,
+            metadata_file=True,
+            facts={f.name: f.as_json() for f in crate.functions},
         )
-        return BuildResult(project_dir, crate, enable_ffi_root(crate.source))
+        write_project(project_dir, files, overwrite=overwrite)
+        return BuildResult(project_dir, crate, files["src/lib.rs"])

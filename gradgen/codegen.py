@@ -1,8 +1,9 @@
 """Rust code generation entry points: ``generate_rust`` and ``create_rust_project``.
 
 The compiler work happens in ``passes`` (simplification pipeline, scheduling, allocation,
-``SanitizePass``) and ``backends`` (printing, crate writing); this module only wires them.
-Python's cyclic garbage collector is paused while a module is generated (see :mod:`ir.nogc`).
+``SanitizePass``) and ``backends`` (printing, crate files and writing); this module only wires
+them. Python's cyclic garbage collector is paused while a module is generated (see
+:mod:`ir.nogc`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from gradgen.backends.crate import check_crate_name, default_crate_name, write_crate
-from gradgen.backends.metadata import KernelSizes, metadata, scalar_flags
+from gradgen.backends.crate import crate_files, resolve_crate_name
 from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
+from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
+from gradgen.errors import ConfigError
 from gradgen.ir.nogc import paused_gc
 
 from .pipeline import compile_kernel as compile_kernel  # re-exported for callers of codegen
@@ -44,8 +46,6 @@ def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustG
     """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
     config = config or RustBackendConfig()
     if not isinstance(config, RustBackendConfig):
-        from gradgen.errors import ConfigError
-
         raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
     kernel = compile_kernel(f.kernel, config, config.function_name)
     return generation_result(kernel, emit_module([kernel], config), config)
@@ -87,11 +87,7 @@ def plan_rust_project(
     if crate_name is not None:
         config = config.with_crate_name(crate_name)
     project_dir = pathlib.Path(path)
-    name = (
-        check_crate_name(config.crate_name)
-        if config.crate_name is not None
-        else default_crate_name(project_dir)
-    )
+    name = resolve_crate_name(config.crate_name, project_dir)
     result = generate_rust(f, config)
     return RustProjectResult(
         project_dir=project_dir, crate_name=name, source=result.source, generation=result
@@ -99,21 +95,15 @@ def plan_rust_project(
 
 
 def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> None:
-    """Write a planned crate (see :func:`plan_rust_project`) through ``backends.crate.write_crate``;
-    its ``Cargo.toml`` also describes the function for ``gradgen.compile``."""
+    """Write a planned crate (see :func:`plan_rust_project`); its ``Cargo.toml`` also describes
+    the function for ``gradgen.compile``."""
     result = project.generation
-    kernels = metadata(
-        project.crate_name,
-        result.config,
-        [KernelSizes.of(result.kernel)],
-        {result.function_name: scalar_flags(result.kernel)},
-    )
-    write_crate(
-        project.project_dir,
+    files = crate_files(
         project.crate_name,
         result.source,
-        [result.function_name],
-        result.config.no_std,
-        overwrite=overwrite,
-        kernels=kernels,
+        [result.signature],
+        result.config,
+        ffi=False,
+        metadata_file=False,
     )
+    write_project(project.project_dir, files, overwrite=overwrite)

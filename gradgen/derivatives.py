@@ -1,4 +1,4 @@
-"""Derivatives for users: the symbolic API and the derivative bundle.
+"""Derivatives for users: the symbolic API.
 
 The symbolic functions (:func:`derivative`, :func:`gradient`, ...) lower the expression to a
 kernel whose inputs are ``x`` and the other free symbols, differentiate it with
@@ -12,10 +12,8 @@ of their ports are listed in :mod:`passes.autodiff` (``<f>_gradient_<in>`` with 
 
 from __future__ import annotations
 
-import os
-import pathlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeAlias, overload
+from typing import TypeAlias, overload
 
 import attrs
 
@@ -27,11 +25,6 @@ from gradgen.passes import autodiff as ad
 
 from .function import Function
 from .vector import SXVector
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.config import RustBackendConfig
-
-    from .codegen import RustProjectResult
 
 #: an expression to differentiate: a scalar, or a vector (an ``SXVector`` or a list of scalars)
 ExprLike: TypeAlias = "SX | SXVector | Sequence[Scalar] | float"
@@ -220,84 +213,3 @@ def vjp(expr: ExprLike, x: Variables, cotangent: Direction) -> SX | SXVector:
     if consts is not None:
         return _result(_raise(ad.vjp(low.kernel, 0, [consts]), low.symbols), xscalar)
     return _result(_raise(ad.vjp(low.kernel, 0), low.symbols, cs), xscalar)
-
-
-# ---- the derivative bundle ------------------------------------------------------------------------
-
-
-@attrs.frozen
-class DerivativeBundle:
-    """The crates written by :func:`create_rust_derivative_bundle`, keyed by directory name."""
-
-    bundle_dir: pathlib.Path
-    crates: dict[str, RustProjectResult] = attrs.field(repr=False)
-
-    @property
-    def crate_dirs(self) -> list[pathlib.Path]:
-        return [self.bundle_dir / name for name in self.crates]
-
-
-def bundle_functions(f: Function) -> dict[str, Function]:
-    """Directory name -> Function: ``primal``, ``<f>_jacobian_<in>`` for every input and, when
-    ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input."""
-    from gradgen.backends.names import sanitize
-
-    funcs: dict[str, Function] = {"primal": f}
-    derived = [jacobian_function(f, w) for w in range(len(f.input_names))]
-    if len(f.output_names) == 1 and f.output_sizes[0] == 1:
-        derived += [hessian_function(f, w) for w in range(len(f.input_names))]
-    for d in derived:
-        key = sanitize(d.name)
-        if key in funcs:
-            raise DifferentiationError(
-                f"derivative crates {d.name!r} and {funcs[key].name!r} of {f.name!r} would share the "
-                f"directory {key!r}; rename the inputs of {f.name!r}"
-            )
-        funcs[key] = d
-    return funcs
-
-
-def create_rust_derivative_bundle(
-    f: Function,
-    path: str | os.PathLike[str],
-    simplify_derivatives: str | int | None = None,
-    config: RustBackendConfig | None = None,
-) -> DerivativeBundle:
-    """Write crates ``primal/``, ``<f>_jacobian_<in>/`` for every input and, for a function with
-    one scalar output, ``<f>_hessian_<in>/`` into the directory ``path``.
-
-    ``config`` (a ``RustBackendConfig``) applies to every crate; ``simplify_derivatives``, when
-    given, is the simplification level of the derivative crates (the primal keeps the level of
-    ``config``). Each crate is named after its directory (the primal after the sanitized
-    function name, with ``_kernel`` appended if cargo reserves that name). Every name, level
-    and the generated code are checked before anything is written.
-    """
-    from gradgen.backends.crate import CARGO_RESERVED
-    from gradgen.backends.names import sanitize
-    from gradgen.config import RustBackendConfig
-    from gradgen.errors import ConfigError, ProjectWriteError
-
-    from . import codegen
-
-    if not isinstance(f, Function):
-        raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")
-    config = config or RustBackendConfig()
-    if not isinstance(config, RustBackendConfig):
-        raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
-    derived_config = (
-        config if simplify_derivatives is None else config.with_simplification(simplify_derivatives)
-    )
-    root = pathlib.Path(path)
-    if root.exists() and not root.is_dir():
-        raise ProjectWriteError(f"cannot create a derivative bundle at {str(root)!r}: it is a file")
-    crates = {}
-    for directory, fn in bundle_functions(f).items():
-        crate = sanitize(f.name) if directory == "primal" else directory
-        if crate in CARGO_RESERVED:
-            crate += "_kernel"
-        cfg = config if directory == "primal" else derived_config
-        # generated and checked (names, levels) for every crate before the first one is written
-        crates[directory] = codegen.plan_rust_project(fn, root / directory, crate_name=crate, config=cfg)
-    for project in crates.values():
-        codegen.write_rust_project(project)
-    return DerivativeBundle(root, crates)

@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from gradgen.backends.rust import RustGenerationResult
     from gradgen.config import RustBackendConfig
 
+    from .bundle import DerivativeBundle
     from .codegen import RustProjectResult
-    from .derivatives import DerivativeBundle
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -390,9 +390,9 @@ class Function:
         simplify_derivatives: str | int | None = None,
         config: RustBackendConfig | None = None,
     ) -> DerivativeBundle:
-        from . import derivatives
+        from . import bundle
 
-        return derivatives.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
+        return bundle.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
 
 
 def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:

@@ -34,7 +34,7 @@ from gradgen import (
 from gradgen.backends.crate import write_crate
 from gradgen.backends.ffi import FfiFunction, render_ffi
 from gradgen.backends.metadata import metadata_json
-from gradgen.compile import CompiledCrate, CompiledFunction
+from gradgen.native_call import CompiledCrate, CompiledFunction
 from tests.cargo import cargo, cargo_env, rustfmt_check
 
 N_POINTS = 40

@@ -8,9 +8,9 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
+from gradgen.bundle import DerivativeBundle
 from gradgen.codegen import generate_rust
 from gradgen.config import RustBackendConfig
-from gradgen.derivatives import DerivativeBundle
 from gradgen.errors import InvalidLevelError, ProjectWriteError
 from tests.cargo import build_and_lint, rustfmt_check
 

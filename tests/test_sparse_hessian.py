@@ -15,8 +15,8 @@ import pytest
 import gradgen as gg
 from gradgen import SX, CodeGenerationBuilder, Function, FunctionBundle, SXVector
 from gradgen.backends.metadata import usize_item
-from gradgen.compile import CompiledCrate
 from gradgen.errors import ConfigError, DifferentiationError, EvaluationArgumentError, GradgenTypeError
+from gradgen.native_call import CompiledCrate
 from gradgen.sparse import HessianPattern, sparse_hessian
 from tests.cargo import build_and_lint, cargo_env, rustfmt_check
 
