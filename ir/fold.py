@@ -1,16 +1,20 @@
 """Construction-time folding shared by the SX layer and the kernel builder.
 
 These rewrites run on every node as it is built, whatever the simplification level. They are
-exact in IEEE arithmetic (the result is bit-identical, up to the sign of a zero result and NaN
-payloads) so they never change what a kernel computes: constant folding with the same IEEE
-functions the interpreter uses, ``x+0``, ``x-0``, ``0-x``, ``x*1``, ``x*-1``, ``x/1``, ``x/-1``, ``--x``,
-``x**1``, ``x**0``, ``abs(abs x)``, ``abs(-x)``, ``max(x,x)``, ``min(x,x)``, ``select`` with a constant
-condition or equal branches. Rewrites that are exact only for finite values (``x-x``, ``0*x``) live
-in the simplification pass, behind a level.
+exact in IEEE arithmetic (the result is bit-identical for every input, zeros of either sign, inf
+and NaN included; only a NaN's payload may differ) so they never change what a kernel computes:
+constant folding with the same IEEE functions the interpreter uses, ``x+(-0)``, ``x-(+0)``,
+``(-0)-x``, ``x*1``, ``x*-1``, ``x/1``, ``x/-1``, ``--x``, ``x**1``, ``x**0``, ``abs(abs x)``,
+``abs(-x)``, ``max(x,x)``, ``min(x,x)``, ``select`` with a constant condition or equal branches.
+``x+(+0)``, ``x-(-0)`` and ``(+0)-x`` are *not* folded here: each differs from the folded form for
+one signed zero (``-0 + +0`` is ``+0``). Rewrites that are exact only up to the sign of a zero or
+for finite values (``x+0 -> x``, ``0-x -> -x``, ``x-x``, ``0*x``) live in the simplification pass,
+behind a level.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +33,10 @@ Rewrite = tuple[Any, ...]
 #: operation whose arguments are all non-constant, ``peephole`` returns ``None``: builders use
 #: this to skip the call on their hot path (``tests/test_build_work.py`` checks it op by op).
 STRUCTURAL = frozenset({_MAX, _MIN, _NEG, _ABS, _POWI, _SELECT})
+
+
+def _is_negative_zero(c: float) -> bool:
+    return math.copysign(1.0, c) < 0.0
 
 
 def peephole(
@@ -56,14 +64,16 @@ def peephole(
         if ca is not None and cb is not None:
             return ("const", evaluate(op, attr, (ca, cb)))
         if op is _ADD:
-            if cb == 0.0:
+            # x + (-0) is x for every x, but x + (+0) is +0 at x = -0
+            if cb == 0.0 and _is_negative_zero(cb):
                 return ("ref", a)
-            if ca == 0.0:
+            if ca == 0.0 and _is_negative_zero(ca):
                 return ("ref", b)
         elif op is _SUB:
-            if cb == 0.0:
+            # x - (+0) is x for every x, and (-0) - x is -x; x - (-0) and (+0) - x are not
+            if cb == 0.0 and not _is_negative_zero(cb):
                 return ("ref", a)
-            if ca == 0.0:
+            if ca == 0.0 and _is_negative_zero(ca):
                 return ("op", _NEG, (b,), None)
         elif op is _MUL:
             for x, c in ((a, cb), (b, ca)):

@@ -133,8 +133,18 @@ def _add(b: KernelBuilder, u: int, v: int, negate_v: bool) -> int:
     if b.ops[u] is Op.SELECT and b.ops[v] is Op.SELECT and b.args[u][0] == b.args[v][0]:
         cond, y1, z1 = b.args[u]
         _, y2, z2 = b.args[v]
-        op = Op.SUB if negate_v else Op.ADD
-        return b.emit(Op.SELECT, (cond, b.emit(op, (y1, y2)), b.emit(op, (z1, z2))))
+        return b.emit(Op.SELECT, (cond, _plus(b, y1, y2, negate_v), _plus(b, z1, z2, negate_v)))
+    return _plus(b, u, v, negate_v)
+
+
+def _plus(b: KernelBuilder, u: int, v: int, negate_v: bool) -> int:
+    """``u + v`` (``u - v``); a structural zero term (the other branch of a gate) adds nothing.
+    The builder keeps ``x + 0`` as it is (it is ``+0``, not ``x``, at ``x = -0``), but a
+    derivative term that is structurally zero contributes no value of its own."""
+    if b.is_zero(v):
+        return u
+    if b.is_zero(u):
+        return b.neg(v) if negate_v else v
     return b.sub(u, v) if negate_v else b.add(u, v)
 
 

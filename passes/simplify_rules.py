@@ -2,7 +2,7 @@
 
 Every rule looks only at an instruction, its arguments and their arguments (bounded work per
 node, no recursion), and builds its replacement through the hash-consing
-:class:`ir.kernel.KernelBuilder`, so the exact construction-time folds of :mod:`ir.fold` (``x+0``,
+:class:`ir.kernel.KernelBuilder`, so the exact construction-time folds of :mod:`ir.fold` (``x-0``,
 ``x*1``, ``--x``, constants, ...) always apply on top of these rules. **No rule adds an
 instruction**, whatever other users its operands have: a replacement builds at most one new
 instruction in place of the one it rewrites. That is why negations are absorbed by an enclosing
@@ -349,6 +349,20 @@ def _sub_self(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int
     return b.const(0.0) if a[0] == a[1] else None
 
 
+def _add_zero(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
+    x, y = a
+    if b.is_zero(y):
+        return x
+    return y if b.is_zero(x) else None
+
+
+def _sub_zero(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
+    x, y = a
+    if b.is_zero(y):
+        return x
+    return b.neg(y) if b.is_zero(x) else None
+
+
 def _mul_zero(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     return b.const(0.0) if b.is_zero(a[0]) or b.is_zero(a[1]) else None
 
@@ -692,6 +706,8 @@ RULES: tuple[Rule, ...] = (
         "select(c, select(c, x, y), z) -> select(c, x, z) (and in the else branch)",
     ),
     # level 2 (medium): exact for finite operands up to the sign of a zero result
+    Rule("add-zero", 2, (Op.ADD,), _add_zero, "x + 0 -> x (+0 + -0 is +0, not -0)"),
+    Rule("sub-zero", 2, (Op.SUB,), _sub_zero, "x - 0 -> x; 0 - x -> -x (a zero result may change sign)"),
     Rule("sub-self", 2, (Op.SUB,), _sub_self, "x - x -> 0 (NaN when x is inf or NaN)"),
     Rule("mul-zero", 2, (Op.MUL,), _mul_zero, "0 * x -> 0 (NaN when x is inf or NaN; -0 for x < 0)"),
     Rule(

@@ -11,7 +11,7 @@ entries that the reverse sweeps reach (:meth:`~passes.autodiff_sweeps.Derivative
 pass builds, *before* any simplification pass runs: an entry is a structural zero when its value
 is the constant 0 there (``+0.0`` or ``-0.0``), i.e. when no second-order dependency path links
 the two variables, or when the path folds to the constant 0 under the exact construction-time
-folds of :mod:`ir.fold` (constant arithmetic, ``x+0``, ``x*1``, ...; the finite-only rewrites
+folds of :mod:`ir.fold` (constant arithmetic, ``x-0``, ``x*1``, ...; the finite-only rewrites
 such as ``0*x`` and ``x-x`` are simplification rules and do not count). Every other entry is a
 structural nonzero and keeps its slot even when it is 0 at some point, or when simplification at
 the chosen level later proves it always 0: the pattern depends on the function only, never on

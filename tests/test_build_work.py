@@ -65,7 +65,7 @@ def test_builder_emit_agrees_with_peephole_then_intern() -> None:
     b = KernelBuilder()
     x, y = b.input(0, 0), b.input(0, 1)
     assert b.add(x, y) == b.add(y, x) == b.emit_raw(Op.ADD, (y, x))
-    assert b.mul(x, b.const(1.0)) == x and b.add(b.const(0.0), y) == y
+    assert b.mul(x, b.const(1.0)) == x and b.add(b.const(-0.0), y) == y
     assert b.emit(Op.SIN, [x]) == b.emit_raw(Op.SIN, (x,))
     assert b.emit(Op.POWI, (x,), 2) == b.emit_raw(Op.POWI, (x,), 2) != b.emit(Op.POWI, (x,), 3)
     assert b.emit(Op.NORM_P, (x, y, x), 1.5) == b.emit_raw(Op.NORM_P, (x, y, x), 1.5)

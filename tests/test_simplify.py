@@ -66,6 +66,8 @@ CASES: dict[str, Callable[[], list[SX]]] = {
     "select-cmp-bool": lambda: [gg.if_else(1.0, 0.0, x < y)],
     "select-eqz": lambda: [gg.if_else(x, y, gg.eq(z, 0)), gg.if_else(y, x, gg.ne(z, 0))],
     "select-nested": lambda: [gg.if_else(gg.if_else(x, y, z < 1), 3, z < 1)],
+    "add-zero": lambda: [x + 0, 0.0 + y],
+    "sub-zero": lambda: [x - (-0.0), 0 - y],
     "sub-self": lambda: [x - x],
     "mul-zero": lambda: [0 * x],
     "neg-sub": lambda: [-(x - y), -((-y) * 2 + (-z))],  # -((-y)*2 + (-z)) -> y*2 + z
@@ -94,6 +96,8 @@ CASES: dict[str, Callable[[], list[SX]]] = {
 #: (rule, outputs, inputs (x, y, z), what the original computes, what the rewrite computes): the
 #: documented difference where the rule's caveat applies
 CAVEATS: list[tuple[str, Callable[[], list[SX]], tuple[float, float, float], list[float], list[float]]] = [
+    ("add-zero", lambda: [x + 0], (-0.0, 0, 0), [0.0], [-0.0]),  # -0 + +0 is +0
+    ("sub-zero", lambda: [0 - y], (0, 0.0, 0), [0.0], [-0.0]),  # +0 - +0 is +0, -(+0) is -0
     ("sub-self", lambda: [x - x], (math.inf, 0, 0), [math.nan], [0.0]),
     ("sub-self", lambda: [x - x], (math.nan, 0, 0), [math.nan], [0.0]),
     ("mul-zero", lambda: [0 * x], (math.inf, 0, 0), [math.nan], [0.0]),

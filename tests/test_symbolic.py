@@ -166,10 +166,10 @@ def test_hash_consing():
     [
         (lambda: x * 1, lambda: x),
         (lambda: 1 * x, lambda: x),
-        (lambda: x + 0, lambda: x),
-        (lambda: 0.0 + x, lambda: x),
+        (lambda: x + -0.0, lambda: x),
+        (lambda: -0.0 + x, lambda: x),
         (lambda: x - 0, lambda: x),
-        (lambda: 0 - x, lambda: -x),
+        (lambda: -0.0 - x, lambda: -x),
         (lambda: x / 1, lambda: x),
         (lambda: x / -1, lambda: -x),
         (lambda: x * -1, lambda: -x),
@@ -198,6 +198,11 @@ def test_inexact_identities_are_not_folded():
     # x*0, x-x and x/x differ from 0, 0 and 1 at inf/NaN (and x/x at 0)
     for e, op in ((x * 0, Op.MUL), (0 * x, Op.MUL), (x - x, Op.SUB), (x / x, Op.DIV), (x + -x, Op.ADD)):
         assert e.op is op, f"{e} must not fold"
+    # x + (+0), (+0) + x, x - (-0) and (+0) - x each differ from the folded form at one signed zero
+    for e, op in ((x + 0, Op.ADD), (0.0 + x, Op.ADD), (x - (-0.0), Op.SUB), (0 - x, Op.SUB)):
+        assert e.op is op, f"{e} must not fold"
+    f = gg.Function("z", [x], [x + 0, 0 - x])
+    assert [math.copysign(1.0, v) for v in f(-0.0)] == [1.0, 1.0]  # -0 + 0 and 0 - (-0) are +0
     f = Function("f", [x], [x * 0, x - x, x / x])
     assert all(math.isnan(v) for v in f(math.inf))
     assert f(2.0) == (0.0, 0.0, 1.0)
@@ -330,7 +335,7 @@ def test_huge_let_form_is_elided():
     text = str(e)
     assert "more bindings ..." in text
     assert len(text) < 20_000
-    assert text.endswith("t9998 = t9997 + 4999 in t9998")  # x*x + 0 folded to x*x
+    assert text.endswith("t9999 = t9998 + 4999 in t9999")  # x*x + 0 is kept (+0 at x = 0)
 
 
 def test_infix_limit_boundary():
