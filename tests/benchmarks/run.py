@@ -1,7 +1,11 @@
 """``make bench``: gradgen side by side with CasADi 3.8.2 and gradgen 0.5.2 (PyPI).
 
-Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,gradgen052]
+Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,casadi_cse,gradgen052]
 [--problems rosenbrock,logsumexp,pendulum] [--no-large]``.
+
+CasADi runs twice: ``casadi`` is its default build (``cse=False``, the faster one; the build
+time targets compare against it) and ``casadi_cse`` is ``{"cse": True}`` (fewer operations; the
+operation count target compares against it). Both use the same virtualenv.
 
 Each system builds each kernel in its own interpreter (``worker.py``): ours in this venv, the
 peers in virtualenvs that this driver creates under ``tests/benchmarks/.peers/``. Kernels are
@@ -42,7 +46,10 @@ RESULTS = HERE / "results"
 WORK = REPO / "build" / "bench"
 TARGET = REPO / "build" / "bench-cargo-target"
 PEER_PACKAGES = {"casadi": ["casadi==3.8.2", "numpy", "matplotlib"], "gradgen052": ["gradgen==0.5.2"]}
-SYSTEMS = ("ours", "casadi", "gradgen052")
+SYSTEMS = ("ours", "casadi", "casadi_cse", "gradgen052")
+#: system -> the peer virtualenv it runs in
+PEER_VENV = {"casadi": "casadi", "casadi_cse": "casadi", "gradgen052": "gradgen052"}
+CASADI = ("casadi", "casadi_cse")
 
 
 def log(msg: str) -> None:
@@ -50,11 +57,12 @@ def log(msg: str) -> None:
 
 
 def python_for(system: str) -> pathlib.Path:
-    return pathlib.Path(sys.executable) if system == "ours" else PEERS / system / "bin" / "python"
+    return pathlib.Path(sys.executable) if system == "ours" else PEERS / PEER_VENV[system] / "bin" / "python"
 
 
 def ensure_peer(system: str) -> str | None:
     """Create the peer's venv and install its pinned packages; an error message on failure."""
+    system = PEER_VENV[system]
     venv = PEERS / system
     stamp = venv / ".installed"
     want = " ".join(PEER_PACKAGES[system])
@@ -182,12 +190,14 @@ def build_case(
                 "input_sizes",
                 "output_size",
                 "source_bytes",
+                "stages",
+                "stage_ops",
             )
             if k in meta
         }
     )
     row["meta"] = meta
-    src = (out / ("kernel.c" if system == "casadi" else "kernel.rs")).read_text()
+    src = (out / ("kernel.c" if system in CASADI else "kernel.rs")).read_text()
     row["ops"], row["calls"] = count_ops(src)
     row["status"] = "ok"
     return row
@@ -195,7 +205,7 @@ def build_case(
 
 def compile_case(row: dict[str, Any], env: dict[str, str], limit: float) -> None:
     out = WORK / row["system"] / row["key"]
-    if row["system"] == "casadi":
+    if row["system"] in CASADI:
         cmd = ["gcc", "-O3", "-c", "kernel.c", "-o", "kernel.o"]
         res = run_measured(cmd, out, None, limit, rss=True)
     else:
@@ -230,7 +240,7 @@ def harness_run(
                 meta.get("iw", 0),
             )
         )
-    if system == "casadi":
+    if system in CASADI:
         hdir.mkdir(parents=True, exist_ok=True)
         (hdir / "harness.c").write_text(c_harness(cases))
         objs = [str(WORK / system / r["key"] / "kernel.o") for r in ok]
