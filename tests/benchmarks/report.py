@@ -29,6 +29,8 @@ _STAGES = [
     "verify",
     "other passes",
 ]
+#: the columns whose peer cells show ours/peer
+_RATIO_FIELDS = ("build_s", "build_core_s", "ops", "compile_s", "ns", "peak_rss_mb")
 #: the log-log slope target of the rosenbrock gradient build time
 SLOPE_TARGET = 1.05
 _KERNEL_ORDER = ["f", "grad", "hess", "hess_dense", "hvp"]
@@ -70,7 +72,11 @@ def write_report(data: dict[str, Any]) -> str:
         f"Machine: {info['cpu']}; {info['machine']}. Mode: {'quick' if info['quick'] else 'full'}; "
         f"total {info['total_s']:.0f} s.",
         "",
-        "Build = symbols to source text (median of 3 in full mode); ops/calls = arithmetic operations "
+        "Build = symbols to source text (median of 3 in full mode); build-expr = the same without "
+        "building the problem's expressions (`problem` in the stage table below: the same Python "
+        "arithmetic for every system, whose cost is a property of each system's Python binding; "
+        "CasADi 3.8.2's costs 20-40 µs of CPU per operation on some machines, ours about 2 µs); "
+        "ops/calls = arithmetic operations "
         "and math-function calls counted in the kernel source (`tests/benchmarks/counting.py`); work = "
         "workspace length (CasADi: `sz_w`, its register count); compile = `cargo build --release` of the "
         "generated crate / `gcc -O3 -c` of CasADi's C; ns = median of 5 harness loops (calls per loop in "
@@ -85,9 +91,10 @@ def write_report(data: dict[str, Any]) -> str:
         "our dense row-major `Function.hessian(0)` (no peer row). Sizes 3000 and 10000 measure the "
         "build only.",
         "",
-        "| problem | n | kernel | system | build ms | ops | calls | work | compile s | ns/call | loop | err "
+        "| problem | n | kernel | system | build ms | build-expr ms | ops | calls | work | compile s "
+        "| ns/call | loop | err "
         "| peak MB | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in keys:
         ours = index.get(("ours", *key), {})
@@ -100,7 +107,7 @@ def write_report(data: dict[str, Any]) -> str:
             def cell(field: str, kind: str, r: dict[str, Any] = r, peer: bool = peer) -> str:
                 v = r.get(field)
                 text = _fmt(v, kind)
-                if peer and v is not None and field in ("build_s", "ops", "compile_s", "ns", "peak_rss_mb"):
+                if peer and v is not None and field in _RATIO_FIELDS:
                     text += _ratio(ours.get(field), v)  # noqa: B023 (ours is read at once)
                 return text
 
@@ -110,7 +117,7 @@ def write_report(data: dict[str, Any]) -> str:
             kernel = _KERNEL_LABEL.get(key[2], key[2])
             lines.append(
                 f"| {key[0]} | {key[1]} | {kernel} | {_LABEL.get(system, system)} | "
-                f"{cell('build_s', 'ms')} | "
+                f"{cell('build_s', 'ms')} | {cell('build_core_s', 'ms')} | "
                 f"{cell('ops', 'int')} | {_fmt(r.get('calls'), 'int')} | {_fmt(r.get('workspace'), 'int')} | "
                 f"{cell('compile_s', 's')} | {cell('ns', 'ns')} | {_fmt(r.get('iters'), 'int')} | "
                 f"{_fmt(r.get('rel_err'), 'err')} | {cell('peak_rss_mb', 'mb')} | {status} |"
@@ -118,6 +125,8 @@ def write_report(data: dict[str, Any]) -> str:
     lines += ["", "## Targets (from this run)", ""]
     lines += _targets(rows, index)
     lines += _stage_table(rows, index)
+    if data.get("floor"):
+        lines += _floor_table(data["floor"])
     if data.get("large"):
         lines += [
             "",
@@ -179,6 +188,10 @@ def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> li
     check(
         "build time within 2x of CasADi (cse=False) at n ≥ 1000 and on pendulum",
         *cmp(pairs, "build_s", 2.0, lambda r: r["n"] >= 1000 or r["problem"] == "pendulum"),
+    )
+    check(
+        "build time without building the expressions within 2x of CasADi (cse=False), same rows",
+        *cmp(pairs, "build_core_s", 2.0, lambda r: r["n"] >= 1000 or r["problem"] == "pendulum"),
     )
     check(
         "build time within 2x of CasADi cse at n ≥ 1000",
@@ -276,4 +289,45 @@ def _stage_table(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -
             f"| {r['problem']} | {r['n']} | {_KERNEL_LABEL.get(r['kernel'], r['kernel'])} | {ops or '-'} | "
             f"{cells} | {st['total'] * 1e3:.1f} | {no_rt * 1e3:.1f} | {vs} | {per_op} |"
         )
+    return lines
+
+
+#: the floor measurement that bounds each stage from below (floor.py)
+_FLOOR_OF = {
+    "lowering": "intern",
+    "autodiff": "intern",
+    "simplify": "intern",
+    "schedule": "renumber",
+    "allocate": "visit",
+    "verify": "visit",
+    "rust printing": "format",
+}
+
+
+def _floor_table(floor: dict[str, Any]) -> list[str]:
+    """Each stage's cost per instruction beside the least a Python pass doing its job costs."""
+    stages, fl = floor["stages_us"], floor["floor_us"]
+    lines = [
+        "",
+        f"## The pure-Python floor (rosenbrock({floor['n']}) gradient, {floor['instructions']} "
+        "instructions, µs per instruction)",
+        "",
+        "`floor.py` times the least a pass does per instruction in CPython (wall time, best of 5): "
+        + ", ".join(f"`{k}` {v:.2f}" for k, v in fl.items())
+        + " (see its docstring). Below, each stage of the build (best of 5) beside the floor "
+        "that bounds it; `x floor` is how far the stage is from it (`verify` runs three or four "
+        "full checks, `autodiff` builds several instructions per primal one). See "
+        "`tests/benchmarks/BUILD_SPEED.md` for what would break the floor.",
+        "",
+        "| stage | µs/instruction | floor | x floor |",
+        "|---|---|---|---|",
+    ]
+    for stage, cost in stages.items():
+        if stage == "total":
+            continue
+        ref = _FLOOR_OF.get(stage)
+        bound = fl.get(ref) if ref else None
+        ratio = f"{cost / bound:.1f}" if bound else "-"
+        lines.append(f"| {stage} | {cost:.2f} | {f'{ref} {bound:.2f}' if bound else '-'} | {ratio} |")
+    lines.append(f"| total | {stages['total']:.2f} | | |")
     return lines

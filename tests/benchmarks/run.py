@@ -184,6 +184,8 @@ def build_case(
             k: meta[k]
             for k in (
                 "build_s",
+                "build_core_s",
+                "problem_s",
                 "build_times_s",
                 "peak_rss_mb",
                 "workspace",
@@ -392,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         harness_run(system, [r for r in sys_rows if r.get("full")], env, args)
         rows.extend(sys_rows)
     large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
+    floor = pass_floor(1000 if args.quick else 10_000) if "ours" in systems else None
     compare_patterns(rows)
     for r in rows:
         r.pop("meta", None)
@@ -403,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "total_s": time.perf_counter() - t_start,
     }
-    data = {"info": info, "rows": rows, "large": large}
+    data = {"info": info, "rows": rows, "large": large, "floor": floor}
     (RESULTS / "results.json").write_text(json.dumps(data, indent=1))
     md = write_report(data)
     (RESULTS / "results.md").write_text(md)
@@ -422,6 +425,17 @@ def main(argv: list[str] | None = None) -> int:
         log(f"chart not written: {chart.stderr[-300:]}")
     log(f"results in {RESULTS} ({info['total_s']:.0f} s)")
     return 0
+
+
+def pass_floor(n: int) -> dict[str, Any] | None:
+    """``floor.py``'s figures for the rosenbrock(n) gradient (``None`` if it failed)."""
+    log(f"[floor] ours rosenbrock n={n} grad")
+    res = run_measured([sys.executable, "-m", "tests.benchmarks.floor", str(n)], REPO, None, 900)
+    if res["rc"] != 0:
+        log(f"    floor not measured: {res['err'][-300:]}")
+        return None
+    floor: dict[str, Any] = json.loads(res["out"])
+    return floor
 
 
 def compare_patterns(rows: list[dict[str, Any]]) -> None:

@@ -3,7 +3,8 @@
 Run as ``python worker.py JOB.json``. The job names the system (``ours``, ``gradgen052``,
 ``casadi``: CasADi's default build, ``cse=False``; ``casadi_cse``: with ``{"cse": True}``), the
 problem, its size, the kernel and an output directory. The worker times
-"symbols to source text" (median of up to ``reps`` repetitions), writes the source (a Cargo
+"symbols to source text" (median of up to ``reps`` repetitions; also without the construction of
+the problem's expressions), writes the source (a Cargo
 crate for the Rust systems, ``kernel.c`` for CasADi) and ``meta.json`` with the figures it
 knows: build times, workspace length, input sizes in ABI order, output sparsity (CasADi's
 Hessian and our sparse Hessian: shape and the (row, col) of each value) and the process's peak
@@ -57,10 +58,16 @@ class _CasadiAdapter:
         return [v[i] for i in range(n)]
 
 
+#: seconds spent building the problem's expressions (``_build_problem``) since the last reset
+_construction = [0.0]
+
+
 def _build_problem(M: Any, problem: str, size: int) -> tuple[list[Any], Any]:
-    if problem == "large":
-        return problems.large_primal(M, size)
-    return problems.PROBLEMS[problem](M, size)
+    t0 = time.perf_counter()
+    build = problems.large_primal if problem == "large" else problems.PROBLEMS[problem]
+    built = build(M, size)
+    _construction[0] += time.perf_counter() - t0
+    return built
 
 
 def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
@@ -207,20 +214,27 @@ def main() -> int:
         meta["import_s"] = time.perf_counter() - t0
         meta["rss_after_import_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         times: list[float] = []
+        construction: list[float] = []
         for rep in range(job["reps"]):
             gc.collect()
+            _construction[0] = 0.0
             t0 = time.perf_counter()
             if system in CASADI:
                 source, result, fun = _build_casadi(M, job)
             else:
                 source, result, fun = _build_rust(system, M, job)
             times.append(time.perf_counter() - t0)
+            construction.append(_construction[0])
             if rep + 1 < job["reps"]:
                 if times[-1] > job.get("single_rep_above_s", 20.0):
                     break
                 del source, result, fun
         meta["build_times_s"] = times
         meta["build_s"] = statistics.median(times)
+        # the build without building the problem's expressions (the same Python arithmetic for
+        # every system, whose cost is a property of each system's Python binding)
+        meta["problem_s"] = statistics.median(construction)
+        meta["build_core_s"] = statistics.median(t - c for t, c in zip(times, construction, strict=True))
         meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         meta["source_bytes"] = len(source)
         if system in CASADI:
