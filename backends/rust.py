@@ -212,8 +212,9 @@ class _KernelPrinter:
         ops, attrs_ = kernel.ops, kernel.attrs
         n = len(ops)
         names = self.names
-        #: chunk of each statement (-1 for leaves) and the operand text of every value: the
-        #: ``let`` local of a statement, ``x[j]`` of an input, the literal of a constant
+        #: chunk of each statement (-1 for leaves, -2 for the constants of ``_approx``) and the
+        #: operand text of every value: the ``let`` local of a statement, ``x[j]`` of an input,
+        #: the literal of a constant
         self._chunk = [-1] * n
         self._text = [""] * n
         prefix, local = names.local_prefix, self.alloc.local
@@ -232,6 +233,7 @@ class _KernelPrinter:
             self._text[i] = float_literal(value, scalar)
             if near_std_constant(value):
                 self._approx.add(i)
+                self._chunk[i] = -2  # operand() records the lint
             if value == 0.0 and math.copysign(1.0, value) > 0:
                 pos_zero.add(i)
         self.writes: dict[int, list[tuple[int, int]]] = {}
@@ -357,12 +359,14 @@ class _KernelPrinter:
                     x, y = args[v]
                     if x == y and op in _EQ_OP_LINT:
                         self.lints.add("clippy::eq_op")
-                    tx = text[x] if in_chunk[x] == chunk else operand(x, chunk)
-                    ty = text[y] if in_chunk[y] == chunk else operand(y, chunk)
+                    cx, cy = in_chunk[x], in_chunk[y]
+                    tx = text[x] if cx == chunk or cx == -1 else operand(x, chunk)
+                    ty = text[y] if cy == chunk or cy == -1 else operand(y, chunk)
                     flat: str | None = f"{tx} {fast[1]} {ty}"
                 elif code == self._FAST_POWI:
                     n, x = attrs_[v], args[v][0]
-                    tx = text[x] if in_chunk[x] == chunk else operand(x, chunk)
+                    cx = in_chunk[x]
+                    tx = text[x] if cx == chunk or cx == -1 else operand(x, chunk)
                     short = abs(n) <= POWI_MULTIPLY_MAX and len(tx) <= POWI_MULTIPLY_OPERAND
                     flat = _powi_expr(tx, n) if short else None
                 else:
