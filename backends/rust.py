@@ -140,6 +140,9 @@ def _is_literal(text: str) -> bool:
 class _KernelPrinter:
     """Prints one kernel; records the helpers it needs in ``used``."""
 
+    #: ``_fast`` code of an integer power printed as multiplications (see :meth:`expr`)
+    _FAST_POWI = 4
+
     def __init__(
         self,
         kernel: Kernel,
@@ -165,8 +168,10 @@ class _KernelPrinter:
         self.used = used
         ops, attrs_ = kernel.ops, kernel.attrs
         n = len(ops)
-        #: chunk of each statement (-1 for leaves) and the operand text of every value: the
-        #: ``let`` local of a statement, ``x[j]`` of an input, the literal of a constant
+        names = self.names
+        #: chunk of each statement (-1 for leaves, -2 for the constants of ``_approx``) and the
+        #: operand text of every value: the ``let`` local of a statement, ``x[j]`` of an input,
+        #: the literal of a constant
         self._chunk = [-1] * n
         self._text = [""] * n
         prefix, local = names.local_prefix, self.alloc.local
@@ -185,6 +190,7 @@ class _KernelPrinter:
             self._text[i] = float_literal(value, scalar)
             if near_std_constant(value):
                 self._approx.add(i)
+                self._chunk[i] = -2  # operand() records the lint
             if value == 0.0 and math.copysign(1.0, value) > 0:
                 pos_zero.add(i)
         self.writes: dict[int, list[tuple[int, int]]] = {}
@@ -205,6 +211,7 @@ class _KernelPrinter:
             if spec.kind is Kind.MATH:
                 name, is_method = math_call(spec, scalar, no_std)
                 self._fast[op] = (_FAST_METHOD if is_method else _FAST_CALL, name)
+        self._fast[Op.POWI] = (self._FAST_POWI, "")
 
     # ---- operands and expressions ------------------------------------------------------------
     def operand(self, a: int, chunk: int) -> str:
@@ -295,6 +302,7 @@ class _KernelPrinter:
         lines = e.lines
         fasts, in_chunk, operand = self._fast, self._chunk, self.operand
         fence = indent + SCHEDULING_FENCE
+        attrs_, outputs, work = self.k.attrs, self.names.outputs, self.names.work
         for k, v in enumerate(self.alloc.statements[ch.start : ch.stop]):
             if k and k % FENCE_EVERY == 0:
                 lines.append(fence)
@@ -303,21 +311,35 @@ class _KernelPrinter:
             fast = fasts.get(op)
             if fast is not None:
                 # the statements that fit on one line, printed as emit_assign would print them
-                if fast[0] == _FAST_INFIX:  # the common case, inlined
+                code = fast[0]
+                if code == _FAST_INFIX:  # the common case, inlined
                     x, y = args[v]
                     if x == y and op in _EQ_OP_LINT:
                         self.lints.add("clippy::eq_op")
-                    tx = text[x] if in_chunk[x] == chunk else operand(x, chunk)
-                    ty = text[y] if in_chunk[y] == chunk else operand(y, chunk)
+                    cx, cy = in_chunk[x], in_chunk[y]
+                    tx = text[x] if cx == chunk or cx == -1 else operand(x, chunk)
+                    ty = text[y] if cy == chunk or cy == -1 else operand(y, chunk)
                     flat: str | None = f"{tx} {fast[1]} {ty}"
+                elif code == self._FAST_POWI:
+                    n, x = attrs_[v], args[v][0]
+                    cx = in_chunk[x]
+                    tx = text[x] if cx == chunk or cx == -1 else operand(x, chunk)
+                    short = abs(n) <= POWI_MULTIPLY_MAX and len(tx) <= POWI_MULTIPLY_OPERAND
+                    flat = _powi_expr(tx, n) if short else None
                 else:
                     flat = self._flat(fast, args[v], chunk)
                 if flat is not None:
                     stmt = f"let {local} = {flat};"
                     if len(stmt) <= width:
                         lines.append(indent + stmt)
-                        if v in slot or v in writes:
-                            self._store(e, v, local)
+                        if v in slot:
+                            lines.append(f"{indent}{work}[{slot[v]}] = {local};")
+                        for p, j in writes.get(v, ()):
+                            store = f"{outputs[p]}[{j}] = {local};"
+                            if len(store) <= width:
+                                lines.append(indent + store)
+                            else:
+                                emit_assign(e, f"{outputs[p]}[{j}] = ", local)
                         continue
             rhs = self.expr(v, chunk)
             # `if c { 1.0 } else { 0.0 }` alone does not fix the float type, and a later method

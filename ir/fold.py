@@ -39,6 +39,41 @@ def _is_negative_zero(c: float) -> bool:
     return math.copysign(1.0, c) < 0.0
 
 
+def fold_binary(op: Op, a: Any, b: Any, ca: float | None, cb: float | None, attr: object) -> Rewrite | None:
+    """:func:`peephole` of ``op(a, b)`` when at least one argument is a constant (``ca`` / ``cb``
+    are the constant values, ``None`` for the other); builders with the constants at hand call
+    it directly."""
+    if ca is not None and cb is not None:
+        return ("const", evaluate(op, attr, (ca, cb)))
+    if op is _ADD:
+        # x + (-0) is x for every x, but x + (+0) is +0 at x = -0
+        if cb == 0.0 and _is_negative_zero(cb):
+            return ("ref", a)
+        if ca == 0.0 and _is_negative_zero(ca):
+            return ("ref", b)
+    elif op is _SUB:
+        # x - (+0) is x for every x, and (-0) - x is -x; x - (-0) and (+0) - x are not
+        if cb == 0.0 and not _is_negative_zero(cb):
+            return ("ref", a)
+        if ca == 0.0 and _is_negative_zero(ca):
+            return ("op", _NEG, (b,), None)
+    elif op is _MUL:
+        if cb == 1.0:
+            return ("ref", a)
+        if ca == 1.0:
+            return ("ref", b)
+        if cb == -1.0:
+            return ("op", _NEG, (a,), None)
+        if ca == -1.0:
+            return ("op", _NEG, (b,), None)
+    elif op is _DIV:
+        if cb == 1.0:
+            return ("ref", a)
+        if cb == -1.0:
+            return ("op", _NEG, (a,), None)
+    return None
+
+
 def peephole(
     op: Op,
     args: Sequence[Any],
@@ -61,32 +96,7 @@ def peephole(
             if (op is _MAX or op is _MIN) and a == b:
                 return ("ref", a)
             return None
-        if ca is not None and cb is not None:
-            return ("const", evaluate(op, attr, (ca, cb)))
-        if op is _ADD:
-            # x + (-0) is x for every x, but x + (+0) is +0 at x = -0
-            if cb == 0.0 and _is_negative_zero(cb):
-                return ("ref", a)
-            if ca == 0.0 and _is_negative_zero(ca):
-                return ("ref", b)
-        elif op is _SUB:
-            # x - (+0) is x for every x, and (-0) - x is -x; x - (-0) and (+0) - x are not
-            if cb == 0.0 and not _is_negative_zero(cb):
-                return ("ref", a)
-            if ca == 0.0 and _is_negative_zero(ca):
-                return ("op", _NEG, (b,), None)
-        elif op is _MUL:
-            for x, c in ((a, cb), (b, ca)):
-                if c == 1.0:
-                    return ("ref", x)
-                if c == -1.0:
-                    return ("op", _NEG, (x,), None)
-        elif op is _DIV:
-            if cb == 1.0:
-                return ("ref", a)
-            if cb == -1.0:
-                return ("op", _NEG, (a,), None)
-        return None
+        return fold_binary(op, a, b, ca, cb, attr)
     if n == 0:
         return None  # leaves
     consts = [const_of(a) for a in args]
@@ -111,7 +121,7 @@ def peephole(
             return ("const", 1.0)
         return None
     if op is _SELECT:
-        c, a, b = args
+        _, a, b = args
         if consts[0] is not None:
             return ("ref", a if consts[0] != 0.0 else b)
         if a == b:

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from .expr import float_key
-from .fold import STRUCTURAL, peephole
+from .fold import STRUCTURAL, fold_binary, peephole
 from .ops import LEAVES, OP_INFO, Op
 
 # enum member lookups are slow in Python 3.11: the hot paths use module-level aliases
@@ -198,14 +198,25 @@ class KernelBuilder:
             args = tuple(args)
         ops = self.ops
         # Hot path: no argument is a constant and ``op`` is not STRUCTURAL, so the peephole
-        # cannot fire (see ir.fold.STRUCTURAL); intern directly.
+        # cannot fire (see ir.fold.STRUCTURAL); intern directly. A binary operation with a
+        # constant argument is folded here with the constants at hand (``fold_binary``).
         if op not in STRUCTURAL:
             n = len(args)
             if n == 2:
                 a, b = args
-                if ops[a] is _CONST or ops[b] is _CONST:
-                    return self._emit_folded(op, args, attr)
-                if b < a and op in _COMMUTATIVE:
+                if ops[a] is _CONST:
+                    values = self.attrs
+                    cb = values[b] if ops[b] is _CONST else None
+                    rewrite = fold_binary(op, a, b, values[a], cb, attr)
+                    if rewrite is not None:
+                        return self._apply(rewrite)
+                    if op in _COMMUTATIVE:  # the constant goes second
+                        args = (b, a)
+                elif ops[b] is _CONST:
+                    rewrite = fold_binary(op, a, b, None, self.attrs[b], attr)
+                    if rewrite is not None:
+                        return self._apply(rewrite)
+                elif b < a and op in _COMMUTATIVE:
                     args = (b, a)
             elif n == 1:
                 if ops[args[0]] is _CONST:
@@ -226,15 +237,18 @@ class KernelBuilder:
             return vid
         return self._emit_folded(op, args, attr)
 
+    def _apply(self, rewrite: tuple[Any, ...]) -> int:
+        kind = rewrite[0]
+        if kind == "const":
+            return self.const(rewrite[1])
+        if kind == "ref":
+            return int(rewrite[1])
+        return self.emit(rewrite[1], rewrite[2], rewrite[3])
+
     def _emit_folded(self, op: Op, args: tuple[int, ...], attr: Any) -> int:
         rewrite = peephole(op, args, attr, self.const_of, self.view)
         if rewrite is not None:
-            kind = rewrite[0]
-            if kind == "const":
-                return self.const(rewrite[1])
-            if kind == "ref":
-                return int(rewrite[1])
-            return self.emit(rewrite[1], rewrite[2], rewrite[3])
+            return self._apply(rewrite)
         return self.emit_raw(op, args, attr)
 
     def emit_raw(self, op: Op, args: tuple[int, ...], attr: Any = None) -> int:

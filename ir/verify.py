@@ -5,13 +5,16 @@ previous kernel (the pass manager passes it along), a kernel whose instructions,
 results are element-for-element the ones already verified (and whose allocation, if any, is the
 one already verified) is not checked again: most passes (CSE of a canonical kernel, allocation,
 naming, a simplification that fires no rule) keep them, and the comparison costs a fraction of
-the checks it replaces. Anything that differs is checked in full.
+the checks it replaces. Anything that differs is checked in full. Without a record, the records
+of the last few kernels verified are consulted by identity (the kernel one pass manager returns
+is the one the next one is handed), with the same element-for-element comparison.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import chain, compress, repeat
@@ -105,7 +108,34 @@ def _identical(a: list[Any], b: list[Any]) -> bool:
     return len(a) == len(b) and all(map(is_, a, b))
 
 
+#: (kernel, record) of the last kernels verified, most recent last
+_recent: list[tuple[weakref.ref[Kernel], Verified]] = []
+_RECENT = 4
+
+
+def _remember(kernel: Kernel, record: Verified) -> Verified:
+    _recent[:] = [(ref, rec) for ref, rec in _recent if ref() is not None and ref() is not kernel]
+    _recent.append((weakref.ref(kernel), record))
+    del _recent[:-_RECENT]
+    return record
+
+
+def _recalled(kernel: Kernel) -> Verified | None:
+    for ref, record in _recent:
+        if ref() is kernel:
+            return record
+    return None
+
+
 def verify(kernel: Kernel, context: str = "", previous: Verified | None = None) -> Verified:
+    """Raise :class:`VerificationError` naming the first broken invariant; return the record
+    of the verified kernel (see the module docstring for what is not checked again)."""
+    if previous is None:
+        previous = _recalled(kernel)
+    return _remember(kernel, _verify(kernel, context, previous))
+
+
+def _verify(kernel: Kernel, context: str, previous: Verified | None) -> Verified:
     """Raise :class:`VerificationError` naming the first broken invariant; return the record
     of the verified kernel.
 

@@ -70,9 +70,16 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
         for k in range(ch.start, ch.stop):
             v = statements[k]
             operands = args[v]
-            for x in operands if len(operands) == 1 else set(operands):
+            if len(operands) == 2:  # most statements; a repeated operand is freed once
+                x, y = operands
                 if last_local[x] == k:
                     heappush(free, regs[pos[x]])
+                if y != x and last_local[y] == k:
+                    heappush(free, regs[pos[y]])
+            else:
+                for x in operands if len(operands) == 1 else set(operands):
+                    if last_local[x] == k:
+                        heappush(free, regs[pos[x]])
             if free:
                 r = heappop(free)
             else:

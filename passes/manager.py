@@ -2,16 +2,20 @@
 
 A pass is any object with a ``name`` and ``run(kernel) -> kernel``. The manager hands every
 intermediate kernel to an optional callback (the dump tool's ``--print-ir-after-all`` and
-``--time-passes``) and logs one INFO line per pass on the ``gradgen.passes`` logger: its position,
-name, wall time (verification excluded) and the op counts before and after it, with
+``--time-passes``) and to every observer installed with :func:`observe_passes` (the benchmarks'
+per-pass time table, which watches the pass managers that ``Function.gradient`` and
+``generate_rust`` create), and logs one INFO line per pass on the ``gradgen.passes`` logger: its
+position, name, wall time (verification excluded) and the op counts before and after it, with
 ``extra={"progress": (done, total)}`` for :mod:`gradgen.progress`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Protocol
 
 import attrs
@@ -32,16 +36,32 @@ class Pass(Protocol):
 
 @attrs.frozen
 class PassEvent:
-    """What one pass did: the kernels before and after it and its wall time."""
+    """What one pass did: the kernels before and after it, its wall time and the time spent
+    verifying (``verify_seconds``: its output, and for the first pass also its input; 0 without
+    verification)."""
 
     index: int
     name: str
     before: Kernel
     after: Kernel
     seconds: float
+    verify_seconds: float = 0.0
 
 
 PassCallback = Callable[[PassEvent], None]
+
+_observers: ContextVar[tuple[PassCallback, ...]] = ContextVar("gradgen_pass_observers", default=())
+
+
+@contextlib.contextmanager
+def observe_passes(callback: PassCallback) -> Iterator[None]:
+    """Within the ``with`` block, every pass manager (in this thread or task) also hands its
+    events to ``callback``."""
+    token = _observers.set((*_observers.get(), callback))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
 
 
 @attrs.define
@@ -52,14 +72,21 @@ class PassManager:
 
     @paused_gc()
     def run(self, kernel: Kernel) -> Kernel:
+        listeners = _observers.get()
+        if self.callback is not None:
+            listeners = (self.callback, *listeners)
+        t0 = time.perf_counter()
         verified = verify(kernel, "lowering") if self.verify_each else None
+        checking = time.perf_counter() - t0
         for index, p in enumerate(self.passes):
             t0 = time.perf_counter()
             out = p.run(kernel)
-            seconds = time.perf_counter() - t0
+            t1 = time.perf_counter()
             if self.verify_each:
                 # what the pass left untouched is recognised by identity, not re-checked
                 verified = verify(out, p.name, verified)
+                checking += time.perf_counter() - t1
+            seconds = t1 - t0
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "pass %d/%d %-15s %8.3f s  %7d -> %7d ops  kernel %s",
@@ -72,7 +99,10 @@ class PassManager:
                     kernel.name,
                     extra={"progress": (index + 1, len(self.passes))},
                 )
-            if self.callback is not None:
-                self.callback(PassEvent(index, p.name, kernel, out, seconds))
+            if listeners:
+                event = PassEvent(index, p.name, kernel, out, seconds, checking)
+                for listener in listeners:
+                    listener(event)
+            checking = 0.0
             kernel = out
         return kernel

@@ -18,7 +18,7 @@ def main() -> None:
     with open(sys.argv[1]) as fh:
         rows = json.load(fh)["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    styles = {"ours": "o-", "casadi": "s--", "gradgen052": "^:"}
+    styles = {"ours": "o-", "casadi": "s--", "casadi_cse": "d-.", "gradgen052": "^:"}
     for ax, kernels in zip(axes, (("grad",), ("f", "hess", "hvp")), strict=True):
         for r_kernel in kernels:
             for system, style in styles.items():

@@ -1,7 +1,11 @@
 """``make bench``: gradgen side by side with CasADi 3.8.2 and gradgen 0.5.2 (PyPI).
 
-Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,gradgen052]
+Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,casadi_cse,gradgen052]
 [--problems rosenbrock,logsumexp,pendulum] [--no-large]``.
+
+CasADi runs twice: ``casadi`` is its default build (``cse=False``, the faster one; the build
+time targets compare against it) and ``casadi_cse`` is ``{"cse": True}`` (fewer operations; the
+operation count target compares against it). Both use the same virtualenv.
 
 Each system builds each kernel in its own interpreter (``worker.py``): ours in this venv, the
 peers in virtualenvs that this driver creates under ``tests/benchmarks/.peers/``. Kernels are
@@ -42,7 +46,10 @@ RESULTS = HERE / "results"
 WORK = REPO / "build" / "bench"
 TARGET = REPO / "build" / "bench-cargo-target"
 PEER_PACKAGES = {"casadi": ["casadi==3.8.2", "numpy", "matplotlib"], "gradgen052": ["gradgen==0.5.2"]}
-SYSTEMS = ("ours", "casadi", "gradgen052")
+SYSTEMS = ("ours", "casadi", "casadi_cse", "gradgen052")
+#: system -> the peer virtualenv it runs in
+PEER_VENV = {"casadi": "casadi", "casadi_cse": "casadi", "gradgen052": "gradgen052"}
+CASADI = ("casadi", "casadi_cse")
 
 
 def log(msg: str) -> None:
@@ -50,11 +57,12 @@ def log(msg: str) -> None:
 
 
 def python_for(system: str) -> pathlib.Path:
-    return pathlib.Path(sys.executable) if system == "ours" else PEERS / system / "bin" / "python"
+    return pathlib.Path(sys.executable) if system == "ours" else PEERS / PEER_VENV[system] / "bin" / "python"
 
 
 def ensure_peer(system: str) -> str | None:
     """Create the peer's venv and install its pinned packages; an error message on failure."""
+    system = PEER_VENV[system]
     venv = PEERS / system
     stamp = venv / ".installed"
     want = " ".join(PEER_PACKAGES[system])
@@ -176,18 +184,22 @@ def build_case(
             k: meta[k]
             for k in (
                 "build_s",
+                "build_core_s",
+                "problem_s",
                 "build_times_s",
                 "peak_rss_mb",
                 "workspace",
                 "input_sizes",
                 "output_size",
                 "source_bytes",
+                "stages",
+                "stage_ops",
             )
             if k in meta
         }
     )
     row["meta"] = meta
-    src = (out / ("kernel.c" if system == "casadi" else "kernel.rs")).read_text()
+    src = (out / ("kernel.c" if system in CASADI else "kernel.rs")).read_text()
     row["ops"], row["calls"] = count_ops(src)
     row["status"] = "ok"
     return row
@@ -195,7 +207,7 @@ def build_case(
 
 def compile_case(row: dict[str, Any], env: dict[str, str], limit: float) -> None:
     out = WORK / row["system"] / row["key"]
-    if row["system"] == "casadi":
+    if row["system"] in CASADI:
         cmd = ["gcc", "-O3", "-c", "kernel.c", "-o", "kernel.o"]
         res = run_measured(cmd, out, None, limit, rss=True)
     else:
@@ -230,7 +242,7 @@ def harness_run(
                 meta.get("iw", 0),
             )
         )
-    if system == "casadi":
+    if system in CASADI:
         hdir.mkdir(parents=True, exist_ok=True)
         (hdir / "harness.c").write_text(c_harness(cases))
         objs = [str(WORK / system / r["key"] / "kernel.o") for r in ok]
@@ -382,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         harness_run(system, [r for r in sys_rows if r.get("full")], env, args)
         rows.extend(sys_rows)
     large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
+    floor = pass_floor(1000 if args.quick else 10_000) if "ours" in systems else None
     compare_patterns(rows)
     for r in rows:
         r.pop("meta", None)
@@ -393,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "total_s": time.perf_counter() - t_start,
     }
-    data = {"info": info, "rows": rows, "large": large}
+    data = {"info": info, "rows": rows, "large": large, "floor": floor}
     (RESULTS / "results.json").write_text(json.dumps(data, indent=1))
     md = write_report(data)
     (RESULTS / "results.md").write_text(md)
@@ -412,6 +425,17 @@ def main(argv: list[str] | None = None) -> int:
         log(f"chart not written: {chart.stderr[-300:]}")
     log(f"results in {RESULTS} ({info['total_s']:.0f} s)")
     return 0
+
+
+def pass_floor(n: int) -> dict[str, Any] | None:
+    """``floor.py``'s figures for the rosenbrock(n) gradient (``None`` if it failed)."""
+    log(f"[floor] ours rosenbrock n={n} grad")
+    res = run_measured([sys.executable, "-m", "tests.benchmarks.floor", str(n)], REPO, None, 900)
+    if res["rc"] != 0:
+        log(f"    floor not measured: {res['err'][-300:]}")
+        return None
+    floor: dict[str, Any] = json.loads(res["out"])
+    return floor
 
 
 def compare_patterns(rows: list[dict[str, Any]]) -> None:

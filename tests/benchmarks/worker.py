@@ -1,12 +1,15 @@
 """Build one benchmark kernel with one system, in that system's own interpreter.
 
 Run as ``python worker.py JOB.json``. The job names the system (``ours``, ``gradgen052``,
-``casadi``), the problem, its size, the kernel and an output directory. The worker times
-"symbols to source text" (median of up to ``reps`` repetitions), writes the source (a Cargo
+``casadi``: CasADi's default build, ``cse=False``; ``casadi_cse``: with ``{"cse": True}``), the
+problem, its size, the kernel and an output directory. The worker times
+"symbols to source text" (median of up to ``reps`` repetitions; also without the construction of
+the problem's expressions), writes the source (a Cargo
 crate for the Rust systems, ``kernel.c`` for CasADi) and ``meta.json`` with the figures it
 knows: build times, workspace length, input sizes in ABI order, output sparsity (CasADi's
 Hessian and our sparse Hessian: shape and the (row, col) of each value) and the process's peak
-resident memory.
+resident memory. For ``ours`` it then builds the kernel once more with the stages timed apart
+(``meta["stages"]``, see :func:`_ours_stages`).
 
 Kernels: ``f``, ``grad``, ``hvp``; ``hess`` is the Hessian as each system's users get it from the
 sparse API when there is one: CasADi's ``hessian`` (its nonzeros, full symmetric pattern, CSC
@@ -28,6 +31,8 @@ import traceback
 from typing import Any
 
 import problems
+
+CASADI = ("casadi", "casadi_cse")
 
 
 class _OursAdapter:
@@ -53,10 +58,16 @@ class _CasadiAdapter:
         return [v[i] for i in range(n)]
 
 
+#: seconds spent building the problem's expressions (``_build_problem``) since the last reset
+_construction = [0.0]
+
+
 def _build_problem(M: Any, problem: str, size: int) -> tuple[list[Any], Any]:
-    if problem == "large":
-        return problems.large_primal(M, size)
-    return problems.PROBLEMS[problem](M, size)
+    t0 = time.perf_counter()
+    build = problems.large_primal if problem == "large" else problems.PROBLEMS[problem]
+    built = build(M, size)
+    _construction[0] += time.perf_counter() - t0
+    return built
 
 
 def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
@@ -119,7 +130,7 @@ def _casadi_function(M: Any, job: dict[str, Any]) -> Any:
         outs, ins = [ca.jtimes(ca.gradient(expr, wrt), wrt, v)], [*blocks, v]
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
-    return ca.Function(job["function_name"], ins, outs, {"cse": True})
+    return ca.Function(job["function_name"], ins, outs, {"cse": job["system"] == "casadi_cse"})
 
 
 def _build_casadi(M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
@@ -127,6 +138,63 @@ def _build_casadi(M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
     cg = M.ca.CodeGenerator(f"g_{job['function_name']}", {"with_header": False})
     cg.add(fun)
     return cg.dump(), None, fun
+
+
+def _ours_stages(M: Any, job: dict[str, Any]) -> tuple[dict[str, float], dict[str, int]]:
+    """One more build of ``job`` with every stage timed apart (seconds), and the instruction
+    counts of the primal kernel and of the kernel handed to code generation.
+
+    ``problem`` (the SX expressions), ``lowering`` (``Function(...)``), one entry per pass (from
+    the pass managers' events, via ``observe_passes``; ``autodiff`` is the derivative pass),
+    ``verify`` (the managers' IR verification), ``round trip`` (what ``f.gradient()`` & co.
+    spend outside their passes: turning the derivative kernel back into SX and lowering it
+    again), ``rust printing`` (what ``generate_rust`` spends outside its passes) and ``total``.
+    """
+    from gradgen.passes.manager import PassEvent, observe_passes
+
+    stages: dict[str, float] = {}
+    in_passes = [0.0]
+
+    def on_pass(event: PassEvent) -> None:
+        name = "simplify" if event.name.startswith("simplify") else event.name
+        stages[name] = stages.get(name, 0.0) + event.seconds
+        stages["verify"] = stages.get("verify", 0.0) + event.verify_seconds
+        in_passes[0] += event.seconds + event.verify_seconds
+
+    def timed(stage: str, fn: Any, *args: Any) -> Any:
+        in_passes[0] = 0.0
+        t0 = time.perf_counter()
+        value = fn(*args)
+        stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - t0 - in_passes[0]
+        in_passes[0] = 0.0
+        return value
+
+    gc.collect()
+    t_start = time.perf_counter()
+    with observe_passes(on_pass):
+        inputs, expr = timed("problem", _build_problem, M, job["problem"], job["size"])
+        f = timed(
+            "lowering",
+            lambda: M.g.Function(
+                "bench",
+                inputs,
+                [expr],
+                input_names=[f"in{k}" for k in range(len(inputs))],
+                output_names=["y"],
+            ),
+        )
+        kernel = job["kernel"]
+        derive = {
+            "f": lambda: f,
+            "grad": lambda: f.gradient(0),
+            "hess": lambda: f.sparse_hessian(0, triangle="full").function,
+            "hess_dense": lambda: f.hessian(0),
+            "hvp": lambda: f.hvp(0),
+        }[kernel]
+        g = timed("round trip", derive)
+        timed("rust printing", g.generate_rust, _ours_config(M, job))
+    stages["total"] = time.perf_counter() - t_start
+    return stages, {"primal": f.kernel.op_count(), "generated": g.kernel.op_count()}
 
 
 def main() -> int:
@@ -141,27 +209,35 @@ def main() -> int:
             "ours": _OursAdapter,
             "gradgen052": _OursAdapter,  # same API (import name `gradgen`)
             "casadi": _CasadiAdapter,
+            "casadi_cse": _CasadiAdapter,
         }[system]()
         meta["import_s"] = time.perf_counter() - t0
         meta["rss_after_import_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         times: list[float] = []
+        construction: list[float] = []
         for rep in range(job["reps"]):
             gc.collect()
+            _construction[0] = 0.0
             t0 = time.perf_counter()
-            if system == "casadi":
+            if system in CASADI:
                 source, result, fun = _build_casadi(M, job)
             else:
                 source, result, fun = _build_rust(system, M, job)
             times.append(time.perf_counter() - t0)
+            construction.append(_construction[0])
             if rep + 1 < job["reps"]:
                 if times[-1] > job.get("single_rep_above_s", 20.0):
                     break
                 del source, result, fun
         meta["build_times_s"] = times
         meta["build_s"] = statistics.median(times)
+        # the build without building the problem's expressions (the same Python arithmetic for
+        # every system, whose cost is a property of each system's Python binding)
+        meta["problem_s"] = statistics.median(construction)
+        meta["build_core_s"] = statistics.median(t - c for t, c in zip(times, construction, strict=True))
         meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         meta["source_bytes"] = len(source)
-        if system == "casadi":
+        if system in CASADI:
             (out / "kernel.c").write_text(source)
             meta["workspace"] = int(fun.sz_w())
             meta["iw"] = int(fun.sz_iw())
@@ -208,6 +284,10 @@ def main() -> int:
                     (crate / "src" / "lib.rs").write_text(source)
                 meta["write_crate_s"] = time.perf_counter() - t0
                 meta["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if system == "ours":
+            del source, result, fun
+            gc.collect()
+            meta["stages"], meta["stage_ops"] = _ours_stages(M, job)
         meta["ok"] = True
     except BaseException as exc:  # noqa: BLE001 - any failure is reported in the table, never hidden
         meta["error"] = f"{type(exc).__name__}: {exc}"[:400]
