@@ -327,6 +327,8 @@ def write_project(
             _update(plan, marked)
         else:
             _create(plan, marked)
+    except ProjectWriteError:
+        raise
     except OSError as exc:
         raise ProjectWriteError(f"cannot write the Rust project at {str(plan.path)!r}: {exc}") from exc
     return plan.path
