@@ -173,7 +173,7 @@ def write_crate(
     """Write the crate's ``Cargo.toml``, ``README.md`` and ``src/lib.rs`` (plus ``extra_files``,
     relative path -> text) under ``path`` through :func:`backends.writes.write_project`: a path
     holding files gradgen did not generate is refused unless ``overwrite=True``, a generated
-    crate is replaced atomically, and user files in it are kept.
+    crate is updated in place (all or nothing), and user files in it are kept.
 
     With ``ffi_source`` (``backends.ffi.render_ffi``) the crate also gets its optional C ABI:
     the cargo feature ``ffi``, ``src/ffi.rs`` and the crate-root attributes of ``backends.ffi``.

@@ -7,29 +7,36 @@ derivative bundle's crates) goes through :func:`write_project`:
   ``[package.metadata.gradgen]`` table (cargo ignores ``package.metadata``) whose ``generated``
   array lists the files gradgen wrote (:data:`MARKER_TABLE`). Writing into a path that holds
   files gradgen did not generate (a directory without that table that is not empty) fails with
-  :class:`~backends.errors.ProjectWriteError` naming a few of those files, unless ``overwrite=True``.
-  A path that is a file, or whose parent is a file, always fails.
-* **User files survive.** Every file in the target that is not one of gradgen's (``tests/``,
-  ``benches/``, ``examples/``, ``Cargo.lock``, ``src/extra.rs``, ...) is kept by a regeneration,
-  as are foreign files with ``overwrite=True``. Files gradgen generated last time and does not
-  generate now are removed; a user file with the name of a file gradgen now generates is
-  replaced (only possible with ``overwrite=True`` or inside a generated crate).
-* **Atomic replacement.** The new crate is written into a temporary sibling directory, user
-  files are hard-linked (copied where links are impossible) into it, and only then is the old
-  directory renamed aside and the new one renamed into place (two renames on the same file
-  system). A failure before the swap removes the temporary directory and leaves the old crate
-  untouched; a failure of the second rename renames the old crate back.
+  :class:`~backends.errors.ProjectWriteError` naming a few of its entries, unless
+  ``overwrite=True``; deciding that reads that one directory, never its whole tree. A path that
+  is a file, or whose parent is a file, always fails.
+* **Only generated files change.** A regeneration touches nothing but the files it generates and
+  the files gradgen generated last time and does not generate now (those are removed). Every
+  other file, directory, mode, owner, setgid bit and symlink is left alone: directories are
+  never replaced (a shell inside the crate stays there, ``"."`` works), a crate path or generated
+  file that is a symlink stays a symlink and its target is updated, a replaced file keeps its
+  mode. A user file with the name of a file gradgen now generates is replaced (only possible with
+  ``overwrite=True`` or inside a generated crate).
+* **All or nothing.** Each generated file is first written under a short unique temporary name in
+  its own directory (so long names and read-only parents work), then renamed over its path;
+  every file is staged before the first rename, and the old version of each replaced or removed
+  file is kept (hard-linked) under a temporary name until every rename succeeded. Any failure,
+  ``KeyboardInterrupt`` included, renames the old versions back and removes what was added.
+  ``Cargo.toml``, whose table says what is gradgen's, is renamed last. A new crate is assembled
+  in a temporary sibling directory and renamed into place in one step.
 * **Checks first.** :func:`plan_write` performs every check without writing anything, so
   callers can validate before they generate code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
+import secrets
 import shutil
-import tempfile
+import stat
 import tomllib
 from collections.abc import Mapping
 
@@ -51,31 +58,16 @@ class WritePlan:
     """The outcome of the checks of :func:`plan_write`."""
 
     path: pathlib.Path
-    #: the directory exists (and is to be replaced) rather than created
+    #: the directory exists (and is updated in place) rather than created
     exists: bool
     #: relative posix paths gradgen generated there last time (empty without a marker)
     previous: frozenset[str]
-    #: relative posix paths of the files to keep (user files)
-    keep: tuple[str, ...]
 
 
-def _listing(path: pathlib.Path) -> list[str]:
-    """Every file and symlink under ``path`` (relative posix paths, sorted), iteratively; empty
-    directories are listed with a trailing ``/`` so that they are kept too."""
-    out: list[str] = []
-    stack = [path]
-    while stack:
-        d = stack.pop()
-        entries = sorted(os.scandir(d), key=lambda e: e.name)
-        if not entries and d != path:
-            out.append(d.relative_to(path).as_posix() + "/")
-        for e in entries:
-            p = pathlib.Path(e.path)
-            if e.is_dir(follow_symlinks=False):
-                stack.append(p)
-            else:
-                out.append(p.relative_to(path).as_posix())
-    return sorted(out)
+def _entries(path: pathlib.Path) -> list[str]:
+    """The names in the directory ``path`` (not below it), sorted; directories end in ``/``."""
+    with os.scandir(path) as it:
+        return sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in it)
 
 
 def read_marker(path: pathlib.Path) -> frozenset[str] | None:
@@ -102,9 +94,13 @@ def with_marker(manifest: str, files: list[str]) -> str:
     )
 
 
-def _check_relative(name: str) -> None:
+def _valid_relative(name: str) -> bool:
     p = pathlib.PurePosixPath(name)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
+    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts
+
+
+def _check_relative(name: str) -> None:
+    if not _valid_relative(name):
         raise ProjectWriteError(f"invalid generated file name {name!r}")
 
 
@@ -126,16 +122,15 @@ def plan_write(path: str | os.PathLike[str], generated: list[str], overwrite: bo
     if not path.exists():
         if path.is_symlink():
             raise ProjectWriteError(f"cannot create a Rust project at {str(path)!r}: it is a broken symlink")
-        return WritePlan(path, False, frozenset(), ())
+        return WritePlan(path, False, frozenset())
     if not path.is_dir():
         raise ProjectWriteError(f"cannot create a Rust project at {str(path)!r}: it is a file")
-    try:
-        files = _listing(path)
-    except OSError as exc:
-        raise ProjectWriteError(f"cannot read the directory {str(path)!r}: {exc}") from exc
     previous = read_marker(path)
     if previous is None:
-        foreign = files
+        try:
+            foreign = _entries(path)
+        except OSError as exc:
+            raise ProjectWriteError(f"cannot read the directory {str(path)!r}: {exc}") from exc
         if foreign and not overwrite:
             shown = ", ".join(foreign[:SHOWN_FOREIGN])
             more = f" and {len(foreign) - SHOWN_FOREIGN} more" if len(foreign) > SHOWN_FOREIGN else ""
@@ -146,83 +141,194 @@ def plan_write(path: str | os.PathLike[str], generated: list[str], overwrite: bo
                 "all others are kept)"
             )
         previous = frozenset()
-    new = set(generated)
-    keep = tuple(f for f in files if f not in new and f not in previous and f.rstrip("/") not in new)
-    return WritePlan(path, True, previous, keep)
+    for name in generated:
+        _check_place(path, name)
+    # a marker is only trusted for names inside the crate
+    return WritePlan(path, True, frozenset(f for f in previous if _valid_relative(f)))
+
+
+def _check_place(root: pathlib.Path, name: str) -> None:
+    """The generated file ``name`` can be written under ``root``: no directory stands in its
+    place and no file stands in the place of one of its directories."""
+    parts = pathlib.PurePosixPath(name).parts
+    p = root
+    for i, part in enumerate(parts):
+        p = p / part
+        last = i == len(parts) - 1
+        if last and p.is_dir():
+            raise ProjectWriteError(
+                f"cannot write the Rust project at {str(root)!r}: {name!r} is a directory there"
+            )
+        if not last and p.exists() and not p.is_dir():
+            raise ProjectWriteError(
+                f"cannot write the Rust project at {str(root)!r}: {'/'.join(parts[: i + 1])!r} is a file "
+                f"there, but {name!r} needs it to be a directory"
+            )
+        if not p.exists():
+            return
+
+
+def _unique(directory: pathlib.Path, prefix: str) -> pathlib.Path:
+    return directory / (prefix + secrets.token_hex(6))
 
 
 def _write_file(root: pathlib.Path, rel: str, text: str) -> None:
+    """Create the new file ``root/rel`` (its directories as needed) holding ``text``."""
     target = root / rel
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
-def _link_or_copy(src: pathlib.Path, dst: pathlib.Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_symlink():
-        os.symlink(os.readlink(src), dst)
-        return
+def _real(p: pathlib.Path) -> pathlib.Path:
+    """``p``, or the file it links to when it is a symlink (the link itself stays)."""
+    return pathlib.Path(os.path.realpath(p)) if p.is_symlink() else p
+
+
+def _keep_attributes(old: pathlib.Path, new: pathlib.Path) -> None:
+    """Give the staged file ``new`` the mode (and, where allowed, the group) of ``old``."""
+    st = os.stat(old)
+    os.chmod(new, stat.S_IMODE(st.st_mode))
+    with contextlib.suppress(OSError):
+        if os.stat(new).st_gid != st.st_gid:
+            os.chown(new, -1, st.st_gid)
+
+
+def _backup(target: pathlib.Path) -> pathlib.Path:
+    """A second name for the current ``target`` file, in its directory (a hard link, a copy where
+    links are impossible)."""
+    backup = _unique(target.parent, _OLD_PREFIX)
     try:
-        os.link(src, dst)
+        os.link(target, backup, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst)
+        shutil.copy2(target, backup, follow_symlinks=False)
+    return backup
 
 
-def _remove_tree(path: pathlib.Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def _make_dirs(directory: pathlib.Path, created: list[pathlib.Path]) -> None:
+    """``mkdir -p directory``, recording each directory it creates (outermost first)."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        os.mkdir(d)
+        created.append(d)
+
+
+class _Update:
+    """The in-place update of an existing crate: staged files, then renames, undone on failure."""
+
+    def __init__(self, root: pathlib.Path) -> None:
+        self.root = root
+        self.created: list[pathlib.Path] = []
+        self.staged: list[tuple[pathlib.Path, pathlib.Path]] = []
+        #: (path, its old version or None when it did not exist), in the order of the renames
+        self.done: list[tuple[pathlib.Path, pathlib.Path | None]] = []
+
+    def stage(self, rel: str, text: str) -> None:
+        target = _real(self.root / rel)
+        _make_dirs(target.parent, self.created)
+        tmp = _unique(target.parent, _TMP_PREFIX)
+        self.staged.append((target, tmp))
+        _write_file(target.parent, tmp.name, text)
+        if target.is_file():
+            _keep_attributes(target, tmp)
+
+    def commit(self, target: pathlib.Path, tmp: pathlib.Path) -> None:
+        self.done.append((target, _backup(target) if os.path.lexists(target) else None))
+        os.rename(tmp, target)
+
+    def remove(self, rel: str) -> None:
+        p = self.root / rel
+        if os.path.lexists(p) and not p.is_dir():
+            old = _unique(p.parent, _OLD_PREFIX)
+            os.rename(p, old)
+            self.done.append((p, old))
+
+    def finish(self, removed: list[str]) -> None:
+        for _, old in self.done:
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
+        for rel in removed:  # directories left empty by removed generated files
+            d = (self.root / rel).parent
+            while d != self.root and d.is_relative_to(self.root):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    break
+                d = d.parent
+
+    def undo(self) -> None:
+        for target, old in reversed(self.done):
+            with contextlib.suppress(OSError):
+                if old is None:
+                    os.unlink(target)
+                elif os.path.lexists(target) and os.path.samestat(os.lstat(old), os.lstat(target)):
+                    os.unlink(old)  # not renamed over yet (rename between two links does nothing)
+                else:
+                    os.replace(old, target)
+        for _, tmp in self.staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        for d in reversed(self.created):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+
+
+def _update(plan: WritePlan, files: Mapping[str, str]) -> None:
+    update = _Update(plan.path)
+    order = [rel for rel in files if rel != MANIFEST] + [MANIFEST]
+    removed = sorted(plan.previous - set(files))
+    try:
+        for rel in order:
+            update.stage(rel, files[rel])
+        manifest = update.staged[-1]
+        for target, tmp in update.staged[:-1]:
+            update.commit(target, tmp)
+        for rel in removed:
+            update.remove(rel)
+        update.commit(*manifest)
+    except BaseException:
+        update.undo()
+        raise
+    update.finish(removed)
+
+
+def _create(plan: WritePlan, files: Mapping[str, str]) -> None:
+    parent = plan.path.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProjectWriteError(f"cannot create the directory {str(parent)!r}: {exc}") from exc
+    tmp = _unique(parent, _TMP_PREFIX)
+    os.mkdir(tmp)
+    try:
+        for rel, text in files.items():
+            _write_file(tmp, rel, text)
+        os.rename(tmp, plan.path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_project(
     path: str | os.PathLike[str], files: Mapping[str, str], overwrite: bool = False
 ) -> pathlib.Path:
     """Write ``files`` (relative posix path -> text) as the crate directory ``path`` after the
-    checks of :func:`plan_write`, atomically, keeping user files; returns the path."""
+    checks of :func:`plan_write`, all or nothing, touching no other file; returns the path."""
     plan = plan_write(path, list(files), overwrite)
-    path = plan.path
-    parent = path.absolute().parent
+    marked = {rel: with_marker(text, list(files)) if rel == MANIFEST else text for rel, text in files.items()}
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProjectWriteError(f"cannot create the directory {str(parent)!r}: {exc}") from exc
-    try:
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=_TMP_PREFIX + path.name + "-", dir=parent))
-    except OSError as exc:
-        raise ProjectWriteError(f"cannot write the Rust project at {str(path)!r}: {exc}") from exc
-    try:
-        for rel, text in files.items():
-            _write_file(tmp, rel, with_marker(text, list(files)) if rel == MANIFEST else text)
-        for rel in plan.keep:
-            if rel.endswith("/"):
-                (tmp / rel).mkdir(parents=True, exist_ok=True)
-            else:
-                _link_or_copy(path / rel, tmp / rel)
-        os.chmod(tmp, 0o777 & ~_umask())
-        _swap(tmp, path, plan.exists)
-    except BaseException as exc:
-        _remove_tree(tmp)
-        if isinstance(exc, OSError):
-            raise ProjectWriteError(f"cannot write the Rust project at {str(path)!r}: {exc}") from exc
+        if plan.exists:
+            _update(plan, marked)
+        else:
+            _create(plan, marked)
+    except ProjectWriteError:
         raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _swap(tmp: pathlib.Path, path: pathlib.Path, exists: bool) -> None:
-    """Put ``tmp`` in place of ``path`` with renames; the old directory is removed last."""
-    if not exists:
-        os.rename(tmp, path)
-        return
-    old = pathlib.Path(tempfile.mkdtemp(prefix=_OLD_PREFIX + path.name + "-", dir=tmp.parent))
-    os.rmdir(old)  # only the unique name is needed
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    _remove_tree(old)
+    except OSError as exc:
+        raise ProjectWriteError(f"cannot write the Rust project at {str(plan.path)!r}: {exc}") from exc
+    return plan.path

@@ -438,7 +438,7 @@ class CodeGenerationBuilder:
     def build(self, path: str | os.PathLike[str], overwrite: bool = False) -> BuildResult:
         """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``,
         ``src/ffi.rs``) at ``path`` after every check passed; return the project directory, crate
-        name and the generated functions. The write is atomic and keeps user files added to a
+        name and the generated functions. The write is all or nothing and keeps user files added to a
         generated crate; a directory holding files gradgen did not generate is refused unless
         ``overwrite=True`` (see ``backends.writes``)."""
         project_dir = pathlib.Path(path)

@@ -65,7 +65,7 @@ def create_rust_project(
     name; ``function_name`` overrides ``config.function_name``. Every name is validated before
     any file is written. A ``path`` holding files gradgen did not generate is refused with a
     ``ProjectWriteError`` unless ``overwrite=True``; a crate gradgen generated there before is
-    replaced atomically and the user's own files in it (``tests/``, ``benches/``, ...) are kept.
+    updated in place, all or nothing, and the user's own files in it (``tests/``, ``benches/``, ...) are kept.
     """
     project = plan_rust_project(f, path, crate_name, function_name, config)
     write_rust_project(project, overwrite)

@@ -16,20 +16,30 @@ the toolchain version (``rustc -vV``, ``cargo -V``); ``<cache>`` is ``build_dir`
 ``compile`` of the same crate loads the library built the first time (``CompiledLibrary.built``
 is then ``False``). cargo runs with ``env`` (default: this process's environment); unless that
 environment sets ``CARGO_TARGET_DIR``, builds share ``<cache>/target``.
+
+Several processes may share one cache: an entry is prepared, built and stored under an exclusive
+lock on ``<entry>/.lock`` (``fcntl.flock``; the kernel releases it when a process dies), so the
+first process builds and the others then load its library; every file is written under a unique
+temporary name and renamed into place, so no process ever reads a half-written file. The record
+``build.json`` names the library (a plain file name inside the entry) with its size and SHA-256;
+a record that cannot be read, names anything else, or whose library does not match is ignored
+(logged) and the library is built again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import pathlib
+import secrets
 import shutil
 import subprocess
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -213,12 +223,105 @@ class CompiledLibrary:
     crate_dir: pathlib.Path
 
 
+def _replace_atomically(target: pathlib.Path, fill: Any) -> None:
+    """Create ``target`` by ``fill(temporary_path)`` on a unique temporary name in its directory,
+    then one rename: readers see the old file or the whole new one, never a part."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        fill(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 def _write(root: pathlib.Path, files: Mapping[str, str]) -> None:
     for rel, text in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        if not p.exists() or p.read_text() != text:
-            p.write_text(text)
+        try:
+            same = p.read_text() == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            _replace_atomically(p, lambda tmp, text=text: tmp.write_text(text))
+
+
+@contextlib.contextmanager
+def _entry_lock(entry: pathlib.Path) -> Iterator[None]:
+    """Hold the exclusive lock of a cache entry (a no-op where ``fcntl`` does not exist: the
+    atomic renames alone keep the entry consistent, builds may then run twice)."""
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+        fd = os.open(entry / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise BuildError(f"cannot write the build directory {str(entry)!r}: {exc}") from exc
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+_LIBRARY_SUFFIXES = (".so", ".dylib", ".dll")
+
+
+def _digest(path: pathlib.Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _recorded_library(entry: pathlib.Path) -> pathlib.Path | None:
+    """The library ``entry/build.json`` records, when the record is valid, names a plain library
+    file of the entry and that file has the recorded size and SHA-256; else ``None``."""
+    record = entry / "build.json"
+    try:
+        text = record.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("cache entry %s: cannot read build.json (%s); building again", entry, exc)
+        return None
+    try:
+        data = json.loads(text)
+        name, size, digest = data["library"], data["size"], data["sha256"]
+        if not (isinstance(name, str) and isinstance(size, int) and isinstance(digest, str)):
+            raise TypeError("wrong field types")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        log.warning("cache entry %s: build.json is corrupt (%s); building again", entry, exc)
+        return None
+    if (
+        pathlib.PurePath(name).name != name
+        or "/" in name
+        or "\\" in name
+        or not name.endswith(_LIBRARY_SUFFIXES)
+    ):
+        log.warning(
+            "cache entry %s: build.json names %r, not a library file of the entry; building again",
+            entry,
+            name,
+        )
+        return None
+    lib = entry / name
+    try:
+        intact = (
+            lib.is_file() and not lib.is_symlink() and lib.stat().st_size == size and _digest(lib) == digest
+        )
+    except OSError:
+        intact = False
+    if not intact:
+        log.warning("cache entry %s: the library %s is missing or damaged; building again", entry, name)
+        return None
+    return lib
 
 
 def _prepare(crate: _Crate, entry: pathlib.Path) -> list[FunctionSignature]:
@@ -264,16 +367,25 @@ def build_library(
     toolchain = toolchain_version(env)
     key = _cache_key(crate, toolchain)
     entry = cache_dir / key
-    record = entry / "build.json"
+    with _entry_lock(entry):
+        return _build_locked(crate, entry, key, toolchain, cache_dir, env)
+
+
+def _build_locked(
+    crate: _Crate,
+    entry: pathlib.Path,
+    key: str,
+    toolchain: str,
+    cache_dir: pathlib.Path,
+    env: Mapping[str, str],
+) -> tuple[CompiledLibrary, list[FunctionSignature]]:
     package = f"gradgen_ffi_{key[:16]}"
     try:
-        entry.mkdir(parents=True, exist_ok=True)
         sigs = _prepare(crate, entry)
-        if record.is_file():
-            lib = entry / json.loads(record.read_text())["library"]
-            if lib.is_file():
-                log.info("crate %s: using the library built before (%s)", crate.name, lib)
-                return CompiledLibrary(lib, entry, key, False, crate.name, entry / "crate"), sigs
+        lib = _recorded_library(entry)
+        if lib is not None:
+            log.info("crate %s: using the library built before (%s)", crate.name, lib)
+            return CompiledLibrary(lib, entry, key, False, crate.name, entry / "crate"), sigs
         _write(entry / "wrapper", ffi.wrapper_crate(package, crate.name, str((entry / "crate").resolve())))
     except OSError as exc:
         raise BuildError(f"cannot write the build directory {str(entry)!r}: {exc}") from exc
@@ -299,12 +411,15 @@ def build_library(
         raise BuildError(f"cargo built {crate.name!r} but reported no shared library:\n{_tail(proc.stderr)}")
     lib = entry / built.name
     try:
-        tmp = entry / (built.name + ".tmp")
-        shutil.copyfile(built, tmp)
-        os.replace(tmp, lib)
-        record.write_text(
-            json.dumps({"library": built.name, "crate": crate.name, "toolchain": toolchain}) + "\n"
-        )
+        _replace_atomically(lib, lambda tmp: shutil.copyfile(built, tmp))
+        record = {
+            "library": built.name,
+            "size": lib.stat().st_size,
+            "sha256": _digest(lib),
+            "crate": crate.name,
+            "toolchain": toolchain,
+        }
+        _replace_atomically(entry / "build.json", lambda tmp: tmp.write_text(json.dumps(record) + "\n"))
     except OSError as exc:
         raise BuildError(f"cannot store the built library in {str(entry)!r}: {exc}") from exc
     return CompiledLibrary(lib, entry, key, True, crate.name, entry / "crate"), sigs

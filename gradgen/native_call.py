@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _CTYPES = {name: s.ctypes_type for name, s in SCALARS.items()}
 _DTYPES = {name: s.numpy_dtype for name, s in SCALARS.items()}
+#: the most arguments a ``ctypes`` foreign function takes
+CTYPES_MAX_ARGUMENTS = 1024
 _MESSAGES = {
     ffi.INPUT_LENGTH: "input",
     ffi.OUTPUT_LENGTH: "output",
@@ -60,10 +62,21 @@ class CompiledFunction:
         self.scalar_type = scalar
         self._ctype = _CTYPES[scalar]
         self._dtype = _DTYPES[scalar]
+        n = ffi.slice_count(sig)
         self._cfunc = getattr(handle, ffi.symbol(sig))
-        n = len(sig.inputs) + len(sig.outputs) + 1
-        self._cfunc.argtypes = [ctypes.c_void_p, ctypes.c_size_t] * n
+        if 2 * n <= CTYPES_MAX_ARGUMENTS:
+            self._cfunc.argtypes = [ctypes.c_void_p, ctypes.c_size_t] * n
         self._cfunc.restype = ctypes.c_int32
+        # calls go through the array variant: ctypes passes at most 1024 arguments
+        self._afunc = getattr(handle, ffi.array_symbol(sig))
+        self._afunc.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.c_size_t,
+        ]
+        self._afunc.restype = ctypes.c_int32
+        self._pointers = ctypes.c_void_p * n
+        self._lengths = (ctypes.c_size_t * n)(*(s.size for s in sig.inputs + sig.outputs), sig.workspace_size)
         self._work = (self._ctype * max(sig.workspace_size, 1))()
         self._lock = threading.Lock()
 
@@ -89,8 +102,22 @@ class CompiledFunction:
 
     @property
     def c_function(self) -> Any:
-        """The raw ``ctypes`` function: (pointer, length) per input, output and the workspace."""
+        """The raw ``ctypes`` function: (pointer, length) per input, output and the workspace.
+        ``ctypes`` passes at most 1024 arguments: for a function with more than 511 inputs plus
+        outputs this raises :class:`KernelCallError`; use :attr:`c_array_function`."""
+        n = ffi.slice_count(self.signature)
+        if 2 * n > CTYPES_MAX_ARGUMENTS:
+            raise KernelCallError(
+                f"{self.name!r} takes {2 * n} C arguments and ctypes passes at most "
+                f"{CTYPES_MAX_ARGUMENTS}; call c_array_function (pointers, lengths, {n}) instead"
+            )
         return self._cfunc
+
+    @property
+    def c_array_function(self) -> Any:
+        """The raw ``ctypes`` function taking the slices as arrays: ``(pointers, lengths, count)``
+        for the ``count`` slices (inputs, outputs, workspace); what calls use."""
+        return self._afunc
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{s.name}[{s.size}]" for s in self.signature.inputs)
@@ -146,11 +173,15 @@ class CompiledFunction:
             outs: list[Any] = [np.empty(s.size, dtype=self._dtype) for s in sig.outputs]
         else:
             outs = [(self._ctype * s.size)() for s in sig.outputs]
-        call: list[Any] = []
-        for buf, slot in zip([b for b, _ in buffers] + outs, sig.inputs + sig.outputs, strict=True):
-            call += [buf.ctypes.data if hasattr(buf, "ctypes") else ctypes.addressof(buf), slot.size]
+        pointers = self._pointers(
+            *(
+                buf.ctypes.data if hasattr(buf, "ctypes") else ctypes.addressof(buf)
+                for buf in [b for b, _ in buffers] + outs
+            ),
+            ctypes.addressof(self._work),
+        )
         with self._lock:
-            status = self._cfunc(*call, ctypes.addressof(self._work), sig.workspace_size)
+            status = self._afunc(pointers, self._lengths, len(pointers))
         if status != ffi.OK:
             self.raise_for_status(status)
         values = []
@@ -181,6 +212,11 @@ class CompiledFunction:
         names = [s.name for s in sig.inputs + sig.outputs] + ["work"]
         if base == ffi.NULL_POINTER and index < len(names):
             raise KernelCallError(f"{self.name!r} got a null pointer for {names[index]!r} (status {status})")
+        if status == ffi.ARGUMENT_COUNT:
+            raise KernelCallError(
+                f"{self.name!r} rejected its argument arrays: expected {len(names)} pointers and lengths "
+                f"(status {status})"
+            )
         raise KernelCallError(f"{self.name!r} returned the unknown status {status}")
 
 

@@ -4,7 +4,8 @@ Nodes are interned in per-operation tables of weak references keyed on ``(args, 
 (children compared by identity): building the same expression twice returns the same object, so common
 subexpressions are shared from the start, and an entry disappears with its node (the table
 never only grows). Symbols are interned by
-name, so two ``SX.sym("x")`` are the same symbol. Every node is folded on construction with the
+name, so two ``SX.sym("x")`` are the same symbol, also when several threads create them at once
+(see :data:`_TABLES`). Every node is folded on construction with the
 exact rules of :mod:`ir.fold`.
 
 Nothing here recurses over expression depth: printing and size queries walk the DAG with
@@ -17,6 +18,7 @@ import math
 import numbers
 import struct
 import weakref
+from _weakref import _remove_dead_weakref  # type: ignore[attr-defined]
 from collections.abc import Iterator
 from typing import Any, Union, cast
 
@@ -49,12 +51,16 @@ class _Ref(weakref.ref["SX"]):
 #: tables hold only live nodes.
 _TABLES: list[dict[Any, _Ref]] = [{} for _ in Op]
 
+#: Interning is safe under threads without a lock: every write to a table is one atomic dict
+#: call. A new entry goes in with ``dict.setdefault``, so threads creating the same key at once
+#: all get the node that got in first; a live entry is never replaced; the entry of a freed node
+#: is removed with ``_remove_dead_weakref`` (the atomic removal of the standard library's
+#: ``WeakValueDictionary``), which deletes it only while it is still dead, so it never removes a
+#: live entry another thread has put in its place.
+
 
 def _forget(ref: _Ref) -> None:
-    table = ref.table
-    key = ref.key
-    if table.get(key) is ref:
-        del table[key]
+    _remove_dead_weakref(ref.table, ref.key)
 
 
 def interned_count() -> int:
@@ -282,8 +288,24 @@ def _intern(op: Op, args: tuple[SX, ...], attr: object) -> SX:
     ref = _Ref(node, _forget)
     ref.key = key
     ref.table = table
-    table[key] = ref
-    return node
+    first = table.setdefault(key, ref)
+    if first is ref:
+        return node
+    return _intern_contended(table, key, node, ref, first)
+
+
+def _intern_contended(table: dict[Any, _Ref], key: Any, node: SX, ref: _Ref, first: _Ref) -> SX:
+    """The new ``node`` (entry ``ref``) lost to the entry ``first`` for ``key``: the node of
+    ``first`` while it is alive, else (a freed node whose entry is not removed yet) ``node``, put
+    in after the dead entry is removed."""
+    while True:
+        winner = first()
+        if winner is not None:
+            return winner
+        _remove_dead_weakref(table, key)
+        first = table.setdefault(key, ref)
+        if first is ref:
+            return node
 
 
 def _make(op: Op, args: tuple[SX, ...], attr: object = None) -> SX:
