@@ -56,6 +56,7 @@ from .elementary import (
     expm1,
     fabs,
     floor,
+    fract,
     hypot,
     if_else,
     log,
@@ -100,7 +101,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "SX", "SXVector", "Function", "vector", "const", "simplify", "cse",
     "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
     "acosh", "atanh", "exp", "expm1", "log", "log1p", "log10", "sqrt", "cbrt", "erf", "erfc",
-    "floor", "ceil", "round", "trunc", "signum", "fabs", "hypot", "maximum", "minimum", "pow",
+    "floor", "ceil", "round", "trunc", "fract", "signum", "fabs", "hypot", "maximum", "minimum", "pow",
     "eq", "ne", "if_else", "matvec", "quadform", "bilinear_form", "dot", "norm1", "norm2",
     "norm2sq", "norm_inf", "norm_p", "norm_p_to_p",
     # automatic differentiation (issue 3)

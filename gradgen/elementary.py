@@ -93,6 +93,7 @@ floor = _unary(Op.FLOOR)
 ceil = _unary(Op.CEIL)
 round = _unary(Op.ROUND)
 trunc = _unary(Op.TRUNC)
+fract = _unary(Op.FRACT)
 signum = _unary(Op.SIGNUM)
 fabs = _unary(Op.ABS)
 

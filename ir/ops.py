@@ -89,6 +89,8 @@ class Op(enum.IntEnum):
     NORM_INF = 50
     NORM_P = 51
     NORM_P_TO_P = 52
+    # unary, added after the reductions (values index the intern tables, so they stay dense)
+    FRACT = 53
 
 
 @attrs.frozen
@@ -164,6 +166,7 @@ OP_INFO: dict[Op, OpInfo] = {
     Op.NORM_INF: _info("norm_inf", VARIADIC, ieee.norm_inf),
     Op.NORM_P: _info("norm_p", VARIADIC, ieee.norm_p, attr=AttrKind.PARAM),
     Op.NORM_P_TO_P: _info("norm_p_to_p", VARIADIC, ieee.norm_p_to_p, attr=AttrKind.PARAM),
+    Op.FRACT: _info("fract", 1, ieee.fract),
 }
 
 OP_BY_NAME: dict[str, Op] = {info.name: op for op, info in OP_INFO.items()}
