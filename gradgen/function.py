@@ -11,7 +11,7 @@ in :mod:`gradgen.codegen`, which only ever reads ``f.kernel``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -293,12 +293,74 @@ class Function:
             values.append(vals)
         return values
 
-    def __call__(self, *args: float | Iterable[float]) -> Any:
-        """Evaluate numerically: one number per scalar input, a sequence per vector input.
+    def _bind(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
+        """Positional arguments, with keyword arguments placed by input name."""
+        if not named:
+            return args
+        names = self.input_names
+        bound: list[Any] = list(args) + [_MISSING] * (len(names) - len(args))
+        if len(args) > len(names):
+            raise EvaluationArgumentError(
+                f"function {self.name!r} takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+            )
+        for key, value in named.items():
+            if key not in names:
+                raise EvaluationArgumentError(
+                    f"function {self.name!r} has no input named {key!r}; its inputs are {', '.join(names)}"
+                )
+            k = names.index(key)
+            if bound[k] is not _MISSING:
+                raise EvaluationArgumentError(f"function {self.name!r} got two values for input {key!r}")
+            bound[k] = value
+        missing = [n for n, v in zip(names, bound, strict=True) if v is _MISSING]
+        if missing:
+            raise EvaluationArgumentError(
+                f"function {self.name!r} is missing a value for input(s) {', '.join(map(repr, missing))}"
+            )
+        return tuple(bound)
 
-        Returns a float per scalar output and a list per vector output; a tuple of them when the
-        function has several outputs (the result is typed ``Any`` because its shape is only known
-        at run time)."""
+    def _substitute(self, args: tuple[Any, ...]) -> Any:
+        """The outputs as expressions of the given (symbolic) arguments: composition."""
+        ports = self.kernel.inputs
+        if len(args) != len(ports):
+            raise EvaluationArgumentError(
+                f"function {self.name!r} takes {len(ports)} argument(s) "
+                f"({', '.join(self.input_names)}), got {len(args)}"
+            )
+        blocks: list[list[SX]] = []
+        for port, arg in zip(ports, args, strict=True):
+            try:
+                if isinstance(arg, (SX, int, float)) and not isinstance(arg, bool):
+                    items = [as_sx(arg)]
+                elif _is_text(arg):
+                    raise GradgenTypeError
+                else:
+                    items = [as_sx(v) for v in arg]
+            except (GradgenTypeError, TypeError):
+                raise EvaluationArgumentError(
+                    f"argument {port.name!r} of {self.name!r} must be an expression, a number or a "
+                    f"vector of them, got {arg!r}"
+                ) from None
+            if len(items) != port.size:
+                raise EvaluationArgumentError(
+                    f"argument {port.name!r} of {self.name!r} has length {len(items)}, expected {port.size}"
+                )
+            blocks.append(items)
+        raised = raise_kernel(self.kernel, blocks)
+        outs = [e[0] if p.scalar else SXVector(e) for e, p in zip(raised, self.kernel.outputs, strict=True)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def __call__(self, *args: Any, **named: Any) -> Any:
+        """Evaluate: one value per input, positionally or by input name (``f(x=[...], u=2.0)``).
+
+        With numbers (a number per scalar input, a sequence per vector input) the result is a
+        float per scalar output and a list per vector output; a tuple of them when the function
+        has several outputs. When an argument holds an expression (``SX``/``SXVector``), the
+        result is the outputs as expressions of the arguments (``SX`` / ``SXVector``), so
+        Functions compose: ``g(f(x)[0], y)``. (Typed ``Any``: the shape is known at run time.)"""
+        args = self._bind(args, named)
+        if any(_is_symbolic(a) for a in args):
+            return self._substitute(args)
         results = run(self.kernel, self._coerce_args(args))
         outs = [r[0] if p.scalar else r for r, p in zip(results, self.kernel.outputs, strict=True)]
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -393,6 +455,19 @@ class Function:
         from . import bundle
 
         return bundle.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
+
+
+_MISSING: Any = object()
+
+
+def _is_symbolic(arg: object) -> bool:
+    """An argument holding a non-constant expression: an ``SX``, or an ``SXVector`` / list /
+    tuple with one (constant ``SX`` are numbers)."""
+    if isinstance(arg, SX):
+        return not arg.is_constant
+    if isinstance(arg, (SXVector, list, tuple)):
+        return any(isinstance(v, SX) and not v.is_constant for v in arg)
+    return False
 
 
 def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:

@@ -280,3 +280,72 @@ def test_dump_command_shows_symbol_metadata(
     assert dump.main([f"{script}:f", "--emit", "none"]) == 0
     out = capsys.readouterr().out
     assert "symbol metadata" in out and "tagged: {'unit': 'kg'}" in out
+
+
+# ---- item 3: calling a Function on symbols composes; keyword calls --------------------------------
+
+
+def _two_output_function() -> Function:
+    x = SXVector.sym("x", 2)
+    u = SX.sym("u")
+    return Function(
+        "f", [x, u], [x * u.sin(), x.norm2sq() * u], input_names=["x", "u"], output_names=["y", "s"]
+    )
+
+
+def test_call_by_keyword_matches_positional() -> None:
+    f = _two_output_function()
+    expected_y = [1.0 * math.sin(2.0), -3.0 * math.sin(2.0)]
+    expected_s = (1.0 + 9.0) * 2.0
+    for result in (
+        f([1.0, -3.0], 2.0),
+        f(x=[1.0, -3.0], u=2.0),
+        f(u=2.0, x=[1.0, -3.0]),
+        f([1.0, -3.0], u=2.0),
+    ):
+        assert result[0] == pytest.approx(expected_y, rel=1e-15)
+        assert result[1] == pytest.approx(expected_s, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f: f(x=[1.0, 2.0]), r"missing a value for input\(s\) 'u'"),
+        (lambda f: f(x=[1.0, 2.0], u=1.0, z=3.0), "has no input named 'z'; its inputs are x, u"),
+        (lambda f: f([1.0, 2.0], x=[1.0, 2.0]), "got two values for input 'x'"),
+        (lambda f: f([1.0, 2.0], 1.0, 3.0, u=1.0), r"takes 2 argument\(s\) \(x, u\), got 3"),
+        (lambda f: f(SXVector.sym("a", 3), 1.0), "argument 'x' of 'f' has length 3, expected 2"),
+        (lambda f: f(SXVector.sym("a", 2), "u"), "argument 'u' of 'f' must be an expression"),
+    ],
+)
+def test_call_errors(call: Callable[[Function], object], message: str) -> None:
+    with pytest.raises(gg.EvaluationArgumentError, match=message):
+        call(_two_output_function())
+
+
+def test_symbolic_call_returns_expressions_and_composes() -> None:
+    f = _two_output_function()
+    a = SXVector.sym("a", 2)
+    b = SX.sym("b")
+    y, s = f(a, b)
+    assert isinstance(y, SXVector) and len(y) == 2 and isinstance(s, SX)
+    # g(f(x)[0], y): composition, evaluated and differentiated through the composed expression
+    w = SX.sym("w")
+    g = Function("g", [SXVector.sym("p", 2), w], [SXVector.sym("p", 2).dot([1.0, 2.0]) * w.exp()])
+    composed_expr = g(f(a, b)[0], s)
+    assert isinstance(composed_expr, SX)
+    h = Function("h", [a, b], [composed_expr])
+
+    def reference(p: list[float]) -> float:
+        a0, a1, bb = p
+        yy = [a0 * math.sin(bb), a1 * math.sin(bb)]
+        ss = (a0 * a0 + a1 * a1) * bb
+        return (yy[0] + 2.0 * yy[1]) * math.exp(ss)
+
+    point = [0.3, -0.4, 0.9]
+    assert h(point[:2], point[2]) == pytest.approx(reference(point), rel=1e-14)
+    grad = Function("hh", [SXVector([*a, b])], [composed_expr]).gradient(0)(point)
+    assert grad == pytest.approx(gradient_fd(reference, point), rel=1e-6)
+    # numbers among symbolic arguments become constants; keyword arguments work symbolically too
+    assert Function("m", [b], [f([1.0, 2.0], u=b)[1]])(0.5) == 2.5
+    assert Function("k", [a, b], [f(x=a, u=b)[1]])([1.0, 2.0], 0.5) == pytest.approx(2.5)
