@@ -92,6 +92,20 @@ class Op(enum.IntEnum):
     # unary, added after the reductions (values index the intern tables, so they stay dense)
     FRACT = 53
 
+    # An op also compares equal to its lowercase name (``expr.op == "sin"``) and to the name
+    # gradgen 0.5.2 used for it (``"symbol"``, ``"if_else"``, ``"pow"``); hashing stays the
+    # enum's, so tables keyed by Op are unaffected.
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is str:
+            return other == OP_INFO[self].name or other == _LEGACY_NAMES.get(self)
+        return int.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = int.__hash__
+
 
 @attrs.frozen
 class OpInfo:
@@ -170,6 +184,9 @@ OP_INFO: dict[Op, OpInfo] = {
 }
 
 OP_BY_NAME: dict[str, Op] = {info.name: op for op, info in OP_INFO.items()}
+
+#: the op names of gradgen 0.5.2 that differ from ours (``SX.op`` compares equal to both)
+_LEGACY_NAMES: dict[Op, str] = {Op.INPUT: "symbol", Op.SELECT: "if_else", Op.POWI: "pow"}
 
 #: operations that are not computed (they name a value): never a statement in generated code
 LEAVES = frozenset({Op.CONST, Op.INPUT})

@@ -349,3 +349,27 @@ def test_symbolic_call_returns_expressions_and_composes() -> None:
     # numbers among symbolic arguments become constants; keyword arguments work symbolically too
     assert Function("m", [b], [f([1.0, 2.0], u=b)[1]])(0.5) == 2.5
     assert Function("k", [a, b], [f(x=a, u=b)[1]])([1.0, 2.0], 0.5) == pytest.approx(2.5)
+
+
+# ---- item 7: the op of an expression reads as its lowercase name ------------------------------------
+
+
+def test_op_compares_equal_to_its_name_and_stays_the_enum() -> None:
+    from gradgen.ir.ops import OP_INFO, Op
+
+    x, y = SX.sym("x"), SX.sym("y")
+    assert x.sin().op == "sin" and x.sin().op is Op.SIN
+    assert (x.sin().op != "sin") is False and x.sin().op != "cos"
+    assert (x * y).op == "mul" and (x + y).op == "add" and (x < y).op == "lt"
+    assert x.abs().op == "abs" and x.fract().op == "fract" and x.maximum(y).op == "max"
+    # 0.5.2's names for the ops we name differently
+    assert x.op == "symbol" and x.op == "input"
+    assert (x**2).op == "pow" and (x**y).op == "pow"
+    assert gg.if_else(x, y, x < y).op == "if_else"
+    assert SX.const(2.0).op == "const"
+    # every op: its table name, int value and enum identity all still work
+    for op, info in OP_INFO.items():
+        assert op == info.name and op != info.name.upper()
+        assert op == int(op) and hash(op) == hash(int(op))
+        assert {op: 1}[Op(int(op))] == 1
+    assert Op.SIN != Op.COS and Op.SIN == Op.SIN
