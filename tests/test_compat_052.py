@@ -373,3 +373,136 @@ def test_op_compares_equal_to_its_name_and_stays_the_enum() -> None:
         assert op == int(op) and hash(op) == hash(int(op))
         assert {op: 1}[Op(int(op))] == 1
     assert Op.SIN != Op.COS and Op.SIN == Op.SIN
+
+
+# ---- item 4: derivative and simplification spellings of 0.5.2 -------------------------------------
+
+
+def _energy() -> tuple[Function, Callable[[list[float], float], float]]:
+    x = SXVector.sym("x", 2)
+    u = SX.sym("u")
+    f = Function(
+        "h", [x, u], [x.norm2sq() * u + x[0].sin() * x[1]], input_names=["x", "u"], output_names=["e"]
+    )
+
+    def ref(xv: list[float], uv: float) -> float:
+        return (xv[0] ** 2 + xv[1] ** 2) * uv + math.sin(xv[0]) * xv[1]
+
+    return f, ref
+
+
+X0, U0 = [0.4, -1.3], 0.7
+
+
+def _fd_x(ref: Callable[[list[float], float], float]) -> list[float]:
+    return gradient_fd(lambda p: ref(p, U0), X0)
+
+
+def test_named_derivatives_and_wrt_index() -> None:
+    f, ref = _energy()
+    g = f.gradient(0, name="energy_grad")
+    assert g.name == "energy_grad" and g(X0, U0) == pytest.approx(_fd_x(ref), rel=1e-6)
+    assert f.gradient(wrt_index=1)(X0, U0) == pytest.approx(X0[0] ** 2 + X0[1] ** 2, rel=1e-14)
+    j = f.jacobian(wrt_index=0, name="jac")
+    assert j.name == "jac" and j(X0, U0) == pytest.approx(_fd_x(ref), rel=1e-6)
+    h = f.hessian(0, name="hess")
+    hx = h(X0, U0)
+    expected_h = [2 * U0 - math.sin(X0[0]) * X0[1], math.cos(X0[0]), math.cos(X0[0]), 2 * U0]
+    assert h.name == "hess" and hx == pytest.approx(expected_h, rel=1e-12)
+    v = [0.25, -2.0]
+    hv = f.hvp(0, name="hv", tangent_name="d")
+    assert hv.name == "hv" and hv.input_names == ("x", "u", "d")
+    assert hv(X0, U0, v) == pytest.approx(
+        [expected_h[0] * v[0] + expected_h[1] * v[1], expected_h[2] * v[0] + expected_h[3] * v[1]], rel=1e-12
+    )
+    with pytest.raises(GradgenTypeError, match="either as wrt=0 or as wrt_index=1"):
+        f.gradient(0, wrt_index=1)
+
+
+def test_jvp_vjp_in_both_spellings() -> None:
+    f, ref = _energy()
+    t_x, t_u = [1.0, 0.5], 2.0
+    grad = _fd_x(ref)
+    d_u = X0[0] ** 2 + X0[1] ** 2
+    expected = grad[0] * t_x[0] + grad[1] * t_x[1] + d_u * t_u
+    assert f.jvp(t_x, t_u)(X0, U0) == pytest.approx(expected, rel=1e-6)  # 0.5.2: one tangent per input
+    assert f.jvp([t_x, t_u])(X0, U0) == pytest.approx(expected, rel=1e-6)  # ours
+    assert f.jvp(t_x, 0)(X0, U0) == pytest.approx(grad[0] * 1.0 + grad[1] * 0.5, rel=1e-6)  # ours
+    with pytest.raises(GradgenTypeError, match=r"ambiguous.*wrt_index=1"):
+        f.jvp(t_x, 1)
+    # two outputs: 0.5.2's vjp(c0, c1) is one cotangent per output
+    x = SXVector.sym("x", 2)
+    u = SX.sym("u")
+    two = Function("f", [x, u], [x.sum() * u, x * u], input_names=["x", "u"], output_names=["s", "y"])
+    vx, vu = two.vjp(1.0, [1, 1])([1.0, 2.0], 3.0)
+    assert vx == [6.0, 6.0] and vu == 6.0
+    named = two.vjp(wrt_index=0, cotangent_names=["cs", "cy"], name="pullback")
+    assert named.name == "pullback" and named.input_names == ("x", "u", "cs", "cy")
+    assert named([1.0, 2.0], 3.0, 2.0, [1.0, -1.0]) == [2.0 * 3.0 + 3.0, 2.0 * 3.0 - 3.0]
+    with pytest.raises(GradgenTypeError, match="cotangent_names= names runtime cotangent inputs"):
+        two.vjp(1.0, [1, 1], cotangent_names=["a", "b"])
+    with pytest.raises(gg.FunctionDefinitionError, match="expected 2 name"):
+        two.vjp(wrt_index=0, cotangent_names=["a"])
+
+
+def test_blocks_joint_and_structure() -> None:
+    f, ref = _energy()
+    assert [b.name for b in f.jacobian_blocks()] == [f.jacobian(0).name, f.jacobian(1).name]
+    assert [b.name for b in f.hessian_blocks([1])] == [f.hessian(1).name]
+    assert [b.input_names for b in f.hvp_blocks()] == [("x", "u", "v_x"), ("x", "u", "v_u")]
+    vb = f.vjp_blocks()
+    assert vb[0]([0.4, -1.3], 0.7, 1.0) == pytest.approx(_fd_x(ref), rel=1e-6)
+    joint = f.joint(("f", "grad", "hvp"), wrt_index=0, name="j", simplify_joint="max")
+    value, grad, hv = joint(X0, U0, [1.0, 0.0])
+    assert joint.name == "j" and value == pytest.approx(ref(X0, U0), rel=1e-14)
+    assert grad == pytest.approx(_fd_x(ref), rel=1e-6)
+    assert hv == pytest.approx([2 * U0 - math.sin(X0[0]) * X0[1], math.cos(X0[0])], rel=1e-12)
+    assert f.flat_inputs == (SX.sym("x_0"), SX.sym("x_1"), SX.sym("u"))
+    assert len(f.flat_outputs) == 1 and isinstance(f.flat_outputs[0], SX)
+    nodes = f.nodes
+    assert nodes[-1] is f.flat_outputs[0] and set(f.flat_inputs) <= set(nodes)
+    assert len(set(map(id, nodes))) == len(nodes)
+    for k, node in enumerate(nodes):  # children before parents
+        assert all(nodes.index(a) < k for a in node.args)
+
+
+def test_simplify_max_effort() -> None:
+    from gradgen.compat import level_from_effort
+
+    assert [level_from_effort(n) for n in (0, 1, 2, 3, 5, 6, 9, 10, 50)] == [
+        "none", "basic", "basic", "medium", "medium", "high", "high", "max", "max"
+    ]  # fmt: skip
+    assert level_from_effort("high") == "high"
+    for bad in (-1, "most", 1.5, True):
+        with pytest.raises(gg.InvalidLevelError, match="max_effort must be one of"):
+            level_from_effort(bad)
+    x = SX.sym("x")
+    assert gg.simplify(x * 1.0 + 0.0 + x - x, max_effort="max") is x
+    f = Function("f", [x], [x.sin() ** 2 + x.cos() ** 2 + x * 0.0])
+    s = f.simplify(max_effort=10, name="simple")
+    assert s.name == "simple" and s(0.3) == pytest.approx(1.0, rel=1e-15)
+    rows = gg.simplify((x + 0.0, SXVector([x * 1.0, x - x])), max_effort="max")
+    assert rows[0] is x and list(rows[1]) == [x, SX.const(0.0)]
+
+
+def test_derivative_and_gradient_seed() -> None:
+    u = SX.sym("u")
+    d = gg.derivative(u * u, u, seed=3.0)
+    assert Function("d", [u], [d])(1.5) == pytest.approx(9.0)
+    v = SXVector.sym("v", 2)
+    g = gg.gradient(v.norm2sq(), v, seed=2.0)
+    assert Function("g", [v], [g])([1.0, -2.0]) == [4.0, -8.0]
+    s = SX.sym("s")
+    assert Function("gs", [v, s], [gg.gradient(v.norm2sq(), v, seed=s)])([1.0, -2.0], 0.5) == [1.0, -2.0]
+
+
+def test_quadform_is_symmetric() -> None:
+    x = SXVector.sym("x", 2)
+    p = [[1.0, 2.0], [2.0, 3.0]]
+    q = Function("q", [x], [gg.quadform(p, x, is_symmetric=True)])
+    assert q([0.5, -1.0]) == pytest.approx(0.25 + 2 * 2.0 * 0.5 * -1.0 + 3.0)
+    lower = [[1.0, 2.0], [0.0, 3.0]]
+    with pytest.raises(ShapeError, match=r"P\[1\]\[0\] differs from P\[0\]\[1\]; pass is_symmetric=False"):
+        gg.quadform(lower, x, is_symmetric=True)
+    nq = Function("nq", [x], [gg.quadform(lower, x, is_symmetric=False)])
+    assert nq([0.5, -1.0]) == pytest.approx(0.25 + 2.0 * 0.5 * -1.0 + 3.0)
