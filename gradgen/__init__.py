@@ -4,7 +4,7 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
-from gradgen.config import RustBackendConfig
+from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,
     ConfigError,
@@ -23,9 +23,9 @@ from gradgen.errors import (
 )
 from gradgen.ir.expr import SX
 
-from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
+from .builder import CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
 from .bundle import create_rust_derivative_bundle
-from .codegen import create_rust_project
+from .codegen import create_rust_project, generate_rust
 from .derivatives import (
     derivative,
     gradient,
@@ -86,7 +86,7 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
-from .simplification import cse, simplify
+from .simplification import CSEAssignment, CSEPlan, cse, simplify
 from .sparse import SparseHessian
 from .vector import SXVector, vector
 
@@ -108,6 +108,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "derivative", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
     # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
+    "generate_rust", "create_multi_function_rust_project", "RustBackendMode", "RustScalarType",
+    "CSEPlan", "CSEAssignment",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
     # progress of long operations (logging)
     "enable_progress",

@@ -527,10 +527,26 @@ class Function:
         return SparseHessian(self._derived(kernel), kernel.note("sparse_patterns")[0])
 
     # ---- code generation (gradgen.codegen) ---------------------------------------------------
-    def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
+    def generate_rust(
+        self,
+        config: RustBackendConfig | None = None,
+        *,
+        function_name: str | None = None,
+        backend_mode: str | None = None,
+        scalar_type: str | None = None,
+        math_library: str | None = None,
+    ) -> RustGenerationResult:
+        """See :func:`gradgen.generate_rust`."""
         from . import codegen
 
-        return codegen.generate_rust(self, config=config)
+        return codegen.generate_rust(
+            self,
+            config=config,
+            function_name=function_name,
+            backend_mode=backend_mode,
+            scalar_type=scalar_type,
+            math_library=math_library,
+        )
 
     def create_rust_project(
         self,
@@ -539,23 +555,49 @@ class Function:
         function_name: str | None = None,
         config: RustBackendConfig | None = None,
         overwrite: bool = False,
+        *,
+        backend_mode: str | None = None,
+        scalar_type: str | None = None,
+        math_library: str | None = None,
     ) -> RustProjectResult:
         """Write a Cargo project for this function at ``path`` (see
         :func:`gradgen.create_rust_project`; ``overwrite=True`` allows a directory holding files
         gradgen did not generate)."""
         from . import codegen
 
-        return codegen.create_rust_project(self, path, crate_name, function_name, config, overwrite)
+        return codegen.create_rust_project(
+            self,
+            path,
+            crate_name,
+            function_name,
+            config,
+            overwrite,
+            backend_mode=backend_mode,
+            scalar_type=scalar_type,
+            math_library=math_library,
+        )
 
     def create_rust_derivative_bundle(
         self,
         path: str | os.PathLike[str],
         simplify_derivatives: str | int | None = None,
         config: RustBackendConfig | None = None,
+        *,
+        include_primal: bool = True,
+        include_jacobians: bool = True,
+        include_hessians: bool = True,
     ) -> DerivativeBundle:
         from . import bundle
 
-        return bundle.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
+        return bundle.create_rust_derivative_bundle(
+            self,
+            path,
+            simplify_derivatives,
+            config,
+            include_primal=include_primal,
+            include_jacobians=include_jacobians,
+            include_hessians=include_hessians,
+        )
 
 
 _MISSING: Any = object()

@@ -14,13 +14,17 @@ from gradgen.errors import GradgenTypeError
 from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
 from gradgen.ir.kernel import Port
 from gradgen.ir.lower import lower, raise_kernel
-from gradgen.passes.cse import CSEPlan, cse_plan
+from gradgen.passes.cse import Assignment, CSEPlan, cse_plan
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import level_index, simplification_passes
 
 from .compat import level_from_effort
 from .function import Function
 from .vector import SXVector
+
+#: gradgen 0.5.2's name of a CSE plan entry
+CSEAssignment = Assignment
+__all__ = ["CSEAssignment", "CSEPlan", "cse", "simplify"]
 
 
 def _simplify_exprs(exprs: list[SX], level: str | int) -> list[SX]:

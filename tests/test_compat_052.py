@@ -506,3 +506,110 @@ def test_quadform_is_symmetric() -> None:
         gg.quadform(lower, x, is_symmetric=True)
     nq = Function("nq", [x], [gg.quadform(lower, x, is_symmetric=False)])
     assert nq([0.5, -1.0]) == pytest.approx(0.25 + 2.0 * 0.5 * -1.0 + 3.0)
+
+
+# ---- item 5: module-level code generation entry points and options of 0.5.2 -----------------------
+
+
+def _kernel_pair() -> tuple[Function, Function]:
+    x = SXVector.sym("x", 2)
+    u = SX.sym("u")
+    f = Function("f", [x, u], [(x * u).sin().sum()], input_names=["x", "u"], output_names=["e"])
+    g = Function("g", [x], [x * x[0]], input_names=["x"], output_names=["y"])
+    return f, g
+
+
+def test_generate_rust_keywords_and_result_fields() -> None:
+    f, _ = _kernel_pair()
+    r = gg.generate_rust(f, backend_mode="no_std", scalar_type="f32", function_name="kern")
+    assert (r.python_name, r.function_name, r.backend_mode, r.scalar_type, r.math_library) == (
+        "f", "kern", "no_std", "f32", "libm"
+    )  # fmt: skip
+    assert "pub fn kern(" in r.source and "libm::sinf" in r.source
+    std = f.generate_rust(backend_mode="std")
+    assert (std.backend_mode, std.scalar_type, std.math_library) == ("std", "f64", None)
+    config = gg.RustBackendConfig().with_scalar_type("f32")
+    assert gg.generate_rust(f, config=config, scalar_type="f64").scalar_type == "f64"  # keyword wins
+    with pytest.raises(gg.ConfigError, match="math_library 'micromath' is not supported"):
+        gg.generate_rust(f, math_library="micromath")
+    with pytest.raises(GradgenTypeError, match="generate_rust expects a gradgen Function"):
+        gg.generate_rust([f])  # type: ignore[arg-type]
+
+
+def test_cse_plan_names_and_use_counts() -> None:
+    x, y = SX.sym("x"), SX.sym("y")
+    xy = x * y
+    e = xy.sin() + xy.cos()
+    plan = gg.cse([e])
+    assert isinstance(plan, gg.CSEPlan)
+    assert [type(a) for a in plan.assignments] == [gg.CSEAssignment]
+    assert plan.assignments[0].expr is xy and plan.assignments[0].use_count == 2
+    assert plan.use_counts[xy] == 2 and plan.use_counts[e] == 1 and plan.use_counts[x] == 2
+
+
+def test_backend_mode_and_scalar_type_names() -> None:
+    import typing
+
+    assert typing.get_args(gg.RustBackendMode) == ("std", "no_std")
+    assert typing.get_args(gg.RustScalarType) == ("f64", "f32")
+
+
+def test_multi_function_project_and_builder_forms(tmp_path: pathlib.Path) -> None:
+    f, g = _kernel_pair()
+    config = gg.RustBackendConfig().with_crate_name("multi")
+    result = gg.create_multi_function_rust_project((f, g), tmp_path / "multi", config=config)
+    assert result.function_names == ("multi_f_f", "multi_g_f")
+    # 0.5.2's builder forms: for_function(f, lambda b: ...) and wrt by input name
+    b = (
+        gg.CodeGenerationBuilder()
+        .with_backend_config(gg.RustBackendConfig().with_crate_name("forms"))
+        .for_function(f, lambda blk: blk.add_gradient(wrt="u").add_hvp(wrt=["x"]))
+        .for_function(g, lambda blk: blk.add_joint(gg.FunctionBundle().add_f().add_jf(wrt="x")).done())
+    )
+    crate = b.generate()
+    assert crate.function_names == ("forms_f_grad_u", "forms_f_hvp_x", "forms_g_f_jf")
+    with pytest.raises(gg.DifferentiationError, match="'f' has no input named 'v'; its inputs are x, u"):
+        gg.CodeGenerationBuilder().for_function(f, lambda blk: blk.add_gradient(wrt="v"))
+    with pytest.raises(GradgenTypeError, match="configure must be callable"):
+        gg.CodeGenerationBuilder().for_function(f, "add_primal")  # type: ignore[call-overload]
+
+
+def test_derivative_bundle_include_flags(tmp_path: pathlib.Path) -> None:
+    f, _ = _kernel_pair()
+    only_h = gg.create_rust_derivative_bundle(
+        f, tmp_path / "b1", include_primal=False, include_jacobians=False, include_hessians=True
+    )
+    assert sorted(only_h.crates) == ["f_hessian_u", "f_hessian_x"]
+    no_h = f.create_rust_derivative_bundle(tmp_path / "b2", include_hessians=False)
+    assert sorted(no_h.crates) == ["f_jacobian_u", "f_jacobian_x", "primal"]
+    with pytest.raises(gg.ConfigError, match="include_primal must be True or False"):
+        gg.create_rust_derivative_bundle(f, tmp_path / "b3", include_primal="yes")  # type: ignore[arg-type]
+    assert not (tmp_path / "b3").exists()
+
+
+def test_build_crate_option(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f, g = _kernel_pair()
+    config = gg.RustBackendConfig().with_build_crate(True).with_build_profile("debug")
+    assert config.build_crate and config.build_profile == "debug"
+    with pytest.raises(gg.ConfigError, match="build_profile must be 'release' or 'debug'"):
+        gg.RustBackendConfig().with_build_profile("fast")
+    with pytest.raises(gg.ConfigError, match="build_crate must be True or False"):
+        gg.RustBackendConfig().with_build_crate("yes")  # type: ignore[arg-type]
+    for key, value in cargo_env().items():  # the offline cargo home and shared target dir
+        monkeypatch.setenv(key, value)
+    project = f.create_rust_project(tmp_path / "built", crate_name="built_f", config=config)
+    target = pathlib.Path(cargo_env()["CARGO_TARGET_DIR"]) / "debug"
+    assert (target / "libbuilt_f.rlib").is_file() and project.crate_name == "built_f"
+    built = (
+        gg.CodeGenerationBuilder()
+        .with_backend_config(config.with_crate_name("built_b").with_build_profile("release"))
+        .for_function(g, lambda blk: blk.add_primal())
+        .build(tmp_path / "built_b")
+    )
+    assert built.crate_name == "built_b"
+    assert (pathlib.Path(cargo_env()["CARGO_TARGET_DIR"]) / "release" / "libbuilt_b.rlib").is_file()
+    # without cargo on PATH: a BuildError that says so, after the crate was written
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(gg.BuildError, match="cargo was not found on PATH"):
+        f.create_rust_project(tmp_path / "nocargo", crate_name="nocargo", config=config)
+    assert (tmp_path / "nocargo" / "src" / "lib.rs").is_file()
