@@ -4,6 +4,7 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
+from gradgen.backends.rust import RustGenerationResult
 from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,
@@ -19,13 +20,15 @@ from gradgen.errors import (
     ProjectWriteError,
     ShapeError,
     UnknownPassError,
+    UnsupportedFeatureError,
     VerificationError,
 )
 from gradgen.ir.expr import SX
 
-from .builder import CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
-from .bundle import create_rust_derivative_bundle
-from .codegen import create_rust_project, generate_rust
+from . import compat as _compat
+from .builder import BuildResult, CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
+from .bundle import DerivativeBundle, create_rust_derivative_bundle
+from .codegen import RustProjectResult, create_rust_project, generate_rust
 from .derivatives import (
     derivative,
     gradient,
@@ -93,6 +96,21 @@ from .vector import SXVector, vector
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
 const = SX.const
 
+# gradgen 0.5.2's names for our types (see the migration table in GUIDE.md)
+SXNode = SX  # an SX is its own interned node
+RustCodegenResult = RustGenerationResult
+RustMultiFunctionProjectResult = BuildResult
+RustDerivativeBundleResult = DerivativeBundle
+
+
+def __getattr__(name: str) -> object:
+    """gradgen 0.5.2 names this library does not provide fail with an error naming what to use."""
+    instead = _compat.UNSUPPORTED.get(name)
+    if instead is not None:
+        raise _compat.unsupported("gradgen.", name, instead)
+    raise AttributeError(f"module 'gradgen' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 # fmt: off
@@ -109,7 +127,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
     "generate_rust", "create_multi_function_rust_project", "RustBackendMode", "RustScalarType",
-    "CSEPlan", "CSEAssignment",
+    "CSEPlan", "CSEAssignment", "SXNode", "RustCodegenResult", "RustProjectResult",
+    "RustMultiFunctionProjectResult", "RustDerivativeBundleResult",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
     # progress of long operations (logging)
     "enable_progress",
@@ -117,7 +136,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "KernelCallError",
+    "KernelCallError", "UnsupportedFeatureError",
 ]
 # fmt: on
 

@@ -14,8 +14,67 @@ from typing import Any
 
 import attrs
 
-from gradgen.errors import FunctionDefinitionError, GradgenTypeError, InvalidLevelError
+from gradgen.errors import (
+    FunctionDefinitionError,
+    GradgenTypeError,
+    InvalidLevelError,
+    UnsupportedFeatureError,
+)
 from gradgen.ir.kernel import Kernel
+
+_COMPOSE = "compose by calling Functions on expressions (g(f(x)[0], y)) and wrap the result in one Function"
+_UNROLL = (
+    "build the unrolled Function with a Python loop over Function calls on expressions "
+    "(construction is linear, shared subexpressions are computed once)"
+)
+_ELEMENTARY = (
+    "write the function with gradgen's elementary functions (sin, maximum, if_else, norm2, ...); "
+    "user-supplied Rust snippets are not supported"
+)
+
+#: the public names of gradgen 0.5.2 this library does not provide -> what to use instead
+UNSUPPORTED: dict[str, str] = {
+    "map_function": _UNROLL,
+    "zip_function": _UNROLL,
+    "reduce_function": _UNROLL,
+    "BatchedFunction": _UNROLL,
+    "BatchedJacobianFunction": _UNROLL,
+    "ReducedFunction": _UNROLL,
+    "ComposedFunction": _COMPOSE,
+    "ComposedGradientFunction": _COMPOSE,
+    "ComposedJacobianFunction": _COMPOSE,
+    "ComposedJointFunction": _COMPOSE,
+    "FunctionComposer": _COMPOSE,
+    "FunctionComposition": _COMPOSE,
+    "SingleShootingProblem": _UNROLL,
+    "SingleShootingBundle": _UNROLL,
+    "SingleShootingPrimalFunction": _UNROLL,
+    "SingleShootingGradientFunction": _UNROLL,
+    "SingleShootingHvpFunction": _UNROLL,
+    "SingleShootingJointFunction": _UNROLL,
+    "SquaredDistanceToSet": "write the squared distance with maximum/minimum/norm2sq (it differentiates)",
+    "register_elementary_function": _ELEMENTARY,
+    "get_registered_elementary_function": _ELEMENTARY,
+    "clear_registered_elementary_functions": _ELEMENTARY,
+    "RustPythonInterfaceProjectResult": "call generated kernels from Python with gradgen.compile(...)",
+}
+
+#: RustBackendConfig options of gradgen 0.5.2 this library does not provide -> what to use
+UNSUPPORTED_OPTIONS: dict[str, str] = {
+    "with_header": "custom Rust headers are not supported; edit the generated crate's own files",
+    "with_additional_dependencies": "extra Cargo dependencies are not supported; add them to the "
+    "generated Cargo.toml",
+    "with_emit_metadata_helpers": "sizes are always emitted as pub consts (<NAME>_WORK_SIZE, "
+    "<NAME>_<PORT>_SIZE) and builder crates carry metadata.json",
+    "with_enable_python_interface": "call generated kernels from Python with gradgen.compile(...)",
+    "with_build_python_interface": "call generated kernels from Python with gradgen.compile(...)",
+}
+
+
+def unsupported(owner: str, name: str, instead: str) -> UnsupportedFeatureError:
+    """The error for a 0.5.2 name we do not provide."""
+    return UnsupportedFeatureError(f"{owner}{name} of gradgen 0.5.2 is not supported here: {instead}")
+
 
 #: 0.5.2's named efforts (its pass counts are these levels' names there); ours are levels
 EFFORT_NAMES = ("none", "basic", "medium", "high", "max")

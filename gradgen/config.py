@@ -14,6 +14,8 @@ from gradgen.backends.config import RustTargetOptions
 from gradgen.errors import ConfigError
 from gradgen.passes.levels import level_index
 
+from . import compat
+
 
 def _check_level(_: object, __: object, value: object) -> None:
     level_index(value)  # type: ignore[arg-type]
@@ -62,6 +64,40 @@ class RustBackendConfig(RustTargetOptions):
     def with_build_profile(self, profile: str) -> RustBackendConfig:
         """The cargo profile of ``with_build_crate``: ``"release"`` (default) or ``"debug"``."""
         return attrs.evolve(self, build_profile=profile)
+
+    # gradgen 0.5.2 options this library does not provide: an error naming what to use
+    def with_header(self, *args: object, **kwargs: object) -> RustBackendConfig:
+        raise compat.unsupported(
+            "RustBackendConfig.", "with_header", compat.UNSUPPORTED_OPTIONS["with_header"]
+        )
+
+    def with_additional_dependencies(self, *args: object, **kwargs: object) -> RustBackendConfig:
+        raise compat.unsupported(
+            "RustBackendConfig.",
+            "with_additional_dependencies",
+            compat.UNSUPPORTED_OPTIONS["with_additional_dependencies"],
+        )
+
+    def with_emit_metadata_helpers(self, *args: object, **kwargs: object) -> RustBackendConfig:
+        raise compat.unsupported(
+            "RustBackendConfig.",
+            "with_emit_metadata_helpers",
+            compat.UNSUPPORTED_OPTIONS["with_emit_metadata_helpers"],
+        )
+
+    def with_enable_python_interface(self, *args: object, **kwargs: object) -> RustBackendConfig:
+        raise compat.unsupported(
+            "RustBackendConfig.",
+            "with_enable_python_interface",
+            compat.UNSUPPORTED_OPTIONS["with_enable_python_interface"],
+        )
+
+    def with_build_python_interface(self, *args: object, **kwargs: object) -> RustBackendConfig:
+        raise compat.unsupported(
+            "RustBackendConfig.",
+            "with_build_python_interface",
+            compat.UNSUPPORTED_OPTIONS["with_build_python_interface"],
+        )
 
     @property
     def target(self) -> RustTargetOptions:

@@ -169,6 +169,12 @@ class SX:
             raise GradgenTypeError("only constants have a value")
         return self.attr  # type: ignore[return-value]
 
+    @property
+    def node(self) -> SX:
+        """The interned node of this expression: the expression itself (gradgen 0.5.2 kept a
+        separate node object)."""
+        return self
+
     def nodes(self) -> Iterator[SX]:
         """Every distinct node of this expression, children before parents (iterative)."""
         return iter_dag((self,))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import re
 from collections.abc import Callable
 
 import pytest
@@ -613,3 +614,134 @@ def test_build_crate_option(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(gg.BuildError, match="cargo was not found on PATH"):
         f.create_rust_project(tmp_path / "nocargo", crate_name="nocargo", config=config)
     assert (tmp_path / "nocargo" / "src" / "lib.rs").is_file()
+
+
+# ---- item 8: the migration table of GUIDE.md ----------------------------------------------------------
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+_ROW = re.compile(r"^\| `([A-Za-z_][A-Za-z0-9_.]*)` \| (same|accepted|not supported) \|(.*)\|$")
+
+#: ``gradgen.__all__`` of gradgen 0.5.2 (from its package)
+NAMES_052 = """CSEAssignment CSEPlan CodeGenerationBuilder ComposedFunction ComposedGradientFunction
+ComposedJacobianFunction ComposedJointFunction Function FunctionBundle FunctionComposer FunctionComposition
+RustBackendMode RustBackendConfig RustCodegenResult RustDerivativeBundleResult RustMultiFunctionProjectResult
+RustProjectResult RustPythonInterfaceProjectResult RustScalarType SX SXNode SXVector SingleShootingBundle
+SingleShootingGradientFunction SingleShootingHvpFunction SingleShootingJointFunction
+SingleShootingPrimalFunction SingleShootingProblem SquaredDistanceToSet acosh acos asinh asin atan2 atan atanh
+bilinear_form cbrt ceil const cos cosh cse create_rust_project create_rust_derivative_bundle
+create_multi_function_rust_project derivative clear_registered_elementary_functions erf erfc exp expm1 floor
+fract gradient get_registered_elementary_function hessian hypot if_else jacobian jvp log log1p map_function
+reduce_function matvec maximum minimum quadform round register_elementary_function generate_rust signum
+simplify sin sinh sqrt tan tanh trunc vector vjp zip_function BatchedFunction BatchedJacobianFunction
+ReducedFunction""".split()
+
+OWNERS: dict[str, object] = {
+    "gradgen": gg,
+    "SX": SX,
+    "SXVector": SXVector,
+    "Function": Function,
+    "RustBackendConfig": gg.RustBackendConfig(),
+    "RustCodegenResult": gg.RustCodegenResult,
+    "CodeGenerationBuilder": gg.CodeGenerationBuilder,
+}
+
+
+def migration_rows() -> list[tuple[str, str, str, str]]:
+    text = (REPO / "GUIDE.md").read_text()
+    section = text[text.index("### Every 0.5.2 name") :]
+    rows = []
+    for line in section.splitlines():
+        m = _ROW.match(line)
+        if m:
+            owner, _, attr = m.group(1).rpartition(".")
+            rows.append((owner, attr, m.group(2), m.group(3).strip()))
+    return rows
+
+
+def test_migration_table_lists_every_052_name() -> None:
+    rows = migration_rows()
+    assert len(rows) > 100
+    listed = {attr for owner, attr, _, _ in rows if owner == "gradgen"}
+    sin_row = next(text for owner, attr, _, text in rows if (owner, attr) == ("gradgen", "sin"))
+    missing = [n for n in NAMES_052 if n not in listed and f" {n} " not in f" {sin_row.replace('`', ' ')} "]
+    assert not missing, f"0.5.2 names missing from the migration table: {missing}"
+    from gradgen import compat
+
+    unsupported = {attr for _, attr, status, _ in rows if status == "not supported"}
+    assert unsupported == set(compat.UNSUPPORTED) | set(compat.UNSUPPORTED_OPTIONS)
+
+
+@pytest.mark.parametrize(("owner", "attr", "status", "instead"), migration_rows(), ids=lambda v: str(v)[:40])
+def test_every_table_name_works_or_names_its_alternative(
+    owner: str, attr: str, status: str, instead: str
+) -> None:
+    target = OWNERS[owner]
+    if status == "not supported":
+        with pytest.raises(gg.UnsupportedFeatureError) as info:
+            value = getattr(target, attr)
+            value()  # the RustBackendConfig options raise when called
+        assert f"{attr} of gradgen 0.5.2 is not supported here" in str(info.value)
+        assert instead.replace("`", "").split(" (")[0] in str(info.value)
+        return
+    getattr(target, attr)  # resolves
+    # ... and a test of this module uses it
+    source = pathlib.Path(__file__).read_text()
+    source = source.replace(source[source.index("NAMES_052 = ") : source.index("OWNERS: dict")], "")
+    assert re.search(rf"\b{re.escape(attr)}\b", source), f"{owner}.{attr} is not exercised"
+
+
+def test_same_spellings_of_the_052_examples(tmp_path: pathlib.Path) -> None:
+    x = SX.sym("x")
+    v = gg.vector([x, 2.0])
+    assert isinstance(v, SXVector) and v[1] is gg.const(2.0) and gg.const(2.0).value == 2.0
+    assert x.node is x and isinstance(x, gg.SXNode) and x.name == "x" and (x * v[0]).args == (x, x)
+    w = SXVector.sym("w", 3)
+    p = [0.5, -1.5, 2.0]
+    f = Function(
+        "stats",
+        [w],
+        [w.prod(), w.mean(), w.norm2(), w.norm2sq(), w.norm1(), w.norm_inf(), w.norm_p(3), w.norm_p_to_p(3)],
+    )
+    expected = [
+        -1.5,
+        1.0 / 3.0,
+        math.sqrt(6.5),
+        6.5,
+        4.0,
+        2.0,
+        (0.125 + 3.375 + 8.0) ** (1 / 3),
+        11.5,
+    ]
+    assert list(f(p)) == pytest.approx(expected, rel=1e-14)
+    a = [[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]
+    mv = Function("mv", [w], [gg.matvec(a, w), gg.bilinear_form([1.0, 2.0], a, w)])
+    assert mv(p) == ([-2.5, 7.5], pytest.approx(-2.5 + 15.0))
+    ie = Function("ie", [x], [gg.if_else(x * x, -x, x < 0.0)])
+    assert ie(-2.0) == 4.0 and ie(3.0) == -3.0
+    jac = gg.jacobian(SXVector([x * x, x.sin()]), SXVector([x]))
+    assert Function("j", [x], [jac])(0.5) == pytest.approx([1.0, math.cos(0.5)])
+    hes = gg.hessian(w.norm2sq() * w[0], w)
+    assert Function("h", [w], [hes])(p)[:3] == pytest.approx([6 * p[0], 2 * p[1], 2 * p[2]])
+    assert Function("jv", [w], [gg.jvp(w.sum() * w[0], w, [1.0, 0.0, 0.0])])(p) == pytest.approx(
+        2 * p[0] + p[1] + p[2]
+    )
+    assert Function("vj", [w], [gg.vjp(w.sum(), w, 2.0)])(p) == [2.0, 2.0, 2.0]
+    assert len(f.cse()) >= 0 and isinstance(gg.cse(w.norm2sq()), gg.CSEPlan)
+    config = (
+        gg.RustBackendConfig()
+        .with_backend_mode("std")
+        .with_scalar_type("f64")
+        .with_crate_name("same")
+        .with_function_name("kern")
+    )
+    project = Function("g", [x], [x.exp()]).create_rust_project(tmp_path / "same", config=config)
+    assert isinstance(project, gg.RustProjectResult) and project.crate_name == "same"
+    assert "pub fn kern(" in project.source and project.project_dir == tmp_path / "same"
+    result = project.generation
+    assert isinstance(result, gg.RustCodegenResult) and result.workspace_size == 0
+    built = gg.CodeGenerationBuilder().with_backend_config(config.with_function_name(None)).for_function(f)
+    out = built.add_primal().done().build(tmp_path / "b")
+    assert isinstance(out, gg.RustMultiFunctionProjectResult) and out.function_names == ("same_stats_f",)
+    bundle = gg.create_rust_derivative_bundle(Function("q", [x], [x * x]), tmp_path / "bundle")
+    assert isinstance(bundle, gg.RustDerivativeBundleResult)
+    assert Function("c", [x], [x]).__call__(2.0) == 2.0
