@@ -98,6 +98,24 @@ class RustGenerationResult:
     def output_sizes(self) -> tuple[int, ...]:
         return self.signature.output_sizes
 
+    @property
+    def python_name(self) -> str:
+        """The name of the generated kernel's source function (gradgen 0.5.2's field)."""
+        return self.kernel.name
+
+    @property
+    def backend_mode(self) -> str:
+        return self.config.backend_mode
+
+    @property
+    def scalar_type(self) -> str:
+        return self.config.scalar_type
+
+    @property
+    def math_library(self) -> str | None:
+        """``"libm"`` for ``no_std`` crates, ``None`` for std (its methods)."""
+        return "libm" if self.config.backend_mode == "no_std" else None
+
 
 def _doc_name(name: str) -> str:
     """A user-facing name quoted for a doc comment (control characters escaped)."""

@@ -105,6 +105,7 @@ RUST_OPS: dict[Op, RustOp] = {
     Op.NORM_INF: RustOp(Kind.NORM, helper="norm_inf"),
     Op.NORM_P: RustOp(Kind.NORM, helper="norm_p"),
     Op.NORM_P_TO_P: RustOp(Kind.NORM, helper="norm_p_to_p"),
+    Op.FRACT: RustOp(Kind.HELPER, helper="fract"),
 }
 
 #: POWI exponents up to this magnitude are written as multiplications
@@ -186,6 +187,11 @@ fn signum(x: {T}) -> {T} {
     }
 }
 """,
+    "fract": """/// Fractional part of `x`: `x - trunc(x)` (NaN for infinities and NaN).
+fn fract(x: {T}) -> {T} {
+    x - {TRUNC_OPEN}x{TRUNC_CLOSE}
+}
+""",
     "powi": """/// `x` to the integer power `n` by binary exponentiation.
 fn powi(x: {T}, n: i64) -> {T} {
     let mut k = n.unsigned_abs();
@@ -243,6 +249,8 @@ def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
             "{ABS_CLOSE}": ")",
             "{POW_ABS_X_P}": f"libm::pow{f}(libm::fabs{f}(x), p)",
             "{POW_NORM}": f"libm::pow{f}(norm_p_to_p(p, v), 1.0 / p)",
+            "{TRUNC_OPEN}": f"libm::trunc{f}(",
+            "{TRUNC_CLOSE}": ")",
         }
     return {
         "{T}": scalar,
@@ -252,6 +260,8 @@ def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
         "{ABS_CLOSE}": ".abs()",
         "{POW_ABS_X_P}": "x.abs().powf(p)",
         "{POW_NORM}": "norm_p_to_p(p, v).powf(1.0 / p)",
+        "{TRUNC_OPEN}": "",
+        "{TRUNC_CLOSE}": ".trunc()",
     }
 
 

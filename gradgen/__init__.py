@@ -4,7 +4,8 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
-from gradgen.config import RustBackendConfig
+from gradgen.backends.rust import RustGenerationResult
+from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,
     ConfigError,
@@ -19,13 +20,15 @@ from gradgen.errors import (
     ProjectWriteError,
     ShapeError,
     UnknownPassError,
+    UnsupportedFeatureError,
     VerificationError,
 )
 from gradgen.ir.expr import SX
 
-from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
-from .bundle import create_rust_derivative_bundle
-from .codegen import create_rust_project
+from . import compat as _compat
+from .builder import BuildResult, CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
+from .bundle import DerivativeBundle, create_rust_derivative_bundle
+from .codegen import RustProjectResult, create_rust_project, generate_rust
 from .derivatives import (
     derivative,
     gradient,
@@ -56,6 +59,7 @@ from .elementary import (
     expm1,
     fabs,
     floor,
+    fract,
     hypot,
     if_else,
     log,
@@ -85,12 +89,27 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
-from .simplification import cse, simplify
+from .simplification import CSEAssignment, CSEPlan, cse, simplify
 from .sparse import SparseHessian
 from .vector import SXVector, vector
 
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
 const = SX.const
+
+# gradgen 0.5.2's names for our types (see the migration table in GUIDE.md)
+SXNode = SX  # an SX is its own interned node
+RustCodegenResult = RustGenerationResult
+RustMultiFunctionProjectResult = BuildResult
+RustDerivativeBundleResult = DerivativeBundle
+
+
+def __getattr__(name: str) -> object:
+    """gradgen 0.5.2 names this library does not provide fail with an error naming what to use."""
+    instead = _compat.UNSUPPORTED.get(name)
+    if instead is not None:
+        raise _compat.unsupported("gradgen.", name, instead)
+    raise AttributeError(f"module 'gradgen' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -100,13 +119,16 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "SX", "SXVector", "Function", "vector", "const", "simplify", "cse",
     "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
     "acosh", "atanh", "exp", "expm1", "log", "log1p", "log10", "sqrt", "cbrt", "erf", "erfc",
-    "floor", "ceil", "round", "trunc", "signum", "fabs", "hypot", "maximum", "minimum", "pow",
+    "floor", "ceil", "round", "trunc", "fract", "signum", "fabs", "hypot", "maximum", "minimum", "pow",
     "eq", "ne", "if_else", "matvec", "quadform", "bilinear_form", "dot", "norm1", "norm2",
     "norm2sq", "norm_inf", "norm_p", "norm_p_to_p",
     # automatic differentiation (issue 3)
     "derivative", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
     # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
+    "generate_rust", "create_multi_function_rust_project", "RustBackendMode", "RustScalarType",
+    "CSEPlan", "CSEAssignment", "SXNode", "RustCodegenResult", "RustProjectResult",
+    "RustMultiFunctionProjectResult", "RustDerivativeBundleResult",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
     # progress of long operations (logging)
     "enable_progress",
@@ -114,7 +136,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "KernelCallError",
+    "KernelCallError", "UnsupportedFeatureError",
 ]
 # fmt: on
 

@@ -60,8 +60,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 import attrs
 
@@ -73,6 +73,7 @@ from gradgen.passes import autodiff as ad
 from gradgen.passes.pipelines import level_index
 from gradgen.passes.sparsity import check_triangle
 
+from .cargo_build import cargo_build
 from .function import Function
 from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
 
@@ -115,6 +116,23 @@ def _check_wrt_value(wrt: Any) -> tuple[int, ...] | None:
     return tuple(items)
 
 
+def _by_name(f: Function, wrt: Any) -> Any:
+    """``wrt`` with input names (gradgen 0.5.2 accepts them) replaced by their indices."""
+
+    def index(w: Any) -> Any:
+        if not isinstance(w, str):
+            return w
+        if w not in f.input_names:
+            raise DifferentiationError(
+                f"{f.name!r} has no input named {w!r}; its inputs are {', '.join(f.input_names)}"
+            )
+        return f.input_names.index(w)
+
+    if isinstance(wrt, (list, tuple)):
+        return [index(w) for w in wrt]
+    return index(wrt)
+
+
 def _resolve_wrt(f: Function, wrt: tuple[int, ...] | None) -> tuple[int, ...]:
     """Indices checked against ``f`` (``None``: every input); duplicates rejected."""
     return ad.check_wrt_list(f.kernel, None if wrt is None else list(wrt))
@@ -144,7 +162,11 @@ class FunctionBundle:
         self.triangle: str | None = None
 
     def _add(self, kind: str, wrt: Any) -> FunctionBundle:
-        self._parts.setdefault(kind, []).append(_check_wrt_value(wrt))
+        named = isinstance(wrt, str) or (
+            isinstance(wrt, (list, tuple)) and any(isinstance(w, str) for w in wrt)
+        )
+        # input names are resolved against the function in resolve(); indices are checked now
+        self._parts.setdefault(kind, []).append(wrt if named else _check_wrt_value(wrt))
         return self
 
     def add_f(self) -> FunctionBundle:
@@ -199,7 +221,7 @@ class FunctionBundle:
                 _check_scalar(f, _DESCRIPTION[kind])
             blocks: list[int] = []
             for spec in specs:
-                blocks.extend(_resolve_wrt(f, spec))
+                blocks.extend(_resolve_wrt(f, _check_wrt_value(_by_name(f, spec))))
             dupes = sorted({f.input_names[w] for w in blocks if blocks.count(w) > 1})
             if dupes:
                 raise DifferentiationError(
@@ -264,7 +286,7 @@ class FunctionBuilder:
         f = self.function
         if kind in _SCALAR_KINDS:
             _check_scalar(f, _DESCRIPTION[kind])
-        blocks = (0,) if kind == "primal" else _resolve_wrt(f, _check_wrt_value(wrt))
+        blocks = (0,) if kind == "primal" else _resolve_wrt(f, _check_wrt_value(_by_name(f, wrt)))
         for w in blocks:
             self.requests.append((kind, ((kind, () if kind == "primal" else (w,)),), call, triangle))
         return self
@@ -356,11 +378,30 @@ class CodeGenerationBuilder:
         self.config = config
         return self
 
-    def for_function(self, f: Function) -> FunctionBuilder:
-        """A scoped builder for the kernels of ``f``; call ``.done()`` to commit it."""
+    @overload
+    def for_function(self, f: Function) -> FunctionBuilder: ...
+    @overload
+    def for_function(
+        self, f: Function, configure: Callable[[FunctionBuilder], Any]
+    ) -> CodeGenerationBuilder: ...
+    def for_function(
+        self, f: Function, configure: Callable[[FunctionBuilder], Any] | None = None
+    ) -> FunctionBuilder | CodeGenerationBuilder:
+        """A scoped builder for the kernels of ``f``; call ``.done()`` to commit it. With
+        ``configure`` (gradgen 0.5.2's form ``for_function(f, lambda b: b.add_primal())``), the
+        block is configured by that callable, committed, and the builder returned."""
         block = FunctionBuilder(self, f)
         self._open.append(block)
-        return block
+        if configure is None:
+            return block
+        if not callable(configure):
+            raise GradgenTypeError(
+                f"for_function's configure must be callable, got {type(configure).__name__}"
+            )
+        configure(block)
+        if not block.committed:
+            block.done()
+        return self
 
     def _commit(self, block: FunctionBuilder) -> None:
         self._open.remove(block)
@@ -455,4 +496,22 @@ class CodeGenerationBuilder:
             facts={f.name: f.as_json() for f in crate.functions},
         )
         write_project(project_dir, files, overwrite=overwrite)
+        if self.config.build_crate:
+            cargo_build(project_dir, self.config.build_profile)
         return BuildResult(project_dir, crate, files["src/lib.rs"])
+
+
+def create_multi_function_rust_project(
+    functions: Sequence[Function], path: str | os.PathLike[str], config: RustBackendConfig | None = None
+) -> BuildResult:
+    """One crate at ``path`` with one primal kernel per Function of ``functions`` (gradgen
+    0.5.2's entry point; the same as ``CodeGenerationBuilder`` with ``add_primal()`` for each,
+    so the kernels are named ``<crate>_<function>_f``)."""
+    if isinstance(functions, Function) or not isinstance(functions, (list, tuple)):
+        raise GradgenTypeError("create_multi_function_rust_project expects a list or tuple of Functions")
+    builder = CodeGenerationBuilder()
+    if config is not None:
+        builder.with_backend_config(config)
+    for f in functions:
+        builder.for_function(f).add_primal().done()
+    return builder.build(path)

@@ -28,12 +28,15 @@ class DerivativeBundle:
         return [self.bundle_dir / name for name in self.crates]
 
 
-def bundle_functions(f: Function) -> dict[str, Function]:
+def bundle_functions(
+    f: Function, primal: bool = True, jacobians: bool = True, hessians: bool = True
+) -> dict[str, Function]:
     """Directory name -> Function: ``primal``, ``<f>_jacobian_<in>`` for every input and, when
-    ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input."""
-    funcs: dict[str, Function] = {"primal": f}
-    derived = [f.jacobian(w) for w in range(len(f.input_names))]
-    if len(f.output_names) == 1 and f.output_sizes[0] == 1:
+    ``f`` has one scalar output, ``<f>_hessian_<in>`` for every input (each family only when
+    its flag is set)."""
+    funcs: dict[str, Function] = {"primal": f} if primal else {}
+    derived = [f.jacobian(w) for w in range(len(f.input_names))] if jacobians else []
+    if hessians and len(f.output_names) == 1 and f.output_sizes[0] == 1:
         derived += [f.hessian(w) for w in range(len(f.input_names))]
     for d in derived:
         key = sanitize(d.name)
@@ -51,6 +54,10 @@ def create_rust_derivative_bundle(
     path: str | os.PathLike[str],
     simplify_derivatives: str | int | None = None,
     config: RustBackendConfig | None = None,
+    *,
+    include_primal: bool = True,
+    include_jacobians: bool = True,
+    include_hessians: bool = True,
 ) -> DerivativeBundle:
     """Write crates ``primal/``, ``<f>_jacobian_<in>/`` for every input and, for a function with
     one scalar output, ``<f>_hessian_<in>/`` into the directory ``path``.
@@ -73,7 +80,14 @@ def create_rust_derivative_bundle(
     if root.exists() and not root.is_dir():
         raise ProjectWriteError(f"cannot create a derivative bundle at {str(root)!r}: it is a file")
     crates = {}
-    for directory, fn in bundle_functions(f).items():
+    for flag, value in (
+        ("include_primal", include_primal),
+        ("include_jacobians", include_jacobians),
+        ("include_hessians", include_hessians),
+    ):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{flag} must be True or False, got {value!r}")
+    for directory, fn in bundle_functions(f, include_primal, include_jacobians, include_hessians).items():
         primal = directory == "primal"
         name = resolve_crate_name(None, f.name if primal else root / directory)
         cfg = config if primal else derived_config

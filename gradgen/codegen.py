@@ -18,9 +18,11 @@ from gradgen.backends.crate import crate_files, resolve_crate_name
 from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
 from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
-from gradgen.errors import ConfigError
+from gradgen.errors import ConfigError, GradgenTypeError
+from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 
+from .cargo_build import cargo_build
 from .pipeline import compile_kernel as compile_kernel  # re-exported for callers of codegen
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,12 +43,51 @@ class RustProjectResult:
         return self.generation.function_name
 
 
-@paused_gc()
-def generate_rust(f: Function, config: RustBackendConfig | None = None) -> RustGenerationResult:
-    """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options)."""
+def with_overrides(
+    config: RustBackendConfig | None,
+    function_name: str | None = None,
+    backend_mode: str | None = None,
+    scalar_type: str | None = None,
+    math_library: str | None = None,
+) -> RustBackendConfig:
+    """``config`` (default: a default config) with the keyword options of gradgen 0.5.2's
+    ``generate_rust`` / ``create_rust_project`` applied (``math_library`` may only name the
+    library the backend mode implies: ``libm`` for ``no_std``)."""
     config = config or RustBackendConfig()
     if not isinstance(config, RustBackendConfig):
         raise ConfigError(f"config must be a RustBackendConfig, got {type(config).__name__}")
+    if function_name is not None:
+        config = config.with_function_name(function_name)
+    if backend_mode is not None:
+        config = config.with_backend_mode(backend_mode)
+    if scalar_type is not None:
+        config = config.with_scalar_type(scalar_type)
+    if math_library is not None and math_library != "libm":
+        raise ConfigError(
+            f"math_library {math_library!r} is not supported: no_std crates use libm, std crates the "
+            "standard library (give backend_mode='no_std' for libm)"
+        )
+    return config
+
+
+@paused_gc()
+def generate_rust(
+    f: Function,
+    config: RustBackendConfig | None = None,
+    *,
+    function_name: str | None = None,
+    backend_mode: str | None = None,
+    scalar_type: str | None = None,
+    math_library: str | None = None,
+) -> RustGenerationResult:
+    """Generate the Rust module of ``f`` in memory (see ``RustBackendConfig`` for the options;
+    the keyword options override the config's, as in gradgen 0.5.2)."""
+    if not isinstance(getattr(f, "kernel", None), Kernel):
+        raise GradgenTypeError(
+            f"generate_rust expects a gradgen Function, got {type(f).__name__}; for several kernels "
+            "use CodeGenerationBuilder or create_multi_function_rust_project"
+        )
+    config = with_overrides(config, function_name, backend_mode, scalar_type, math_library)
     kernel = compile_kernel(f.kernel, config, config.function_name)
     return generation_result(kernel, emit_module([kernel], config), config)
 
@@ -58,6 +99,10 @@ def create_rust_project(
     function_name: str | None = None,
     config: RustBackendConfig | None = None,
     overwrite: bool = False,
+    *,
+    backend_mode: str | None = None,
+    scalar_type: str | None = None,
+    math_library: str | None = None,
 ) -> RustProjectResult:
     """Write a Cargo project for ``f`` at ``path``: ``Cargo.toml``, ``README.md``, ``src/lib.rs``.
 
@@ -67,6 +112,7 @@ def create_rust_project(
     ``ProjectWriteError`` unless ``overwrite=True``; a crate gradgen generated there before is
     updated in place, all or nothing, and the user's own files in it (``tests/``, ``benches/``, ...) are kept.
     """
+    config = with_overrides(config, None, backend_mode, scalar_type, math_library)
     project = plan_rust_project(f, path, crate_name, function_name, config)
     write_rust_project(project, overwrite)
     return project
@@ -107,3 +153,5 @@ def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> N
         metadata_file=False,
     )
     write_project(project.project_dir, files, overwrite=overwrite)
+    if isinstance(result.config, RustBackendConfig) and result.config.build_crate:
+        cargo_build(project.project_dir, result.config.build_profile)

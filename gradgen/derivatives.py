@@ -112,15 +112,20 @@ def _result(values: list[SX], scalar: bool) -> SX | SXVector:
 
 
 @overload
-def derivative(expr: SXVector | Sequence[Scalar], x: SX) -> SXVector: ...
+def derivative(expr: SXVector | Sequence[Scalar], x: SX, seed: Scalar = 1.0) -> SXVector: ...
 @overload
-def derivative(expr: Scalar, x: SX) -> SX: ...
-def derivative(expr: ExprLike, x: SX) -> SX | SXVector:
-    """``d expr / d x`` for a scalar symbol ``x``; elementwise when ``expr`` is a vector."""
+def derivative(expr: Scalar, x: SX, seed: Scalar = 1.0) -> SX: ...
+def derivative(expr: ExprLike, x: SX, seed: Scalar = 1.0) -> SX | SXVector:
+    """``seed * d expr / d x`` for a scalar symbol ``x``; elementwise when ``expr`` is a vector."""
     if not isinstance(x, SX):
         raise DifferentiationError(f"derivative needs a scalar symbol, got {type(x).__name__}; use jacobian")
     exprs, scalar = _as_exprs(expr)
-    return _result(_jac(exprs, [x]), scalar)
+    return _result(_seeded(_jac(exprs, [x]), seed), scalar)
+
+
+def _seeded(values: list[SX], seed: Scalar) -> list[SX]:
+    s = as_sx(seed)
+    return values if s.is_constant and s.value == 1.0 else [s * v for v in values]
 
 
 def _jac(exprs: list[SX], x: Variables) -> list[SX]:
@@ -129,14 +134,15 @@ def _jac(exprs: list[SX], x: Variables) -> list[SX]:
     return _raise(ad.jacobian(low.kernel, 0), low.symbols)
 
 
-def gradient(expr: ExprLike, x: Variables) -> SXVector:
-    """The gradient of a scalar expression w.r.t. the symbols ``x`` (an ``SXVector``)."""
+def gradient(expr: ExprLike, x: Variables, seed: Scalar = 1.0) -> SXVector:
+    """The gradient (times ``seed``) of a scalar expression w.r.t. the symbols ``x`` (an
+    ``SXVector``)."""
     exprs, scalar = _as_exprs(expr)
     if not scalar and len(exprs) != 1:
         raise DifferentiationError(
             f"gradient needs a scalar expression, got a vector of length {len(exprs)}; use jacobian"
         )
-    return SXVector(_jac(exprs, x))
+    return SXVector(_seeded(_jac(exprs, x), seed))
 
 
 def jacobian(expr: ExprLike, x: Variables) -> SXVector:

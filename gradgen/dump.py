@@ -66,7 +66,7 @@ import os
 import pathlib
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn, cast
 
 import networkx as nx
@@ -76,6 +76,7 @@ from gradgen.backends.names import find_rust_names, rust_signature_lines
 from gradgen.backends.rust import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import GradgenError
+from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import OP_INFO, Op
 from gradgen.ir.printer import format_kernel as format_ir
@@ -619,6 +620,11 @@ def _write_ir(folder: pathlib.Path, number: int, width: int, name: str, kernel: 
         raise _Exit(EXIT_OUTPUT, f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
 
+def describe_symbols(symbols: Iterable[SX]) -> str:
+    """One line ``name: {metadata}`` per symbol given metadata by ``SX.sym(..., metadata=)``."""
+    return "\n".join(f"{s.name}: {s.metadata!r}" for s in symbols if s.metadata)
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out parsed options; raises ``_Exit`` for documented failures."""
     if args.max_nodes < 1:
@@ -645,6 +651,9 @@ def run(args: argparse.Namespace) -> int:
         if folder is not None:
             _write_ir(folder, event.index + 1, width, event.name, event.after)
 
+    metadata = describe_symbols(s for block in function.input_symbols for s in block)
+    if metadata:
+        printer.section("symbol metadata", metadata)
     if folder is not None:
         _write_ir(folder, 0, width, "input", function.kernel)
     # "IR before" is printed by a wrapper just before the pass runs, so it shows even when it fails

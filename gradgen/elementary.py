@@ -93,6 +93,7 @@ floor = _unary(Op.FLOOR)
 ceil = _unary(Op.CEIL)
 round = _unary(Op.ROUND)
 trunc = _unary(Op.TRUNC)
+fract = _unary(Op.FRACT)
 signum = _unary(Op.SIGNUM)
 fabs = _unary(Op.ABS)
 
@@ -190,11 +191,20 @@ def bilinear_form(x: VectorLike, P: Matrix, y: VectorLike) -> SX:
     )
 
 
-def quadform(P: Matrix, x: VectorLike) -> SX:
-    """``x^T P x`` for a square (constant) matrix ``P``."""
+def quadform(P: Matrix, x: VectorLike, is_symmetric: bool | None = None) -> SX:
+    """``x^T P x`` for a square (constant) matrix ``P``; ``is_symmetric=True`` (gradgen 0.5.2's
+    default) also checks that ``P`` is symmetric."""
     rows = _matrix(P)
     if len(rows) != len(rows[0]):
         raise ShapeError(f"quadform needs a square matrix, got {len(rows)}x{len(rows[0])}")
+    if is_symmetric:
+        for i, row in enumerate(rows):
+            for j in range(i):
+                if as_sx(row[j]) is not as_sx(rows[j][i]):
+                    raise ShapeError(
+                        f"quadform(is_symmetric=True): P[{i}][{j}] differs from P[{j}][{i}]; "
+                        "pass is_symmetric=False for a non-symmetric matrix"
+                    )
     return bilinear_form(x, rows, x)
 
 

@@ -32,6 +32,10 @@ class KernelCallError(GradgenError, ValueError):
     number, or a slice of the wrong length (named, with the expected length)."""
 
 
+class UnsupportedFeatureError(GradgenError, NotImplementedError):
+    """A gradgen 0.5.2 name this library does not provide; the message names what to use."""
+
+
 __all__ = [
     "BuildError",
     "ConfigError",
@@ -46,5 +50,6 @@ __all__ = [
     "ProjectWriteError",
     "ShapeError",
     "UnknownPassError",
+    "UnsupportedFeatureError",
     "VerificationError",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
-from gradgen.ir.expr import SX, as_sx
+from gradgen.ir.expr import SX, as_sx, iter_dag
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
@@ -28,6 +28,7 @@ from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import simplification_passes
 from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle
 
+from . import compat
 from .input_symbols import InputSymbols, checked_blocks
 from .vector import SXVector
 
@@ -215,9 +216,14 @@ class Function:
         f._adopt(kernel, symbols)
         return f
 
-    def _derived(self, kernel: Kernel) -> Function:
+    def _derived(
+        self, kernel: Kernel, name: str | None = None, appended_inputs: Sequence[str] | None = None
+    ) -> Function:
         """The Function of a kernel made from this one's: its first input ports are this
-        function's (same symbols), the ports a derivative appends get fresh symbols."""
+        function's (same symbols), the ports a derivative appends get fresh symbols (named
+        ``appended_inputs`` when given); ``name`` renames the kernel."""
+        if name is not None or appended_inputs is not None:
+            kernel = compat.renamed(kernel, name, appended_inputs, len(self.kernel.inputs))
         return Function._wrap(kernel, InputSymbols(kernel.inputs, base=self._symbols))
 
     @property
@@ -293,21 +299,104 @@ class Function:
             values.append(vals)
         return values
 
-    def __call__(self, *args: float | Iterable[float]) -> Any:
-        """Evaluate numerically: one number per scalar input, a sequence per vector input.
+    def _bind(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
+        """Positional arguments, with keyword arguments placed by input name."""
+        if not named:
+            return args
+        names = self.input_names
+        bound: list[Any] = list(args) + [_MISSING] * (len(names) - len(args))
+        if len(args) > len(names):
+            raise EvaluationArgumentError(
+                f"function {self.name!r} takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+            )
+        for key, value in named.items():
+            if key not in names:
+                raise EvaluationArgumentError(
+                    f"function {self.name!r} has no input named {key!r}; its inputs are {', '.join(names)}"
+                )
+            k = names.index(key)
+            if bound[k] is not _MISSING:
+                raise EvaluationArgumentError(f"function {self.name!r} got two values for input {key!r}")
+            bound[k] = value
+        missing = [n for n, v in zip(names, bound, strict=True) if v is _MISSING]
+        if missing:
+            raise EvaluationArgumentError(
+                f"function {self.name!r} is missing a value for input(s) {', '.join(map(repr, missing))}"
+            )
+        return tuple(bound)
 
-        Returns a float per scalar output and a list per vector output; a tuple of them when the
-        function has several outputs (the result is typed ``Any`` because its shape is only known
-        at run time)."""
+    def _substitute(self, args: tuple[Any, ...]) -> Any:
+        """The outputs as expressions of the given (symbolic) arguments: composition."""
+        ports = self.kernel.inputs
+        if len(args) != len(ports):
+            raise EvaluationArgumentError(
+                f"function {self.name!r} takes {len(ports)} argument(s) "
+                f"({', '.join(self.input_names)}), got {len(args)}"
+            )
+        blocks: list[list[SX]] = []
+        for port, arg in zip(ports, args, strict=True):
+            try:
+                if isinstance(arg, (SX, int, float)) and not isinstance(arg, bool):
+                    items = [as_sx(arg)]
+                elif _is_text(arg):
+                    raise GradgenTypeError
+                else:
+                    items = [as_sx(v) for v in arg]
+            except (GradgenTypeError, TypeError):
+                raise EvaluationArgumentError(
+                    f"argument {port.name!r} of {self.name!r} must be an expression, a number or a "
+                    f"vector of them, got {arg!r}"
+                ) from None
+            if len(items) != port.size:
+                raise EvaluationArgumentError(
+                    f"argument {port.name!r} of {self.name!r} has length {len(items)}, expected {port.size}"
+                )
+            blocks.append(items)
+        raised = raise_kernel(self.kernel, blocks)
+        outs = [e[0] if p.scalar else SXVector(e) for e, p in zip(raised, self.kernel.outputs, strict=True)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def __call__(self, *args: Any, **named: Any) -> Any:
+        """Evaluate: one value per input, positionally or by input name (``f(x=[...], u=2.0)``).
+
+        With numbers (a number per scalar input, a sequence per vector input) the result is a
+        float per scalar output and a list per vector output; a tuple of them when the function
+        has several outputs. When an argument holds an expression (``SX``/``SXVector``), the
+        result is the outputs as expressions of the arguments (``SX`` / ``SXVector``), so
+        Functions compose: ``g(f(x)[0], y)``. (Typed ``Any``: the shape is known at run time.)"""
+        args = self._bind(args, named)
+        if any(_is_symbolic(a) for a in args):
+            return self._substitute(args)
         results = run(self.kernel, self._coerce_args(args))
         outs = [r[0] if p.scalar else r for r, p in zip(results, self.kernel.outputs, strict=True)]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    # ---- structure as 0.5.2 exposes it ----------------------------------------------------------
+    @property
+    def flat_inputs(self) -> tuple[SX, ...]:
+        """Every input symbol, input after input."""
+        return tuple(s for block in self.input_symbols for s in block)
+
+    @property
+    def flat_outputs(self) -> tuple[SX, ...]:
+        """Every output expression, output after output."""
+        return tuple(e for exprs in self.output_expressions for e in exprs)
+
+    @property
+    def nodes(self) -> tuple[SX, ...]:
+        """Every distinct node of the outputs, children before parents."""
+        return tuple(iter_dag(self.flat_outputs))
+
     # ---- simplification and CSE -----------------------------------------------------------
-    def simplify(self, level: str | int = "medium") -> Function:
+    def simplify(
+        self, level: str | int = "medium", name: str | None = None, *, max_effort: str | int | None = None
+    ) -> Function:
         """A new Function with the outputs simplified at ``level`` (``"none" "basic" "medium"
-        "high" "max"`` or ``0``-``4``)."""
-        return self._derived(PassManager(simplification_passes(level)).run(self.kernel))
+        "high" "max"`` or ``0``-``4``); ``max_effort=`` takes 0.5.2's efforts (a level name or a
+        pass count, see :func:`gradgen.compat.level_from_effort`); ``name=`` renames the result."""
+        if max_effort is not None:
+            level = compat.level_from_effort(max_effort)
+        return self._derived(PassManager(simplification_passes(level)).run(self.kernel), name)
 
     def cse(self, min_uses: int = 2, prefix: str = "w") -> CSEPlan:
         """The common-subexpression plan of all outputs (see :func:`gradgen.cse`)."""
@@ -315,47 +404,121 @@ class Function:
 
     # ---- derivatives (the kernels of passes.autodiff) -----------------------------------------
     @paused_gc()
-    def _derive(self, p: ad.AutodiffPass) -> Function:
-        return self._derived(PassManager([p]).run(self.kernel))
+    def _derive(
+        self, p: ad.AutodiffPass, name: str | None = None, appended_inputs: Sequence[str] | None = None
+    ) -> Function:
+        return self._derived(PassManager([p]).run(self.kernel), name, appended_inputs)
 
-    def gradient(self, wrt: int = 0) -> Function:
+    def gradient(
+        self, wrt: int | None = None, name: str | None = None, *, wrt_index: int | None = None
+    ) -> Function:
         """``<f>_gradient_<in>`` with output ``grad_<in>``; ``f`` must have one scalar output."""
-        return self._derive(ad.AutodiffPass("gradient", wrt))
+        return self._derive(ad.AutodiffPass("gradient", compat.resolve_wrt(wrt, wrt_index)), name)
 
-    def jacobian(self, wrt: int = 0) -> Function:
+    def jacobian(
+        self, wrt: int | None = None, name: str | None = None, *, wrt_index: int | None = None
+    ) -> Function:
         """``<f>_jacobian_<in>`` with one row-major output ``jacobian_<out>_<in>`` per output."""
-        return self._derive(ad.AutodiffPass("jacobian", wrt))
+        return self._derive(ad.AutodiffPass("jacobian", compat.resolve_wrt(wrt, wrt_index)), name)
 
-    def hessian(self, wrt: int = 0) -> Function:
+    def hessian(
+        self, wrt: int | None = None, name: str | None = None, *, wrt_index: int | None = None
+    ) -> Function:
         """``<f>_hessian_<in>`` with the row-major ``n*n`` output ``hessian_<in>``."""
-        return self._derive(ad.AutodiffPass("hessian", wrt))
+        return self._derive(ad.AutodiffPass("hessian", compat.resolve_wrt(wrt, wrt_index)), name)
 
-    def hvp(self, wrt: int = 0) -> Function:
-        """``<f>_hvp_<in>``: the inputs of ``f`` plus the direction ``v_<in>``; output ``hvp_<in>``."""
-        return self._derive(ad.AutodiffPass("hvp", wrt))
+    def hvp(
+        self,
+        wrt: int | None = None,
+        name: str | None = None,
+        tangent_name: str | None = None,
+        *,
+        wrt_index: int | None = None,
+    ) -> Function:
+        """``<f>_hvp_<in>``: the inputs of ``f`` plus the direction ``v_<in>`` (or
+        ``tangent_name``); output ``hvp_<in>``."""
+        p = ad.AutodiffPass("hvp", compat.resolve_wrt(wrt, wrt_index))
+        return self._derive(p, name, None if tangent_name is None else [tangent_name])
 
-    def jvp(self, tangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
+    def jvp(
+        self,
+        *tangents: Any,
+        wrt_index: int | Sequence[int] | None = None,
+        tangent: Any = None,
+        name: str | None = None,
+    ) -> Function:
         """Forward-mode directional derivative ``<f>_jvp_<ins>``: outputs ``jvp_<out>``.
 
-        ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``tangent`` gives
-        constant seeds (one entry per selected input, or a flat list for a single input); when it
-        is ``None``, runtime inputs ``tangent_<in>`` are appended instead.
+        ``f.jvp(tangent, wrt_index)``: ``wrt_index`` selects the inputs (an index, a list, or
+        ``None`` for all); ``tangent`` gives constant seeds (one entry per selected input, or a
+        flat list for a single input); when it is ``None``, runtime inputs ``tangent_<in>`` are
+        appended instead. ``f.jvp(t0, t1, ...)`` (gradgen 0.5.2) gives one tangent per input.
         """
-        return self._derive(ad.AutodiffPass("jvp", _wrt_arg(wrt_index), tangent))
+        seed, wrt = compat.split_seeds("jvp", tangents, len(self.input_names), len(self.input_names))
+        seed = tangent if seed is None else seed
+        wrt = compat.resolve_wrt(wrt, wrt_index, None)
+        return self._derive(ad.AutodiffPass("jvp", _wrt_arg(wrt), seed), name)
 
-    def vjp(self, cotangent: Any = None, wrt_index: int | Sequence[int] | None = None) -> Function:
+    def vjp(
+        self,
+        *cotangents: Any,
+        wrt_index: int | Sequence[int] | None = None,
+        cotangent: Any = None,
+        name: str | None = None,
+        cotangent_names: Sequence[str] | None = None,
+    ) -> Function:
         """Reverse-mode product ``cotangent^T J`` (``<f>_vjp_<ins>``): outputs ``vjp_<in>``.
 
-        ``wrt_index`` selects the inputs (an index, a list, or ``None`` for all). ``cotangent``
-        gives constant seeds (one entry per output, or a flat list for a single output); when it
-        is ``None``, runtime inputs ``cotangent_<out>`` are appended instead.
+        ``f.vjp(cotangent, wrt_index)``: ``wrt_index`` selects the inputs (an index, a list, or
+        ``None`` for all); ``cotangent`` gives constant seeds (one entry per output, or a flat
+        list for a single output); when it is ``None``, runtime inputs ``cotangent_<out>`` (or
+        ``cotangent_names``) are appended instead. ``f.vjp(c0, c1, ...)`` (gradgen 0.5.2) gives
+        one cotangent per output.
         """
-        return self._derive(ad.AutodiffPass("vjp", _wrt_arg(wrt_index), cotangent))
+        seed, wrt = compat.split_seeds("vjp", cotangents, len(self.output_names), len(self.input_names))
+        seed = cotangent if seed is None else seed
+        wrt = compat.resolve_wrt(wrt, wrt_index, None)
+        if cotangent_names is not None and seed is not None:
+            raise GradgenTypeError(
+                "cotangent_names= names runtime cotangent inputs: give no constant cotangents"
+            )
+        appended = None if cotangent_names is None else list(cotangent_names)
+        return self._derive(ad.AutodiffPass("vjp", _wrt_arg(wrt), seed), name, appended)
 
-    def joint(self, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
+    def joint(
+        self,
+        kinds: Sequence[str],
+        wrt: int | Sequence[int] | None = None,
+        name: str | None = None,
+        simplify_joint: str | int | None = None,
+        *,
+        wrt_index: int | Sequence[int] | None = None,
+    ) -> Function:
         """``<f>_<kinds>_<ins>``: the outputs ``kinds`` (among f, grad, jf, hessian, hvp) of one
-        graph."""
-        return self._derive(ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(wrt)))
+        graph; ``simplify_joint`` simplifies it at that (0.5.2) effort."""
+        p = ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(compat.resolve_wrt(wrt, wrt_index)))
+        joint = self._derive(p, name)
+        return joint if simplify_joint is None else joint.simplify(max_effort=simplify_joint)
+
+    def _blocks(self, make: Any, wrt_indices: Iterable[int] | None) -> tuple[Function, ...]:
+        indices = range(len(self.input_names)) if wrt_indices is None else list(wrt_indices)
+        return tuple(make(i) for i in indices)
+
+    def jacobian_blocks(self, wrt_indices: Iterable[int] | None = None) -> tuple[Function, ...]:
+        """``jacobian(i)`` for every input ``i`` (or those of ``wrt_indices``)."""
+        return self._blocks(lambda i: self.jacobian(i), wrt_indices)
+
+    def vjp_blocks(self, wrt_indices: Iterable[int] | None = None) -> tuple[Function, ...]:
+        """``vjp(wrt_index=i)`` (runtime cotangents) for every input ``i`` (or ``wrt_indices``)."""
+        return self._blocks(lambda i: self.vjp(wrt_index=i), wrt_indices)
+
+    def hessian_blocks(self, wrt_indices: Iterable[int] | None = None) -> tuple[Function, ...]:
+        """``hessian(i)`` for every input ``i`` (or those of ``wrt_indices``)."""
+        return self._blocks(lambda i: self.hessian(i), wrt_indices)
+
+    def hvp_blocks(self, wrt_indices: Iterable[int] | None = None) -> tuple[Function, ...]:
+        """``hvp(i)`` for every input ``i`` (or those of ``wrt_indices``)."""
+        return self._blocks(lambda i: self.hvp(i), wrt_indices)
 
     def sparse_hessian(self, wrt: int = 0, triangle: str = "full") -> SparseHessian:
         """The structural nonzeros of the Hessian w.r.t. input ``wrt`` in CSC order, with their
@@ -364,10 +527,26 @@ class Function:
         return SparseHessian(self._derived(kernel), kernel.note("sparse_patterns")[0])
 
     # ---- code generation (gradgen.codegen) ---------------------------------------------------
-    def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
+    def generate_rust(
+        self,
+        config: RustBackendConfig | None = None,
+        *,
+        function_name: str | None = None,
+        backend_mode: str | None = None,
+        scalar_type: str | None = None,
+        math_library: str | None = None,
+    ) -> RustGenerationResult:
+        """See :func:`gradgen.generate_rust`."""
         from . import codegen
 
-        return codegen.generate_rust(self, config=config)
+        return codegen.generate_rust(
+            self,
+            config=config,
+            function_name=function_name,
+            backend_mode=backend_mode,
+            scalar_type=scalar_type,
+            math_library=math_library,
+        )
 
     def create_rust_project(
         self,
@@ -376,23 +555,62 @@ class Function:
         function_name: str | None = None,
         config: RustBackendConfig | None = None,
         overwrite: bool = False,
+        *,
+        backend_mode: str | None = None,
+        scalar_type: str | None = None,
+        math_library: str | None = None,
     ) -> RustProjectResult:
         """Write a Cargo project for this function at ``path`` (see
         :func:`gradgen.create_rust_project`; ``overwrite=True`` allows a directory holding files
         gradgen did not generate)."""
         from . import codegen
 
-        return codegen.create_rust_project(self, path, crate_name, function_name, config, overwrite)
+        return codegen.create_rust_project(
+            self,
+            path,
+            crate_name,
+            function_name,
+            config,
+            overwrite,
+            backend_mode=backend_mode,
+            scalar_type=scalar_type,
+            math_library=math_library,
+        )
 
     def create_rust_derivative_bundle(
         self,
         path: str | os.PathLike[str],
         simplify_derivatives: str | int | None = None,
         config: RustBackendConfig | None = None,
+        *,
+        include_primal: bool = True,
+        include_jacobians: bool = True,
+        include_hessians: bool = True,
     ) -> DerivativeBundle:
         from . import bundle
 
-        return bundle.create_rust_derivative_bundle(self, path, simplify_derivatives, config)
+        return bundle.create_rust_derivative_bundle(
+            self,
+            path,
+            simplify_derivatives,
+            config,
+            include_primal=include_primal,
+            include_jacobians=include_jacobians,
+            include_hessians=include_hessians,
+        )
+
+
+_MISSING: Any = object()
+
+
+def _is_symbolic(arg: object) -> bool:
+    """An argument holding a non-constant expression: an ``SX``, or an ``SXVector`` / list /
+    tuple with one (constant ``SX`` are numbers)."""
+    if isinstance(arg, SX):
+        return not arg.is_constant
+    if isinstance(arg, (SXVector, list, tuple)):
+        return any(isinstance(v, SX) and not v.is_constant for v in arg)
+    return False
 
 
 def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:

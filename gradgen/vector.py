@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeAlias, TypeGuard, overload
+from typing import Any, TypeAlias, TypeGuard, overload
 
 from gradgen.errors import GradgenTypeError, ShapeError
 from gradgen.ir.expr import SX, Scalar, as_sx
@@ -37,15 +37,23 @@ class SXVector:
         self.name: str | None = None
 
     @classmethod
-    def sym(cls, name: str, n: int) -> SXVector:
-        """``n`` fresh symbols named ``name_0 ... name_{n-1}``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise GradgenTypeError(f"SXVector.sym needs a positive integer length, got {n!r}")
+    def sym(cls, name: str, n: int, metadata: dict[Any, Any] | None = None) -> SXVector:
+        """``n`` symbols named ``name_0 ... name_{n-1}`` (``n = 0`` gives an empty vector), each
+        carrying ``metadata`` (see :meth:`SX.sym`)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise GradgenTypeError(f"SXVector.sym needs a non-negative integer length, got {n!r}")
         if not isinstance(name, str) or not name:
             raise GradgenTypeError(f"a symbol name must be a non-empty string, got {name!r}")
-        v = cls(SX.sym(f"{name}_{i}") for i in range(n))
+        if metadata is not None and not isinstance(metadata, dict):
+            raise GradgenTypeError(f"symbol metadata must be a dict, got {type(metadata).__name__}")
+        v = cls(SX.sym(f"{name}_{i}", metadata) for i in range(n))
         v.name = name
         return v
+
+    @property
+    def elements(self) -> tuple[SX, ...]:
+        """The elements as a tuple of ``SX``."""
+        return self._items
 
     # ---- sequence protocol ------------------------------------------------------------
     def __len__(self) -> int:
@@ -158,6 +166,107 @@ class SXVector:
 
     def map(self, fn: Callable[[SX], SX]) -> SXVector:
         return SXVector(fn(a) for a in self)
+
+    # ---- elementwise elementary functions (``v.sin()`` is ``gradgen.sin(v)``) -------------
+    def abs(self) -> SXVector:
+        return SXVector(a.abs() for a in self._items)
+
+    def sin(self) -> SXVector:
+        return SXVector(a.sin() for a in self._items)
+
+    def cos(self) -> SXVector:
+        return SXVector(a.cos() for a in self._items)
+
+    def tan(self) -> SXVector:
+        return SXVector(a.tan() for a in self._items)
+
+    def asin(self) -> SXVector:
+        return SXVector(a.asin() for a in self._items)
+
+    def acos(self) -> SXVector:
+        return SXVector(a.acos() for a in self._items)
+
+    def atan(self) -> SXVector:
+        return SXVector(a.atan() for a in self._items)
+
+    def sinh(self) -> SXVector:
+        return SXVector(a.sinh() for a in self._items)
+
+    def cosh(self) -> SXVector:
+        return SXVector(a.cosh() for a in self._items)
+
+    def tanh(self) -> SXVector:
+        return SXVector(a.tanh() for a in self._items)
+
+    def asinh(self) -> SXVector:
+        return SXVector(a.asinh() for a in self._items)
+
+    def acosh(self) -> SXVector:
+        return SXVector(a.acosh() for a in self._items)
+
+    def atanh(self) -> SXVector:
+        return SXVector(a.atanh() for a in self._items)
+
+    def exp(self) -> SXVector:
+        return SXVector(a.exp() for a in self._items)
+
+    def expm1(self) -> SXVector:
+        return SXVector(a.expm1() for a in self._items)
+
+    def log(self) -> SXVector:
+        return SXVector(a.log() for a in self._items)
+
+    def log1p(self) -> SXVector:
+        return SXVector(a.log1p() for a in self._items)
+
+    def log10(self) -> SXVector:
+        return SXVector(a.log10() for a in self._items)
+
+    def sqrt(self) -> SXVector:
+        return SXVector(a.sqrt() for a in self._items)
+
+    def cbrt(self) -> SXVector:
+        return SXVector(a.cbrt() for a in self._items)
+
+    def erf(self) -> SXVector:
+        return SXVector(a.erf() for a in self._items)
+
+    def erfc(self) -> SXVector:
+        return SXVector(a.erfc() for a in self._items)
+
+    def floor(self) -> SXVector:
+        return SXVector(a.floor() for a in self._items)
+
+    def ceil(self) -> SXVector:
+        return SXVector(a.ceil() for a in self._items)
+
+    def round(self) -> SXVector:
+        return SXVector(a.round() for a in self._items)
+
+    def trunc(self) -> SXVector:
+        return SXVector(a.trunc() for a in self._items)
+
+    def fract(self) -> SXVector:
+        return SXVector(a.fract() for a in self._items)
+
+    def signum(self) -> SXVector:
+        return SXVector(a.signum() for a in self._items)
+
+    def max(self) -> SX:
+        """The largest element, as nested ``maximum`` (same derivative and tie rule)."""
+        return self._extremum(Op.MAX, "max")
+
+    def min(self) -> SX:
+        """The smallest element, as nested ``minimum`` (same derivative and tie rule)."""
+        return self._extremum(Op.MIN, "min")
+
+    def _extremum(self, op: Op, what: str) -> SX:
+        if not self._items:
+            raise ShapeError(f"the {what} of an empty vector is undefined")
+        acc = self._items[0]
+        for a in self._items[1:]:
+            acc = SX.make(op, (acc, a))
+        return acc
 
     # ---- reductions ---------------------------------------------------------------------
     def dot(self, other: VectorLike) -> SX:

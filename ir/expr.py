@@ -59,6 +59,23 @@ _TABLES: list[dict[Any, _Ref]] = [{} for _ in Op]
 #: live entry another thread has put in its place.
 
 
+#: metadata of symbols (``SX.sym(name, metadata=...)``), dropped with the symbol
+_SYMBOL_METADATA: weakref.WeakKeyDictionary[SX, tuple[tuple[Any, Any], ...]] = weakref.WeakKeyDictionary()
+
+
+def _checked_metadata(metadata: object) -> tuple[tuple[Any, Any], ...]:
+    if not isinstance(metadata, dict):
+        raise GradgenTypeError(f"symbol metadata must be a dict, got {type(metadata).__name__}")
+    for key, value in metadata.items():
+        try:
+            hash(value)
+        except TypeError:
+            raise GradgenTypeError(
+                f"symbol metadata values must be hashable, got {type(value).__name__} for {key!r}"
+            ) from None
+    return tuple(metadata.items())
+
+
 def _forget(ref: _Ref) -> None:
     _remove_dead_weakref(ref.table, ref.key)
 
@@ -94,11 +111,17 @@ class SX:
         raise AttributeError("SX expressions are immutable")
 
     @classmethod
-    def sym(cls, name: str) -> SX:
-        """The symbol called ``name`` (symbols are compared by name)."""
+    def sym(cls, name: str, metadata: dict[Any, Any] | None = None) -> SX:
+        """The symbol called ``name`` (symbols are compared by name).
+
+        ``metadata`` (a dict with hashable values) is kept for the symbol's name: it is shown by
+        the dump tool and ignored by code generation; a later ``sym`` with metadata replaces it."""
         if not isinstance(name, str) or not name:
             raise GradgenTypeError(f"a symbol name must be a non-empty string, got {name!r}")
-        return _intern(_INPUT, (), name)
+        node = _intern(_INPUT, (), name)
+        if metadata is not None:
+            _SYMBOL_METADATA[node] = _checked_metadata(metadata)
+        return node
 
     @classmethod
     def const(cls, value: float) -> SX:
@@ -139,11 +162,24 @@ class SX:
         return self.attr  # type: ignore[return-value]
 
     @property
+    def metadata(self) -> dict[Any, Any]:
+        """The metadata given to ``SX.sym`` for this symbol (a copy; empty when none was given)."""
+        if self.op is not _INPUT:
+            raise GradgenTypeError("only symbols have metadata")
+        return dict(_SYMBOL_METADATA.get(self, ()))
+
+    @property
     def value(self) -> float:
         """The value of a constant."""
         if self.op is not _CONST:
             raise GradgenTypeError("only constants have a value")
         return self.attr  # type: ignore[return-value]
+
+    @property
+    def node(self) -> SX:
+        """The interned node of this expression: the expression itself (gradgen 0.5.2 kept a
+        separate node object)."""
+        return self
 
     def nodes(self) -> Iterator[SX]:
         """Every distinct node of this expression, children before parents (iterative)."""
@@ -235,6 +271,104 @@ class SX:
     def __ge__(self, other: Scalar) -> SX:
         o = _coerce(other)
         return NotImplemented if o is None else _make(_GE, (self, o))
+
+    # ---- elementary functions as methods (``x.sin()`` is ``gradgen.sin(x)``) ----------------
+    def abs(self) -> SX:
+        """``|x|`` (the same node as ``abs(x)`` and ``gradgen.fabs(x)``)."""
+        return _make(_ABS, (self,))
+
+    def sin(self) -> SX:
+        return _make(Op.SIN, (self,))
+
+    def cos(self) -> SX:
+        return _make(Op.COS, (self,))
+
+    def tan(self) -> SX:
+        return _make(Op.TAN, (self,))
+
+    def asin(self) -> SX:
+        return _make(Op.ASIN, (self,))
+
+    def acos(self) -> SX:
+        return _make(Op.ACOS, (self,))
+
+    def atan(self) -> SX:
+        return _make(Op.ATAN, (self,))
+
+    def sinh(self) -> SX:
+        return _make(Op.SINH, (self,))
+
+    def cosh(self) -> SX:
+        return _make(Op.COSH, (self,))
+
+    def tanh(self) -> SX:
+        return _make(Op.TANH, (self,))
+
+    def asinh(self) -> SX:
+        return _make(Op.ASINH, (self,))
+
+    def acosh(self) -> SX:
+        return _make(Op.ACOSH, (self,))
+
+    def atanh(self) -> SX:
+        return _make(Op.ATANH, (self,))
+
+    def exp(self) -> SX:
+        return _make(Op.EXP, (self,))
+
+    def expm1(self) -> SX:
+        return _make(Op.EXPM1, (self,))
+
+    def log(self) -> SX:
+        return _make(Op.LOG, (self,))
+
+    def log1p(self) -> SX:
+        return _make(Op.LOG1P, (self,))
+
+    def log10(self) -> SX:
+        return _make(Op.LOG10, (self,))
+
+    def sqrt(self) -> SX:
+        return _make(Op.SQRT, (self,))
+
+    def cbrt(self) -> SX:
+        return _make(Op.CBRT, (self,))
+
+    def erf(self) -> SX:
+        return _make(Op.ERF, (self,))
+
+    def erfc(self) -> SX:
+        return _make(Op.ERFC, (self,))
+
+    def floor(self) -> SX:
+        return _make(Op.FLOOR, (self,))
+
+    def ceil(self) -> SX:
+        return _make(Op.CEIL, (self,))
+
+    def round(self) -> SX:
+        return _make(Op.ROUND, (self,))
+
+    def trunc(self) -> SX:
+        return _make(Op.TRUNC, (self,))
+
+    def fract(self) -> SX:
+        return _make(Op.FRACT, (self,))
+
+    def signum(self) -> SX:
+        return _make(Op.SIGNUM, (self,))
+
+    def atan2(self, other: Scalar) -> SX:
+        return _make(Op.ATAN2, (self, as_sx(other)))
+
+    def hypot(self, other: Scalar) -> SX:
+        return _make(Op.HYPOT, (self, as_sx(other)))
+
+    def maximum(self, other: Scalar) -> SX:
+        return _make(Op.MAX, (self, as_sx(other)))
+
+    def minimum(self, other: Scalar) -> SX:
+        return _make(Op.MIN, (self, as_sx(other)))
 
     # identity equality and hashing (interning makes structural equality identity)
     __eq__ = object.__eq__

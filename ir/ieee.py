@@ -223,6 +223,11 @@ def trunc(x: float) -> float:
     return _integral(math.trunc, x)
 
 
+def fract(x: float) -> float:
+    """Rust's ``x.fract()``: ``x - x.trunc()`` (NaN for infinities, the sign of ``x`` kept)."""
+    return x - trunc(x)
+
+
 def round_half_away(x: float) -> float:
     if not math.isfinite(x):
         return x

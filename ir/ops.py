@@ -89,6 +89,22 @@ class Op(enum.IntEnum):
     NORM_INF = 50
     NORM_P = 51
     NORM_P_TO_P = 52
+    # unary, added after the reductions (values index the intern tables, so they stay dense)
+    FRACT = 53
+
+    # An op also compares equal to its lowercase name (``expr.op == "sin"``) and to the name
+    # gradgen 0.5.2 used for it (``"symbol"``, ``"if_else"``, ``"pow"``); hashing stays the
+    # enum's, so tables keyed by Op are unaffected.
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is str:
+            return other == OP_INFO[self].name or other == _LEGACY_NAMES.get(self)
+        return int.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = int.__hash__
 
 
 @attrs.frozen
@@ -164,9 +180,13 @@ OP_INFO: dict[Op, OpInfo] = {
     Op.NORM_INF: _info("norm_inf", VARIADIC, ieee.norm_inf),
     Op.NORM_P: _info("norm_p", VARIADIC, ieee.norm_p, attr=AttrKind.PARAM),
     Op.NORM_P_TO_P: _info("norm_p_to_p", VARIADIC, ieee.norm_p_to_p, attr=AttrKind.PARAM),
+    Op.FRACT: _info("fract", 1, ieee.fract),
 }
 
 OP_BY_NAME: dict[str, Op] = {info.name: op for op, info in OP_INFO.items()}
+
+#: the op names of gradgen 0.5.2 that differ from ours (``SX.op`` compares equal to both)
+_LEGACY_NAMES: dict[Op, str] = {Op.INPUT: "symbol", Op.SELECT: "if_else", Op.POWI: "pow"}
 
 #: operations that are not computed (they name a value): never a statement in generated code
 LEAVES = frozenset({Op.CONST, Op.INPUT})

@@ -263,6 +263,7 @@ RULES: dict[Op, Rule | None] = {
     Op.NORM_INF: _norm_inf,
     Op.NORM_P: _norm_p,
     Op.NORM_P_TO_P: _norm_p_to_p,
+    Op.FRACT: _unary(lambda b, out, x: _c(b, 1.0)),  # x - trunc(x): slope 1 between the jumps
 }
 
 

@@ -46,6 +46,8 @@ class CSEPlan:
     assignments: tuple[Assignment, ...]
     #: the outputs rewritten in terms of the assignment symbols
     outputs: tuple[SX, ...]
+    #: every node of the original outputs -> its number of uses in their expanded trees
+    use_counts: dict[SX, int] = attrs.field(factory=dict, repr=False, eq=False)
 
     def __len__(self) -> int:
         return len(self.assignments)
@@ -90,4 +92,5 @@ def cse_plan(roots: Sequence[SX], min_uses: int = 2, prefix: str = "w") -> CSEPl
             replaced[id(node)] = SX.sym(name)
         else:
             replaced[id(node)] = expr
-    return CSEPlan(tuple(assignments), tuple(replaced[id(r)] for r in roots))
+    by_node = {n: counts[id(n)] for n in iter_dag(roots)}
+    return CSEPlan(tuple(assignments), tuple(replaced[id(r)] for r in roots), by_node)

@@ -216,6 +216,7 @@ SINGULAR_DISTANCE: dict[Op, Callable[[Sequence[float], Any, Sequence[bool]], flo
     Op.FLOOR: lambda v, a, p: _frac_dist(v[0], 0.0),
     Op.CEIL: lambda v, a, p: _frac_dist(v[0], 0.0),
     Op.TRUNC: lambda v, a, p: _frac_dist(v[0], 0.0),
+    Op.FRACT: lambda v, a, p: _frac_dist(v[0], 0.0),
     Op.ROUND: lambda v, a, p: _frac_dist(v[0], 0.5),
     Op.POWI: lambda v, a, p: _rel(abs(v[0]), 0.0) if a < 0 else math.inf,
     Op.SELECT: _select_dist,

@@ -68,7 +68,7 @@ _s(Op.ACOSH, [(1.3,), (4.0,)])
 for _op in (Op.LOG, Op.LOG10, Op.SQRT):
     _s(_op, [(0.3,), (2.0,), (17.0,)])
 _s(Op.LOG1P, [(-0.5,), (0.3,), (9.0,)])
-for _op in (Op.FLOOR, Op.CEIL, Op.ROUND, Op.TRUNC, Op.SIGNUM):
+for _op in (Op.FLOOR, Op.CEIL, Op.ROUND, Op.TRUNC, Op.SIGNUM, Op.FRACT):
     _s(_op, [(0.3,), (-1.7,), (2.2,)])
 for _n in (-3, -1, 2, 3, 5):
     _s(Op.POWI, [(0.7,), (-1.3,)], _n)

@@ -119,10 +119,16 @@ CASES = [
     Case("sx-constructor", lambda t: SX(), GradgenTypeError, r"use SX\.sym\(name\), SX\.const\(value\)"),
     Case("sx-pickle", lambda t: pickle.dumps(X), GradgenTypeError, r"SX expressions cannot be pickled"),
     Case(
-        "vector-length-zero",
-        lambda t: SXVector.sym("v", 0),
+        "unsupported-0.5.2-name",
+        lambda t: gg.map_function,
+        errors.UnsupportedFeatureError,
+        r"gradgen\.map_function of gradgen 0\.5\.2 is not supported here: build the unrolled Function",
+    ),
+    Case(
+        "vector-length-negative",
+        lambda t: SXVector.sym("v", -1),
         GradgenTypeError,
-        r"SXVector\.sym needs a positive integer length, got 0",
+        r"SXVector\.sym needs a non-negative integer length, got -1",
     ),
     Case(
         "vector-index-type",

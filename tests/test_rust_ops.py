@@ -66,6 +66,7 @@ UNARY_POINTS: dict[Op, list[float]] = {
     Op.ROUND: ROUNDING,
     Op.TRUNC: ROUNDING,
     Op.SIGNUM: [-2.5, 0.0, -0.0, 3.0, NAN, -INF],
+    Op.FRACT: [*ROUNDING, INF, -INF, NAN, 1e300],
 }
 PAIRS = [(1.5, -2.25), (0.3, 7.0), (-4.0, 0.0), (2.0, 2.0), (NAN, 1.0), (INF, 2.0)]
 BINARY_POINTS: dict[Op, list[tuple[float, ...]]] = {

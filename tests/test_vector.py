@@ -47,8 +47,8 @@ def test_index_errors():
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: SXVector.sym("x", 0), GradgenTypeError, "positive integer length, got 0"),
-        (lambda: SXVector.sym("x", 2.0), GradgenTypeError, "positive integer length, got 2.0"),
+        (lambda: SXVector.sym("x", -3), GradgenTypeError, "non-negative integer length, got -3"),
+        (lambda: SXVector.sym("x", 2.0), GradgenTypeError, "non-negative integer length, got 2.0"),
         (lambda: SXVector.sym("", 2), GradgenTypeError, "non-empty string"),
         (lambda: SXVector(5), GradgenTypeError, "iterable of expressions or numbers, got int"),
         (lambda: SXVector(["a"]), GradgenTypeError, "expected a scalar expression or a number, got str"),
