@@ -19,6 +19,7 @@ from operator import not_
 
 import attrs
 
+from gradgen.ir.custom import CustomCall
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
@@ -41,6 +42,7 @@ from .emitter import (
     emit_fn_header,
 )
 from .names import find_rust_names, rust_names
+from .rust_custom import call_expr, custom_items
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
@@ -163,6 +165,8 @@ class _KernelPrinter:
         self.scalar = scalar
         self.no_std = no_std
         self.used = used
+        #: the user-function calls printed (their Rust items are emitted once per module)
+        self.custom: set[CustomCall] = set()
         ops, attrs_ = kernel.ops, kernel.attrs
         n = len(ops)
         #: chunk of each statement (-1 for leaves) and the operand text of every value: the
@@ -272,6 +276,10 @@ class _KernelPrinter:
                     self.lints.add("clippy::approx_constant")
                 return Call(spec.helper, (float_literal(order, self.scalar), vec))
             return Call(spec.helper, (vec,))
+        if kind is Kind.CUSTOM:
+            call = self.k.attrs[v]
+            self.custom.add(call)
+            return call_expr(call, [self.operand(x, chunk) for x in args])
         raise VerificationError(f"kernel {self.k.name!r}: v{v} = {op.name} is not a statement")
 
     def _norm_vector(self, args: Sequence[int], chunk: int) -> str | Array:
@@ -493,6 +501,7 @@ def emit_module(
     config = config or RustTargetOptions()
     scalar, no_std = config.scalar_type, config.no_std
     used: set[str] = set()
+    custom: set[CustomCall] = set()
     bodies: list[Emitter] = []
     summaries = summaries or {}
     trailers = trailers or {}
@@ -500,7 +509,9 @@ def emit_module(
         e = Emitter()
         named = find_rust_names(kernel)
         fn = named.function if named is not None else ""
-        _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailers.get(fn)).emit(e)
+        printer = _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailers.get(fn))
+        printer.emit(e)
+        custom |= printer.custom
         bodies.append(e)
     names = ", ".join(f"`{rust_names(k).function}`" for k in kernels)
     out = Emitter()
@@ -514,6 +525,9 @@ def emit_module(
         out.line()
         out.block(STD_ERROR_IMPL)
     for item in helpers_source(used, scalar, no_std):
+        out.line()
+        out.block(item)
+    for item in custom_items(custom, scalar, no_std):
         out.line()
         out.block(item)
     for e in bodies:

@@ -8,6 +8,7 @@ from gradgen.config import RustBackendConfig
 from gradgen.errors import (
     BuildError,
     ConfigError,
+    CustomFunctionError,
     DifferentiationError,
     EvaluationArgumentError,
     FunctionDefinitionError,
@@ -18,6 +19,7 @@ from gradgen.errors import (
     KernelCallError,
     ProjectWriteError,
     ShapeError,
+    SnippetError,
     UnknownPassError,
     VerificationError,
 )
@@ -26,6 +28,12 @@ from gradgen.ir.expr import SX
 from .builder import CodeGenerationBuilder, FunctionBundle  # multi-kernel crates (issue 4)
 from .bundle import create_rust_derivative_bundle
 from .codegen import create_rust_project
+from .custom import (
+    RegisteredElementaryFunction,
+    clear_registered_elementary_functions,
+    get_registered_elementary_function,
+    register_elementary_function,
+)
 from .derivatives import (
     derivative,
     gradient,
@@ -108,13 +116,16 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
+    # extension points: user elementary functions
+    "register_elementary_function", "get_registered_elementary_function",
+    "clear_registered_elementary_functions", "RegisteredElementaryFunction",
     # progress of long operations (logging)
     "enable_progress",
     # errors
     "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "KernelCallError",
+    "KernelCallError", "CustomFunctionError", "SnippetError",
 ]
 # fmt: on
 
