@@ -41,8 +41,10 @@ from .emitter import (
     emit_call_statement,
     emit_fn_header,
 )
+from .errors import InvalidNameError
+from .metadata import METADATA_STRUCT, meta_function
 from .names import find_rust_names, rust_names
-from .rust_custom import call_expr, custom_items
+from .rust_custom import call_expr, custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
@@ -484,6 +486,20 @@ class _KernelPrinter:
             e.block(self.trailer.rstrip("\n"))
 
 
+def _check_meta_names(kernels: Sequence[Kernel]) -> None:
+    """Each ``<function>_meta`` is a name no function of the module has."""
+    taken = {rust_names(k).function: k.name for k in kernels}
+    for k in kernels:
+        taken.update(dict.fromkeys(kernel_item_names(k), k.name))
+    for k in kernels:
+        meta = f"{rust_names(k).function}_meta"
+        if meta in taken:
+            raise InvalidNameError(
+                f"the metadata helper {meta!r} of function {k.name!r} has the name of a function of "
+                f"{taken[meta]!r}; rename one or turn the metadata helpers off"
+            )
+
+
 @paused_gc()
 def emit_module(
     kernels: Sequence[Kernel],
@@ -505,11 +521,17 @@ def emit_module(
     bodies: list[Emitter] = []
     summaries = summaries or {}
     trailers = trailers or {}
+    if config.emit_metadata_helpers:
+        _check_meta_names(kernels)
     for kernel in kernels:
         e = Emitter()
         named = find_rust_names(kernel)
         fn = named.function if named is not None else ""
-        printer = _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailers.get(fn))
+        trailer = trailers.get(fn)
+        if config.emit_metadata_helpers:
+            meta = meta_function(FunctionSignature.of(kernel, scalar))
+            trailer = meta if trailer is None else trailer.rstrip("\n") + "\n\n" + meta
+        printer = _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailer)
         printer.emit(e)
         custom |= printer.custom
         bodies.append(e)
@@ -519,6 +541,9 @@ def emit_module(
     out.line("#![forbid(unsafe_code)]")
     if no_std:
         out.line("#![no_std]")
+    if config.header is not None:
+        out.line()
+        out.block(render(config.header, scalar, no_std).strip("\n"))
     out.line()
     out.block(ERROR_TYPE)
     if not no_std:
@@ -530,6 +555,9 @@ def emit_module(
     for item in custom_items(custom, scalar, no_std):
         out.line()
         out.block(item)
+    if config.emit_metadata_helpers:
+        out.line()
+        out.block(METADATA_STRUCT)
     for e in bodies:
         out.line()
         out.lines.extend(e.lines)

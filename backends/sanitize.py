@@ -28,6 +28,7 @@ from .scalars import SCALAR_TYPES
 #: names in every generated module besides the kernels and the helpers
 MODULE_NAMES: dict[str, str] = {
     "GradgenError": "the error type 'GradgenError'",
+    "FunctionMetadata": "the struct 'FunctionMetadata'",
     "core": "the crate root 'core'",
     "std": "the crate root 'std'",
     "libm": "the crate 'libm'",

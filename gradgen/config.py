@@ -34,4 +34,12 @@ class RustBackendConfig(RustTargetOptions):
     @property
     def target(self) -> RustTargetOptions:
         """The options the backend reads (everything but the simplification level)."""
-        return RustTargetOptions(self.backend_mode, self.scalar_type, self.function_name, self.crate_name)
+        return RustTargetOptions(
+            backend_mode=self.backend_mode,
+            scalar_type=self.scalar_type,
+            function_name=self.function_name,
+            crate_name=self.crate_name,
+            header=self.header,
+            additional_dependencies=self.additional_dependencies,
+            emit_metadata_helpers=self.emit_metadata_helpers,
+        )
