@@ -281,7 +281,9 @@ class _KernelPrinter:
         if kind is Kind.CUSTOM:
             call = self.k.attrs[v]
             self.custom.add(call)
-            return call_expr(call, [self.operand(x, chunk) for x in args])
+            n = call.definition.input_dimension
+            xs = self._norm_vector(args[:n], chunk)
+            return call_expr(call, xs, [self.operand(a, chunk) for a in args[n:]])
         raise VerificationError(f"kernel {self.k.name!r}: v{v} = {op.name} is not a statement")
 
     def _norm_vector(self, args: Sequence[int], chunk: int) -> str | Array:

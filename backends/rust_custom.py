@@ -193,15 +193,14 @@ def kernel_item_names(kernel: Kernel) -> tuple[str, ...]:
     return tuple(names)
 
 
-def call_expr(call: CustomCall, operands: Sequence[str]) -> Call:
-    """The Rust call computing ``call`` on its printed operands (``x`` then ``w``)."""
+def call_expr(call: CustomCall, x: str | Array, w: Sequence[str]) -> Call:
+    """The Rust call computing ``call`` on its printed ``x`` (a slice or an array literal) and
+    ``w`` operands."""
     name = call.definition.name
-    n = call.definition.input_dimension
-    x, w = Array(tuple(operands[:n])), Array(tuple(operands[n:]))
     if not call.part:
-        return Call(name, (x, w))
+        return Call(name, (x, Array(tuple(w))))
     suffix = WRAPPERS[len(call.part) - 1]
-    return Call(name + suffix, (x, w, *map(str, call.part)))
+    return Call(name + suffix, (x, Array(tuple(w)), *map(str, call.part)))
 
 
 def _user_item(text: str, fns: Iterable[str], scalar: str, no_std: bool) -> str:
@@ -267,7 +266,7 @@ def custom_items(calls: Iterable[CustomCall], scalar: str, no_std: bool) -> list
         n = d.input_dimension
         support = d.snippet(SUPPORT)
         if support is not None:
-            items.append(render(support, scalar, no_std).strip("\n") + "\n")
+            items.append(_user_item(support, [name + "_projection"], scalar, no_std))
         if 0 in orders:
             items.append(_user_item(_need(d, "rust_primal"), [name], scalar, no_std))
         if 1 in orders:

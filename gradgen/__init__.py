@@ -93,6 +93,7 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
+from .sets import SquaredDistanceToSet
 from .simplification import cse, simplify
 from .sparse import SparseHessian
 from .vector import SXVector, vector
@@ -119,6 +120,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     # extension points: user elementary functions
     "register_elementary_function", "get_registered_elementary_function",
     "clear_registered_elementary_functions", "RegisteredElementaryFunction",
+    "SquaredDistanceToSet",
     # progress of long operations (logging)
     "enable_progress",
     # errors
