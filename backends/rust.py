@@ -488,6 +488,18 @@ class _KernelPrinter:
             e.block(self.trailer.rstrip("\n"))
 
 
+def _check_custom_names(kernels: Sequence[Kernel]) -> None:
+    """No function of the module has the name of a user function's item."""
+    functions = {rust_names(k).function: k.name for k in kernels}
+    for k in kernels:
+        for item in kernel_item_names(k):
+            if item in functions:
+                raise InvalidNameError(
+                    f"the generated function {item!r} (of {functions[item]!r}) has the name of an item "
+                    f"of a custom function used by {k.name!r}; rename one of them"
+                )
+
+
 def _check_meta_names(kernels: Sequence[Kernel]) -> None:
     """Each ``<function>_meta`` is a name no function of the module has."""
     taken = {rust_names(k).function: k.name for k in kernels}
@@ -523,6 +535,7 @@ def emit_module(
     bodies: list[Emitter] = []
     summaries = summaries or {}
     trailers = trailers or {}
+    _check_custom_names(kernels)
     if config.emit_metadata_helpers:
         _check_meta_names(kernels)
     for kernel in kernels:

@@ -15,7 +15,6 @@ and the registry keeps one definition per name).
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -199,9 +198,7 @@ def evaluate_custom(call: CustomCall, *values: float) -> float:
     """The numeric value of ``call`` at the argument values ``x`` then ``w``."""
     d, part = call.definition, call.part
     if not part:
-        result = d.value(values)
-    elif len(part) == 1:
-        result = d.partial(values, part[0])
-    else:
-        result = d.second_partial(values, part[0], part[1])
-    return result if not math.isnan(result) else math.nan
+        return d.value(values)
+    if len(part) == 1:
+        return d.partial(values, part[0])
+    return d.second_partial(values, part[0], part[1])

@@ -5,8 +5,8 @@ exact in IEEE arithmetic (the result is bit-identical, up to the sign of a zero 
 payloads) so they never change what a kernel computes: constant folding with the same IEEE
 functions the interpreter uses, ``x+0``, ``x-0``, ``0-x``, ``x*1``, ``x*-1``, ``x/1``, ``x/-1``, ``--x``,
 ``x**1``, ``x**0``, ``abs(abs x)``, ``abs(-x)``, ``max(x,x)``, ``min(x,x)``, ``select`` with a constant
-condition or equal branches. Rewrites that are exact only for finite values (``x-x``, ``0*x``) live
-in the simplification pass, behind a level.
+condition or equal branches. A user function (``custom``) is never folded. Rewrites that are
+exact only for finite values (``x-x``, ``0*x``) live in the simplification pass, behind a level.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .ops import Op, evaluate
 # for every node built, so it compares against module-level aliases.
 _ADD, _SUB, _MUL, _DIV = Op.ADD, Op.SUB, Op.MUL, Op.DIV
 _MAX, _MIN, _NEG, _ABS, _POWI, _SELECT = Op.MAX, Op.MIN, Op.NEG, Op.ABS, Op.POWI, Op.SELECT
+_CUSTOM = Op.CUSTOM
 
 #: A folding result: ("const", value) | ("ref", arg) | ("op", op, args, attr)
 Rewrite = tuple[Any, ...]
@@ -44,6 +45,8 @@ def peephole(
     operation and arguments. Both builders (SX and kernel) supply these for their own handles.
     This runs for every node built, so the common case (no constant argument) returns early.
     """
+    if op is _CUSTOM:
+        return None  # a user function is opaque: never evaluated while building, even on constants
     n = len(args)
     if n == 2:
         a, b = args

@@ -13,8 +13,10 @@ import pytest
 
 import gradgen as gg
 from gradgen import CodeGenerationBuilder, Function, RustBackendConfig, SXVector
+from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_custom import check_template
 from gradgen.codegen import generate_rust
+from gradgen.pipeline import compile_kernel
 from tests.cargo import cargo, cargo_env, rustfmt_check
 
 T = "{{ scalar_type }}"
@@ -242,6 +244,26 @@ def test_a_function_without_rust_snippet_fails_before_writing(tmp_path: pathlib.
     with pytest.raises(gg.BuildError, match="'pyonly' is used in generated code but has no rust_primal"):
         gg.create_rust_project(Function("k", [x], [f(x)]), tmp_path / "crate")
     assert not (tmp_path / "crate").exists()
+
+
+def test_rust_only_function_is_never_folded_and_a_clash_with_a_kernel_name_is_refused():
+    twice = gg.register_elementary_function(
+        name="twice",
+        input_dimension=1,
+        rust_primal="fn twice(x: &[f64], _w: &[f64]) -> f64 {\n    2.0 * x[0]\n}",
+    )
+    y = gg.SX.sym("y")
+    k = Function("k", [y], [twice(3.0) * y])  # constant argument: still a call, not evaluated
+    assert "let w0 = twice(&[3.0], &[]);" in generate_rust(k).source
+    with pytest.raises(gg.CustomFunctionError, match="'twice' has no Python evaluation"):
+        k(1.0)
+    # a kernel of the same module named like the function
+    other = Function("twice", [y], [y + 1.0])
+    kernels = [compile_kernel(f.kernel, RustBackendConfig()) for f in (k, other)]
+    with pytest.raises(
+        gg.InvalidNameError, match=r"the generated function 'twice' .* custom function used by 'k'"
+    ):
+        emit_module(kernels)
 
 
 def test_argument_named_like_the_function_is_a_name_error():
