@@ -54,7 +54,11 @@ KERNELS_TABLE = "package.metadata.gradgen-kernels"
 
 
 def cargo_toml(
-    crate_name: str, no_std: bool, ffi: bool = False, kernels: Mapping[str, Any] | None = None
+    crate_name: str,
+    no_std: bool,
+    ffi: bool = False,
+    kernels: Mapping[str, Any] | None = None,
+    dependencies: Sequence[tuple[str, str | None]] = (),
 ) -> str:
     """The manifest; ``kernels`` (the ``metadata.json`` document of ``backends.metadata``) is
     embedded as the JSON string ``json`` of the :data:`KERNELS_TABLE` table, so a crate without a
@@ -68,8 +72,12 @@ def cargo_toml(
             "# The generated functions (the metadata.json format), read by gradgen.compile.\n"
             f"json = {embedded}\n"
         )
-    if no_std:
-        text += '\n[dependencies]\nlibm = "0.2"\n'
+    deps = [("libm", "0.2")] if no_std else []
+    for name, version in dependencies:  # validated by RustTargetOptions; a user libm replaces ours
+        deps = [d for d in deps if d[0] != name]
+        deps.append((name, version or "*"))
+    if deps:
+        text += "\n[dependencies]\n" + "".join(f'{name} = "{version}"\n' for name, version in deps)
     if ffi:
         text = enable_ffi_manifest(text)
     return text
@@ -116,11 +124,14 @@ def crate_files(
     ffi: bool,
     metadata_file: bool,
     facts: Mapping[str, Mapping[str, Any]] | None = None,
+    embed_in_manifest: bool | None = None,
 ) -> dict[str, str]:
     """The files (relative path -> text) of the generated crate ``name``: ``source`` is the module
     of ``functions`` (``backends.rust.emit_module``). With ``ffi`` the crate has its optional C
     ABI; the functions' metadata document (``facts`` adds per-function entries) is written as
-    ``metadata.json`` with ``metadata_file``, else embedded in ``Cargo.toml``."""
+    ``metadata.json`` with ``metadata_file``, and embedded in ``Cargo.toml`` with
+    ``embed_in_manifest`` (default: when there is no ``metadata.json``)."""
+    embed = not metadata_file if embed_in_manifest is None else embed_in_manifest
     document = metadata(name, config, functions, facts)
     files = _files(
         name,
@@ -128,7 +139,8 @@ def crate_files(
         functions,
         config.no_std,
         render_ffi(functions, config.scalar_type) if ffi else None,
-        None if metadata_file else document,
+        document if embed else None,
+        config.additional_dependencies,
     )
     if metadata_file:
         files["metadata.json"] = metadata_json(document)
@@ -142,6 +154,7 @@ def _files(
     no_std: bool,
     ffi_source: str | None,
     kernels: Mapping[str, Any] | None,
+    dependencies: Sequence[tuple[str, str | None]] = (),
 ) -> dict[str, str]:
     if ffi_source is not None:
         try:
@@ -150,7 +163,7 @@ def _files(
             raise ProjectWriteError(f"cannot add the C ABI to the crate {name!r}: {exc}") from None
     ffi = ffi_source is not None
     files = {
-        "Cargo.toml": cargo_toml(name, no_std, ffi, kernels),
+        "Cargo.toml": cargo_toml(name, no_std, ffi, kernels, dependencies),
         "README.md": readme(name, functions, no_std, ffi),
         "src/lib.rs": source,
     }

@@ -15,3 +15,7 @@ class ProjectWriteError(GradgenError, OSError):
 
 class BuildError(GradgenError, RuntimeError):
     """Building a generated crate failed, or the Rust toolchain is missing."""
+
+
+class SnippetError(GradgenError, ValueError):
+    """A user Rust snippet is malformed: unbalanced delimiters, a missing function, a bad placeholder."""

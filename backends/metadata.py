@@ -142,3 +142,65 @@ def metadata(
 def metadata_json(content: Mapping[str, Any]) -> str:
     """``content`` as deterministic, indented JSON with a final newline."""
     return json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+
+
+#: the struct every ``<function>_meta()`` returns (emitted once per module when asked for)
+METADATA_STRUCT = """/// Names and sizes of the arguments of a generated function (see its `_meta` function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionMetadata {
+    /// Rust name of the function.
+    pub function_name: &'static str,
+    /// Minimum length of the workspace slice.
+    pub workspace_size: usize,
+    /// Names of the input slices, in argument order.
+    pub input_names: &'static [&'static str],
+    /// Exact length of each input slice.
+    pub input_sizes: &'static [usize],
+    /// Names of the output slices, in argument order.
+    pub output_names: &'static [&'static str],
+    /// Exact length of each output slice.
+    pub output_sizes: &'static [usize],
+}
+"""
+
+#: rustfmt's ``short_array_element_width_threshold``: arrays of such items are packed per line
+_SHORT_ITEM = 10
+
+
+def _field(name: str, items: Sequence[str], indent: str = "        ") -> list[str]:
+    """``name: &[a, b],`` inside a struct literal as rustfmt lays it out."""
+    one = f"{indent}{name}: &[{', '.join(items)}],"
+    if len(", ".join(items)) <= _ARRAY_WIDTH and len(one) <= _MAX_WIDTH:
+        return [one]
+    inner = indent + "    "
+    lines = [f"{indent}{name}: &["]
+    if all(len(i) <= _SHORT_ITEM for i in items):
+        line = inner.rstrip()
+        for item in items:
+            if len(line) + len(item) + 2 > _MAX_WIDTH:
+                lines.append(line)
+                line = inner.rstrip()
+            line += f" {item},"
+        lines.append(line)
+    else:
+        lines += [f"{inner}{item}," for item in items]
+    return [*lines, f"{indent}],"]
+
+
+def meta_function(k: FunctionSignature) -> str:
+    """``pub fn <function>_meta() -> FunctionMetadata`` for one generated function."""
+    fn = k.function_name
+    body = [
+        f"/// Names and sizes of the arguments of [`{fn}`].",
+        f"pub fn {fn}_meta() -> FunctionMetadata {{",
+        "    FunctionMetadata {",
+        f'        function_name: "{fn}",',
+        f"        workspace_size: {k.workspace_size},",
+        *_field("input_names", [json.dumps(a.name) for a in k.inputs]),
+        *_field("input_sizes", [str(a.size) for a in k.inputs]),
+        *_field("output_names", [json.dumps(a.name) for a in k.outputs]),
+        *_field("output_sizes", [str(a.size) for a in k.outputs]),
+        "    }",
+        "}",
+    ]
+    return "\n".join(body) + "\n"

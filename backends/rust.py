@@ -19,6 +19,7 @@ from operator import not_
 
 import attrs
 
+from gradgen.ir.custom import CustomCall
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
@@ -40,7 +41,10 @@ from .emitter import (
     emit_call_statement,
     emit_fn_header,
 )
+from .errors import InvalidNameError
+from .metadata import METADATA_STRUCT, meta_function
 from .names import find_rust_names, rust_names
+from .rust_custom import call_expr, custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
@@ -184,6 +188,8 @@ class _KernelPrinter:
         self.scalar = scalar
         self.no_std = no_std
         self.used = used
+        #: the user-function calls printed (their Rust items are emitted once per module)
+        self.custom: set[CustomCall] = set()
         ops, attrs_ = kernel.ops, kernel.attrs
         n = len(ops)
         names = self.names
@@ -297,6 +303,12 @@ class _KernelPrinter:
                     self.lints.add("clippy::approx_constant")
                 return Call(spec.helper, (float_literal(order, self.scalar), vec))
             return Call(spec.helper, (vec,))
+        if kind is Kind.CUSTOM:
+            call = self.k.attrs[v]
+            self.custom.add(call)
+            n = call.definition.input_dimension
+            xs = self._norm_vector(args[:n], chunk)
+            return call_expr(call, xs, [self.operand(a, chunk) for a in args[n:]])
         raise VerificationError(f"kernel {self.k.name!r}: v{v} = {op.name} is not a statement")
 
     def _norm_vector(self, args: Sequence[int], chunk: int) -> str | Array:
@@ -516,6 +528,32 @@ class _KernelPrinter:
             e.block(self.trailer.rstrip("\n"))
 
 
+def _check_custom_names(kernels: Sequence[Kernel]) -> None:
+    """No function of the module has the name of a user function's item."""
+    functions = {rust_names(k).function: k.name for k in kernels}
+    for k in kernels:
+        for item in kernel_item_names(k):
+            if item in functions:
+                raise InvalidNameError(
+                    f"the generated function {item!r} (of {functions[item]!r}) has the name of an item "
+                    f"of a custom function used by {k.name!r}; rename one of them"
+                )
+
+
+def _check_meta_names(kernels: Sequence[Kernel]) -> None:
+    """Each ``<function>_meta`` is a name no function of the module has."""
+    taken = {rust_names(k).function: k.name for k in kernels}
+    for k in kernels:
+        taken.update(dict.fromkeys(kernel_item_names(k), k.name))
+    for k in kernels:
+        meta = f"{rust_names(k).function}_meta"
+        if meta in taken:
+            raise InvalidNameError(
+                f"the metadata helper {meta!r} of function {k.name!r} has the name of a function of "
+                f"{taken[meta]!r}; rename one or turn the metadata helpers off"
+            )
+
+
 @paused_gc()
 def emit_module(
     kernels: Sequence[Kernel],
@@ -533,14 +571,24 @@ def emit_module(
     config = config or RustTargetOptions()
     scalar, no_std = config.scalar_type, config.no_std
     used: set[str] = set()
+    custom: set[CustomCall] = set()
     bodies: list[Emitter] = []
     summaries = summaries or {}
     trailers = trailers or {}
+    _check_custom_names(kernels)
+    if config.emit_metadata_helpers:
+        _check_meta_names(kernels)
     for kernel in kernels:
         e = Emitter()
         named = find_rust_names(kernel)
         fn = named.function if named is not None else ""
-        _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailers.get(fn)).emit(e)
+        trailer = trailers.get(fn)
+        if config.emit_metadata_helpers:
+            meta = meta_function(FunctionSignature.of(kernel, scalar))
+            trailer = meta if trailer is None else trailer.rstrip("\n") + "\n\n" + meta
+        printer = _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailer)
+        printer.emit(e)
+        custom |= printer.custom
         bodies.append(e)
     names = ", ".join(f"`{rust_names(k).function}`" for k in kernels)
     out = Emitter()
@@ -548,6 +596,9 @@ def emit_module(
     out.line("#![forbid(unsafe_code)]")
     if no_std:
         out.line("#![no_std]")
+    if config.header is not None:
+        out.line()
+        out.block(render(config.header, scalar, no_std).strip("\n"))
     out.line()
     out.block(ERROR_TYPE)
     if not no_std:
@@ -556,6 +607,12 @@ def emit_module(
     for item in helpers_source(used, scalar, no_std):
         out.line()
         out.block(item)
+    for item in custom_items(custom, scalar, no_std):
+        out.line()
+        out.block(item)
+    if config.emit_metadata_helpers:
+        out.line()
+        out.block(METADATA_STRUCT)
     for e in bodies:
         out.line()
         out.lines.extend(e.lines)

@@ -32,6 +32,7 @@ class Kind(enum.Enum):
     POWI = "powi"  # multiplication for small exponents, else the powi helper
     HELPER = "helper"  # a call of a module-scope helper: signum(a), erf(a)
     NORM = "norm"  # norm2(&[a, b, c]); norm_p(p, &[a, b])
+    CUSTOM = "custom"  # a user function: name(&[x..], &[w..]) (see backends.rust_custom)
 
 
 @attrs.frozen
@@ -106,6 +107,7 @@ RUST_OPS: dict[Op, RustOp] = {
     Op.NORM_P: RustOp(Kind.NORM, helper="norm_p"),
     Op.NORM_P_TO_P: RustOp(Kind.NORM, helper="norm_p_to_p"),
     Op.FRACT: RustOp(Kind.HELPER, helper="fract"),
+    Op.CUSTOM: RustOp(Kind.CUSTOM),
 }
 
 #: POWI exponents up to this magnitude are written as multiplications

@@ -22,11 +22,13 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 
 from .names import Namespace, NameTable, sanitize, validate_explicit, with_rust_names
+from .rust_custom import kernel_item_names
 from .scalars import SCALAR_TYPES
 
 #: names in every generated module besides the kernels and the helpers
 MODULE_NAMES: dict[str, str] = {
     "GradgenError": "the error type 'GradgenError'",
+    "FunctionMetadata": "the struct 'FunctionMetadata'",
     "core": "the crate root 'core'",
     "std": "the crate root 'std'",
     "libm": "the crate 'libm'",
@@ -63,8 +65,9 @@ class SanitizePass:
         else:
             function = sanitize(kernel.name)
             fn_source = f"function name {kernel.name!r}"
+        helpers = (*self.helper_names, *kernel_item_names(kernel))
         module = Namespace(dict(MODULE_NAMES))
-        for h in self.helper_names:
+        for h in helpers:
             if h not in module:
                 module.claim(h, f"the helper function {h!r}")
         for k in self.other_kernels:
@@ -77,7 +80,7 @@ class SanitizePass:
                 "work": "the workspace argument 'work'",
                 "_work": "the workspace argument '_work'",
                 **MODULE_NAMES,
-                **{h: f"the helper function {h!r}" for h in self.helper_names},
+                **{h: f"the helper function {h!r}" for h in helpers},
                 **{k: f"the generated function {k!r}" for k in self.other_kernels},
             }
         )
@@ -86,7 +89,7 @@ class SanitizePass:
         args = inputs + outputs
         local_prefix = next(p for p in LOCAL_PREFIXES if not _numbered(p, args))
         # chunk functions are called from the public function, where arguments are in scope
-        module_names = [*self.helper_names, *self.other_kernels, *MODULE_NAMES, *args]
+        module_names = [*helpers, *self.other_kernels, *MODULE_NAMES, *args]
         chunk_prefix = f"{function}_chunk"
         while _numbered(chunk_prefix, module_names) or chunk_prefix in module_names:
             chunk_prefix += "_"

@@ -9,6 +9,7 @@ from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,
     ConfigError,
+    CustomFunctionError,
     DifferentiationError,
     EvaluationArgumentError,
     FunctionDefinitionError,
@@ -19,6 +20,7 @@ from gradgen.errors import (
     KernelCallError,
     ProjectWriteError,
     ShapeError,
+    SnippetError,
     UnknownPassError,
     UnsupportedFeatureError,
     VerificationError,
@@ -29,6 +31,12 @@ from . import compat as _compat
 from .builder import BuildResult, CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
 from .bundle import DerivativeBundle, create_rust_derivative_bundle
 from .codegen import RustProjectResult, create_rust_project, generate_rust
+from .custom import (
+    RegisteredElementaryFunction,
+    clear_registered_elementary_functions,
+    get_registered_elementary_function,
+    register_elementary_function,
+)
 from .derivatives import (
     derivative,
     gradient,
@@ -89,6 +97,7 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
+from .sets import SquaredDistanceToSet
 from .simplification import CSEAssignment, CSEPlan, cse, simplify
 from .sparse import SparseHessian
 from .vector import SXVector, vector
@@ -130,13 +139,17 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "CSEPlan", "CSEAssignment", "SXNode", "RustCodegenResult", "RustProjectResult",
     "RustMultiFunctionProjectResult", "RustDerivativeBundleResult",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
+    # extension points: user elementary functions
+    "register_elementary_function", "get_registered_elementary_function",
+    "clear_registered_elementary_functions", "RegisteredElementaryFunction",
+    "SquaredDistanceToSet",
     # progress of long operations (logging)
     "enable_progress",
     # errors
     "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "KernelCallError", "UnsupportedFeatureError",
+    "KernelCallError", "UnsupportedFeatureError", "CustomFunctionError", "SnippetError",
 ]
 # fmt: on
 

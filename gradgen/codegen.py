@@ -104,7 +104,8 @@ def create_rust_project(
     scalar_type: str | None = None,
     math_library: str | None = None,
 ) -> RustProjectResult:
-    """Write a Cargo project for ``f`` at ``path``: ``Cargo.toml``, ``README.md``, ``src/lib.rs``.
+    """Write a Cargo project for ``f`` at ``path``: ``Cargo.toml``, ``README.md``,
+    ``metadata.json``, ``src/lib.rs``.
 
     The crate name is ``crate_name``, else ``config.crate_name``, else the sanitized directory
     name; ``function_name`` overrides ``config.function_name``. Every name is validated before
@@ -141,8 +142,8 @@ def plan_rust_project(
 
 
 def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> None:
-    """Write a planned crate (see :func:`plan_rust_project`); its ``Cargo.toml`` also describes
-    the function for ``gradgen.compile``."""
+    """Write a planned crate (see :func:`plan_rust_project`) with its ``metadata.json``; its
+    ``Cargo.toml`` also describes the function for ``gradgen.compile``."""
     result = project.generation
     files = crate_files(
         project.crate_name,
@@ -150,7 +151,8 @@ def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> N
         [result.signature],
         result.config,
         ffi=False,
-        metadata_file=False,
+        metadata_file=True,
+        embed_in_manifest=True,
     )
     write_project(project.project_dir, files, overwrite=overwrite)
     if isinstance(result.config, RustBackendConfig) and result.config.build_crate:

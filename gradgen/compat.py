@@ -27,11 +27,6 @@ _UNROLL = (
     "build the unrolled Function with a Python loop over Function calls on expressions "
     "(construction is linear, shared subexpressions are computed once)"
 )
-_ELEMENTARY = (
-    "write the function with gradgen's elementary functions (sin, maximum, if_else, norm2, ...); "
-    "user-supplied Rust snippets are not supported"
-)
-
 #: the public names of gradgen 0.5.2 this library does not provide -> what to use instead
 UNSUPPORTED: dict[str, str] = {
     "map_function": _UNROLL,
@@ -52,20 +47,11 @@ UNSUPPORTED: dict[str, str] = {
     "SingleShootingGradientFunction": _UNROLL,
     "SingleShootingHvpFunction": _UNROLL,
     "SingleShootingJointFunction": _UNROLL,
-    "SquaredDistanceToSet": "write the squared distance with maximum/minimum/norm2sq (it differentiates)",
-    "register_elementary_function": _ELEMENTARY,
-    "get_registered_elementary_function": _ELEMENTARY,
-    "clear_registered_elementary_functions": _ELEMENTARY,
     "RustPythonInterfaceProjectResult": "call generated kernels from Python with gradgen.compile(...)",
 }
 
 #: RustBackendConfig options of gradgen 0.5.2 this library does not provide -> what to use
 UNSUPPORTED_OPTIONS: dict[str, str] = {
-    "with_header": "custom Rust headers are not supported; edit the generated crate's own files",
-    "with_additional_dependencies": "extra Cargo dependencies are not supported; add them to the "
-    "generated Cargo.toml",
-    "with_emit_metadata_helpers": "sizes are always emitted as pub consts (<NAME>_WORK_SIZE, "
-    "<NAME>_<PORT>_SIZE) and builder crates carry metadata.json",
     "with_enable_python_interface": "call generated kernels from Python with gradgen.compile(...)",
     "with_build_python_interface": "call generated kernels from Python with gradgen.compile(...)",
 }

@@ -66,25 +66,6 @@ class RustBackendConfig(RustTargetOptions):
         return attrs.evolve(self, build_profile=profile)
 
     # gradgen 0.5.2 options this library does not provide: an error naming what to use
-    def with_header(self, *args: object, **kwargs: object) -> RustBackendConfig:
-        raise compat.unsupported(
-            "RustBackendConfig.", "with_header", compat.UNSUPPORTED_OPTIONS["with_header"]
-        )
-
-    def with_additional_dependencies(self, *args: object, **kwargs: object) -> RustBackendConfig:
-        raise compat.unsupported(
-            "RustBackendConfig.",
-            "with_additional_dependencies",
-            compat.UNSUPPORTED_OPTIONS["with_additional_dependencies"],
-        )
-
-    def with_emit_metadata_helpers(self, *args: object, **kwargs: object) -> RustBackendConfig:
-        raise compat.unsupported(
-            "RustBackendConfig.",
-            "with_emit_metadata_helpers",
-            compat.UNSUPPORTED_OPTIONS["with_emit_metadata_helpers"],
-        )
-
     def with_enable_python_interface(self, *args: object, **kwargs: object) -> RustBackendConfig:
         raise compat.unsupported(
             "RustBackendConfig.",
@@ -102,4 +83,12 @@ class RustBackendConfig(RustTargetOptions):
     @property
     def target(self) -> RustTargetOptions:
         """The options the backend reads (everything but the simplification level)."""
-        return RustTargetOptions(self.backend_mode, self.scalar_type, self.function_name, self.crate_name)
+        return RustTargetOptions(
+            backend_mode=self.backend_mode,
+            scalar_type=self.scalar_type,
+            function_name=self.function_name,
+            crate_name=self.crate_name,
+            header=self.header,
+            additional_dependencies=self.additional_dependencies,
+            emit_metadata_helpers=self.emit_metadata_helpers,
+        )

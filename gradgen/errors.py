@@ -7,9 +7,10 @@ façade's are defined here, and all are exported as ``gradgen.<ErrorName>``.
 
 from __future__ import annotations
 
-from gradgen.backends.errors import BuildError, InvalidNameError, ProjectWriteError
+from gradgen.backends.errors import BuildError, InvalidNameError, ProjectWriteError, SnippetError
 from gradgen.ir.errors import (
     ConfigError,
+    CustomFunctionError,
     FunctionDefinitionError,
     GradgenError,
     GradgenTypeError,
@@ -39,6 +40,7 @@ class UnsupportedFeatureError(GradgenError, NotImplementedError):
 __all__ = [
     "BuildError",
     "ConfigError",
+    "CustomFunctionError",
     "DifferentiationError",
     "EvaluationArgumentError",
     "FunctionDefinitionError",
@@ -49,6 +51,7 @@ __all__ = [
     "KernelCallError",
     "ProjectWriteError",
     "ShapeError",
+    "SnippetError",
     "UnknownPassError",
     "UnsupportedFeatureError",
     "VerificationError",

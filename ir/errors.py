@@ -26,3 +26,7 @@ class ConfigError(GradgenError, ValueError):
 
 class VerificationError(GradgenError, RuntimeError):
     """The IR broke one of its invariants (reported with the pass that broke it)."""
+
+
+class CustomFunctionError(GradgenError, ValueError):
+    """A custom elementary function is ill-defined or its callback returned a bad value."""

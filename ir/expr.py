@@ -582,6 +582,8 @@ def _render(node: SX, child: list[tuple[str, int]]) -> tuple[str, int]:
     parts = [text for text, _ in child]
     if op is Op.SELECT:  # printed like the public if_else(a, b, cond)
         return f"if_else({parts[1]}, {parts[2]}, {parts[0]})", _ATOM
+    if op is Op.CUSTOM:  # a user function, printed by its name (and derivative part)
+        return f"{node.attr.label}({', '.join(parts)})", _ATOM  # type: ignore[attr-defined]
     if info.arity == VARIADIC:  # vector reductions, printed like gradgen.norm_p([x0, x1], p)
         extra = f", {_fmt_const(node.attr)}" if info.attr is AttrKind.PARAM else ""  # type: ignore[arg-type]
         return f"{info.name}([{', '.join(parts)}]{extra})", _ATOM

@@ -9,7 +9,7 @@ constant folding with the same IEEE functions the interpreter uses, ``x+(-0)``, 
 ``x+(+0)``, ``x-(-0)`` and ``(+0)-x`` are *not* folded here: each differs from the folded form for
 one signed zero (``-0 + +0`` is ``+0``). Rewrites that are exact only up to the sign of a zero or
 for finite values (``x+0 -> x``, ``0-x -> -x``, ``x-x``, ``0*x``) live in the simplification pass,
-behind a level.
+behind a level. A user function (``custom``) is never folded.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .ops import Op, evaluate
 # for every node built, so it compares against module-level aliases.
 _ADD, _SUB, _MUL, _DIV = Op.ADD, Op.SUB, Op.MUL, Op.DIV
 _MAX, _MIN, _NEG, _ABS, _POWI, _SELECT = Op.MAX, Op.MIN, Op.NEG, Op.ABS, Op.POWI, Op.SELECT
+_CUSTOM = Op.CUSTOM
 
 #: A folding result: ("const", value) | ("ref", arg) | ("op", op, args, attr)
 Rewrite = tuple[Any, ...]
@@ -87,6 +88,8 @@ def peephole(
     operation and arguments. Both builders (SX and kernel) supply these for their own handles.
     This runs for every node built, so the common case (no constant argument) returns early.
     """
+    if op is _CUSTOM:
+        return None  # a user function is opaque: never evaluated while building, even on constants
     n = len(args)
     if n == 2:
         a, b = args

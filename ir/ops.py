@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from . import ieee
+from .custom import evaluate_custom
 
 VARIADIC = -1
 
@@ -26,6 +27,7 @@ class AttrKind(enum.Enum):
     INT = "int"  # POWI: the exponent
     PARAM = "param"  # NORM_P / NORM_P_TO_P: the order p (a float)
     INPUT = "input"  # INPUT: (port index, element index) in a kernel, symbol name in SX
+    CUSTOM = "custom"  # CUSTOM: an ``ir.custom.CustomCall`` (user function and part)
 
 
 class Op(enum.IntEnum):
@@ -91,6 +93,8 @@ class Op(enum.IntEnum):
     NORM_P_TO_P = 52
     # unary, added after the reductions (values index the intern tables, so they stay dense)
     FRACT = 53
+    # a user-defined elementary function (attribute: ir.custom.CustomCall; args x then w)
+    CUSTOM = 54
 
     # An op also compares equal to its lowercase name (``expr.op == "sin"``) and to the name
     # gradgen 0.5.2 used for it (``"symbol"``, ``"if_else"``, ``"pow"``); hashing stays the
@@ -181,6 +185,7 @@ OP_INFO: dict[Op, OpInfo] = {
     Op.NORM_P: _info("norm_p", VARIADIC, ieee.norm_p, attr=AttrKind.PARAM),
     Op.NORM_P_TO_P: _info("norm_p_to_p", VARIADIC, ieee.norm_p_to_p, attr=AttrKind.PARAM),
     Op.FRACT: _info("fract", 1, ieee.fract),
+    Op.CUSTOM: _info("custom", VARIADIC, evaluate_custom, attr=AttrKind.CUSTOM),
 }
 
 OP_BY_NAME: dict[str, Op] = {info.name: op for op, info in OP_INFO.items()}
@@ -202,4 +207,4 @@ def evaluate(op: Op, attr: object, values: tuple[float, ...] | list[float]) -> f
         return fn(*values)
     if info.attr is AttrKind.INT:
         return fn(values[0], attr)
-    return fn(attr, *values)  # PARAM: norm order first
+    return fn(attr, *values)  # PARAM: norm order first; CUSTOM: the call first

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 import attrs
 
+from .custom import CustomCall
 from .errors import VerificationError
 from .kernel import Kernel
 from .ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
@@ -230,6 +231,12 @@ def _attrs_look_valid(kernel: Kernel, special: list[int]) -> bool:
         elif kind is AttrKind.PARAM:
             if types != {float} or not all(map(math.isfinite, vals)):
                 return False
+        elif kind is AttrKind.CUSTOM:
+            if types != {CustomCall}:
+                return False
+            calls = compress(special, map(members.__contains__, sp_ops))
+            if any(len(kernel.args[i]) != kernel.attrs[i].arity for i in calls):
+                return False
         else:  # INPUT: (port, element) pairs naming an existing element
             if types != {tuple} or set(map(len, vals)) != {2}:
                 return False
@@ -258,6 +265,11 @@ def _check_attr(kernel: Kernel, i: int, fail: Callable[[str], NoReturn]) -> None
     elif kind is AttrKind.PARAM:
         if not (isinstance(attr, float) and math.isfinite(attr)):
             fail(f"v{i} = {info.name} has invalid order {attr!r}")
+    elif kind is AttrKind.CUSTOM:
+        if not isinstance(attr, CustomCall):
+            fail(f"v{i} = custom has malformed attribute {attr!r}")
+        if len(kernel.args[i]) != attr.arity:
+            fail(f"v{i} = {attr.label} has {len(kernel.args[i])} arguments, expected {attr.arity}")
     elif kind is AttrKind.INPUT:
         if not (isinstance(attr, tuple) and len(attr) == 2):
             fail(f"v{i} = input has malformed attribute {attr!r}")

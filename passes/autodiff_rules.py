@@ -38,8 +38,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gradgen.ir.custom import CustomCall
 from gradgen.ir.kernel import KernelBuilder
 from gradgen.ir.ops import Op
+
+from .errors import DifferentiationError
 
 Partials = list[int | None]
 #: ``rule(builder, out, args, attr, need) -> partials``
@@ -209,6 +212,32 @@ def _norm_p_to_p(
 
 # ---- the table -------------------------------------------------------------------------------
 
+
+def _custom(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
+    """A user function: ``d f/d x_k`` is the ``CUSTOM`` call of the next part (its Jacobian
+    entry, then its Hessian entry); the parameters ``w`` are not differentiable."""
+    call: CustomCall = attr
+    d = call.definition
+    n = d.input_dimension
+    if any(need[n:]):
+        raise DifferentiationError(
+            f"custom function {d.name!r} cannot be differentiated with respect to its parameters w "
+            "(pass constants or symbols that are not differentiation variables)"
+        )
+    if not any(need[:n]):
+        return [None] * len(args)
+    order = call.order + 1
+    if not d.has_part(order):
+        what = {1: "first derivatives (a jacobian)", 2: "second derivatives (a hessian or hvp)"}
+        raise DifferentiationError(
+            f"custom function {d.name!r} provides no {what.get(order, f'derivatives of order {order}')}: "
+            "give a Python callback or backend code for them to differentiate it"
+        )
+    return [
+        b.emit(Op.CUSTOM, args, call.derivative(k)) if k < n and need[k] else None for k in range(len(args))
+    ]
+
+
 RULES: dict[Op, Rule | None] = {
     Op.CONST: None,
     Op.INPUT: None,
@@ -264,6 +293,7 @@ RULES: dict[Op, Rule | None] = {
     Op.NORM_P: _norm_p,
     Op.NORM_P_TO_P: _norm_p_to_p,
     Op.FRACT: _unary(lambda b, out, x: _c(b, 1.0)),  # x - trunc(x): slope 1 between the jumps
+    Op.CUSTOM: _custom,
 }
 
 

@@ -40,8 +40,10 @@ from gradgen import Function, SXVector
 from gradgen.ir.expr import SX
 from gradgen.ir.ops import LEAVES, OP_BY_NAME, OP_INFO, VARIADIC, AttrKind, Op, evaluate
 
-#: every operation a program node may use (leaves are inputs and ``const`` nodes)
-COMPUTED_OPS: tuple[Op, ...] = tuple(op for op in Op if op not in LEAVES)
+#: every operation a program node may use (leaves are inputs and ``const`` nodes); ``custom``
+#: carries a user definition with callbacks, which has no JSON form: tests/test_custom_functions.py
+#: and the per-op tables cover it
+COMPUTED_OPS: tuple[Op, ...] = tuple(op for op in Op if op not in LEAVES and op is not Op.CUSTOM)
 NORM_ORDERS = (1.5, 2.5, 3.0, 4.0, 0.5)
 POWI_EXPONENTS = (2, 3, -1, -2, 4, 5, -3, 7, 0, 1, 12, -9)
 #: "interesting" constants; finite ones only in smooth programs
@@ -225,6 +227,7 @@ SINGULAR_DISTANCE: dict[Op, Callable[[Sequence[float], Any, Sequence[bool]], flo
     Op.NORM_INF: _norm_inf_dist,
     Op.NORM_P: lambda v, a, p: min(_rel(abs(x), 0.0) for x in v),
     Op.NORM_P_TO_P: lambda v, a, p: min(_rel(abs(x), 0.0) for x in v),
+    Op.CUSTOM: lambda v, a, p: 0.0,  # a user function: nothing is known about its smoothness
 }
 
 

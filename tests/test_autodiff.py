@@ -15,6 +15,7 @@ import pytest
 import gradgen as gg
 from gradgen import SX, Function, SXVector
 from gradgen.errors import DifferentiationError
+from gradgen.ir.custom import CustomCall, ElementaryDefinition
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import KernelBuilder, Port
 from gradgen.ir.ops import OP_INFO, VARIADIC, Op, evaluate
@@ -80,6 +81,23 @@ for _op in (Op.NORM2, Op.NORM2SQ, Op.NORM1, Op.NORM_INF):
 for _p in (3.0, 1.5, 2.5):
     _s(Op.NORM_P, _VEC, _p)
     _s(Op.NORM_P_TO_P, _VEC, _p)
+#: a user function f(x) = x0 x1^2 + x0 sin(x2): the value and its Jacobian entries (whose
+#: derivatives are the Hessian entries) are checked like every other op
+_CUBIC = ElementaryDefinition(
+    name="cubic",
+    input_dimension=3,
+    parameter_dimension=0,
+    parameter_defaults=(),
+    eval_python=lambda x: x[0] * x[1] ** 2 + x[0] * math.sin(x[2]),
+    jacobian=lambda x: [x[1] ** 2 + math.sin(x[2]), 2 * x[0] * x[1], x[0] * math.cos(x[2])],
+    hessian=lambda x: [
+        [0.0, 2 * x[1], math.cos(x[2])],
+        [2 * x[1], 2 * x[0], 0.0],
+        [math.cos(x[2]), 0.0, -x[0] * math.sin(x[2])],
+    ],
+)
+for _part in ((), (0,), (1,), (2,)):
+    _s(Op.CUSTOM, _VEC, CustomCall(_CUBIC, _part))
 
 COMPUTED_OPS = [op for op in Op if OP_INFO[op].arity != 0]
 

@@ -745,3 +745,42 @@ def test_same_spellings_of_the_052_examples(tmp_path: pathlib.Path) -> None:
     bundle = gg.create_rust_derivative_bundle(Function("q", [x], [x * x]), tmp_path / "bundle")
     assert isinstance(bundle, gg.RustDerivativeBundleResult)
     assert Function("c", [x], [x]).__call__(2.0) == 2.0
+
+
+def test_extension_point_spellings_of_052(tmp_path: pathlib.Path) -> None:
+    """register_elementary_function, get_registered_elementary_function,
+    clear_registered_elementary_functions, SquaredDistanceToSet and the crate options
+    with_header, with_additional_dependencies, with_emit_metadata_helpers, as 0.5.2 spells them."""
+    gg.clear_registered_elementary_functions()
+    try:
+        cube = gg.register_elementary_function(
+            name="cube_plus",
+            input_dimension=1,
+            eval_python=lambda x: x**3 + x,
+            jacobian=lambda x: [3 * x**2 + 1],
+            rust_primal="fn cube_plus(x: &[{{ scalar_type }}], _w: &[{{ scalar_type }}]) -> "
+            "{{ scalar_type }} {\n    x[0] * x[0] * x[0] + x[0]\n}\n",
+        )
+        assert gg.get_registered_elementary_function("cube_plus") is cube
+        x = SX.sym("x")
+        f = Function("f", [x], [cube(x) * 2.0])
+        assert f(1.5) == 2.0 * (1.5**3 + 1.5)
+        h = 1e-6
+        assert f.gradient()(1.5) == pytest.approx((f(1.5 + h) - f(1.5 - h)) / (2 * h), rel=1e-7)
+        gg.clear_registered_elementary_functions()
+        with pytest.raises(gg.GradgenError):
+            gg.get_registered_elementary_function("cube_plus")
+    finally:
+        gg.clear_registered_elementary_functions()
+    box = gg.SquaredDistanceToSet.rectangle("unit_box", [0.0, -math.inf], [1.0, 2.0])
+    # 0.5 * dist^2 and x - proj(x), against the closed form
+    assert box([3.0, 5.0]) == pytest.approx(0.5 * (2.0**2 + 3.0**2))
+    assert list(box.gradient()([3.0, 5.0])) == pytest.approx([2.0, 3.0])
+    config = (
+        gg.RustBackendConfig()
+        .with_header("// generated for the test bench")
+        .with_additional_dependencies([("libm", "0.2")])
+        .with_emit_metadata_helpers(True)
+    )
+    source = gg.generate_rust(Function("g", [x], [x * x]), config=config).source
+    assert "// generated for the test bench" in source and "fn g_meta()" in source

@@ -27,6 +27,7 @@ from gradgen import (
     BuildError,
     CodeGenerationBuilder,
     ConfigError,
+    CustomFunctionError,
     DifferentiationError,
     EvaluationArgumentError,
     Function,
@@ -38,6 +39,7 @@ from gradgen import (
     InvalidNameError,
     ProjectWriteError,
     ShapeError,
+    SnippetError,
     SXVector,
     UnknownPassError,
     VerificationError,
@@ -87,6 +89,11 @@ def _foreign(tmp: pathlib.Path) -> pathlib.Path:
 
 def _builder(f: Function = F) -> Any:
     return CodeGenerationBuilder().for_function(f).add_primal().done()
+
+
+def _register_custom(**kwargs: Any) -> Any:
+    gg.clear_registered_elementary_functions()
+    return gg.register_elementary_function(name="bad", input_dimension=1, **{"eval_python": abs, **kwargs})
 
 
 CASES = [
@@ -505,6 +512,19 @@ CASES = [
         lambda t: CodeGenerationBuilder().for_function(3),
         GradgenTypeError,
         r"for_function expects a gradgen Function, got int",
+    ),
+    # ---- custom elementary functions ----
+    Case(
+        "custom-snippet-unbalanced",
+        lambda t: _register_custom(rust_primal="fn bad(x: &[f64], w: &[f64]) -> f64 {\n    x[0]\n"),
+        SnippetError,
+        r"custom function 'bad': rust_primal: unbalanced delimiters: '\{' opened on line 1",
+    ),
+    Case(
+        "custom-callback-returns-text",
+        lambda t: Function("f", [X], [_register_custom(eval_python=lambda x: "one")(X)])(1.0),
+        CustomFunctionError,
+        r"custom function 'bad': eval_python must return a number, got str",
     ),
     # ---- passes and the IR ----
     Case(

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 import gradgen as gg
 from gradgen import SX, Function, SXVector
+from gradgen.custom import custom_node
+from gradgen.ir.custom import ElementaryDefinition
 from gradgen.ir.ops import OP_INFO, VARIADIC, Op
 
 INF = math.inf
@@ -123,6 +125,14 @@ OPS: dict[Op, tuple[str, SX, Callable[..., float]]] = {
     Op.NORM_INF: ("norm", V.norm_inf(), _np_norm(np.inf)),
     Op.NORM_P: ("norm", V.norm_p(3.5), _np_norm(3.5)),
     Op.NORM_P_TO_P: ("norm", V.norm_p_to_p(3.5), lambda *xs: float(np.sum(np.abs(np.array(xs)) ** 3.5))),
+    # a user function: Python evaluation is its callback
+    Op.CUSTOM: (
+        "norm",
+        custom_node(
+            ElementaryDefinition("lse", 3, 0, (), lambda x: math.log(math.fsum(map(math.exp, x)))), tuple(V)
+        ),
+        lambda *xs: float(np.log(np.sum(np.exp(np.array(xs))))),
+    ),
 }
 
 _INPUTS = {"leaf": [a], "unary": [a], "binary": [a, b], "ternary": [a, b, c], "powi": [a], "norm": [V]}
@@ -434,7 +444,8 @@ def test_no_exception_norms(xs: list[float], p: float):
 def test_every_op_table_entry_is_exercised_by_the_sweeps():
     swept = {op for op in OPS if OPS[op][0] in ("unary", "binary", "ternary")}
     swept |= {Op.POWI, Op.NORM2, Op.NORM2SQ, Op.NORM1, Op.NORM_INF, Op.NORM_P, Op.NORM_P_TO_P}
-    assert swept | {Op.CONST} == set(Op)
+    # a user function's IEEE behaviour is its callback's (tests/test_custom_functions.py)
+    assert swept | {Op.CONST, Op.CUSTOM} == set(Op)
 
 
 @pytest.mark.parametrize("value", [0.0, -0.0, INF, -INF, 5e-324, -1.5e300, 1.0 / 3.0], ids=repr)

@@ -152,6 +152,7 @@ def test_project_layout_and_default_names(tmp_path: pathlib.Path) -> None:
     ) == [
         "Cargo.toml",
         "README.md",
+        "metadata.json",
         "src/lib.rs",
     ]
     toml = (p.project_dir / "Cargo.toml").read_text()

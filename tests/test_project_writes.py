@@ -116,7 +116,7 @@ def test_write_crate_and_create_rust_project_regenerate_in_place(tmp_path: pathl
     assert (target / "tests" / "api.rs").read_text() == "// user test\n"
     second = (target / "src" / "lib.rs").read_text()
     assert "pub fn other(" in second and "pub fn sq(" in first and second != first
-    assert read_marker(target) == frozenset({"Cargo.toml", "README.md", "src/lib.rs"})
+    assert read_marker(target) == frozenset({"Cargo.toml", "README.md", "metadata.json", "src/lib.rs"})
 
 
 def test_write_crate_extra_files_are_generated_files(tmp_path: pathlib.Path) -> None:

@@ -24,6 +24,7 @@ from gradgen.backends.rust_literals import float_literal, to_f32
 from gradgen.backends.rust_ops import RUST_OPS
 from gradgen.codegen import compile_kernel
 from gradgen.config import RustBackendConfig
+from gradgen.ir.custom import CustomCall, ElementaryDefinition
 from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import LEAVES, OP_INFO, VARIADIC, Op
@@ -99,6 +100,27 @@ class Case:
     points: tuple[tuple[float, ...], ...]
 
 
+_T = "{{ scalar_type }}"
+#: a user function ``x0 * x1 + w0 * x2`` whose snippets compute exactly what Python computes
+AFFINE = ElementaryDefinition(
+    name="affine",
+    input_dimension=3,
+    parameter_dimension=1,
+    parameter_defaults=(2.5,),
+    eval_python=lambda x, w: x[0] * x[1] + w[0] * x[2],
+    jacobian=lambda x, w: [x[1], x[0], w[0]],
+    code=(
+        ("rust_primal", f"fn affine(x: &[{_T}], w: &[{_T}]) -> {_T} {{\n    x[0] * x[1] + w[0] * x[2]\n}}"),
+        (
+            "rust_jacobian",
+            f"fn affine_jacobian(x: &[{_T}], w: &[{_T}], out: &mut [{_T}]) {{\n"
+            "    out[0] = x[1];\n    out[1] = x[0];\n    out[2] = w[0];\n}",
+        ),
+    ),
+    code_orders=frozenset({0, 1}),
+)
+
+
 def _function(name: str, arity: int, build) -> Function:  # type: ignore[no-untyped-def]
     x = SXVector.sym("x", arity)
     return Function(name, [x], [build(list(x))], input_names=["x"], output_names=["y"])
@@ -118,6 +140,17 @@ def op_cases() -> list[Case]:
             for p in NORM_ORDERS:
                 f = _function(
                     f"op_{info.name}_{int(p * 10)}", 3, lambda a, op=op, p=p: SX.make(op, tuple(a), p)
+                )
+                cases.append(Case(f, tuple(NORM_POINTS)))
+        elif op is Op.CUSTOM:
+            # a user function with Rust snippets: its value, and a Jacobian entry through the
+            # `_partial` wrapper
+            for part in ((), (1,)):
+                tag = "".join(map(str, part))
+                f = _function(
+                    f"op_custom{tag}",
+                    3,
+                    lambda a, part=part: SX.make(Op.CUSTOM, (*a, SX.const(2.5)), CustomCall(AFFINE, part)),
                 )
                 cases.append(Case(f, tuple(NORM_POINTS)))
         elif info.arity == VARIADIC:
