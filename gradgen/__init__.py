@@ -86,7 +86,7 @@ from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .simplification import cse, simplify
-from .sparse import SparseHessian
+from .sparse import SparseHessian, SparseJacobian
 from .vector import SXVector, vector
 
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
@@ -107,7 +107,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "derivative", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
     # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
-    "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
+    "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian", "SparseJacobian",
     # progress of long operations (logging)
     "enable_progress",
     # errors

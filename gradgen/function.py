@@ -26,7 +26,14 @@ from gradgen.passes import autodiff as ad
 from gradgen.passes.cse import CSEPlan, cse_plan
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import simplification_passes
-from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle
+from gradgen.passes.sparsity import (
+    SPARSE_PATTERNS,
+    SPARSE_SWEEPS,
+    HessianPattern,
+    SparseHessianPass,
+    SparseJacobianPass,
+    check_triangle,
+)
 
 from .input_symbols import InputSymbols, checked_blocks
 from .vector import SXVector
@@ -37,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .bundle import DerivativeBundle
     from .codegen import RustProjectResult
+    from .sparse import SparseJacobian
 
 
 def _check_name(kind: str, name: object) -> str:
@@ -362,6 +370,20 @@ class Function:
         pattern (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``); see :mod:`gradgen.sparse`."""
         kernel = PassManager([SparseHessianPass(wrt, check_triangle(triangle))]).run(self.kernel)
         return SparseHessian(self._derived(kernel), kernel.note("sparse_patterns")[0])
+
+    def sparse_jacobian(self, wrt_index: int = 0) -> SparseJacobian:
+        """The structural nonzeros of the Jacobian of every output w.r.t. input ``wrt_index`` in
+        CSC order, one pattern per output, computed with as few compressed sweeps as the pattern
+        allows; see :mod:`gradgen.sparse`."""
+        from .sparse import SparseJacobian
+
+        kernel = PassManager([SparseJacobianPass(wrt_index)]).run(self.kernel)
+        sweeps = kernel.note(SPARSE_SWEEPS)
+        return SparseJacobian(
+            self._derived(kernel),
+            tuple(kernel.note(SPARSE_PATTERNS)[k] for k in range(len(kernel.outputs))),
+            sweeps[0],
+        )
 
     # ---- code generation (gradgen.codegen) ---------------------------------------------------
     def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
