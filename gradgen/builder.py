@@ -463,10 +463,12 @@ class CodeGenerationBuilder:
 
     def build(self, path: str | os.PathLike[str], overwrite: bool = False) -> BuildResult:
         """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``,
-        ``src/ffi.rs``) at ``path`` after every check passed; return the project directory, crate
-        name and the generated functions. The write is atomic and keeps user files added to a
-        generated crate; a directory holding files gradgen did not generate is refused unless
-        ``overwrite=True`` (see ``backends.writes``)."""
+        ``src/ffi.rs`` and, unless the config turns them off with ``with_self_tests(False)``, the
+        self-tests ``tests/reference.rs`` that ``cargo test`` runs) at ``path`` after every check
+        passed; return the project directory, crate name and the generated functions. The write
+        is atomic and keeps user files added to a generated crate; a directory holding files
+        gradgen did not generate is refused unless ``overwrite=True`` (see ``backends.writes``).
+        """
         project_dir = pathlib.Path(path)
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
@@ -479,6 +481,7 @@ class CodeGenerationBuilder:
             ffi=True,
             metadata_file=True,
             facts={f.name: f.as_json() for f in crate.functions},
+            kernels=crate.kernels,
         )
         write_project(project_dir, files, overwrite=overwrite)
         return BuildResult(project_dir, crate, files["src/lib.rs"])

@@ -105,5 +105,6 @@ def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> N
         result.config,
         ffi=False,
         metadata_file=False,
+        kernels=[result.kernel],
     )
     write_project(project.project_dir, files, overwrite=overwrite)

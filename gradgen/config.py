@@ -34,4 +34,10 @@ class RustBackendConfig(RustTargetOptions):
     @property
     def target(self) -> RustTargetOptions:
         """The options the backend reads (everything but the simplification level)."""
-        return RustTargetOptions(self.backend_mode, self.scalar_type, self.function_name, self.crate_name)
+        return RustTargetOptions(
+            self.backend_mode,
+            self.scalar_type,
+            self.function_name,
+            self.crate_name,
+            self_tests=self.self_tests,
+        )
