@@ -138,7 +138,8 @@ def render_self_tests(
     e.line("clippy::useless_vec")
     e.line(")]")
     e.line()
-    e.line(f"use {crate_name}::*;")
+    # the functions are called by path, so no helper below can shadow one of them
+    e.line(f"use {crate_name}::GradgenError;")
     e.line()
     e.block(_HELPERS.format(t=scalar, sentinel=float_literal(SENTINEL, scalar)))
     used = {"input", "output"} | ({"workspace"} if any(s.workspace_size for s in signatures) else set())
@@ -147,12 +148,14 @@ def render_self_tests(
             e.line()
             e.block(_error_helper(variant))
     for k, (sig, kernel) in enumerate(zip(signatures, kernels, strict=True)):
-        _reference_test(e, k, sig, kernel, scalar)
-        _error_test(e, sig, kernel, scalar)
+        _reference_test(e, crate_name, k, sig, kernel, scalar)
+        _error_test(e, crate_name, sig, kernel, scalar)
     return e.getvalue()
 
 
-def _reference_test(e: Emitter, k: int, sig: FunctionSignature, kernel: Kernel, scalar: str) -> None:
+def _reference_test(
+    e: Emitter, crate_name: str, k: int, sig: FunctionSignature, kernel: Kernel, scalar: str
+) -> None:
     fn = sig.function_name
     points = []
     for p in range(POINTS):
@@ -175,7 +178,7 @@ def _reference_test(e: Emitter, k: int, sig: FunctionSignature, kernel: Kernel, 
         args = [f"&REF_{k}_{p}_IN_{j}" for j in range(len(sig.inputs))]
         args += [f"&mut out_{j}" for j in range(len(sig.outputs))]
         args.append("&mut work")
-        emit_assign(e, "let result = ", Call(fn, tuple(args)))
+        emit_assign(e, "let result = ", Call(f"{crate_name}::{fn}", tuple(args)))
         e.line("assert_eq!(result, Ok(()));")
         for j, a in enumerate(sig.outputs):
             what = f'"{fn}: `{a.name}` at point {p}"'
@@ -184,7 +187,7 @@ def _reference_test(e: Emitter, k: int, sig: FunctionSignature, kernel: Kernel, 
     e.line("}")
 
 
-def _error_test(e: Emitter, sig: FunctionSignature, kernel: Kernel, scalar: str) -> None:
+def _error_test(e: Emitter, crate_name: str, sig: FunctionSignature, kernel: Kernel, scalar: str) -> None:
     fn = sig.function_name
     names = find_rust_names(kernel)
     assert names is not None
@@ -207,7 +210,7 @@ def _error_test(e: Emitter, sig: FunctionSignature, kernel: Kernel, scalar: str)
             n = length if bad == f"out_{j}" else a.size
             args.append(f"&mut out_{j}[..{n}]")
         args.append(f"&mut work[..{length}]" if bad == "work" else "&mut work")
-        return Call(fn, tuple(args))
+        return Call(f"{crate_name}::{fn}", tuple(args))
 
     cases: list[tuple[str, int, str, str, int]] = []
     for j, a in enumerate(sig.inputs):

@@ -368,10 +368,15 @@ def test_compile_crate_path(
 def test_compile_create_rust_project_path(
     tmp_path: pathlib.Path, cache: pathlib.Path, env: dict[str, str]
 ) -> None:
-    """A crate written by ``create_rust_project`` (the seed's three files, no metadata.json)
-    describes its function in its Cargo.toml, so its path compiles too."""
+    """A crate written by ``create_rust_project`` (the seed's three files and its self-tests, no
+    metadata.json) describes its function in its Cargo.toml, so its path compiles too."""
     project = F.create_rust_project(tmp_path / "plain", crate_name="plain")
-    assert sorted(p.name for p in project.project_dir.iterdir()) == ["Cargo.toml", "README.md", "src"]
+    assert sorted(p.name for p in project.project_dir.iterdir()) == [
+        "Cargo.toml",
+        "README.md",
+        "src",
+        "tests",
+    ]
     lib = gg.compile(project.project_dir, build_dir=cache, env=env)
     (name,) = list(lib)
     assert name == project.function_name

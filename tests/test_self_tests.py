@@ -154,3 +154,14 @@ def test_self_tests_can_be_turned_off(tmp_path: pathlib.Path) -> None:
     assert RustBackendConfig().with_self_tests(False).target.self_tests is False
     with pytest.raises(ConfigError, match=r"self_tests must be True or False, got 'yes'"):
         RustBackendConfig().with_self_tests("yes")  # type: ignore[arg-type]
+
+
+def test_functions_named_like_the_helpers(tmp_path: pathlib.Path) -> None:
+    """A function called ``check`` in a crate called ``output``: the tests call the crate's
+    functions by path, so the helpers of the test file cannot shadow them."""
+    root = tmp_path / "output"
+    gg.create_rust_project(dynamics(), root, function_name="check")
+    text = (root / SELF_TESTS_FILE).read_text()
+    assert "let result = output::check(" in text and rustfmt_check(text) is None
+    proc = cargo(["test", "-q"], root)
+    assert re.search(r"test result: ok\. 2 passed", proc.stdout), proc.stdout
