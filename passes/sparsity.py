@@ -384,9 +384,14 @@ def _structure(g: DerivativeGraph, wrt: int, rows: Sequence[int]) -> list[list[i
 def _groups(items: Sequence[Sequence[int]], n_items: int) -> tuple[tuple[int, ...], ...]:
     """Greedy coloring (networkx, largest first) of the items ``0..n_items-1`` that appear in
     ``items`` (each a list of items sharing a row or a column): two items in one list never get
-    the same color. The groups are sorted by their first item."""
+    the same color. The groups are sorted by their first item. When one list holds every item
+    that appears (a dense row or column) the graph is complete: each item is its own group, and
+    the ``O(items^2)`` graph is not built."""
+    present = sorted({i for lst in items for i in lst})
+    if any(len(lst) == len(present) for lst in items):
+        return tuple((i,) for i in present)
     graph: nx.Graph[int] = nx.Graph()
-    graph.add_nodes_from(sorted({i for lst in items for i in lst}))
+    graph.add_nodes_from(present)
     for lst in items:
         for k, a in enumerate(lst):
             graph.add_edges_from((a, c) for c in lst[k + 1 :])

@@ -397,3 +397,18 @@ def test_compiled_values_equal_python(compiled: CompiledCrate) -> None:
         float(v) for v in (want_p[0] if hasattr(want_p[0], "__len__") else [want_p[0]])
     ]
     assert list(jbp) == list(want_p[1])
+
+
+def test_dense_jacobian_is_not_colored_quadratically() -> None:
+    """A dense 120 x 120 Jacobian (y = A x): no grouping is possible, each row is its own sweep,
+    and the complete conflict graph is never built."""
+    n = 120
+    x = SXVector.sym("x", n)
+    ys = [sum((math.sin(i + 2 * j + 1) * x[j] for j in range(n)), SX.const(0.0)) for i in range(n)]
+    f = Function("dense", [x], [SXVector(ys)])
+    J = f.sparse_jacobian(0)
+    assert J.nnz == n * n and J.sweeps.sweeps == n and J.sweeps.mode == "reverse"
+    assert J.sweeps.groups == tuple((i,) for i in range(n))
+    xv = [0.01 * k for k in range(n)]
+    got = J.to_dense(J.function(xv))
+    assert got[7][11] == math.sin(7 + 22 + 1)
