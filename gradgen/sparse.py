@@ -40,15 +40,11 @@ agree with them to rounding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import attrs
-
-from gradgen.errors import DifferentiationError, GradgenTypeError
+from gradgen.errors import GradgenTypeError
 from gradgen.passes.sparsity import TRIANGLES, CSCPattern, HessianPattern, JacobianPattern, SweepPlan
 
-# SparseHessian is defined beside Function, whose sparse_hessian method returns it
-from .function import Function, SparseHessian
+# SparseHessian and SparseJacobian are defined beside Function, whose methods return them
+from .function import Function, SparseHessian, SparseJacobian
 
 __all__ = [
     "TRIANGLES",
@@ -75,58 +71,3 @@ def sparse_jacobian(f: Function, wrt_index: int = 0) -> SparseJacobian:
     if not isinstance(f, Function):
         raise GradgenTypeError(f"expected a gradgen Function, got {type(f).__name__}")
     return f.sparse_jacobian(wrt_index)
-
-
-@attrs.frozen
-class SparseJacobian:
-    """A sparse Jacobian: ``function`` computes the nonzeros (CSC order) of the Jacobian of each
-    output of a Function w.r.t. one input, ``patterns`` holds one :class:`JacobianPattern` per
-    output and ``sweeps`` the :class:`SweepPlan` that computes them. The pattern properties
-    (``pattern``, ``shape``, ``nnz``, ``indptr``, ``indices``, ``rows``, ``cols``,
-    ``to_dense``) describe the only output of a single-output Function."""
-
-    function: Function
-    patterns: tuple[JacobianPattern, ...]
-    sweeps: SweepPlan
-
-    @property
-    def pattern(self) -> JacobianPattern:
-        if len(self.patterns) != 1:
-            raise DifferentiationError(
-                f"{self.function.name!r} has {len(self.patterns)} Jacobian outputs "
-                f"({', '.join(map(repr, self.function.output_names))}); use patterns[k]"
-            )
-        return self.patterns[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.pattern.shape
-
-    @property
-    def nnz(self) -> int:
-        return self.pattern.nnz
-
-    @property
-    def indptr(self) -> tuple[int, ...]:
-        return self.pattern.indptr
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        return self.pattern.indices
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        return self.pattern.rows
-
-    @property
-    def cols(self) -> tuple[int, ...]:
-        return self.pattern.cols
-
-    def to_dense(self, values: Sequence[float]) -> list[list[float]]:
-        """See :meth:`JacobianPattern.to_dense`."""
-        return self.pattern.to_dense(values)
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(f"{p.m}x{p.n} nnz={p.nnz}" for p in self.patterns)
-        plan = self.sweeps
-        return f"SparseJacobian({self.function.name!r}: {shapes}; {plan.sweeps} {plan.mode} sweep(s))"
