@@ -76,6 +76,11 @@ def _dependencies(value: object) -> tuple[tuple[str, str | None], ...]:
     return tuple(deps)
 
 
+def _check_self_tests(_: object, __: object, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"self_tests must be True or False, got {value!r}")
+
+
 @attrs.frozen
 class RustTargetOptions:
     """What the Rust backend needs to know; every ``with_*`` method returns a new, validated copy.
@@ -86,6 +91,8 @@ class RustTargetOptions:
     name), ``header`` is Rust code placed after the crate attributes,
     ``additional_dependencies`` extra cargo dependencies, and ``emit_metadata_helpers`` adds a
     ``<function>_meta()`` function per kernel.
+    ``self_tests`` (default ``True``) gives every crate written to disk a
+    ``tests/reference.rs`` that ``cargo test`` runs (see ``backends.self_tests``).
     """
 
     backend_mode: str = attrs.field(default="std", validator=_check_mode)
@@ -100,6 +107,8 @@ class RustTargetOptions:
     )
     #: emit the ``FunctionMetadata`` struct and one ``<function>_meta()`` per function
     emit_metadata_helpers: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    #: written crates get ``tests/reference.rs`` (``backends.self_tests``), run by ``cargo test``
+    self_tests: bool = attrs.field(default=True, validator=_check_self_tests, kw_only=True)
 
     def with_backend_mode(self, mode: str) -> Self:
         return attrs.evolve(self, backend_mode=mode)
@@ -123,6 +132,10 @@ class RustTargetOptions:
         if not isinstance(emit, bool):
             raise ConfigError(f"emit_metadata_helpers must be True or False, got {emit!r}")
         return attrs.evolve(self, emit_metadata_helpers=emit)
+
+    def with_self_tests(self, enabled: bool = True) -> Self:
+        """Whether a written crate gets its self-tests (``tests/reference.rs``, default on)."""
+        return attrs.evolve(self, self_tests=enabled)
 
     @property
     def no_std(self) -> bool:

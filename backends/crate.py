@@ -2,8 +2,9 @@
 
 :func:`resolve_crate_name` is the one naming rule of every crate gradgen makes; :func:`crate_files` is the
 one place that decides the files of a generated crate (``Cargo.toml``, ``README.md``,
-``metadata.json``, ``src/lib.rs`` and the optional C ABI ``src/ffi.rs``), all read from the
-functions' :class:`~backends.signature.FunctionSignature`; :func:`write_crate` writes them through
+``metadata.json``, ``src/lib.rs``, the optional C ABI ``src/ffi.rs`` and the self-tests
+``tests/reference.rs`` of :mod:`backends.self_tests`), all read from the functions'
+:class:`~backends.signature.FunctionSignature`; :func:`write_crate` writes them through
 :func:`backends.writes.write_project`.
 """
 
@@ -16,11 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gradgen.backends.names import sanitize, validate_explicit
+from gradgen.ir.kernel import Kernel
 
 from .config import RustTargetOptions
 from .errors import InvalidNameError, ProjectWriteError
 from .ffi import enable_ffi_manifest, enable_ffi_root, render_ffi
 from .metadata import metadata, metadata_json
+from .self_tests import SELF_TESTS_FILE, render_self_tests
 from .signature import FunctionSignature
 from .writes import write_project
 
@@ -93,9 +96,14 @@ def _readme_line(f: str | FunctionSignature) -> str:
 
 
 def readme(
-    crate_name: str, functions: Sequence[str | FunctionSignature], no_std: bool, ffi: bool = False
+    crate_name: str,
+    functions: Sequence[str | FunctionSignature],
+    no_std: bool,
+    ffi: bool = False,
+    self_tests: bool = False,
 ) -> str:
-    """The crate's README: each function with its slices and their lengths (or just its name)."""
+    """The crate's README: each function with its slices and their lengths (or just its name),
+    and how to run the self-tests when the crate has them."""
     fns = "\n".join(map(_readme_line, functions))
     mode = "`no_std` (math from the `libm` crate)" if no_std else "`std`"
     return (
@@ -105,6 +113,16 @@ def readme(
         "Each function takes one slice per input, one mutable slice per output and a workspace\n"
         "slice, checks every length first and returns `Err(GradgenError)` instead of panicking.\n\n"
         "Build with:\n\n```sh\ncargo build\n```\n"
+        + (
+            f"\nThe crate tests itself: `{SELF_TESTS_FILE}` calls every function at a few seeded points\n"
+            "and compares the results with the values gradgen's Python evaluator computed when it\n"
+            "generated the crate (tolerances follow the scalar type), and checks that every slice of\n"
+            "the wrong length is refused with the right `GradgenError` before anything is written.\n"
+            "Run them on the target machine (no Python needed; `no_std` crates are tested on the\n"
+            "host, with `std` available to the tests only) with:\n\n```sh\ncargo test\n```\n"
+            if self_tests
+            else ""
+        )
         + (
             '\nThe optional cargo feature `ffi` adds `extern "C"` wrappers (`NAME_ffi`, see\n'
             "`src/ffi.rs`) taking a pointer and a length per slice and returning a status code;\n"
@@ -125,14 +143,18 @@ def crate_files(
     metadata_file: bool,
     facts: Mapping[str, Mapping[str, Any]] | None = None,
     embed_in_manifest: bool | None = None,
+    kernels: Sequence[Kernel] | None = None,
 ) -> dict[str, str]:
     """The files (relative path -> text) of the generated crate ``name``: ``source`` is the module
     of ``functions`` (``backends.rust.emit_module``). With ``ffi`` the crate has its optional C
     ABI; the functions' metadata document (``facts`` adds per-function entries) is written as
     ``metadata.json`` with ``metadata_file``, and embedded in ``Cargo.toml`` with
-    ``embed_in_manifest`` (default: when there is no ``metadata.json``)."""
+    ``embed_in_manifest`` (default: when there is no ``metadata.json``). With ``kernels`` (the
+    compiled kernels of ``functions``, in order) and ``config.self_tests`` the crate gets its
+    self-tests ``tests/reference.rs``, evaluated here."""
     embed = not metadata_file if embed_in_manifest is None else embed_in_manifest
     document = metadata(name, config, functions, facts)
+    tests = kernels is not None and config.self_tests
     files = _files(
         name,
         source,
@@ -141,9 +163,13 @@ def crate_files(
         render_ffi(functions, config.scalar_type) if ffi else None,
         document if embed else None,
         config.additional_dependencies,
+        tests,
     )
     if metadata_file:
         files["metadata.json"] = metadata_json(document)
+    if tests:
+        assert kernels is not None
+        files[SELF_TESTS_FILE] = render_self_tests(name, functions, kernels, config.scalar_type)
     return files
 
 
@@ -155,6 +181,7 @@ def _files(
     ffi_source: str | None,
     kernels: Mapping[str, Any] | None,
     dependencies: Sequence[tuple[str, str | None]] = (),
+    self_tests: bool = False,
 ) -> dict[str, str]:
     if ffi_source is not None:
         try:
@@ -164,7 +191,7 @@ def _files(
     ffi = ffi_source is not None
     files = {
         "Cargo.toml": cargo_toml(name, no_std, ffi, kernels, dependencies),
-        "README.md": readme(name, functions, no_std, ffi),
+        "README.md": readme(name, functions, no_std, ffi, self_tests),
         "src/lib.rs": source,
     }
     if ffi_source is not None:

@@ -6,7 +6,7 @@ For every generated function ``name`` the crate exposes (``NAME`` is ``name`` in
     pub const NAME_<ARG>_SIZE: usize = ..;  // exact length of each input and output slice
 
 where ``<ARG>`` is the Rust argument name in upper case, and for each sparse output of its
-signature (a sparse Hessian, see :mod:`passes.sparsity`) ``<P>NNZ: usize``, ``<P>COL_POINTERS:
+signature (a sparse Hessian or Jacobian, see :mod:`passes.sparsity`) ``<P>NNZ: usize``, ``<P>COL_POINTERS:
 [usize; n + 1]`` and ``<P>ROW_INDICES: [usize; NNZ]`` (``<P>`` is the output's constant prefix).
 Everything is read from the functions' :class:`~backends.signature.FunctionSignature`. Two
 constants that would get the same name are an :class:`~ir.errors.InvalidNameError` naming
@@ -67,7 +67,7 @@ def usize_item(name: str, value: int | Sequence[int]) -> str:
 
 
 def _pattern_constants(fn: str, s: SparseOutput) -> list[Constant]:
-    where = f"the sparse Hessian `{s.output}` of [`{fn}`]"
+    where = f"the sparse {s.pattern.matrix} `{s.output}` of [`{fn}`]"
     arg, p, names = s.output, s.pattern, s.constants()
     return [
         (names["nnz"], f"Number of structural nonzeros of {where} (the length of `{arg}`).", p.nnz),

@@ -25,7 +25,11 @@ PATTERN_CONSTANTS: tuple[str, ...] = ("NNZ", "COL_POINTERS", "ROW_INDICES")
 
 
 class SparsityPattern(Protocol):
-    """What the backend reads of a compressed-column pattern (``passes.sparsity.HessianPattern``)."""
+    """What the backend reads of a compressed-column pattern (``passes.sparsity.CSCPattern``:
+    a Hessian's or a Jacobian's)."""
+
+    @property
+    def matrix(self) -> str: ...
 
     @property
     def nnz(self) -> int: ...

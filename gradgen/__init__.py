@@ -99,7 +99,7 @@ from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .sets import SquaredDistanceToSet
 from .simplification import CSEAssignment, CSEPlan, cse, simplify
-from .sparse import SparseHessian
+from .sparse import SparseHessian, SparseJacobian
 from .vector import SXVector, vector
 
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
@@ -138,7 +138,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "generate_rust", "create_multi_function_rust_project", "RustBackendMode", "RustScalarType",
     "CSEPlan", "CSEAssignment", "SXNode", "RustCodegenResult", "RustProjectResult",
     "RustMultiFunctionProjectResult", "RustDerivativeBundleResult",
-    "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
+    "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian", "SparseJacobian",
     # extension points: user elementary functions
     "register_elementary_function", "get_registered_elementary_function",
     "clear_registered_elementary_functions", "RegisteredElementaryFunction",

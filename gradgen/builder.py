@@ -54,6 +54,14 @@ separate kernel and ``<NAME>_<ARG>_`` (the output's Rust name) in a joint kernel
 ``metadata.json`` under ``sparse_outputs`` (format, shape, triangle, nnz, col_pointers,
 row_indices and the constant names). One sparse layout per request: asking for two triangles of
 the same block in one crate would generate the same name twice and is refused by :meth:`build`.
+
+**Sparse Jacobians.** ``add_jacobian(sparse=True)`` (``<crate>_<f>_jf_sparse[_<in>]``) and the
+bundle artifact ``FunctionBundle().add_jf(sparse=True)`` (``jf_sparse``) output, per output of
+the function, the structural nonzeros of its Jacobian block in compressed-column order (see
+:mod:`gradgen.sparse`), with the same constants (``<P>NNZ``, ``<P>COL_POINTERS: [usize; n +
+1]``, ``<P>ROW_INDICES: [usize; NNZ]``; ``<P>`` is ``<NAME>_`` when the kernel has one output,
+else ``<NAME>_<ARG>_``) and the same ``sparse_outputs`` entries in ``metadata.json`` (format,
+shape ``[m, n]``, nnz, col_pointers, row_indices, constants).
 """
 
 from __future__ import annotations
@@ -87,10 +95,13 @@ __all__ = [
 ]
 
 _SCALAR_KINDS = {"gradient", "hessian", "hessian_sparse", "hvp", "grad"}
+#: the dense request or artifact of each ``sparse=True`` one
+_SPARSE_OF = {"jacobian": "jacobian_sparse", "jf": "jf_sparse"}
 _DESCRIPTION = {
     "primal": "primal",
     "gradient": "gradient",
     "jacobian": "Jacobian",
+    "jacobian_sparse": "sparse Jacobian",
     "vjp": "vector-Jacobian product",
     "hessian": "Hessian",
     "hessian_sparse": "sparse Hessian",
@@ -98,6 +109,7 @@ _DESCRIPTION = {
     "f": "primal",
     "grad": "gradient",
     "jf": "Jacobian",
+    "jf_sparse": "sparse Jacobian",
 }
 
 
@@ -131,6 +143,12 @@ def _by_name(f: Function, wrt: Any) -> Any:
     if isinstance(wrt, (list, tuple)):
         return [index(w) for w in wrt]
     return index(wrt)
+
+
+def _check_sparse(sparse: object) -> bool:
+    if not isinstance(sparse, bool):
+        raise ConfigError(f"sparse must be True or False, got {sparse!r}")
+    return sparse
 
 
 def _resolve_wrt(f: Function, wrt: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -180,9 +198,11 @@ class FunctionBundle:
         """Include the gradient (scalar functions) w.r.t. the ``wrt`` blocks."""
         return self._add("grad", wrt)
 
-    def add_jf(self, wrt: int | Sequence[int] | None = None) -> FunctionBundle:
-        """Include the Jacobian of every output w.r.t. the ``wrt`` blocks."""
-        return self._add("jf", wrt)
+    def add_jf(self, wrt: int | Sequence[int] | None = None, sparse: bool = False) -> FunctionBundle:
+        """Include the Jacobian of every output w.r.t. the ``wrt`` blocks: row-major, or with
+        ``sparse=True`` the artifact ``jf_sparse``: each block's structural nonzeros in
+        compressed-column order (see :mod:`gradgen.sparse`)."""
+        return self._add(_SPARSE_OF["jf"] if _check_sparse(sparse) else "jf", wrt)
 
     def add_hessian(
         self, wrt: int | Sequence[int] | None = None, sparse: bool = False, triangle: str = "full"
@@ -191,9 +211,7 @@ class FunctionBundle:
         or with ``sparse=True`` the artifact ``hessian_sparse``: its structural nonzeros in
         compressed-column order (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``, one
         layout per bundle; see :mod:`gradgen.sparse`)."""
-        if not isinstance(sparse, bool):
-            raise ConfigError(f"sparse must be True or False, got {sparse!r}")
-        if not sparse:
+        if not _check_sparse(sparse):
             return self._add("hessian", wrt)
         check_triangle(triangle)
         if self.triangle is not None and self.triangle != triangle:
@@ -299,8 +317,14 @@ class FunctionBuilder:
         """Gradient kernels ``<crate>_<f>_grad[_<in>]`` (one scalar output needed)."""
         return self._separate("gradient", wrt, "add_gradient()")
 
-    def add_jacobian(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
-        """Jacobian kernels ``<crate>_<f>_jf[_<in>]``: one row-major block per output."""
+    def add_jacobian(self, wrt: int | Sequence[int] | None = None, sparse: bool = False) -> FunctionBuilder:
+        """Jacobian kernels ``<crate>_<f>_jf[_<in>]``: one row-major block per output, or with
+        ``sparse=True`` ``<crate>_<f>_jf_sparse[_<in>]``: each block's structural nonzeros in
+        compressed-column order, with the pattern as ``pub const`` arrays (``<P>NNZ``,
+        ``<P>COL_POINTERS``, ``<P>ROW_INDICES``) and in ``metadata.json`` (see
+        :mod:`gradgen.sparse`)."""
+        if _check_sparse(sparse):
+            return self._separate("jacobian_sparse", wrt, "add_jacobian(sparse=True)")
         return self._separate("jacobian", wrt, "add_jacobian()")
 
     def add_vjp(self, wrt: int | Sequence[int] | None = None) -> FunctionBuilder:
@@ -315,9 +339,7 @@ class FunctionBuilder:
         compressed-column order (``triangle``: ``"full"``, ``"lower"`` or ``"upper"``), with the
         pattern as ``pub const`` arrays ``<NAME>_COL_POINTERS``, ``<NAME>_ROW_INDICES`` and
         ``<NAME>_NNZ`` and in ``metadata.json`` (see :mod:`gradgen.sparse`)."""
-        if not isinstance(sparse, bool):
-            raise ConfigError(f"sparse must be True or False, got {sparse!r}")
-        if not sparse:
+        if not _check_sparse(sparse):
             return self._separate("hessian", wrt, "add_hessian()")
         return self._separate("hessian_sparse", wrt, "add_hessian(sparse=True)", check_triangle(triangle))
 
@@ -424,16 +446,20 @@ class CodeGenerationBuilder:
         self._shorthand("add_gradient()").add_gradient(wrt)
         return self
 
-    def add_jacobian(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
-        self._shorthand("add_jacobian()").add_jacobian(wrt)
+    def add_jacobian(
+        self, wrt: int | Sequence[int] | None = None, sparse: bool = False
+    ) -> CodeGenerationBuilder:
+        self._shorthand("add_jacobian()").add_jacobian(wrt, sparse)
         return self
 
     def add_vjp(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
         self._shorthand("add_vjp()").add_vjp(wrt)
         return self
 
-    def add_hessian(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
-        self._shorthand("add_hessian()").add_hessian(wrt)
+    def add_hessian(
+        self, wrt: int | Sequence[int] | None = None, sparse: bool = False, triangle: str = "full"
+    ) -> CodeGenerationBuilder:
+        self._shorthand("add_hessian()").add_hessian(wrt, sparse, triangle)
         return self
 
     def add_hvp(self, wrt: int | Sequence[int] | None = None) -> CodeGenerationBuilder:
@@ -478,10 +504,13 @@ class CodeGenerationBuilder:
 
     def build(self, path: str | os.PathLike[str], overwrite: bool = False) -> BuildResult:
         """Write the crate (``Cargo.toml``, ``README.md``, ``metadata.json``, ``src/lib.rs``,
-        ``src/ffi.rs``) at ``path`` after every check passed; return the project directory, crate
-        name and the generated functions. The write is all or nothing and keeps user files added to a
-        generated crate; a directory holding files gradgen did not generate is refused unless
-        ``overwrite=True`` (see ``backends.writes``)."""
+        ``src/ffi.rs`` and, unless the config turns them off with ``with_self_tests(False)``, the
+        self-tests ``tests/reference.rs`` that ``cargo test`` runs) at ``path`` after every check
+        passed; return the project directory, crate name and the generated functions. The write
+        is all or nothing and keeps user files added to a generated crate; a directory holding
+        files gradgen did not generate is refused unless ``overwrite=True`` (see
+        ``backends.writes``).
+        """
         project_dir = pathlib.Path(path)
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
@@ -494,6 +523,7 @@ class CodeGenerationBuilder:
             ffi=True,
             metadata_file=True,
             facts={f.name: f.as_json() for f in crate.functions},
+            kernels=crate.kernels,
         )
         write_project(project_dir, files, overwrite=overwrite)
         if self.config.build_crate:

@@ -153,6 +153,7 @@ def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> N
         ffi=False,
         metadata_file=True,
         embed_in_manifest=True,
+        kernels=[result.kernel],
     )
     write_project(project.project_dir, files, overwrite=overwrite)
     if isinstance(result.config, RustBackendConfig) and result.config.build_crate:

@@ -91,4 +91,5 @@ class RustBackendConfig(RustTargetOptions):
             header=self.header,
             additional_dependencies=self.additional_dependencies,
             emit_metadata_helpers=self.emit_metadata_helpers,
+            self_tests=self.self_tests,
         )

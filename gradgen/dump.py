@@ -7,8 +7,10 @@ Usage::
                  [--diff] [--time-passes] [--stats] [--emit ir|rust|dot|none] [--max-nodes N]
                  [--backend-mode std|no_std] [--scalar-type f64|f32]
 
-``KIND`` is ``primal`` (default), ``gradient``, ``jacobian``, ``hessian``, ``hvp``, ``jvp`` or
-``vjp``; ``--wrt`` (default 0) picks the input block of a derivative kernel.
+``KIND`` is ``primal`` (default), ``gradient``, ``jacobian``, ``sparse_jacobian``, ``hessian``,
+``hvp``, ``jvp`` or ``vjp``; ``--wrt`` (default 0) picks the input block of a derivative kernel.
+For ``sparse_jacobian`` (:class:`passes.sparsity.SparseJacobianPass`), ``--stats`` also reports
+the sweeps the compressed Jacobian uses against the dense one (``sparse sweeps``).
 
 ``TARGET`` is ``path/to/file.py:NAME`` or ``package.module:NAME`` (the current directory is
 searched for modules; ``NAME`` may be dotted). ``NAME`` must be a ``gradgen.Function`` or a
@@ -83,6 +85,7 @@ from gradgen.ir.printer import format_kernel as format_ir
 from gradgen.passes.autodiff import AutodiffPass
 from gradgen.passes.manager import Pass, PassEvent, PassManager
 from gradgen.passes.pipelines import LEVELS, passes_by_name
+from gradgen.passes.sparsity import SPARSE_SWEEPS, SparseJacobianPass
 
 from .function import Function
 from .pipeline import codegen_pipeline, sanitize_pass
@@ -93,7 +96,16 @@ EXIT_USAGE = 2
 EXIT_TARGET = 3
 EXIT_PIPELINE = 4
 EXIT_OUTPUT = 5
-KINDS: tuple[str, ...] = ("primal", "gradient", "jacobian", "hessian", "hvp", "jvp", "vjp")
+KINDS: tuple[str, ...] = (
+    "primal",
+    "gradient",
+    "jacobian",
+    "sparse_jacobian",
+    "hessian",
+    "hvp",
+    "jvp",
+    "vjp",
+)
 EMITS: tuple[str, ...] = ("ir", "rust", "dot", "none")
 DEFAULT_MAX_NODES = 500
 #: the level ``generate_rust`` uses by default, so the dump shows what code generation compiles
@@ -339,7 +351,10 @@ def build_pipeline(args: argparse.Namespace, function: Function) -> list[Pass]:
                 f"--wrt {wrt} is out of range: function {function.name!r} has {n} input(s) "
                 f"({', '.join(function.input_names)}), so use 0-{n - 1}",
             )
-        passes.append(cast(Pass, AutodiffPass(args.kernel, wrt)))
+        if args.kernel == "sparse_jacobian":
+            passes.append(cast(Pass, SparseJacobianPass(wrt)))
+        else:
+            passes.append(cast(Pass, AutodiffPass(args.kernel, wrt)))
     if args.passes is not None:
         try:
             passes.extend(passes_by_name(_pass_names(args.passes), extra={"sanitize": sanitize_pass}))
@@ -481,7 +496,8 @@ def format_time_table(events: Sequence[PassEvent], mask: bool) -> str:
 
 
 def format_stats(kernel: Kernel, events: Sequence[PassEvent]) -> str:
-    """The ``--stats`` text: instruction counts, depth, workspace, op histogram, and the rules
+    """The ``--stats`` text: instruction counts, depth, workspace, the sweeps of a sparse
+    Jacobian (the ``"sparse_sweeps"`` note: used against dense), op histogram, and the rules
     fired by each pass (the ``"rules_fired"`` note of the kernel it made)."""
     n_inputs = sum(1 for op in kernel.ops if op is Op.INPUT)
     n_consts = sum(1 for op in kernel.ops if op is Op.CONST)
@@ -504,6 +520,11 @@ def format_stats(kernel: Kernel, events: Sequence[PassEvent]) -> str:
                 f"{alloc.workspace_size} ({len(alloc.chunks)} chunk(s), {alloc.register_count} registers)",
             )
         )
+    sweeps = next((e.after.note(SPARSE_SWEEPS) for e in events if e.after.note(SPARSE_SWEEPS)), None)
+    if sweeps:
+        rows.append(("sparse sweeps", ""))
+        for k, plan in sorted(sweeps.items()):
+            rows.append((f"  {kernel.outputs[k].name}", plan.describe()))
     rows.append(("op histogram", ""))
     rows.extend((f"  {name}", str(count)) for name, count in kernel.histogram().items())
     for event in events:

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
+from gradgen.errors import (
+    DifferentiationError,
+    EvaluationArgumentError,
+    FunctionDefinitionError,
+    GradgenTypeError,
+)
 from gradgen.ir.expr import SX, as_sx, iter_dag
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
@@ -26,7 +31,16 @@ from gradgen.passes import autodiff as ad
 from gradgen.passes.cse import CSEPlan, cse_plan
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import simplification_passes
-from gradgen.passes.sparsity import HessianPattern, SparseHessianPass, check_triangle
+from gradgen.passes.sparsity import (
+    SPARSE_PATTERNS,
+    SPARSE_SWEEPS,
+    HessianPattern,
+    JacobianPattern,
+    SparseHessianPass,
+    SparseJacobianPass,
+    SweepPlan,
+    check_triangle,
+)
 
 from . import compat
 from .input_symbols import InputSymbols, checked_blocks
@@ -526,6 +540,18 @@ class Function:
         kernel = PassManager([SparseHessianPass(wrt, check_triangle(triangle))]).run(self.kernel)
         return SparseHessian(self._derived(kernel), kernel.note("sparse_patterns")[0])
 
+    def sparse_jacobian(self, wrt_index: int = 0) -> SparseJacobian:
+        """The structural nonzeros of the Jacobian of every output w.r.t. input ``wrt_index`` in
+        CSC order, one pattern per output, computed with as few compressed sweeps as the pattern
+        allows; see :mod:`gradgen.sparse`."""
+        kernel = PassManager([SparseJacobianPass(wrt_index)]).run(self.kernel)
+        sweeps = kernel.note(SPARSE_SWEEPS)
+        return SparseJacobian(
+            self._derived(kernel),
+            tuple(kernel.note(SPARSE_PATTERNS)[k] for k in range(len(kernel.outputs))),
+            sweeps[0],
+        )
+
     # ---- code generation (gradgen.codegen) ---------------------------------------------------
     def generate_rust(
         self,
@@ -663,3 +689,58 @@ class SparseHessian:
     def __repr__(self) -> str:
         n = self.pattern.n
         return f"SparseHessian({self.function.name!r}: {n}x{n}, {self.triangle}, nnz={self.nnz})"
+
+
+@attrs.frozen
+class SparseJacobian:
+    """A sparse Jacobian: ``function`` computes the nonzeros (CSC order) of the Jacobian of each
+    output of a Function w.r.t. one input, ``patterns`` holds one :class:`JacobianPattern` per
+    output and ``sweeps`` the :class:`SweepPlan` that computes them. The pattern properties
+    (``pattern``, ``shape``, ``nnz``, ``indptr``, ``indices``, ``rows``, ``cols``,
+    ``to_dense``) describe the only output of a single-output Function."""
+
+    function: Function
+    patterns: tuple[JacobianPattern, ...]
+    sweeps: SweepPlan
+
+    @property
+    def pattern(self) -> JacobianPattern:
+        if len(self.patterns) != 1:
+            raise DifferentiationError(
+                f"{self.function.name!r} has {len(self.patterns)} Jacobian outputs "
+                f"({', '.join(map(repr, self.function.output_names))}); use patterns[k]"
+            )
+        return self.patterns[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pattern.shape
+
+    @property
+    def nnz(self) -> int:
+        return self.pattern.nnz
+
+    @property
+    def indptr(self) -> tuple[int, ...]:
+        return self.pattern.indptr
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.pattern.indices
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return self.pattern.rows
+
+    @property
+    def cols(self) -> tuple[int, ...]:
+        return self.pattern.cols
+
+    def to_dense(self, values: Sequence[float]) -> list[list[float]]:
+        """See :meth:`JacobianPattern.to_dense`."""
+        return self.pattern.to_dense(values)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{p.m}x{p.n} nnz={p.nnz}" for p in self.patterns)
+        plan = self.sweeps
+        return f"SparseJacobian({self.function.name!r}: {shapes}; {plan.sweeps} {plan.mode} sweep(s))"

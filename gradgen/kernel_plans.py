@@ -23,7 +23,7 @@ from gradgen.backends.signature import FunctionSignature
 from gradgen.ir.kernel import Kernel
 from gradgen.passes import autodiff as ad
 from gradgen.passes.manager import PassManager
-from gradgen.passes.sparsity import SPARSE_PATTERNS, HessianPattern, SparseHessianPass
+from gradgen.passes.sparsity import SPARSE_PATTERNS, CSCPattern, SparseHessianPass, SparseJacobianPass
 
 from .config import RustBackendConfig
 from .errors import ConfigError, InvalidNameError
@@ -35,6 +35,7 @@ SUFFIX: dict[str, str] = {
     "primal": "f",
     "gradient": "grad",
     "jacobian": "jf",
+    "jacobian_sparse": "jf_sparse",
     "vjp": "vjp",
     "hessian": "hessian",
     "hessian_sparse": "hessian_sparse",
@@ -55,7 +56,7 @@ class _Plan:
     kind: str
     parts: tuple[tuple[str, tuple[str, ...]], ...]  # (artifact, wrt input names)
     level: str | int
-    make: Callable[[], tuple[Kernel, dict[int, HessianPattern]]]
+    make: Callable[[], tuple[Kernel, dict[int, CSCPattern]]]
     origin: str
     #: layout of the sparse Hessian outputs, if any
     triangle: str = "full"
@@ -97,19 +98,18 @@ class GeneratedFunction:
         return self.signature.workspace_size
 
     @property
-    def sparse_outputs(self) -> tuple[tuple[str, HessianPattern, str], ...]:
-        """Per sparse Hessian output: (Rust argument name, pattern, prefix of its Rust constants)."""
+    def sparse_outputs(self) -> tuple[tuple[str, CSCPattern, str], ...]:
+        """Per sparse Hessian or Jacobian output: (Rust argument name, pattern, prefix of its
+        Rust constants)."""
         # the builder only ever records passes.sparsity's patterns in the signature
-        return tuple(
-            (s.output, cast(HessianPattern, s.pattern), s.prefix) for s in self.signature.sparse_outputs
-        )
+        return tuple((s.output, cast(CSCPattern, s.pattern), s.prefix) for s in self.signature.sparse_outputs)
 
-    def pattern(self, output: str | None = None) -> HessianPattern:
-        """The pattern of the sparse Hessian output ``output`` (the only one when ``None``)."""
+    def pattern(self, output: str | None = None) -> CSCPattern:
+        """The pattern of the sparse output ``output`` (the first one when ``None``)."""
         for name, pattern, _ in self.sparse_outputs:
             if output is None or output == name:
                 return pattern
-        raise ConfigError(f"{self.name!r} has no sparse Hessian output {output!r}")
+        raise ConfigError(f"{self.name!r} has no sparse output {output!r}")
 
     def as_json(self) -> dict[str, Any]:
         """What the builder was asked for (``metadata.json`` adds the signature)."""
@@ -182,6 +182,8 @@ _ARTIFACT_TEXT = {
     "f": "the value of `{f}`",
     "grad": "the gradient of `{f}` with respect to {wrt}",
     "jf": "the Jacobian of `{f}` with respect to {wrt} (row-major)",
+    "jf_sparse": "the structural nonzeros of the Jacobian of `{f}` with respect to {wrt} "
+    "(compressed-column order)",
     "hessian": "the Hessian of `{f}` with respect to {wrt} (row-major)",
     "hessian_sparse": "the structural nonzeros of the Hessian of `{f}` with respect to {wrt} "
     "({tri}, compressed-column order)",
@@ -204,7 +206,7 @@ def _summary(plan: _Plan) -> str:
     return "Computes " + (", " if len(texts) > 2 else " ").join(texts) + "."
 
 
-_Made = tuple[Kernel, dict[int, HessianPattern]]
+_Made = tuple[Kernel, dict[int, CSCPattern]]
 
 
 def _maker(
@@ -228,6 +230,13 @@ def _maker(
             return kernel, kernel.note(SPARSE_PATTERNS)
 
         return sparse
+    if kind == "jacobian_sparse":
+
+        def sparse_jacobian() -> _Made:
+            kernel = PassManager([SparseJacobianPass(w)]).run(f.kernel)
+            return kernel, kernel.note(SPARSE_PATTERNS)
+
+        return sparse_jacobian
     return lambda: (PassManager([ad.AutodiffPass(kind, w)]).run(f.kernel), {})
 
 

@@ -28,7 +28,11 @@ builder: :func:`joint` and :class:`JointPass` (the code-generation builder's bun
 joint part may be a sparse Hessian (``"hessian_sparse"``): its output holds the structural
 nonzeros in CSC order (:func:`passes.sparsity.hessian_nonzeros`), and the kernel carries each
 such output's :class:`~passes.sparsity.HessianPattern` in its ``"sparse_patterns"`` note
-(``{output index: pattern}``).
+(``{output index: pattern}``). A part may likewise be a sparse Jacobian (``"jf_sparse"``): one
+output ``jacobian_<out>_<in>`` per primal output holding its structural nonzeros in CSC order
+(:func:`passes.sparsity.jacobian_nonzeros`), each noted with its
+:class:`~passes.sparsity.JacobianPattern` under ``"sparse_patterns"`` and the
+:class:`~passes.sparsity.SweepPlan` of its block under ``"sparse_sweeps"``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,15 @@ from gradgen.ir.kernel import Kernel, Port
 from .autodiff_ports import PortNames, check_wrt, check_wrt_list
 from .autodiff_sweeps import DerivativeGraph
 from .errors import DifferentiationError
-from .sparsity import SPARSE_PATTERNS, HessianPattern, check_triangle, hessian_nonzeros
+from .sparsity import (
+    SPARSE_PATTERNS,
+    SPARSE_SWEEPS,
+    CSCPattern,
+    SweepPlan,
+    check_triangle,
+    hessian_nonzeros,
+    sparse_jacobian_blocks,
+)
 
 __all__ = [
     "JOINT_KINDS",
@@ -70,8 +82,9 @@ __all__ = [
 
 #: the kinds of :func:`joint`
 JOINT_KINDS: tuple[str, ...] = ("f", "grad", "jf", "hessian", "hvp")
-#: the kinds of a :func:`joint_kernel` part: :data:`JOINT_KINDS` and the sparse Hessian
-JOINT_PART_KINDS: tuple[str, ...] = (*JOINT_KINDS, "hessian_sparse")
+#: the kinds of a :func:`joint_kernel` part: :data:`JOINT_KINDS`, the sparse Hessian and the
+#: sparse Jacobian
+JOINT_PART_KINDS: tuple[str, ...] = (*JOINT_KINDS, "hessian_sparse", "jf_sparse")
 PASS_KINDS: tuple[str, ...] = ("gradient", "jacobian", "hessian", "hvp", "jvp", "vjp")
 
 #: the words naming a kind that needs a scalar output in error messages
@@ -289,13 +302,15 @@ def joint_kernel(
     """One kernel computing several derivative kinds from one shared graph.
 
     ``parts`` are ``(kind, blocks)`` pairs (:func:`check_parts`): ``"f"`` (the primal outputs,
-    no blocks) and ``"grad"``, ``"jf"``, ``"hessian"``, ``"hessian_sparse"``, ``"hvp"`` with the
-    input indices to differentiate with respect to. Outputs follow ``parts`` then each part's
-    blocks: ``grad_<in>``, ``jacobian_<out>_<in>`` per output, ``hessian_<in>`` (row-major
+    no blocks) and ``"grad"``, ``"jf"``, ``"jf_sparse"``, ``"hessian"``, ``"hessian_sparse"``,
+    ``"hvp"`` with the input indices to differentiate with respect to. Outputs follow ``parts``
+    then each part's blocks: ``grad_<in>``, ``jacobian_<out>_<in>`` per output (row-major, or
+    the structural nonzeros in CSC order for ``"jf_sparse"``), ``hessian_<in>`` (row-major
     ``n*n``, or the nonzeros of ``triangle`` in CSC order for ``"hessian_sparse"``), ``hvp_<in>``.
     One direction ``v_<in>`` per HVP block is appended to the inputs. The kernel is named
     ``name`` (default ``<f>_<kinds>``) and notes the pattern of each sparse output under
-    ``"sparse_patterns"``.
+    ``"sparse_patterns"`` (and the sweep plan of each sparse Jacobian output under
+    ``"sparse_sweeps"``).
     """
     ps = check_parts(parts)
     check_triangle(triangle)
@@ -317,7 +332,8 @@ def joint_kernel(
                 p = kernel.inputs[w]
                 directions[w] = g.add_input(Port(names.take(f"v_{p.name}"), p.size, p.scalar))
     outputs: list[tuple[Port, Sequence[int]]] = []
-    patterns: dict[int, HessianPattern] = {}
+    patterns: dict[int, CSCPattern] = {}
+    sweeps: dict[int, SweepPlan] = {}
     for kind, blocks in ps:
         if kind == "f":
             outputs.extend(zip(kernel.outputs, g.outputs, strict=True))
@@ -327,6 +343,11 @@ def joint_kernel(
                 outputs.append((Port(names.take(f"grad_{p.name}"), p.size, p.scalar), g.gradient(w)))
             elif kind == "jf":
                 outputs.extend(_jacobian_blocks(g, w, names))
+            elif kind == "jf_sparse":
+                for jport, jids, jpattern, plan in sparse_jacobian_blocks(g, w, names, name):
+                    patterns[len(outputs)] = jpattern
+                    sweeps[len(outputs)] = plan
+                    outputs.append((jport, jids))
             elif kind == "hessian":
                 outputs.append(
                     (Port(names.take(f"hessian_{p.name}"), p.size * p.size, p.scalar), g.hessian(w))
@@ -344,6 +365,8 @@ def joint_kernel(
             else:
                 outputs.append((Port(names.take(f"hvp_{p.name}"), p.size, p.scalar), g.hvp(w, directions[w])))
     result = g.finish(name, outputs)
+    if sweeps:
+        result = result.with_note(SPARSE_SWEEPS, sweeps)
     return result.with_note(SPARSE_PATTERNS, patterns) if patterns else result
 
 
@@ -368,8 +391,8 @@ class JointPass:
     """:func:`joint_kernel` as a pass (so the pass manager verifies the joint kernel).
 
     ``run(kernel)`` returns the joint kernel of ``parts``; each sparse Hessian output (kind
-    ``"hessian_sparse"``, laid out as ``triangle``) has its pattern in the kernel's
-    ``"sparse_patterns"`` note.
+    ``"hessian_sparse"``, laid out as ``triangle``) and each sparse Jacobian output (kind
+    ``"jf_sparse"``) has its pattern in the kernel's ``"sparse_patterns"`` note.
     """
 
     parts: Parts = attrs.field(converter=check_parts)

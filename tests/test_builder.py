@@ -218,6 +218,7 @@ def test_crate_name_from_config_or_directory(tmp_path: pathlib.Path) -> None:
         "README.md",
         "metadata.json",
         "src",
+        "tests",
     ]
 
 

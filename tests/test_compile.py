@@ -368,14 +368,15 @@ def test_compile_crate_path(
 def test_compile_create_rust_project_path(
     tmp_path: pathlib.Path, cache: pathlib.Path, env: dict[str, str]
 ) -> None:
-    """A crate written by ``create_rust_project`` (with its metadata.json, and its function
-    described in its Cargo.toml too) compiles from its path."""
+    """A crate written by ``create_rust_project`` (with its metadata.json and its self-tests, and
+    its function described in its Cargo.toml too) compiles from its path."""
     project = F.create_rust_project(tmp_path / "plain", crate_name="plain")
     assert sorted(p.name for p in project.project_dir.iterdir()) == [
         "Cargo.toml",
         "README.md",
         "metadata.json",
         "src",
+        "tests",
     ]
     lib = gg.compile(project.project_dir, build_dir=cache, env=env)
     (name,) = list(lib)

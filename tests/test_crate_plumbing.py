@@ -181,7 +181,7 @@ def test_crate_with_header_dependency_and_meta_helpers_builds_and_runs(tmp_path:
     grad = G.gradient(0)([0.3, -0.4])
     for i, want in enumerate(grad):
         checks.append(f"    assert!((g[{i}] - {want!r}).abs() < 1e-12);")
-    (crate / "tests").mkdir()
+    (crate / "tests").mkdir(exist_ok=True)  # the crate's self-tests live there too
     (crate / "tests" / "meta.rs").write_text(
         META_TEST.format(crate=f"plumbed_{mode}", checks="\n".join(checks) + "\n")
     )

@@ -426,7 +426,7 @@ def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
         "--print-ir-after",
         "--time-passes",
         "--emit {ir,rust,dot,none}",
-        "--kernel {primal,gradient,jacobian,hessian,hvp,jvp,vjp}",
+        "--kernel {primal,gradient,jacobian,sparse_jacobian,hessian,hvp,jvp,vjp}",
         "exit codes: 0 ok; 2 usage",
         "3 target",
         "4 pipeline",

@@ -154,6 +154,7 @@ def test_project_layout_and_default_names(tmp_path: pathlib.Path) -> None:
         "README.md",
         "metadata.json",
         "src/lib.rs",
+        "tests/reference.rs",
     ]
     toml = (p.project_dir / "Cargo.toml").read_text()
     assert 'name = "my_kernel_dir"' in toml and 'edition = "2021"' in toml and "[dependencies]" not in toml

@@ -108,7 +108,7 @@ def test_regeneration_replaces_generated_files_and_keeps_user_files(tmp_path: pa
 def test_write_crate_and_create_rust_project_regenerate_in_place(tmp_path: pathlib.Path) -> None:
     target = tmp_path / "sq_crate"
     gg.create_rust_project(_fn(), target)
-    (target / "tests").mkdir()
+    (target / "tests").mkdir(exist_ok=True)  # the crate's own self-tests live there too
     (target / "tests" / "api.rs").write_text("// user test\n")
     first = (target / "src" / "lib.rs").read_text()
     result = gg.create_rust_project(_fn("other"), target)
@@ -116,7 +116,10 @@ def test_write_crate_and_create_rust_project_regenerate_in_place(tmp_path: pathl
     assert (target / "tests" / "api.rs").read_text() == "// user test\n"
     second = (target / "src" / "lib.rs").read_text()
     assert "pub fn other(" in second and "pub fn sq(" in first and second != first
-    assert read_marker(target) == frozenset({"Cargo.toml", "README.md", "metadata.json", "src/lib.rs"})
+    assert read_marker(target) == frozenset(
+        {"Cargo.toml", "README.md", "metadata.json", "src/lib.rs", "tests/reference.rs"}
+    )
+    assert "fn other_matches_the_python_evaluator()" in (target / "tests" / "reference.rs").read_text()
 
 
 def test_write_crate_extra_files_are_generated_files(tmp_path: pathlib.Path) -> None:

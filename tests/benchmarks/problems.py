@@ -18,7 +18,12 @@ KERNELS = {
     "rosenbrock": ("f", "grad", "hess", "hvp"),
     "logsumexp": ("f", "grad", "hess"),
     "pendulum": ("f", "grad", "hvp"),
+    "shooting": ("jac",),
 }
+
+# problems only some systems are measured on: gradgen 0.5.2 has no sparse Jacobian (its dense
+# one of the 1,000-stage defects has 6 million entries)
+SYSTEMS_OF = {"shooting": ("ours", "casadi")}
 
 # ours only: an extra kernel measured next to one of KERNELS (our dense row-major Hessian next
 # to the sparse one that is compared with CasADi's sparse Hessian)
@@ -80,7 +85,29 @@ def pendulum(M: Any, N: int) -> tuple[list[list[Any]], Any]:
     return [u, x0], cost + 10 * (th**2 + om**2)
 
 
-PROBLEMS = {"rosenbrock": rosenbrock, "logsumexp": logsumexp, "pendulum": pendulum}
+SHOOTING_NX, SHOOTING_NU = 2, 1
+
+
+def shooting(M: Any, N: int) -> tuple[list[list[Any]], list[Any]]:
+    """Multiple-shooting defects of the damped pendulum, ``d_k = x_{k+1} - F(x_k, u_k)`` with
+    ``F`` one RK4 step; inputs [w = (x_0, u_0, x_1, u_1, ..., x_N)], ``2N`` outputs. Its
+    Jacobian w.r.t. ``w`` (kernel ``jac``) is banded: ``2N x (3N + 2)``, 8 nonzeros per stage."""
+    w = M.vec("w", (N + 1) * SHOOTING_NX + N * SHOOTING_NU)
+    dt = PENDULUM_DT
+    out = []
+    for k in range(N):
+        o = k * (SHOOTING_NX + SHOOTING_NU)
+        th, om, u = w[o], w[o + 1], w[o + 2]
+        k1t, k1o = _pendulum_rhs(M, th, om, u)
+        k2t, k2o = _pendulum_rhs(M, th + dt / 2 * k1t, om + dt / 2 * k1o, u)
+        k3t, k3o = _pendulum_rhs(M, th + dt / 2 * k2t, om + dt / 2 * k2o, u)
+        k4t, k4o = _pendulum_rhs(M, th + dt * k3t, om + dt * k3o, u)
+        out.append(w[o + 3] - (th + dt / 6 * (k1t + 2 * k2t + 2 * k3t + k4t)))
+        out.append(w[o + 4] - (om + dt / 6 * (k1o + 2 * k2o + 2 * k3o + k4o)))
+    return [w], out
+
+
+PROBLEMS = {"rosenbrock": rosenbrock, "logsumexp": logsumexp, "pendulum": pendulum, "shooting": shooting}
 
 
 def large_primal(M: Any, nodes: int) -> tuple[list[list[Any]], Any]:

@@ -21,6 +21,8 @@ def inputs(problem: str, n: int, kernel: str) -> list[np.ndarray]:
         blocks = [0.3 * np.cos(0.7 * np.arange(n))]
     elif problem == "pendulum":
         blocks = [0.5 * np.sin(0.37 * np.arange(n)), np.array([0.3, -0.2])]
+    elif problem == "shooting":
+        blocks = [0.4 * np.cos(0.37 * np.arange(3 * n + 2))]
     elif problem == "large":
         blocks = [0.5 + 0.4 * np.cos(0.11 * np.arange(1000))]
     else:
@@ -96,6 +98,36 @@ def _pendulum_grad(u: np.ndarray, x0: np.ndarray) -> np.ndarray:
     return _pendulum_cost(batch, x0).imag / h
 
 
+def _shooting_jacobian(w: np.ndarray, N: int) -> np.ndarray:
+    """The dense ``2N x (3N + 2)`` defect Jacobian: each stage's ``dF/d(theta, omega, u)`` by
+    complex steps of a plain RK4 step (vectorized over the stages), minus it, plus the identity
+    on the next state."""
+    dt = problems.PENDULUM_DT
+    st = w[: 3 * N].reshape(N, 3)
+    J = np.zeros((2 * N, 3 * N + 2))
+    h = 1e-30
+    for c in range(3):
+        z = st.astype(complex)
+        z[:, c] += 1j * h
+        th, om, u = z[:, 0], z[:, 1], z[:, 2]
+
+        def rhs(t: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return o, -9.81 * np.sin(t) - 0.1 * o + u  # noqa: B023 (u of this column)
+
+        k1 = rhs(th, om)
+        k2 = rhs(th + dt / 2 * k1[0], om + dt / 2 * k1[1])
+        k3 = rhs(th + dt / 2 * k2[0], om + dt / 2 * k2[1])
+        k4 = rhs(th + dt * k3[0], om + dt * k3[1])
+        nth = th + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        nom = om + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        rows = 2 * np.arange(N)
+        J[rows, 3 * np.arange(N) + c] = -nth.imag / h
+        J[rows + 1, 3 * np.arange(N) + c] = -nom.imag / h
+    J[2 * np.arange(N), 3 * np.arange(N) + 3] = 1.0
+    J[2 * np.arange(N) + 1, 3 * np.arange(N) + 4] = 1.0
+    return J
+
+
 def reference(problem: str, n: int, kernel: str, blocks: list[np.ndarray]) -> np.ndarray:
     """The exact (or documented-accuracy) output, flattened in the kernel's output order."""
     if kernel == "hess_dense":
@@ -104,6 +136,8 @@ def reference(problem: str, n: int, kernel: str, blocks: list[np.ndarray]) -> np
         return _rosenbrock(blocks[0], kernel, blocks[-1] if kernel == "hvp" else None)
     if problem == "logsumexp":
         return _logsumexp(blocks[0], kernel)
+    if problem == "shooting":
+        return _shooting_jacobian(blocks[0], n).reshape(-1)
     if problem == "pendulum":
         u, x0 = blocks[0], blocks[1]
         if kernel == "f":

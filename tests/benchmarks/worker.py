@@ -15,7 +15,8 @@ Kernels: ``f``, ``grad``, ``hvp``; ``hess`` is the Hessian as each system's user
 sparse API when there is one: CasADi's ``hessian`` (its nonzeros, full symmetric pattern, CSC
 order) and ours ``Function.sparse_hessian(0, triangle="full")`` (the same nonzeros in the same
 order); gradgen 0.5.2 has only the dense row-major Hessian. ``hess_dense`` (ours only) is our
-dense row-major ``Function.hessian(0)``.
+dense row-major ``Function.hessian(0)``. ``jac`` (the shooting defects) is the sparse Jacobian:
+CasADi's ``jacobian`` (its structural nonzeros, CSC order) and ours ``Function.sparse_jacobian(0)``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
         return f.gradient(0)
     if kernel == "hess" and job["system"] == "ours":
         return f.sparse_hessian(0, triangle="full")
+    if kernel == "jac" and job["system"] == "ours":
+        return f.sparse_jacobian(0)
     if kernel in ("hess", "hess_dense"):
         return f.hessian(0)
     if kernel == "hvp":
@@ -102,7 +105,7 @@ def _ours_config(M: Any, job: dict[str, Any]) -> Any:
 
 def _build_rust(system: str, M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
     f = _gradgen_function(M, job)
-    if hasattr(f, "pattern"):  # our sparse Hessian: the kernel is its Function
+    if hasattr(f, "pattern"):  # our sparse Hessian or Jacobian: the kernel is its Function
         result = f.function.generate_rust(config=_ours_config(M, job))
         return result.source, result, f
     if system == "ours":
@@ -125,6 +128,8 @@ def _casadi_function(M: Any, job: dict[str, Any]) -> Any:
     elif kernel == "hess":
         H, _ = ca.hessian(expr, wrt)
         outs, ins = [H], blocks
+    elif kernel == "jac":
+        outs, ins = [ca.jacobian(ca.vertcat(*expr), wrt)], blocks
     elif kernel == "hvp":
         v = ca.SX.sym("v", wrt.numel())
         outs, ins = [ca.jtimes(ca.gradient(expr, wrt), wrt, v)], [*blocks, v]
@@ -249,10 +254,12 @@ def main() -> int:
             meta["out_cols"] = [int(c) for c in cols]
             meta["output_size"] = int(sp.nnz())
         else:
-            if hasattr(fun, "pattern"):  # our sparse Hessian
+            if hasattr(fun, "pattern"):  # our sparse Hessian or Jacobian
                 meta["out_shape"] = list(fun.shape)
                 meta["out_rows"] = list(fun.rows)
                 meta["out_cols"] = list(fun.cols)
+                if hasattr(fun, "sweeps"):  # our sparse Jacobian: the compressed sweeps it uses
+                    meta["sweeps"] = fun.sweeps.describe()
                 fun = fun.function
             meta["workspace"] = int(result.workspace_size)
             meta["input_sizes"] = [int(s) for s in fun.input_sizes] if hasattr(fun, "input_sizes") else None
