@@ -5,6 +5,9 @@ intermediate kernel to an optional callback (the dump tool's ``--print-ir-after-
 ``--time-passes``) and logs one INFO line per pass on the ``gradgen.passes`` logger: its position,
 name, wall time (verification excluded) and the op counts before and after it, with
 ``extra={"progress": (done, total)}`` for :mod:`gradgen.progress`.
+
+:func:`run_module` runs one pipeline per kernel over a module of kernels that call each other
+(:mod:`ir.staged`), callees first, so a caller's passes see its callees compiled.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import attrs
 
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
+from gradgen.ir.staged import module_of, replace_callees
 from gradgen.ir.verify import verify
 
 log = logging.getLogger("gradgen.passes")
@@ -76,3 +80,19 @@ class PassManager:
                 self.callback(PassEvent(index, p.name, kernel, out, seconds))
             kernel = out
         return kernel
+
+
+def run_module(
+    kernels: Sequence[Kernel],
+    pipeline: Callable[[Kernel], Sequence[Pass]],
+    verify_each: bool = True,
+    callback: PassCallback | None = None,
+) -> list[Kernel]:
+    """Compile ``kernels`` and every kernel they call: callees first (:func:`ir.staged.module_of`),
+    each through ``pipeline(kernel)`` (called with the kernel as given), with each caller's
+    calls pointing at its compiled callees. Returns the compiled ``kernels`` in order."""
+    compiled: dict[int, Kernel] = {}
+    for k in module_of(kernels):
+        ready = replace_callees(k, compiled)
+        compiled[id(k)] = PassManager(pipeline(k), verify_each, callback).run(ready)
+    return [compiled[id(k)] for k in kernels]
