@@ -23,6 +23,7 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 from gradgen.ir.ops import LEAVES, Op, evaluate
+from gradgen.ir.staged import module_of
 
 from .config import RustTargetOptions
 from .emitter import (
@@ -43,6 +44,7 @@ from .emitter import (
 from .names import find_rust_names, rust_names
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import float_literal, near_std_constant
+from .rust_loops import StagedPrinter, emit_length_check
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 from .signature import FunctionSignature
 
@@ -148,6 +150,7 @@ class _KernelPrinter:
         used: set[str],
         summary: str | None = None,
         trailer: str | None = None,
+        public: bool = True,
     ) -> None:
         names = find_rust_names(kernel)
         if kernel.allocation is None or names is None:
@@ -158,6 +161,8 @@ class _KernelPrinter:
         #: first line of the doc comment (default: a generic description) and text after the fn
         self.summary = summary
         self.trailer = trailer
+        #: ``pub fn``, or a private function of the module (a callee of a staged kernel)
+        self.public = public
         self.alloc = kernel.allocation
         self.names = names
         self.scalar = scalar
@@ -393,16 +398,7 @@ class _KernelPrinter:
         e.line("/// Returns [`GradgenError`] before writing anything when a slice has the wrong length.")
 
     def _check(self, e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
-        if at_least and size == 1:  # clippy's len_zero wants is_empty() for `< 1`
-            e.line(f"if {name}.is_empty() {{")
-        else:
-            e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
-        e.line(f"return Err(GradgenError::{variant} {{")
-        e.line(f'argument: "{name}",')
-        e.line(f"expected: {size},")
-        e.line(f"actual: {name}.len(),")
-        e.line("});")
-        e.line("}")
+        emit_length_check(e, name, variant, size, at_least)
 
     def emit(self, e: Emitter) -> None:
         k, n, alloc = self.k, self.names, self.alloc
@@ -467,7 +463,7 @@ class _KernelPrinter:
             e.line()
         self._doc(e)
         self._attributes(e, len(params))
-        emit_fn_header(e, "pub ", n.function, params, " -> Result<(), GradgenError>")
+        emit_fn_header(e, "pub " if self.public else "", n.function, params, " -> Result<(), GradgenError>")
         e.lines.extend(body.lines)
         e.level = 1
         e.line("}")
@@ -496,11 +492,20 @@ def emit_module(
     bodies: list[Emitter] = []
     summaries = summaries or {}
     trailers = trailers or {}
-    for kernel in kernels:
+    public = {id(k) for k in kernels}
+    printed: set[str] = set()
+    for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
         e = Emitter()
         named = find_rust_names(kernel)
         fn = named.function if named is not None else ""
-        _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailers.get(fn)).emit(e)
+        if fn in printed and id(kernel) not in public:
+            continue  # a helper several staged kernels call (compiled identically) is printed once
+        printed.add(fn)
+        summary, trailer, pub = summaries.get(fn), trailers.get(fn), id(kernel) in public
+        if kernel.steps:
+            StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
+        else:
+            _KernelPrinter(kernel, scalar, no_std, used, summary, trailer, pub).emit(e)
         bodies.append(e)
     names = ", ".join(f"`{rust_names(k).function}`" for k in kernels)
     out = Emitter()

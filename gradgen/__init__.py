@@ -87,6 +87,14 @@ from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .simplification import cse, simplify
 from .sparse import SparseHessian
+from .staged import (
+    BatchedFunction,
+    ReducedFunction,
+    StagedFunction,
+    map_function,
+    reduce_function,
+    zip_function,
+)
 from .vector import SXVector, vector
 
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
@@ -108,6 +116,9 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     # Rust generation, multi-kernel crates (issue 4), calling kernels from Python (issue 7)
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
+    # staged code generation: loops over a horizon
+    "map_function", "zip_function", "reduce_function", "StagedFunction", "BatchedFunction",
+    "ReducedFunction",
     # progress of long operations (logging)
     "enable_progress",
     # errors
