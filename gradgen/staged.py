@@ -14,8 +14,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gradgen.errors import FunctionDefinitionError, GradgenTypeError
-from gradgen.ir.kernel import Kernel, Port
+from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
+from gradgen.ir.expr import SX
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unrolled
 from gradgen.ir.verify import verify
 
@@ -130,6 +131,20 @@ class BatchedFunction(StagedFunction):
     def input_sequence_names(self) -> tuple[str, ...]:
         return self.input_names
 
+    def jacobian(self, wrt_index: int = 0) -> BatchedFunction:
+        """The Jacobian w.r.t. the packed input ``wrt_index``, staged: the Jacobian of a map is
+        block diagonal, so ``<name>_jacobian_<input>`` is a loop over the stage Jacobians with
+        one output per output of the stage, ``count`` row-major blocks packed one after the
+        other (block ``k`` is ``d out_k / d in_k``; every other entry is zero)."""
+        n_in = len(self.kernel.inputs)
+        if isinstance(wrt_index, bool) or not isinstance(wrt_index, int) or not 0 <= wrt_index < n_in:
+            raise DifferentiationError(
+                f"wrt_index must be an input index 0..{n_in - 1} of {self.name!r}, got {wrt_index!r}"
+            )
+        block = self.stage.jacobian(wrt_index)
+        name = f"{self.name}_jacobian_{self.input_names[wrt_index]}"
+        return _batched(block, self.count, list(self.input_names), name)
+
 
 class ReducedFunction(StagedFunction):
     """A left fold ``acc = f(acc, x_k)`` over ``count`` packed blocks (see :func:`reduce_function`)."""
@@ -145,6 +160,67 @@ class ReducedFunction(StagedFunction):
     @property
     def output_name(self) -> str:
         return self.output_names[0]
+
+    def gradient(self, wrt_index: int = 0) -> StagedFunction:
+        """The gradient of a scalar fold w.r.t. the initial accumulator (``0``) or the packed
+        blocks (``1``), by an adjoint sweep: one forward loop storing the ``count`` stage
+        states in the workspace, then one reversed loop calling the stage's vector-Jacobian
+        product with the adjoint carried from stage to stage. Output ``grad_<input>``."""
+        if wrt_index not in (0, 1) or isinstance(wrt_index, bool):
+            raise DifferentiationError(f"wrt_index must be 0 or 1 for {self.name!r}, got {wrt_index!r}")
+        k = self.stage.kernel
+        acc, x = k.inputs
+        if acc.size != 1:
+            raise DifferentiationError(
+                f"the gradient of {self.name!r} needs a scalar accumulator; {acc.name!r} has {acc.size} elements"
+            )
+        n = self.count
+        seed = Function("seed", [SX.sym("a")], [1.0], ["a"], ["one"])
+        vjp = self.stage.vjp(wrt_index=(0, 1) if wrt_index == 1 else 0)
+        wrt = self.kernel.inputs[wrt_index]
+        outputs: tuple[Ref | None, ...] = (None, Ref("out", 0, 0, x.size)) if wrt_index == 1 else (None,)
+        final = Ref("out", 0) if wrt_index == 0 else None
+        steps = (
+            Call(
+                _with_state_output(k),
+                n,
+                (None, Ref("in", 1, 0, x.size)),
+                (None, Ref("tmp", 0, 0, acc.size)),
+                (Carry(0, 0, Ref("in", 0)),),
+            ),
+            Call(seed.kernel, 1, (Ref("in", 0),), (Ref("tmp", 1),)),
+            Call(
+                vjp.kernel,
+                n,
+                (Ref("tmp", 0, 0, acc.size), Ref("in", 1, 0, x.size), None),
+                outputs,
+                (Carry(2, 0, Ref("tmp", 1), final),),
+                reverse=True,
+            ),
+        )
+        kernel = Kernel(
+            f"{self.name}_gradient_{wrt.name}",
+            self.kernel.inputs,
+            (Port(f"grad_{wrt.name}", wrt.size, wrt.scalar),),
+            [],
+            [],
+            [],
+            [[]],
+            steps=steps,
+            temps=(n * acc.size, 1),
+        )
+        return StagedFunction(kernel, self.stage, n)
+
+
+def _with_state_output(kernel: Kernel) -> Kernel:
+    """``kernel`` (accumulator, x) -> next accumulator, also returning its accumulator input
+    (the rollout of an adjoint sweep stores each stage's state this way)."""
+    b = KernelBuilder()
+    new = b.copy_from(kernel)
+    state = [b.input(0, j) for j in range(kernel.inputs[0].size)]
+    results = [[new[v] for v in res] for res in kernel.results] + [state]
+    port = Port(f"{kernel.inputs[0].name}_in", kernel.inputs[0].size, kernel.inputs[0].scalar)
+    return b.finish(f"{kernel.name}_rollout", kernel.inputs, (*kernel.outputs, port), results)
 
 
 def zip_function(
