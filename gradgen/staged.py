@@ -172,7 +172,8 @@ class ReducedFunction(StagedFunction):
         acc, x = k.inputs
         if acc.size != 1:
             raise DifferentiationError(
-                f"the gradient of {self.name!r} needs a scalar accumulator; {acc.name!r} has {acc.size} elements"
+                f"the gradient of {self.name!r} needs a scalar accumulator; "
+                f"{acc.name!r} has {acc.size} elements"
             )
         n = self.count
         seed = Function("seed", [SX.sym("a")], [1.0], ["a"], ["one"])
