@@ -85,6 +85,7 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
+from .shooting import SingleShootingProblem
 from .simplification import cse, simplify
 from .sparse import SparseHessian
 from .staged import (
@@ -118,7 +119,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian",
     # staged code generation: loops over a horizon
     "map_function", "zip_function", "reduce_function", "StagedFunction", "BatchedFunction",
-    "ReducedFunction",
+    "ReducedFunction", "SingleShootingProblem",
     # progress of long operations (logging)
     "enable_progress",
     # errors

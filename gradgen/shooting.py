@@ -1,0 +1,250 @@
+"""``SingleShootingProblem``: the total cost of an optimal control problem over a horizon, its
+gradient by an adjoint sweep, both kept as loops down to Rust.
+
+With dynamics ``x_{k+1} = f(x_k, u_k, p)``, stage cost ``ell(x_k, u_k, p)`` and terminal cost
+``Vf(x_N, p)``, the total cost is ``sum_k ell(x_k, u_k, p) + Vf(x_N, p)`` with inputs
+``(x0, u_seq, p)``. :meth:`SingleShootingProblem.primal` is one forward loop carrying the state
+and the running cost; :meth:`SingleShootingProblem.gradient` (w.r.t. ``u_seq``) is one forward
+loop storing the states (workspace ``N * nx``), the terminal gradient, then one reversed loop
+calling the VJP of the stage Hamiltonian ``ell + lambda . f`` with the adjoint ``lambda``
+carried from stage to stage. Both are staged kernels (:mod:`ir.staged`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gradgen.errors import FunctionDefinitionError, GradgenTypeError
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.staged import Call, Carry, Ref, unroll
+
+from .function import Function
+from .staged import StagedFunction, _check_count, _check_name
+
+
+def _kernel(name: str, ports: Sequence[Port], outs: Sequence[Port], body: object) -> Kernel:
+    """A straight-line kernel over ``ports`` whose outputs ``body(builder, inputs)`` returns."""
+    b = KernelBuilder()
+    ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
+    results = body(b, ins)  # type: ignore[operator]
+    return b.finish(name, ports, outs, results)
+
+
+class SingleShootingProblem:
+    """Builder of a single-shooting optimal control problem (see the module docstring)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = _check_name("a problem name", name)
+        self.horizon: int | None = None
+        self.dynamics: Function | None = None
+        self.stage_cost: Function | None = None
+        self.terminal_cost: Function | None = None
+        self.names = ("x0", "u_seq", "p")
+        self.simplification: str | int | None = None
+
+    # ---- definition ------------------------------------------------------------------------------
+    def with_horizon(self, horizon: int) -> SingleShootingProblem:
+        self.horizon = _check_count(horizon)
+        return self
+
+    def with_dynamics(self, dynamics: Function) -> SingleShootingProblem:
+        """``dynamics(x, u, p) -> x_next``."""
+        self.dynamics = self._function(dynamics, "dynamics", 3)
+        return self
+
+    def with_costs(self, stage_cost: Function, terminal_cost: Function) -> SingleShootingProblem:
+        """``stage_cost(x, u, p)`` and ``terminal_cost(x, p)``, each one scalar output."""
+        self.stage_cost = self._function(stage_cost, "stage cost", 3)
+        self.terminal_cost = self._function(terminal_cost, "terminal cost", 2)
+        return self
+
+    def with_input_names(
+        self,
+        initial_state_name: str | None = None,
+        control_sequence_name: str | None = None,
+        parameter_name: str | None = None,
+    ) -> SingleShootingProblem:
+        given = (initial_state_name, control_sequence_name, parameter_name)
+        names = tuple(n if n is None else _check_name("an input name", n) for n in given)
+        self.names = tuple(d if n is None else n for n, d in zip(names, self.names, strict=True))  # type: ignore[assignment]
+        if len(set(self.names)) != 3:
+            raise FunctionDefinitionError(f"the input names {self.names} of {self.name!r} must differ")
+        return self
+
+    def with_simplification(self, level: str | int) -> SingleShootingProblem:
+        """Simplify the stage functions at ``level`` before staging them."""
+        self.simplification = level
+        return self
+
+    @staticmethod
+    def _function(f: object, what: str, n_inputs: int) -> Function:
+        if not isinstance(f, Function):
+            raise GradgenTypeError(f"the {what} must be a gradgen Function, got {type(f).__name__}")
+        if len(f.kernel.inputs) != n_inputs:
+            raise FunctionDefinitionError(
+                f"the {what} {f.name!r} must take {n_inputs} inputs, it takes {len(f.kernel.inputs)}"
+            )
+        return f
+
+    def _checked(self) -> tuple[int, Function, Function, Function]:
+        if (
+            self.horizon is None
+            or self.dynamics is None
+            or self.stage_cost is None
+            or self.terminal_cost is None
+        ):
+            raise FunctionDefinitionError(
+                f"problem {self.name!r} needs with_horizon, with_dynamics and with_costs first"
+            )
+        level = self.simplification
+        f, ell, vf = (
+            fn if level is None else fn.simplify(level)
+            for fn in (self.dynamics, self.stage_cost, self.terminal_cost)
+        )
+        nx, nu, npar = (p.size for p in f.kernel.inputs)
+        if f.kernel.outputs[0].size != nx or len(f.kernel.outputs) != 1:
+            raise FunctionDefinitionError(
+                f"the dynamics {f.name!r} must return one state of {nx} elements, like its first input; "
+                f"it returns {[p.size for p in f.kernel.outputs]}"
+            )
+        for fn, sizes in ((ell, (nx, nu, npar)), (vf, (nx, npar))):
+            got = tuple(p.size for p in fn.kernel.inputs)
+            if got != sizes:
+                raise FunctionDefinitionError(
+                    f"the cost {fn.name!r} takes inputs of sizes {got}; the dynamics need {sizes}"
+                )
+            if [p.size for p in fn.kernel.outputs] != [1]:
+                raise FunctionDefinitionError(f"the cost {fn.name!r} must have one scalar output")
+        return self.horizon, f, ell, vf
+
+    def _ports(self, n: int, f: Function) -> tuple[Port, Port, Port]:
+        x, u, p = f.kernel.inputs
+        return (Port(self.names[0], x.size), Port(self.names[1], n * u.size), Port(self.names[2], p.size))
+
+    # ---- staged kernels ----------------------------------------------------------------------------
+    def primal(self, include_states: bool = False) -> StagedFunction:
+        """``<name>`` with output ``cost`` (and ``x_traj``: ``x_0 .. x_N`` packed, with
+        ``include_states``): one forward loop carrying the state and the running cost."""
+        n, f, ell, vf = self._checked()
+        x, u, p = f.kernel.inputs
+        nx = x.size
+        state, run = Port("x", nx), Port("cost", 1, True)
+        stage_ports = (state, run, Port("u", u.size), Port("p", p.size))
+        stage_outs = [Port("x_next", nx), Port("cost_next", 1, True)]
+        if include_states:
+            stage_outs.append(Port("x_now", nx))
+
+        def stage(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            nxt = unroll(b, f.kernel, [ins[0], ins[2], ins[3]])[0]
+            cost = unroll(b, ell.kernel, [ins[0], ins[2], ins[3]])[0]
+            out = [nxt, [b.add(ins[1][0], cost[0])]]
+            return [*out, ins[0]] if include_states else out
+
+        def terminal(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            cost = unroll(b, vf.kernel, [ins[0], ins[2]])[0]
+            return [[b.add(ins[1][0], cost[0])]]
+
+        def zero(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            return [[b.const(0.0)]]
+
+        stage_k = _kernel(f"{self.name}_stage", stage_ports, stage_outs, stage)
+        total = Port("total", 1, True)
+        term_k = _kernel(f"{self.name}_terminal", (state, run, Port("p", p.size)), (total,), terminal)
+        zero_k = _kernel(f"{self.name}_zero", (Port("p", p.size),), (run,), zero)
+        outs = [Port("cost", 1, True)]
+        stage_refs: list[Ref | None] = [None, None]
+        final_x = Ref("tmp", 0)
+        if include_states:
+            outs.append(Port("x_traj", (n + 1) * nx))
+            stage_refs.append(Ref("out", 1, 0, nx))
+            final_x = Ref("out", 1, n * nx)
+        steps = (
+            Call(zero_k, 1, (Ref("in", 2),), (Ref("tmp", 1),)),
+            Call(
+                stage_k,
+                n,
+                (None, None, Ref("in", 1, 0, u.size), Ref("in", 2)),
+                tuple(stage_refs),
+                (Carry(0, 0, Ref("in", 0), final_x), Carry(1, 1, Ref("tmp", 1), Ref("tmp", 2))),
+            ),
+            Call(term_k, 1, (final_x, Ref("tmp", 2), Ref("in", 2)), (Ref("out", 0),)),
+        )
+        kernel = Kernel(
+            self.name,
+            self._ports(n, f),
+            tuple(outs),
+            [],
+            [],
+            [],
+            [[] for _ in outs],
+            steps=steps,
+            temps=(nx, 1, 1),
+        )
+        return StagedFunction(kernel, f, n)
+
+    def gradient(self) -> StagedFunction:
+        """``<name>_gradient`` with output ``grad_<u_seq>``: the gradient of the total cost
+        w.r.t. the control sequence by an adjoint sweep (forward rollout storing the states,
+        terminal gradient, reversed loop over the stage Hamiltonian's VJP)."""
+        n, f, ell, vf = self._checked()
+        x, u, p = f.kernel.inputs
+        nx, nu = x.size, u.size
+        ports3 = (Port("x", nx), Port("u", nu), Port("p", p.size))
+
+        def rollout(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            return [unroll(b, f.kernel, ins)[0], ins[0]]
+
+        def hamiltonian(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            nxt = unroll(b, f.kernel, ins[:3])[0]
+            cost = unroll(b, ell.kernel, ins[:3])[0][0]
+            return [[b.sum([cost, *(b.mul(lam, v) for lam, v in zip(ins[3], nxt, strict=True))])]]
+
+        roll_k = _kernel(f"{self.name}_rollout", ports3, (Port("x_next", nx), Port("x_now", nx)), rollout)
+        ham_ports = (*ports3, Port("lam", nx))
+        ham = Function.from_kernel(
+            _kernel(f"{self.name}_hamiltonian", ham_ports, (Port("h", 1, True),), hamiltonian)
+        )
+        adjoint = ham.vjp(cotangent=[1.0], wrt_index=[0, 1])
+        term = vf.gradient(0)
+        steps = (
+            Call(
+                roll_k,
+                n,
+                (None, Ref("in", 1, 0, nu), Ref("in", 2)),
+                (None, Ref("tmp", 0, 0, nx)),
+                (Carry(0, 0, Ref("in", 0), Ref("tmp", 1)),),
+            ),
+            Call(term.kernel, 1, (Ref("tmp", 1), Ref("in", 2)), (Ref("tmp", 2),)),
+            Call(
+                adjoint.kernel,
+                n,
+                (Ref("tmp", 0, 0, nx), Ref("in", 1, 0, nu), Ref("in", 2), None),
+                (None, Ref("out", 0, 0, nu)),
+                (Carry(3, 0, Ref("tmp", 2)),),
+                reverse=True,
+            ),
+        )
+        ports = self._ports(n, f)
+        kernel = Kernel(
+            f"{self.name}_gradient",
+            ports,
+            (Port(f"grad_{ports[1].name}", n * nu),),
+            [],
+            [],
+            [],
+            [[]],
+            steps=steps,
+            temps=(n * nx, nx, nx),
+        )
+        return StagedFunction(kernel, f, n)
+
+    # ---- conveniences ------------------------------------------------------------------------------
+    def __call__(self, x0: object, u_seq: object, p: object) -> float:
+        """The total cost (the primal, evaluated stage by stage)."""
+        value = self.primal()(x0, u_seq, p)
+        assert isinstance(value, float)
+        return value
+
+    def to_function(self) -> Function:
+        """The unrolled total cost (its size grows with the horizon; for checking)."""
+        return self.primal().to_function()
