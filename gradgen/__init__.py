@@ -18,6 +18,7 @@ from gradgen.errors import (
     KernelCallError,
     ProjectWriteError,
     ShapeError,
+    StagedKernelError,
     UnknownPassError,
     VerificationError,
 )
@@ -126,7 +127,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "KernelCallError",
+    "KernelCallError", "StagedKernelError",
 ]
 # fmt: on
 

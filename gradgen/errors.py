@@ -19,6 +19,7 @@ from gradgen.passes.errors import (
     DifferentiationError,
     EvaluationArgumentError,
     InvalidLevelError,
+    StagedKernelError,
     UnknownPassError,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "KernelCallError",
     "ProjectWriteError",
     "ShapeError",
+    "StagedKernelError",
     "UnknownPassError",
     "VerificationError",
 ]

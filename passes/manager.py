@@ -1,6 +1,7 @@
 """The pass manager: runs an explicit list of passes, verifying the IR after each one.
 
-A pass is any object with a ``name`` and ``run(kernel) -> kernel``. The manager hands every
+A pass is any object with a ``name`` and ``run(kernel) -> kernel``; only a pass with a true
+``accepts_staged`` attribute is given a staged kernel (:mod:`ir.staged`). The manager hands every
 intermediate kernel to an optional callback (the dump tool's ``--print-ir-after-all`` and
 ``--time-passes``) and logs one INFO line per pass on the ``gradgen.passes`` logger: its position,
 name, wall time (verification excluded) and the op counts before and after it, with
@@ -23,6 +24,8 @@ from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 from gradgen.ir.staged import module_of, replace_callees
 from gradgen.ir.verify import verify
+
+from .errors import StagedKernelError
 
 log = logging.getLogger("gradgen.passes")
 
@@ -58,6 +61,12 @@ class PassManager:
     def run(self, kernel: Kernel) -> Kernel:
         verified = verify(kernel, "lowering") if self.verify_each else None
         for index, p in enumerate(self.passes):
+            if kernel.steps and not getattr(p, "accepts_staged", False):
+                raise StagedKernelError(
+                    f"pass {p.name!r} works on straight-line kernels and {kernel.name!r} is staged "
+                    "(a loop over stages): use the staged function's own derivative methods, or "
+                    "to_function() for the unrolled equivalent"
+                )
             t0 = time.perf_counter()
             out = p.run(kernel)
             seconds = time.perf_counter() - t0

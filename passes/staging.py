@@ -20,6 +20,8 @@ from gradgen.ir.staged import STAGE_LAYOUT, StageLayout, StepLayout
 @attrs.frozen
 class StageLayoutPass:
     name: str = "stage-layout"
+    #: the pass manager runs only passes that say so on a staged kernel
+    accepts_staged: bool = True
 
     def run(self, kernel: Kernel) -> Kernel:
         if not kernel.steps:

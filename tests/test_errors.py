@@ -90,6 +90,12 @@ def _builder(f: Function = F) -> Any:
 
 
 CASES = [
+    Case(
+        "staged-kernel-through-a-straight-line-pass",
+        lambda t: gg.map_function(Function("sq", [X], [X * X]), 4).function.gradient(0),
+        gg.StagedKernelError,
+        r"pass 'autodiff' works on straight-line kernels and 'sq_map' is staged",
+    ),
     # ---- symbols and expressions ----
     Case(
         "symbol-name-empty",

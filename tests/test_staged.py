@@ -369,3 +369,20 @@ def test_packed_lengths_are_checked_at_call_time() -> None:
         zipped(_states(4), [0.0] * 7)
     with pytest.raises(EvaluationArgumentError, match="takes 2 argument"):
         zipped(_states(4))
+
+
+def test_straight_line_passes_refuse_a_staged_kernel() -> None:
+    staged = gg.zip_function(bicycle_step(), 3)
+    for request in (
+        lambda: staged.function.gradient(0),
+        lambda: staged.function.jacobian(1),
+        lambda: staged.function.simplify("high"),
+    ):
+        with pytest.raises(gg.StagedKernelError, match="'bicycle_zip' is staged"):
+            request()
+    # expressions of a staged Function are those of its unrolled equivalent
+    exprs = staged.function.outputs[0]
+    assert len(exprs) == 12
+    assert gg.Function("again", staged.to_function().inputs, [exprs])(_states(3), _controls(3)) == staged(
+        _states(3), _controls(3)
+    )
