@@ -182,6 +182,21 @@ class SingleShootingProblem:
         )
         return StagedFunction(kernel, f, n)
 
+    def _adjoint(self, f: Function, ell: Function) -> Function:
+        """``(x, u, p, lam) -> (H_x, H_u)``: the gradient of the stage Hamiltonian
+        ``ell + lam . f`` w.r.t. the state and the control."""
+        x, u, p = f.kernel.inputs
+        nx = x.size
+
+        def hamiltonian(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            nxt = unroll(b, f.kernel, ins[:3])[0]
+            cost = unroll(b, ell.kernel, ins[:3])[0][0]
+            return [[b.sum([cost, *(b.mul(lam, v) for lam, v in zip(ins[3], nxt, strict=True))])]]
+
+        ports = (Port("x", nx), Port("u", u.size), Port("p", p.size), Port("lam", nx))
+        ham = _kernel(f"{self.name}_hamiltonian", ports, (Port("h", 1, True),), hamiltonian)
+        return Function.from_kernel(ham).vjp(cotangent=[1.0], wrt_index=[0, 1])
+
     def gradient(self) -> StagedFunction:
         """``<name>_gradient`` with output ``grad_<u_seq>``: the gradient of the total cost
         w.r.t. the control sequence by an adjoint sweep (forward rollout storing the states,
@@ -194,17 +209,8 @@ class SingleShootingProblem:
         def rollout(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
             return [unroll(b, f.kernel, ins)[0], ins[0]]
 
-        def hamiltonian(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            nxt = unroll(b, f.kernel, ins[:3])[0]
-            cost = unroll(b, ell.kernel, ins[:3])[0][0]
-            return [[b.sum([cost, *(b.mul(lam, v) for lam, v in zip(ins[3], nxt, strict=True))])]]
-
         roll_k = _kernel(f"{self.name}_rollout", ports3, (Port("x_next", nx), Port("x_now", nx)), rollout)
-        ham_ports = (*ports3, Port("lam", nx))
-        ham = Function.from_kernel(
-            _kernel(f"{self.name}_hamiltonian", ham_ports, (Port("h", 1, True),), hamiltonian)
-        )
-        adjoint = ham.vjp(cotangent=[1.0], wrt_index=[0, 1])
+        adjoint = self._adjoint(f, ell)
         term = vf.gradient(0)
         steps = (
             Call(
@@ -235,6 +241,96 @@ class SingleShootingProblem:
             [[]],
             steps=steps,
             temps=(n * nx, nx, nx),
+        )
+        return StagedFunction(kernel, f, n)
+
+    def hvp(self) -> StagedFunction:
+        """``<name>_hvp`` with inputs ``(x0, u_seq, p, v_<u_seq>)`` and output ``hvp_<u_seq>``:
+        the Hessian of the total cost w.r.t. ``u_seq`` times ``v``, forward over adjoint: one
+        forward loop storing the states and their tangents (the JVP of the dynamics), the
+        terminal gradient and Hessian-vector product, then one reversed loop calling the JVP of
+        the adjoint step with the adjoint and its tangent carried."""
+        n, f, ell, vf = self._checked()
+        x, u, p = f.kernel.inputs
+        nx, nu = x.size, u.size
+        f_jvp = f.jvp(wrt_index=[0, 1])  # (x, u, p, dx, du) -> dx_next
+        state_ports = (Port("x", nx), Port("dx", nx), Port("u", nu), Port("du", nu), Port("p", p.size))
+
+        def rollout(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            xk, dx, uk, du, pk = ins
+            nxt = unroll(b, f.kernel, [xk, uk, pk])[0]
+            dnxt = unroll(b, f_jvp.kernel, [xk, uk, pk, dx, du])[0]
+            return [nxt, dnxt, xk, dx]
+
+        roll_outs = (Port("x_next", nx), Port("dx_next", nx), Port("x_now", nx), Port("dx_now", nx))
+        roll_k = _kernel(f"{self.name}_tangent_rollout", state_ports, roll_outs, rollout)
+
+        def zeros(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            return [[b.const(0.0)] * nx]
+
+        zero_k = _kernel(f"{self.name}_zero_tangent", (Port("x", nx),), (Port("dx", nx),), zeros)
+        v_grad, v_hvp = vf.gradient(0), vf.hvp(0)  # (x, p) -> g; (x, p, v_x) -> Hv
+
+        def terminal(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            xn, dxn, pk = ins
+            return [unroll(b, v_grad.kernel, [xn, pk])[0], unroll(b, v_hvp.kernel, [xn, pk, dxn])[0]]
+
+        term_ports = (Port("x", nx), Port("dx", nx), Port("p", p.size))
+        term_k = _kernel(
+            f"{self.name}_terminal_hvp", term_ports, (Port("lam", nx), Port("dlam", nx)), terminal
+        )
+        adjoint = self._adjoint(f, ell)  # (x, u, p, lam) -> (H_x, H_u)
+        adjoint_jvp = adjoint.jvp(wrt_index=[0, 1, 3])  # (x, u, p, lam, dx, du, dlam) -> (dH_x, dH_u)
+        back_ports = (*state_ports, Port("lam", nx), Port("dlam", nx))
+
+        def backward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            xk, dx, uk, du, pk, lam, dlam = ins
+            h_x = unroll(b, adjoint.kernel, [xk, uk, pk, lam])[0]
+            dh_x, dh_u = unroll(b, adjoint_jvp.kernel, [xk, uk, pk, lam, dx, du, dlam])
+            return [h_x, dh_x, dh_u]
+
+        back_outs = (Port("lam_prev", nx), Port("dlam_prev", nx), Port("hvp_u", nu))
+        back_k = _kernel(f"{self.name}_adjoint_tangent", back_ports, back_outs, backward)
+        ports = self._ports(n, f)
+        direction = Port(f"v_{ports[1].name}", n * nu)
+        # temporaries: states, state tangents, x_N, dx_N, lambda_N, dlambda_N, the zero tangent
+        steps = (
+            Call(zero_k, 1, (Ref("in", 0),), (Ref("tmp", 6),)),
+            Call(
+                roll_k,
+                n,
+                (None, None, Ref("in", 1, 0, nu), Ref("in", 3, 0, nu), Ref("in", 2)),
+                (None, None, Ref("tmp", 0, 0, nx), Ref("tmp", 1, 0, nx)),
+                (Carry(0, 0, Ref("in", 0), Ref("tmp", 2)), Carry(1, 1, Ref("tmp", 6), Ref("tmp", 3))),
+            ),
+            Call(term_k, 1, (Ref("tmp", 2), Ref("tmp", 3), Ref("in", 2)), (Ref("tmp", 4), Ref("tmp", 5))),
+            Call(
+                back_k,
+                n,
+                (
+                    Ref("tmp", 0, 0, nx),
+                    Ref("tmp", 1, 0, nx),
+                    Ref("in", 1, 0, nu),
+                    Ref("in", 3, 0, nu),
+                    Ref("in", 2),
+                    None,
+                    None,
+                ),
+                (None, None, Ref("out", 0, 0, nu)),
+                (Carry(5, 0, Ref("tmp", 4)), Carry(6, 1, Ref("tmp", 5))),
+                reverse=True,
+            ),
+        )
+        kernel = Kernel(
+            f"{self.name}_hvp",
+            (*ports, direction),
+            (Port(f"hvp_{ports[1].name}", n * nu),),
+            [],
+            [],
+            [],
+            [[]],
+            steps=steps,
+            temps=(n * nx, n * nx, nx, nx, nx, nx, nx),
         )
         return StagedFunction(kernel, f, n)
 

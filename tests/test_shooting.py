@@ -94,6 +94,27 @@ def test_gradient_is_an_adjoint_sweep_equal_to_central_differences() -> None:
     assert got == pytest.approx(problem.to_function().gradient(1)(X0, us, P), rel=1e-12)
 
 
+def _direction(n: int) -> list[float]:
+    return [0.3 * (-1) ** k + 0.05 * k for k in range(n)]
+
+
+def test_hvp_is_forward_over_adjoint_equal_to_differences_of_the_gradient() -> None:
+    n = 10
+    problem = pendulum(n)
+    hvp = problem.hvp()
+    assert hvp.input_names == ("x0", "u_seq", "p", "v_u_seq") and hvp.output_names == ("hvp_u_seq",)
+    assert [s.reverse for s in hvp.kernel.steps] == [False, False, False, True]
+    us, v = _controls(n), _direction(n)
+    got = hvp(X0, us, P, v)
+    grad = problem.gradient()
+    h = 1e-5
+    plus = grad(X0, [a + h * b for a, b in zip(us, v, strict=True)], P)
+    minus = grad(X0, [a - h * b for a, b in zip(us, v, strict=True)], P)
+    fd = [(a - b) / (2 * h) for a, b in zip(plus, minus, strict=True)]
+    assert got == pytest.approx(fd, rel=1e-6, abs=1e-9)
+    assert got == pytest.approx(problem.to_function().hvp(1)(X0, us, P, v), rel=1e-12, abs=1e-15)
+
+
 def test_workspace_of_the_gradient_grows_by_nx_per_stage_and_the_code_not_at_all() -> None:
     small, large = pendulum(5).gradient().generate_rust(), pendulum(500).gradient().generate_rust()
     assert large.workspace_size - small.workspace_size == 495 * 2
@@ -102,8 +123,9 @@ def test_workspace_of_the_gradient_grows_by_nx_per_stage_and_the_code_not_at_all
     differing = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
     assert 0 < len(differing) <= 16
     assert all(re.sub(r"[0-9]+", "N", x) == re.sub(r"[0-9]+", "N", y) for x, y in differing)
-    primal5, primal500 = (pendulum(m).primal().generate_rust().source for m in (5, 500))
-    assert len(primal5.splitlines()) == len(primal500.splitlines())
+    for make in (lambda m: pendulum(m).primal(), lambda m: pendulum(m).hvp()):
+        short, long = (make(m).generate_rust().source for m in (5, 500))
+        assert len(short.splitlines()) == len(long.splitlines())
 
 
 @pytest.mark.parametrize(("scalar", "mode"), [("f64", "std"), ("f32", "no_std")])
@@ -118,9 +140,13 @@ def test_rust_equals_python(tmp_path: pathlib.Path, scalar: str, mode: str, carg
         ("ocp_cost", problem.primal()),
         ("ocp_states", problem.primal(include_states=True)),
         ("ocp_gradient", problem.gradient()),
+        ("ocp_hvp", problem.hvp()),
     ]
     compiled, names, python = [], [], {}
     for name, fn in cases:
+        if name == "ocp_hvp":
+            v = _direction(n) if scalar == "f64" else [to_f32(x) for x in _direction(n)]
+            args = [*args, v]
         compiled.append((name, compile_kernel(fn.kernel, config, name, tuple(names)), args))
         names.append(name)
         outs = fn(*args)
