@@ -20,7 +20,7 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.staged import STAGE_LAYOUT, Call, Ref, StageLayout, StepLayout, span
 
-from .emitter import MAX_WIDTH, Emitter, _call_fits, _emit_call_broken, emit_fn_header
+from .emitter import MAX_WIDTH, Emitter, _call_fits, emit_fn_header
 from .emitter import Call as CallExpr
 from .names import NameTable, find_rust_names
 from .signature import FunctionSignature
@@ -45,8 +45,11 @@ def emit_try_call(e: Emitter, callee: str, args: Sequence[str]) -> None:
     call = CallExpr(callee, tuple(args))
     if _call_fits(call) and e.indent + len(call.flat()) + 2 <= MAX_WIDTH:
         e.line(call.flat() + "?;")
-    else:
-        _emit_call_broken(e, "", call, "?;")
+    else:  # rustfmt puts each argument of a call that does not fit on its own line
+        e.line(f"{callee}(")
+        for a in args:
+            e.line(f"{a},")
+        e.line(")?;")
 
 
 class StagedPrinter:

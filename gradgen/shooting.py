@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gradgen.errors import FunctionDefinitionError, GradgenTypeError
+from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll
 
@@ -169,6 +169,7 @@ class SingleShootingProblem:
             ),
             Call(term_k, 1, (final_x, Ref("tmp", 2), Ref("in", 2)), (Ref("out", 0),)),
         )
+        derive = None if include_states else self.derivative
         kernel = Kernel(
             self.name,
             self._ports(n, f),
@@ -180,7 +181,7 @@ class SingleShootingProblem:
             steps=steps,
             temps=(nx, 1, 1),
         )
-        return StagedFunction(kernel, f, n)
+        return StagedFunction(kernel, f, n, derive)
 
     def _adjoint(self, f: Function, ell: Function) -> Function:
         """``(x, u, p, lam) -> (H_x, H_u)``: the gradient of the stage Hamiltonian
@@ -333,6 +334,22 @@ class SingleShootingProblem:
             temps=(n * nx, n * nx, nx, nx, nx, nx, nx),
         )
         return StagedFunction(kernel, f, n)
+
+    def derivative(self, kind: str, wrt: int) -> StagedFunction:
+        """``gradient`` or ``hvp`` w.r.t. the control sequence (input 1), for the builder."""
+        if wrt == 1 and kind == "gradient":
+            return self.gradient()
+        if wrt == 1 and kind == "hvp":
+            return self.hvp()
+        raise DifferentiationError(
+            f"problem {self.name!r} offers the staged gradient and hvp w.r.t. the control sequence "
+            f"(wrt 1), not the {kind} w.r.t. input {wrt}"
+        )
+
+    @property
+    def function(self) -> Function:
+        """The Function of the staged total cost (what the builder generates)."""
+        return self.primal().function
 
     # ---- conveniences ------------------------------------------------------------------------------
     def __call__(self, x0: object, u_seq: object, p: object) -> float:

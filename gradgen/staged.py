@@ -11,7 +11,8 @@ with ``N``. :meth:`StagedFunction.to_function` is the unrolled equivalent (for c
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
@@ -63,19 +64,51 @@ def _stage(f: Function, simplification: str | int | None) -> Function:
     return f if simplification is None else f.simplify(simplification)
 
 
+#: the staged derivative kernels of a staged kernel's Function, for code generators that only see
+#: the Function (the builder): ``derive(kind, wrt)`` -> the kernel of that derivative
+_DERIVATIVES: weakref.WeakKeyDictionary[Function, Callable[[str, int], Kernel]] = weakref.WeakKeyDictionary()
+
+
+def staged_derivative(f: Function, kind: str, wrt: int) -> Kernel:
+    """The staged kernel of derivative ``kind`` (``gradient``, ``jacobian``, ``hvp``) w.r.t.
+    input ``wrt`` of the staged Function ``f``; ``DifferentiationError`` when it has none."""
+    derive = _DERIVATIVES.get(f)
+    if derive is None:
+        raise DifferentiationError(f"{f.name!r} is staged and offers no staged {kind}")
+    return derive(kind, wrt)
+
+
 class StagedFunction:
     """A staged function: callable like a :class:`Function` (one number or sequence per input,
     packed), with :meth:`to_function` (the unrolled equivalent), :meth:`generate_rust` and
     :meth:`create_rust_project` (a loop in Rust). ``function`` is the :class:`Function` of its
     staged kernel (what the code generators read)."""
 
-    def __init__(self, kernel: Kernel, stage: Function, count: int) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        stage: Function,
+        count: int,
+        derive: Callable[[str, int], StagedFunction] | None = None,
+    ) -> None:
         verify(kernel, "staging")
         self.kernel = kernel
         self.function = Function.from_kernel(kernel)
         #: the stage function and the number of stages
         self.stage = stage
         self.count = count
+        self._derive = derive
+        _DERIVATIVES[self.function] = lambda kind, wrt: self.derivative(kind, wrt).kernel
+
+    def derivative(self, kind: str, wrt: int) -> StagedFunction:
+        """The staged derivative ``kind`` w.r.t. input ``wrt`` (what the builder's
+        ``add_gradient``/``add_jacobian``/``add_hvp`` generate)."""
+        if self._derive is not None:
+            return self._derive(kind, wrt)
+        return self._derivative(kind, wrt)
+
+    def _derivative(self, kind: str, wrt: int) -> StagedFunction:
+        raise DifferentiationError(f"{self.name!r} is staged and offers no staged {kind}")
 
     @property
     def name(self) -> str:
@@ -145,6 +178,11 @@ class BatchedFunction(StagedFunction):
         name = f"{self.name}_jacobian_{self.input_names[wrt_index]}"
         return _batched(block, self.count, list(self.input_names), name)
 
+    def _derivative(self, kind: str, wrt: int) -> StagedFunction:
+        if kind == "jacobian":
+            return self.jacobian(wrt)
+        return super()._derivative(kind, wrt)
+
 
 class ReducedFunction(StagedFunction):
     """A left fold ``acc = f(acc, x_k)`` over ``count`` packed blocks (see :func:`reduce_function`)."""
@@ -211,6 +249,11 @@ class ReducedFunction(StagedFunction):
             temps=(n * acc.size, 1),
         )
         return StagedFunction(kernel, self.stage, n)
+
+    def _derivative(self, kind: str, wrt: int) -> StagedFunction:
+        if kind == "gradient":
+            return self.gradient(wrt)
+        return super()._derivative(kind, wrt)
 
 
 def _with_state_output(kernel: Kernel) -> Kernel:

@@ -16,7 +16,7 @@ from gradgen.backends.rust_literals import to_f32
 from gradgen.config import RustBackendConfig
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError
 from gradgen.pipeline import compile_kernel
-from tests.cargo import build_and_lint, cargo, rustfmt_check
+from tests.cargo import build_and_lint, cargo, cargo_env, rustfmt_check
 from tests.test_autodiff_rust import _main_rs
 
 DT = 0.05
@@ -197,3 +197,29 @@ def test_input_names() -> None:
     assert problem.gradient().output_names == ("grad_controls",)
     with pytest.raises(FunctionDefinitionError, match="must differ"):
         pendulum(3).with_input_names(parameter_name="x0")
+
+
+def test_builder_generates_the_staged_cost_gradient_and_hvp(
+    tmp_path: pathlib.Path, cargo_available: None
+) -> None:
+    n = 16
+    problem = pendulum(n)
+    builder = (
+        gg.CodeGenerationBuilder()
+        .with_backend_config(RustBackendConfig().with_crate_name("ocp"))
+        .for_function(problem)
+        .add_primal()
+        .add_gradient(wrt=1)
+        .add_hvp(wrt=1)
+        .done()
+    )
+    crate = builder.generate()
+    assert crate.function_names == ("ocp_pendulum_f", "ocp_pendulum_grad_u_seq", "ocp_pendulum_hvp_u_seq")
+    assert rustfmt_check(crate.source) is None
+    lib = gg.compile(builder, build_dir=tmp_path / "cache", env=cargo_env())
+    us, v = _controls(n), _direction(n)
+    assert lib.ocp_pendulum_f(X0, us, P) == pytest.approx(problem(X0, us, P), rel=1e-13)
+    assert lib.ocp_pendulum_grad_u_seq(X0, us, P) == pytest.approx(problem.gradient()(X0, us, P), rel=1e-12)
+    assert lib.ocp_pendulum_hvp_u_seq(X0, us, P, v) == pytest.approx(problem.hvp()(X0, us, P, v), rel=1e-12)
+    with pytest.raises(gg.DifferentiationError, match=r"not the gradient w\.r\.t\. input 0"):
+        gg.CodeGenerationBuilder().for_function(problem).add_gradient(wrt=0).done().generate("ocp")
