@@ -158,6 +158,24 @@ def _blocks(n: int) -> list[float]:
     return [0.3 * math.sin(1.3 * k + 0.2) for k in range(2 * n)]
 
 
+def _twice() -> gg.Function:
+    """Two loops calling the same stage kernel: its helper is printed once."""
+    cost = stage_cost().kernel
+    steps = (
+        Call(cost, 3, (Ref("in", 0, 0, 4),), (Ref("out", 0, 0, 2),)),
+        Call(cost, 2, (Ref("in", 1, 0, 4),), (Ref("out", 1, 0, 2),)),
+    )
+    ports = (Port("a", 12), Port("b", 8))
+    kernel = Kernel("twice", ports, (Port("ca", 6), Port("cb", 4)), [], [], [], [[], []], steps=steps)
+    return gg.Function.from_kernel(kernel)
+
+
+def test_a_helper_called_by_several_loops_is_printed_once() -> None:
+    source = _twice().generate_rust().source
+    assert source.count("fn twice_cost(") == 1
+    assert source.count("twice_cost(") == 3  # the definition and two calls
+
+
 def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
     return [
         (
@@ -171,6 +189,7 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         ("zipped", gg.zip_function(bicycle_step(), 5).function, [_states(5), _controls(5)]),
         ("rolled", gg.reduce_function(bicycle_step(), 7).function, [[0.0, 0.0, 0.2, 1.0], _controls(7)]),
         ("pipeline", _pipeline(), [[0.25], _states(4)]),
+        ("twice", _twice(), [_states(3), _states(2)]),
     ]
 
 
@@ -193,9 +212,9 @@ def _build_and_run(
             python[f"{name}.{k}"] = [o] if isinstance(o, float) else list(o)
     source = emit_module([k for _, k, _ in compiled], config)
     assert rustfmt_check(source) is None
-    # the private helpers, one per call of each kernel: the bicycle Jacobian; rollout, seed and
-    # VJP for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add
-    assert source.count("\nfn ") == 12
+    # the private helpers, one per called kernel: the bicycle Jacobian; rollout, seed and VJP for
+    # each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add; cost
+    assert source.count("\nfn ") == 13
     crate = f"staged_{scalar}"
     write_crate(root, crate, source, names, config.no_std)
     (root / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
