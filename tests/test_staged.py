@@ -13,7 +13,7 @@ import pytest
 import gradgen as gg
 from gradgen.backends.crate import write_crate
 from gradgen.backends.rust import emit_module
-from gradgen.backends.rust_literals import shortest_f32, to_f32
+from gradgen.backends.rust_literals import to_f32
 from gradgen.config import RustBackendConfig
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, Port
@@ -238,7 +238,6 @@ def test_f32_no_std_rust_equals_python(tmp_path: pathlib.Path, cargo_available: 
     rust, python = _build_and_run(tmp_path, "f32", "no_std")
     for label, ref in python.items():
         assert rust[label] == pytest.approx(ref, rel=1e-4, abs=1e-5), label
-    assert shortest_f32(1.0) == "1.0"
 
 
 def _lines(obj: gg.StagedFunction, scalar: str = "f64") -> list[str]:
