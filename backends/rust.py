@@ -493,19 +493,21 @@ def emit_module(
     summaries = summaries or {}
     trailers = trailers or {}
     public = {id(k) for k in kernels}
-    printed: set[str] = set()
+    printed: dict[str, list[str]] = {}
     for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
         e = Emitter()
         named = find_rust_names(kernel)
         fn = named.function if named is not None else ""
-        if fn in printed and id(kernel) not in public:
-            continue  # a helper several staged kernels call (compiled identically) is printed once
-        printed.add(fn)
         summary, trailer, pub = summaries.get(fn), trailers.get(fn), id(kernel) in public
         if kernel.steps:
             StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
         else:
             _KernelPrinter(kernel, scalar, no_std, used, summary, trailer, pub).emit(e)
+        if fn in printed and not pub:
+            if printed[fn] != e.lines:
+                raise VerificationError(f"two different kernels are both named {fn!r} in one module")
+            continue  # a helper several staged kernels call is printed once
+        printed[fn] = e.lines
         bodies.append(e)
     names = ", ".join(f"`{rust_names(k).function}`" for k in kernels)
     out = Emitter()
