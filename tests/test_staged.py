@@ -190,6 +190,10 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         ("rolled", gg.reduce_function(bicycle_step(), 7).function, [[0.0, 0.0, 0.2, 1.0], _controls(7)]),
         ("pipeline", _pipeline(), [[0.25], _states(4)]),
         ("twice", _twice(), [_states(3), _states(2)]),
+        # one stage (no loop), and a stage function split into chunks (a callee workspace)
+        ("map_one", gg.map_function(stage_cost(), 1).function, [_states(1)]),
+        ("fold_one_gradient", gg.reduce_function(scalar_fold(), 1).gradient(1).function, [[0.7], _blocks(1)]),
+        ("chunky", gg.reduce_function(bicycle_step(), 5).function, [[0.0, 0.0, 0.2, 1.0], _controls(5)]),
     ]
 
 
@@ -203,7 +207,10 @@ def _build_and_run(
     for name, fn, args in _cases():
         if scalar == "f32":
             args = [[to_f32(v) for v in a] for a in args]
-        kernel = compile_kernel(fn.kernel, config, name, other_kernels=tuple(names))
+        chunk = {"max_chunk": 3} if name == "chunky" else {}
+        kernel = compile_kernel(fn.kernel, config, name, other_kernels=tuple(names), **chunk)  # type: ignore[arg-type]
+        if name == "chunky":
+            assert kernel.steps[0].callee.allocation.workspace_size > 0
         names.append(name)
         compiled.append((name, kernel, args))
         outs = fn(*args)
@@ -212,9 +219,13 @@ def _build_and_run(
             python[f"{name}.{k}"] = [o] if isinstance(o, float) else list(o)
     source = emit_module([k for _, k, _ in compiled], config)
     assert rustfmt_check(source) is None
-    # the private helpers, one per called kernel: the bicycle Jacobian; rollout, seed and VJP for
-    # each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add; cost
-    assert source.count("\nfn ") == 13
+    # the private functions, one per called kernel: the bicycle Jacobian; rollout, seed and VJP
+    # for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add; cost
+    # (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); bicycle (chunky) and its
+    # chunk functions
+    chunks = len(compiled[-1][1].steps[0].callee.allocation.chunks)
+    assert chunks > 1
+    assert source.count("\nfn ") == 13 + 1 + 3 + 1 + chunks
     crate = f"staged_{scalar}"
     write_crate(root, crate, source, names, config.no_std)
     (root / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
