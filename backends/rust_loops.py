@@ -20,7 +20,7 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.staged import STAGE_LAYOUT, Call, Ref, StageLayout, StepLayout, span
 
-from .emitter import MAX_WIDTH, Emitter, _call_fits, emit_fn_header
+from .emitter import INDENT, MAX_WIDTH, Emitter, _call_fits, emit_fn_header
 from .emitter import Call as CallExpr
 from .names import NameTable, find_rust_names
 from .signature import FunctionSignature
@@ -186,7 +186,13 @@ class StagedPrinter:
                 for it, item in zip(iters[1:], items[1:], strict=True):
                     pattern = f"({pattern}, {item})"
                     chain = f"{chain}.zip({it})"
-                e.line(f"for {pattern} in {chain} {{")
+                header = f"for {pattern} in {chain} {{"
+                if e.indent + len(header) <= MAX_WIDTH:
+                    e.line(header)
+                else:  # rustfmt's layout of a long chain: one `.zip(..)` per line
+                    e.line(f"for {pattern} in {iters[0]}")
+                    e.lines.extend(f"{INDENT * (e.level + 1)}.zip({it})" for it in iters[1:])
+                    e.line("{")
         emit_try_call(e, cnames.function, args)
         if looped:
             for cur, nxt in carry_vars:

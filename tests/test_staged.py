@@ -176,6 +176,16 @@ def test_a_helper_called_by_several_loops_is_printed_once() -> None:
     assert source.count("twice_cost(") == 3  # the definition and two calls
 
 
+def wide_zip(n: int) -> gg.StagedFunction:
+    """Eight packed slices per stage: the loop header is too wide for one line."""
+    a, b, c = (gg.SXVector.sym(s, 2) for s in ("alpha_input", "beta_input", "gamma_input"))
+    outs = [a + b, b * c, [a[0] * gg.cos(c[1])], [a[1]], [b[0] - c[0]]]
+    f = gg.Function(
+        "three", [a, b, c], outs, ["alpha_input", "beta_input", "gamma_input"], ["o1", "o2", "o3", "o4", "o5"]
+    )
+    return gg.zip_function(f, n)
+
+
 def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
     return [
         (
@@ -193,6 +203,7 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         # one stage (no loop), and a stage function split into chunks (a callee workspace)
         ("map_one", gg.map_function(stage_cost(), 1).function, [_states(1)]),
         ("fold_one_gradient", gg.reduce_function(scalar_fold(), 1).gradient(1).function, [[0.7], _blocks(1)]),
+        ("wide", wide_zip(3).function, [_blocks(3), _controls(3), _states(3)[:6]]),
         ("chunky", gg.reduce_function(bicycle_step(), 5).function, [[0.0, 0.0, 0.2, 1.0], _controls(5)]),
     ]
 
@@ -221,11 +232,12 @@ def _build_and_run(
     assert rustfmt_check(source) is None
     # the private functions, one per called kernel: the bicycle Jacobian; rollout, seed and VJP
     # for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add; cost
-    # (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); bicycle (chunky) and its
+    # (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); three (wide); bicycle (chunky) and its
     # chunk functions
     chunks = len(compiled[-1][1].steps[0].callee.allocation.chunks)
     assert chunks > 1
-    assert source.count("\nfn ") == 13 + 1 + 3 + 1 + chunks
+    assert source.count("\nfn ") == 13 + 1 + 3 + 1 + 1 + chunks
+    assert "\n        .zip(" in source  # the wide loop header, laid out as rustfmt does
     crate = f"staged_{scalar}"
     write_crate(root, crate, source, names, config.no_std)
     (root / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
