@@ -186,6 +186,25 @@ def wide_zip(n: int) -> gg.StagedFunction:
     return gg.zip_function(f, n)
 
 
+def _iterate() -> gg.Function:
+    """``x <- bicycle(x, u)`` six times with one fixed control: a loop with no per-stage slice."""
+    step = bicycle_step().kernel
+    carry = Carry(0, 0, Ref("in", 0), Ref("out", 0))
+    call = Call(step, 6, (None, Ref("in", 1)), (None,), (carry,))
+    ports = (Port("x0", 4), Port("u", 2))
+    kernel = Kernel("iterate", ports, (Port("x6", 4),), [], [], [], [[]], steps=(call,))
+    return gg.Function.from_kernel(kernel)
+
+
+def test_a_loop_without_per_stage_slices_counts_stages() -> None:
+    x0, u = [0.0, 0.0, 0.2, 1.0], [0.3, 0.05]
+    expected = x0
+    for _ in range(6):
+        expected = _bicycle_python(expected, u)
+    assert _iterate()(x0, u) == pytest.approx(expected, rel=1e-14)
+    assert "for _ in 0..6 {" in _iterate().generate_rust().source
+
+
 def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
     return [
         (
@@ -203,6 +222,7 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         # one stage (no loop), and a stage function split into chunks (a callee workspace)
         ("map_one", gg.map_function(stage_cost(), 1).function, [_states(1)]),
         ("fold_one_gradient", gg.reduce_function(scalar_fold(), 1).gradient(1).function, [[0.7], _blocks(1)]),
+        ("iterate", _iterate(), [[0.0, 0.0, 0.2, 1.0], [0.3, 0.05]]),
         ("wide", wide_zip(3).function, [_blocks(3), _controls(3), _states(3)[:6]]),
         ("chunky", gg.reduce_function(bicycle_step(), 5).function, [[0.0, 0.0, 0.2, 1.0], _controls(5)]),
     ]
@@ -232,11 +252,11 @@ def _build_and_run(
     assert rustfmt_check(source) is None
     # the private functions, one per called kernel: the bicycle Jacobian; rollout, seed and VJP
     # for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add; cost
-    # (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); three (wide); bicycle (chunky) and its
-    # chunk functions
+    # (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); bicycle (iterate); three
+    # (wide); bicycle (chunky) and its chunk functions
     chunks = len(compiled[-1][1].steps[0].callee.allocation.chunks)
     assert chunks > 1
-    assert source.count("\nfn ") == 13 + 1 + 3 + 1 + 1 + chunks
+    assert source.count("\nfn ") == 13 + 1 + 3 + 1 + 1 + 1 + chunks
     assert "\n        .zip(" in source  # the wide loop header, laid out as rustfmt does
     crate = f"staged_{scalar}"
     write_crate(root, crate, source, names, config.no_std)
