@@ -143,6 +143,19 @@ def _broken(**changes: object) -> Kernel:
         "overlap": lambda: attrs.evolve(
             k, steps=(step0, attrs.evolve(step1, carries=(Carry(0, 0, Ref("in", 0), Ref("tmp", 0, 4)),)))
         ),
+        "overlapping_reads": lambda: attrs.evolve(
+            k,
+            steps=(
+                step0,
+                attrs.evolve(step1, inputs=(None, Ref("tmp", 0, 0, 3))),
+                attrs.evolve(
+                    step1,
+                    count=1,
+                    inputs=(None, Ref("tmp", 0, 1)),
+                    carries=(Carry(0, 0, Ref("tmp", 0, 2)),),
+                ),
+            ),
+        ),
         "binding_count": lambda: attrs.evolve(k, steps=(attrs.evolve(step0, inputs=()), step1)),
         "carry_size": lambda: attrs.evolve(
             k, steps=(step0, attrs.evolve(step1, carries=(Carry(1, 0, Ref("tmp", 0), None),)))
@@ -165,6 +178,7 @@ def _broken(**changes: object) -> Kernel:
         ("read_before_write", "before it is written"),
         ("output_unwritten", "is not written completely"),
         ("overlap", "overlaps another slice"),
+        ("overlapping_reads", "two slices of tmp0 read by the call overlap"),
         ("binding_count", "binds 0 input(s)"),
         ("carry_size", "carries output 'acc_next' (1) into input 'y' (3)"),
         ("not_a_kernel", "calls 'f', which is not a kernel"),
