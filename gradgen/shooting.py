@@ -12,7 +12,9 @@ carried from stage to stage. Both are staged kernels (:mod:`ir.staged`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import Any
 
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
@@ -30,6 +32,19 @@ def _kernel(name: str, ports: Sequence[Port], outs: Sequence[Port], body: object
     return b.finish(name, ports, outs, results)
 
 
+def _penalized(cost: Function, residual: Function, weight: float) -> Function:
+    """``cost + weight/2 ||residual||^2`` (both over the same inputs)."""
+    k = cost.kernel
+
+    def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+        value = unroll(b, k, ins)[0][0]
+        r = unroll(b, residual.kernel, ins)[0]
+        squares = b.sum([b.mul(v, v) for v in r])
+        return [[b.add(value, b.mul(b.const(0.5 * weight), squares))]]
+
+    return Function.from_kernel(_kernel(f"{k.name}_penalized", k.inputs, k.outputs, body))
+
+
 class SingleShootingProblem:
     """Builder of a single-shooting optimal control problem (see the module docstring)."""
 
@@ -39,24 +54,47 @@ class SingleShootingProblem:
         self.dynamics: Function | None = None
         self.stage_cost: Function | None = None
         self.terminal_cost: Function | None = None
+        self.penalties: tuple[Function, Function, float] | None = None
         self.names = ("x0", "u_seq", "p")
         self.simplification: str | int | None = None
 
-    # ---- definition ------------------------------------------------------------------------------
+    # ---- definition (each ``with_*`` returns a new problem) -----------------------------------------
+    def _with(self, **changes: Any) -> SingleShootingProblem:
+        new = copy.copy(self)
+        new.__dict__.update(changes)
+        return new
+
     def with_horizon(self, horizon: int) -> SingleShootingProblem:
-        self.horizon = _check_count(horizon)
-        return self
+        return self._with(horizon=_check_count(horizon))
 
     def with_dynamics(self, dynamics: Function) -> SingleShootingProblem:
         """``dynamics(x, u, p) -> x_next``."""
-        self.dynamics = self._function(dynamics, "dynamics", 3)
-        return self
+        return self._with(dynamics=self._function(dynamics, "dynamics", 3))
 
     def with_costs(self, stage_cost: Function, terminal_cost: Function) -> SingleShootingProblem:
         """``stage_cost(x, u, p)`` and ``terminal_cost(x, p)``, each one scalar output."""
-        self.stage_cost = self._function(stage_cost, "stage cost", 3)
-        self.terminal_cost = self._function(terminal_cost, "terminal cost", 2)
-        return self
+        return self._with(
+            stage_cost=self._function(stage_cost, "stage cost", 3),
+            terminal_cost=self._function(terminal_cost, "terminal cost", 2),
+        )
+
+    def with_penalties(
+        self, stage_penalty: Function, terminal_penalty: Function, penalty_weight: float
+    ) -> SingleShootingProblem:
+        """Add ``c/2 ||q(x_k, u_k, p)||^2`` to every stage cost and ``c/2 ||q_N(x_N, p)||^2`` to
+        the terminal cost (``stage_penalty`` takes ``(x, u, p)``, ``terminal_penalty``
+        ``(x, p)``, each with one output, the residual); ``penalty_weight`` ``c`` is a number."""
+        q = self._function(stage_penalty, "stage penalty", 3)
+        qn = self._function(terminal_penalty, "terminal penalty", 2)
+        if isinstance(penalty_weight, bool) or not isinstance(penalty_weight, (int, float)):
+            raise GradgenTypeError(
+                f"penalty_weight must be a number, got {type(penalty_weight).__name__} "
+                "(a runtime weight is not supported by the staged problem)"
+            )
+        for fn in (q, qn):
+            if len(fn.kernel.outputs) != 1:
+                raise FunctionDefinitionError(f"the penalty {fn.name!r} must have one (residual) output")
+        return self._with(penalties=(q, qn, float(penalty_weight)))
 
     def with_input_names(
         self,
@@ -65,16 +103,15 @@ class SingleShootingProblem:
         parameter_name: str | None = None,
     ) -> SingleShootingProblem:
         given = (initial_state_name, control_sequence_name, parameter_name)
-        names = tuple(n if n is None else _check_name("an input name", n) for n in given)
-        self.names = tuple(d if n is None else n for n, d in zip(names, self.names, strict=True))  # type: ignore[assignment]
-        if len(set(self.names)) != 3:
-            raise FunctionDefinitionError(f"the input names {self.names} of {self.name!r} must differ")
-        return self
+        checked = [n if n is None else _check_name("an input name", n) for n in given]
+        names = tuple(d if n is None else n for n, d in zip(checked, self.names, strict=True))
+        if len(set(names)) != 3:
+            raise FunctionDefinitionError(f"the input names {names} of {self.name!r} must differ")
+        return self._with(names=names)
 
     def with_simplification(self, level: str | int) -> SingleShootingProblem:
         """Simplify the stage functions at ``level`` before staging them."""
-        self.simplification = level
-        return self
+        return self._with(simplification=level)
 
     @staticmethod
     def _function(f: object, what: str, n_inputs: int) -> Function:
@@ -96,25 +133,36 @@ class SingleShootingProblem:
             raise FunctionDefinitionError(
                 f"problem {self.name!r} needs with_horizon, with_dynamics and with_costs first"
             )
-        level = self.simplification
-        f, ell, vf = (
-            fn if level is None else fn.simplify(level)
-            for fn in (self.dynamics, self.stage_cost, self.terminal_cost)
-        )
+        f, ell, vf = self.dynamics, self.stage_cost, self.terminal_cost
         nx, nu, npar = (p.size for p in f.kernel.inputs)
         if f.kernel.outputs[0].size != nx or len(f.kernel.outputs) != 1:
             raise FunctionDefinitionError(
                 f"the dynamics {f.name!r} must return one state of {nx} elements, like its first input; "
                 f"it returns {[p.size for p in f.kernel.outputs]}"
             )
-        for fn, sizes in ((ell, (nx, nu, npar)), (vf, (nx, npar))):
+        checks: list[tuple[Function, tuple[int, ...], str]] = [
+            (ell, (nx, nu, npar), "cost"),
+            (vf, (nx, npar), "cost"),
+        ]
+        if self.penalties is not None:
+            checks += [
+                (self.penalties[0], (nx, nu, npar), "penalty"),
+                (self.penalties[1], (nx, npar), "penalty"),
+            ]
+        for fn, sizes, what in checks:
             got = tuple(p.size for p in fn.kernel.inputs)
             if got != sizes:
                 raise FunctionDefinitionError(
-                    f"the cost {fn.name!r} takes inputs of sizes {got}; the dynamics need {sizes}"
+                    f"the {what} {fn.name!r} takes inputs of sizes {got}; the dynamics need {sizes}"
                 )
-            if [p.size for p in fn.kernel.outputs] != [1]:
+            if what == "cost" and [p.size for p in fn.kernel.outputs] != [1]:
                 raise FunctionDefinitionError(f"the cost {fn.name!r} must have one scalar output")
+        if self.penalties is not None:
+            q, qn, c = self.penalties
+            ell, vf = _penalized(ell, q, c), _penalized(vf, qn, c)
+        level = self.simplification
+        if level is not None:
+            f, ell, vf = (fn.simplify(level) for fn in (f, ell, vf))
         return self.horizon, f, ell, vf
 
     def _ports(self, n: int, f: Function) -> tuple[Port, Port, Port]:

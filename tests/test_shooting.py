@@ -223,3 +223,36 @@ def test_builder_generates_the_staged_cost_gradient_and_hvp(
     assert lib.ocp_pendulum_hvp_u_seq(X0, us, P, v) == pytest.approx(problem.hvp()(X0, us, P, v), rel=1e-12)
     with pytest.raises(gg.DifferentiationError, match=r"not the gradient w\.r\.t\. input 0"):
         gg.CodeGenerationBuilder().for_function(problem).add_gradient(wrt=0).done().generate("ocp")
+
+
+def test_penalties_add_half_the_weighted_squared_residuals() -> None:
+    n = 8
+    x, u, p = gg.SXVector.sym("x", 2), gg.SXVector.sym("u", 1), gg.SXVector.sym("p", 2)
+    q = gg.Function("q", [x, u, p], [[x[0] + u[0] - 0.1, u[0] * u[0]]], ["x", "u", "p"], ["r"])
+    qn = gg.Function("qn", [x, p], [x[1] - 0.2], ["x", "p"], ["rn"])
+    base = pendulum(n)
+    penalized = base.with_penalties(q, qn, 40.0)
+    assert base.penalties is None  # with_* returns a new problem
+    us = _controls(n)
+    _, traj = _python_cost(X0, us, P)
+    extra = 0.0
+    for k in range(n):
+        xk = traj[2 * k : 2 * k + 2]
+        extra += 20.0 * ((xk[0] + us[k] - 0.1) ** 2 + (us[k] ** 2) ** 2)
+    extra += 20.0 * (traj[2 * n + 1] - 0.2) ** 2
+    assert penalized(X0, us, P) == pytest.approx(base(X0, us, P) + extra, rel=1e-13)
+    grad = penalized.gradient()(X0, us, P)
+    assert grad == pytest.approx(penalized.to_function().gradient(1)(X0, us, P), rel=1e-12)
+    h = 1e-6
+    for k in (0, n // 2, n - 1):
+        plus, minus = list(us), list(us)
+        plus[k] += h
+        minus[k] -= h
+        fd = (penalized(X0, plus, P) - penalized(X0, minus, P)) / (2 * h)
+        assert grad[k] == pytest.approx(fd, rel=1e-6, abs=1e-7)
+    with pytest.raises(gg.GradgenTypeError, match="penalty_weight must be a number"):
+        base.with_penalties(q, qn, gg.SX.sym("c"))  # type: ignore[arg-type]
+    y = gg.SXVector.sym("y", 3)
+    bad = gg.Function("bad", [y, p], [y[0]], ["y", "p"], ["r"])
+    with pytest.raises(FunctionDefinitionError, match=r"penalty 'bad' takes inputs of sizes \(3, 2\)"):
+        base.with_penalties(q, bad, 1.0).gradient()
