@@ -24,6 +24,7 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.nogc import paused_gc
 from gradgen.ir.ops import LEAVES, Op, evaluate
+from gradgen.ir.staged import module_of
 
 from .config import RustTargetOptions
 from .emitter import (
@@ -47,6 +48,7 @@ from .names import find_rust_names, rust_names
 from .rust_custom import call_expr, custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import float_literal, near_std_constant
+from .rust_loops import StagedPrinter, emit_length_check
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 from .signature import FunctionSignature
 
@@ -173,6 +175,7 @@ class _KernelPrinter:
         used: set[str],
         summary: str | None = None,
         trailer: str | None = None,
+        public: bool = True,
     ) -> None:
         names = find_rust_names(kernel)
         if kernel.allocation is None or names is None:
@@ -183,6 +186,8 @@ class _KernelPrinter:
         #: first line of the doc comment (default: a generic description) and text after the fn
         self.summary = summary
         self.trailer = trailer
+        #: ``pub fn``, or a private function of the module (a callee of a staged kernel)
+        self.public = public
         self.alloc = kernel.allocation
         self.names = names
         self.scalar = scalar
@@ -445,16 +450,7 @@ class _KernelPrinter:
         e.line("/// Returns [`GradgenError`] before writing anything when a slice has the wrong length.")
 
     def _check(self, e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
-        if at_least and size == 1:  # clippy's len_zero wants is_empty() for `< 1`
-            e.line(f"if {name}.is_empty() {{")
-        else:
-            e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
-        e.line(f"return Err(GradgenError::{variant} {{")
-        e.line(f'argument: "{name}",')
-        e.line(f"expected: {size},")
-        e.line(f"actual: {name}.len(),")
-        e.line("});")
-        e.line("}")
+        emit_length_check(e, name, variant, size, at_least)
 
     def emit(self, e: Emitter) -> None:
         k, n, alloc = self.k, self.names, self.alloc
@@ -519,7 +515,7 @@ class _KernelPrinter:
             e.line()
         self._doc(e)
         self._attributes(e, len(params))
-        emit_fn_header(e, "pub ", n.function, params, " -> Result<(), GradgenError>")
+        emit_fn_header(e, "pub " if self.public else "", n.function, params, " -> Result<(), GradgenError>")
         e.lines.extend(body.lines)
         e.level = 1
         e.line("}")
@@ -578,17 +574,27 @@ def emit_module(
     _check_custom_names(kernels)
     if config.emit_metadata_helpers:
         _check_meta_names(kernels)
-    for kernel in kernels:
+    public = {id(k) for k in kernels}
+    printed: dict[str, list[str]] = {}
+    for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
         e = Emitter()
         named = find_rust_names(kernel)
         fn = named.function if named is not None else ""
-        trailer = trailers.get(fn)
-        if config.emit_metadata_helpers:
+        summary, trailer, pub = summaries.get(fn), trailers.get(fn), id(kernel) in public
+        if config.emit_metadata_helpers and pub:
             meta = meta_function(FunctionSignature.of(kernel, scalar))
             trailer = meta if trailer is None else trailer.rstrip("\n") + "\n\n" + meta
-        printer = _KernelPrinter(kernel, scalar, no_std, used, summaries.get(fn), trailer)
-        printer.emit(e)
-        custom |= printer.custom
+        if kernel.steps:
+            StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
+        else:
+            printer = _KernelPrinter(kernel, scalar, no_std, used, summary, trailer, pub)
+            printer.emit(e)
+            custom |= printer.custom
+        if fn in printed and not pub:
+            if printed[fn] != e.lines:
+                raise VerificationError(f"two different kernels are both named {fn!r} in one module")
+            continue  # a helper several staged kernels call is printed once
+        printed[fn] = e.lines
         bodies.append(e)
     names = ", ".join(f"`{rust_names(k).function}`" for k in kernels)
     out = Emitter()

@@ -53,6 +53,8 @@ class SanitizePass:
     helper_names: tuple[str, ...] = ()
     other_kernels: tuple[str, ...] = ()
     name: str = "sanitize"
+    #: names a staged kernel (ir.staged) as well as a straight-line one
+    accepts_staged: bool = True
 
     def run(self, kernel: Kernel) -> Kernel:
         return with_rust_names(kernel, self.names_for(kernel))

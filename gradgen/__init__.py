@@ -21,6 +21,7 @@ from gradgen.errors import (
     ProjectWriteError,
     ShapeError,
     SnippetError,
+    StagedKernelError,
     UnknownPassError,
     UnsupportedFeatureError,
     VerificationError,
@@ -98,8 +99,17 @@ from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .sets import SquaredDistanceToSet
+from .shooting import SingleShootingProblem
 from .simplification import CSEAssignment, CSEPlan, cse, simplify
 from .sparse import SparseHessian, SparseJacobian
+from .staged import (
+    BatchedFunction,
+    ReducedFunction,
+    StagedFunction,
+    map_function,
+    reduce_function,
+    zip_function,
+)
 from .vector import SXVector, vector
 
 #: ``gradgen.const(v)`` is ``SX.const(v)``: a constant expression
@@ -143,6 +153,9 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "register_elementary_function", "get_registered_elementary_function",
     "clear_registered_elementary_functions", "RegisteredElementaryFunction",
     "SquaredDistanceToSet",
+    # staged code generation: loops over a horizon
+    "map_function", "zip_function", "reduce_function", "StagedFunction", "BatchedFunction",
+    "ReducedFunction", "SingleShootingProblem",
     # progress of long operations (logging)
     "enable_progress",
     # errors
@@ -150,6 +163,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
     "KernelCallError", "UnsupportedFeatureError", "CustomFunctionError", "SnippetError",
+    "StagedKernelError",
 ]
 # fmt: on
 

@@ -84,6 +84,8 @@ from gradgen.passes.sparsity import check_triangle
 from .cargo_build import cargo_build
 from .function import Function
 from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
+from .shooting import SingleShootingProblem
+from .staged import StagedFunction
 
 __all__ = [
     "BuildResult",
@@ -287,6 +289,8 @@ class FunctionBuilder:
     """The scoped builder of one source function (returned by ``for_function``)."""
 
     def __init__(self, parent: CodeGenerationBuilder, f: Function) -> None:
+        if isinstance(f, (StagedFunction, SingleShootingProblem)):
+            f = f.function  # a staged kernel; its derivatives are its staged ones
         if not isinstance(f, Function):
             raise GradgenTypeError(f"for_function expects a gradgen Function, got {type(f).__name__}")
         self._parent = parent

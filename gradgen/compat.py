@@ -29,19 +29,13 @@ _UNROLL = (
 )
 #: the public names of gradgen 0.5.2 this library does not provide -> what to use instead
 UNSUPPORTED: dict[str, str] = {
-    "map_function": _UNROLL,
-    "zip_function": _UNROLL,
-    "reduce_function": _UNROLL,
-    "BatchedFunction": _UNROLL,
     "BatchedJacobianFunction": _UNROLL,
-    "ReducedFunction": _UNROLL,
     "ComposedFunction": _COMPOSE,
     "ComposedGradientFunction": _COMPOSE,
     "ComposedJacobianFunction": _COMPOSE,
     "ComposedJointFunction": _COMPOSE,
     "FunctionComposer": _COMPOSE,
     "FunctionComposition": _COMPOSE,
-    "SingleShootingProblem": _UNROLL,
     "SingleShootingBundle": _UNROLL,
     "SingleShootingPrimalFunction": _UNROLL,
     "SingleShootingGradientFunction": _UNROLL,

@@ -14,7 +14,10 @@ the sweeps the compressed Jacobian uses against the dense one (``sparse sweeps``
 
 ``TARGET`` is ``path/to/file.py:NAME`` or ``package.module:NAME`` (the current directory is
 searched for modules; ``NAME`` may be dotted). ``NAME`` must be a ``gradgen.Function`` or a
-callable taking no arguments that returns one. ``python -m gradgen.dump`` is the same command.
+staged function (``map_function``, ...), or a callable taking no arguments that returns one.
+A staged function runs the module pipeline (each kernel it calls, then its own layout and
+naming passes); ``--emit ir`` prints every kernel of the module, callees first.
+``python -m gradgen.dump`` is the same command.
 
 The pipeline is the one code generation uses (``gradgen.pipeline.codegen_pipeline``): for a
 derivative ``--kernel`` the ``autodiff`` pass first, then the simplification passes of
@@ -82,13 +85,15 @@ from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import OP_INFO, Op
 from gradgen.ir.printer import format_kernel as format_ir
+from gradgen.ir.staged import module_of
 from gradgen.passes.autodiff import AutodiffPass
 from gradgen.passes.manager import Pass, PassEvent, PassManager
 from gradgen.passes.pipelines import LEVELS, passes_by_name
 from gradgen.passes.sparsity import SPARSE_SWEEPS, SparseJacobianPass
 
 from .function import Function
-from .pipeline import codegen_pipeline, sanitize_pass
+from .pipeline import codegen_pipeline, compile_kernel, sanitize_pass
+from .staged import StagedFunction
 
 PROG = "gradgen-dump"
 EXIT_OK = 0
@@ -297,6 +302,8 @@ def load_target(target: str) -> Function:
         obj = getattr(obj, part)
     if isinstance(obj, Function):
         return obj
+    if isinstance(obj, StagedFunction):
+        return obj.function
     if not callable(obj):
         raise _Exit(
             EXIT_TARGET,
@@ -317,6 +324,8 @@ def load_target(target: str) -> Function:
         result = obj()
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the target's own code may raise anything
         raise _Exit(EXIT_TARGET, f"calling {name}() from {where!r} raised {_exception_text(exc)}") from None
+    if isinstance(result, StagedFunction):
+        return result.function
     if not isinstance(result, Function):
         raise _Exit(
             EXIT_TARGET, f"{name}() from {where!r} returned a {type(result).__name__}, not a Function"
@@ -651,6 +660,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_nodes < 1:
         raise _Exit(EXIT_USAGE, f"--max-nodes must be at least 1, got {args.max_nodes}")
     function = load_target(args.target)
+    if function.kernel.steps:
+        return _run_staged(args, function)
     passes = build_pipeline(args, function)
     folder = _prepare_dump_dir()
     width = max(2, len(str(len(passes))))
@@ -697,6 +708,43 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.stats:
         printer.section("stats", format_stats(kernel, events))
+    if args.time_passes:
+        printer.section("pass timing", format_time_table(events, args.no_timings))
+    return EXIT_OK
+
+
+def _run_staged(args: argparse.Namespace, function: Function) -> int:
+    """A staged function: the module pipeline of ``gradgen.pipeline`` (each callee, then the
+    staged kernel); ``--emit ir`` prints every kernel of the module, callees first."""
+    if args.kernel != "primal" or args.passes is not None or args.print_ir_before or args.diff:
+        raise _Exit(
+            EXIT_USAGE,
+            f"{function.name!r} is a staged function: only --kernel primal with the default pipeline "
+            "(no --passes, --print-ir-before or --diff) is supported",
+        )
+    printer = _Printer()
+    events: list[PassEvent] = []
+    after = set(args.print_ir_after)
+
+    def on_pass(event: PassEvent) -> None:
+        events.append(event)
+        if args.print_ir_after_all or event.name in after:
+            printer.section(f"IR after {event.name} (kernel {event.after.name})", format_kernel(event.after))
+
+    level = args.level if not args.level.isdigit() else int(args.level)
+    config = RustBackendConfig(backend_mode=args.backend_mode, scalar_type=args.scalar_type)
+    try:
+        kernel = compile_kernel(function.kernel, config.with_simplification(level), callback=on_pass)
+    except GradgenError as exc:
+        raise _Exit(EXIT_PIPELINE, str(exc)) from None
+    if args.emit != "none":
+        if args.emit == "rust":
+            text = _emit_rust(kernel, args)
+        elif args.emit == "dot":
+            raise _Exit(EXIT_USAGE, "--emit dot draws straight-line kernels; use --emit ir for a staged one")
+        else:
+            text = "\n".join(format_kernel(k) for k in module_of([kernel]))
+        printer.section(f"output (--emit {args.emit})" if printer.count or args.time_passes else None, text)
     if args.time_passes:
         printer.section("pass timing", format_time_table(events, args.no_timings))
     return EXIT_OK

@@ -20,6 +20,7 @@ from gradgen.passes.errors import (
     DifferentiationError,
     EvaluationArgumentError,
     InvalidLevelError,
+    StagedKernelError,
     UnknownPassError,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "ProjectWriteError",
     "ShapeError",
     "SnippetError",
+    "StagedKernelError",
     "UnknownPassError",
     "UnsupportedFeatureError",
     "VerificationError",

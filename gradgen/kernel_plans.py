@@ -29,6 +29,7 @@ from .config import RustBackendConfig
 from .errors import ConfigError, InvalidNameError
 from .function import Function
 from .pipeline import compile_kernel
+from .staged import staged_derivative
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {
@@ -215,6 +216,8 @@ def _maker(
     """The kernel of a request (verified by the pass manager) and its sparse output patterns."""
     if kind == "primal":
         return lambda: (f.kernel, {})
+    if f.kernel.steps and kind != "joint":  # a staged function's own staged derivatives
+        return lambda: (staged_derivative(f, kind, parts[0][1][0]), {})
     if kind == "joint":
 
         def joint() -> _Made:

@@ -11,6 +11,7 @@ from typing import Any
 
 from .kernel import Kernel
 from .ops import OP_INFO, AttrKind, Op
+from .staged import run_staged
 
 _INPUT, _CONST = Op.INPUT, Op.CONST
 #: op -> (evaluate function, attribute kind), looked up once per distinct op of a kernel
@@ -20,6 +21,8 @@ _NONE, _INT = AttrKind.NONE, AttrKind.INT
 
 def run(kernel: Kernel, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
     """Evaluate ``kernel`` on one list of floats per input port; one list per output port."""
+    if kernel.steps:
+        return run_staged(kernel, inputs, run)
     ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
     values: list[float] = [0.0] * len(ops)
     for i, op in enumerate(ops):

@@ -90,6 +90,10 @@ class Kernel:
     #: the kernel through a fresh builder reproduces it exactly (CSE has nothing to do). Kernels
     #: made any other way (e.g. renumbered by scheduling) leave it ``False``.
     canonical: bool = False
+    #: a staged kernel's body (``ir.staged.Call`` records, run in order; its instruction lists
+    #: are then empty) and the sizes of its temporaries; empty for a straight-line kernel
+    steps: tuple[Any, ...] = ()
+    temps: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ops)

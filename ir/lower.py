@@ -14,6 +14,7 @@ from .expr import SX
 from .kernel import Kernel, KernelBuilder, Port
 from .nogc import paused_gc
 from .ops import Op
+from .staged import unrolled
 
 log = logging.getLogger("gradgen.lower")
 
@@ -94,7 +95,10 @@ def lower(
 
 @paused_gc()
 def raise_kernel(kernel: Kernel, input_symbols: Sequence[Sequence[SX]]) -> list[list[SX]]:
-    """Rebuild the kernel's outputs as ``SX`` expressions over the given input symbols."""
+    """Rebuild the kernel's outputs as ``SX`` expressions over the given input symbols (a
+    staged kernel's are those of its unrolled equivalent)."""
+    if kernel.steps:
+        kernel = unrolled(kernel)
     values: list[SX] = []
     append = values.append
     at = values.__getitem__

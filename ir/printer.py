@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .kernel import Kernel, Port
 from .ops import OP_INFO, Op
+from .staged import format_steps, module_of
 
 
 def _port(p: Port) -> str:
@@ -18,7 +19,9 @@ def _port(p: Port) -> str:
 
 def format_kernel(kernel: Kernel, comments: Sequence[str] = ()) -> str:
     """The text of ``kernel``; ``comments`` are printed as ``;`` lines under its header (a
-    backend uses them to show what it noted about the kernel)."""
+    backend uses them to show what it noted about the kernel). A staged kernel prints its
+    temporaries and steps (:func:`ir.staged.format_steps`); see :func:`format_module` for the
+    kernels it calls."""
     ins = ", ".join(_port(p) for p in kernel.inputs)
     outs = ", ".join(_port(p) for p in kernel.outputs)
     lines = [f"kernel {kernel.name}({ins}) -> ({outs})"]
@@ -29,6 +32,7 @@ def format_kernel(kernel: Kernel, comments: Sequence[str] = ()) -> str:
             f"  ; {len(alloc.chunks)} chunk(s), workspace {alloc.workspace_size}, "
             f"registers {alloc.register_count}"
         )
+    lines.extend(format_steps(kernel))
     chunk_of: dict[int, int] = {}
     if alloc is not None:
         for c, ch in enumerate(alloc.chunks):
@@ -56,3 +60,8 @@ def format_kernel(kernel: Kernel, comments: Sequence[str] = ()) -> str:
         for j, v in enumerate(kernel.results[k]):
             lines.append(f"  {port.name}[{j}] = v{v}")
     return "\n".join(lines) + "\n"
+
+
+def format_module(kernels: Sequence[Kernel]) -> str:
+    """The text of ``kernels`` and every kernel they call, callees first, once each."""
+    return "\n".join(format_kernel(k) for k in module_of(kernels))

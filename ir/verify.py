@@ -27,6 +27,7 @@ from .custom import CustomCall
 from .errors import VerificationError
 from .kernel import Kernel
 from .ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
+from .staged import verify_staged
 
 #: expected argument count per operation (``VARIADIC`` for the reductions)
 _ARITY: dict[Op, int] = {op: info.arity for op, info in OP_INFO.items()}
@@ -55,6 +56,8 @@ class Verified:
 
     #: the allocation's statements, chunk bounds, slots and workspace size (``None``: none)
     allocation: tuple[Any, ...] | None = None
+    #: a staged kernel's steps (compared by identity)
+    steps: tuple[Any, ...] = ()
 
     @classmethod
     def of(cls, kernel: Kernel) -> Verified:
@@ -66,6 +69,7 @@ class Verified:
             list(kernel.attrs),
             [list(r) for r in kernel.results],
             _allocation_record(kernel),
+            kernel.steps,
         )
 
     def same_structure(self, kernel: Kernel) -> bool:
@@ -79,6 +83,7 @@ class Verified:
             and kernel.outputs == self.outputs
             and kernel.args == self.args
             and kernel.results == self.results
+            and _identical(list(kernel.steps), list(self.steps))
             and _identical(kernel.ops, self.ops)
             and _identical(kernel.attrs, self.attrs)
         )
@@ -157,7 +162,10 @@ def _verify(kernel: Kernel, context: str, previous: Verified | None) -> Verified
             return previous
         _verify_allocation(kernel, fail)
         return attrs.evolve(previous, allocation=_allocation_record(kernel))
-    _verify_structure(kernel, fail)
+    if kernel.steps:
+        verify_staged(kernel, fail)
+    else:
+        _verify_structure(kernel, fail)
     if kernel.allocation is not None:
         _verify_allocation(kernel, fail)
     return Verified.of(kernel)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from gradgen.ir.errors import GradgenError
 
 
+class StagedKernelError(GradgenError, ValueError):
+    """A pass that works on straight-line kernels was given a staged one (``ir.staged``)."""
+
+
 class InvalidLevelError(GradgenError, ValueError):
     """An unknown simplification level."""
 

@@ -784,3 +784,35 @@ def test_extension_point_spellings_of_052(tmp_path: pathlib.Path) -> None:
     )
     source = gg.generate_rust(Function("g", [x], [x * x]), config=config).source
     assert "// generated for the test bench" in source and "fn g_meta()" in source
+
+
+def test_staged_spellings_of_052() -> None:
+    """map_function, zip_function, reduce_function (returning BatchedFunction / ReducedFunction)
+    and SingleShootingProblem, as 0.5.2 spells them, against plain Python loops."""
+    s = SXVector.sym("s", 2)
+    step = Function("step", [s], [[s[1], -0.5 * s[0]]], ["s"], ["s_next"])
+    mapped = gg.map_function(step, 3)
+    assert isinstance(mapped, gg.BatchedFunction)
+    packed = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    want = [v for k in range(3) for v in (packed[2 * k + 1], -0.5 * packed[2 * k])]
+    assert list(mapped(packed)) == want
+    a, b = SX.sym("a"), SX.sym("b")
+    zipped = gg.zip_function(Function("prod", [a, b], [a * b], ["a", "b"], ["ab"]), 2)
+    assert list(zipped([2.0, 3.0], [4.0, 5.0])) == [8.0, 15.0]
+    acc, v = SX.sym("acc"), SX.sym("v")
+    folded = gg.reduce_function(Function("fold", [acc, v], [acc * 0.5 + v], ["acc", "v"], ["out"]), 3)
+    assert isinstance(folded, gg.ReducedFunction)
+    total = 1.0
+    for x in (1.0, 2.0, 3.0):
+        total = total * 0.5 + x
+    assert folded(1.0, [1.0, 2.0, 3.0]) == total
+    xs, us, ps = SX.sym("xs"), SX.sym("us"), SX.sym("ps")
+    dyn = Function("dyn", [xs, us, ps], [xs + ps * us], ["x", "u", "p"], ["x_next"])
+    ell = Function("ell", [xs, us, ps], [xs * xs + us * us], ["x", "u", "p"], ["l"])
+    vf = Function("vf", [xs, ps], [ps * xs * xs], ["x", "p"], ["v"])
+    problem = gg.SingleShootingProblem("ocp").with_horizon(3).with_dynamics(dyn).with_costs(ell, vf)
+    x, cost = 0.5, 0.0
+    for u in (0.1, -0.2, 0.3):
+        cost += x * x + u * u
+        x += 2.0 * u
+    assert problem.primal()([0.5], [0.1, -0.2, 0.3], [2.0]) == pytest.approx(cost + 2.0 * x * x, rel=1e-15)

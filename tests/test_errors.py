@@ -97,6 +97,12 @@ def _register_custom(**kwargs: Any) -> Any:
 
 
 CASES = [
+    Case(
+        "staged-kernel-through-a-straight-line-pass",
+        lambda t: gg.map_function(Function("sq", [X], [X * X]), 4).function.gradient(0),
+        gg.StagedKernelError,
+        r"pass 'autodiff' works on straight-line kernels and 'sq_map' is staged",
+    ),
     # ---- symbols and expressions ----
     Case(
         "symbol-name-empty",
@@ -127,9 +133,9 @@ CASES = [
     Case("sx-pickle", lambda t: pickle.dumps(X), GradgenTypeError, r"SX expressions cannot be pickled"),
     Case(
         "unsupported-0.5.2-name",
-        lambda t: gg.map_function,
+        lambda t: gg.SingleShootingBundle,
         errors.UnsupportedFeatureError,
-        r"gradgen\.map_function of gradgen 0\.5\.2 is not supported here: build the unrolled Function",
+        r"gradgen\.SingleShootingBundle of gradgen 0\.5\.2 is not supported here: build the unrolled",
     ),
     Case(
         "vector-length-negative",

@@ -1,0 +1,294 @@
+"""The Rust printer of staged kernels (:mod:`ir.staged`): calls and loops over sub-slices.
+
+A staged kernel becomes a function with the usual slice ABI that checks every length once, then
+runs its steps. Each step carves the slices it touches out of the output slices and the
+workspace with ``split_at_mut`` (offsets fixed by the layout pass and checked against the
+lengths at the entry, so no split can panic), turns every per-stage slice into a
+``chunks_exact`` iterator (``.rev()`` for a reversed loop) and runs ``for`` over the zipped
+iterators, calling the callee, a private function of the module, once per stage. A carried
+state lives in two workspace buffers that are swapped after each stage (``core::mem::swap`` of
+the two slice references; the data is never copied); its initial value is copied in before the
+loop and its final value out after it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from gradgen.ir.errors import VerificationError
+from gradgen.ir.kernel import Kernel
+from gradgen.ir.staged import STAGE_LAYOUT, Call, Ref, StageLayout, StepLayout, span
+
+from .emitter import INDENT, MAX_WIDTH, Emitter, _call_fits, emit_fn_header
+from .emitter import Call as CallExpr
+from .names import NameTable, find_rust_names
+from .signature import FunctionSignature
+
+
+def emit_length_check(e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
+    """``if name.len() != size { return Err(...) }`` (``< size`` for ``at_least``)."""
+    if at_least and size == 1:  # clippy's len_zero wants is_empty() for `< 1`
+        e.line(f"if {name}.is_empty() {{")
+    else:
+        e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
+    e.line(f"return Err(GradgenError::{variant} {{")
+    e.line(f'argument: "{name}",')
+    e.line(f"expected: {size},")
+    e.line(f"actual: {name}.len(),")
+    e.line("});")
+    e.line("}")
+
+
+def emit_try_call(e: Emitter, callee: str, args: Sequence[str]) -> None:
+    """``callee(args)?;`` laid out as rustfmt does."""
+    call = CallExpr(callee, tuple(args))
+    if _call_fits(call) and e.indent + len(call.flat()) + 2 <= MAX_WIDTH:
+        e.line(call.flat() + "?;")
+    else:  # rustfmt puts each argument of a call that does not fit on its own line
+        e.line(f"{callee}(")
+        for a in args:
+            e.line(f"{a},")
+        e.line(")?;")
+
+
+class StagedPrinter:
+    """Prints one staged kernel (scheduled by the layout pass and named)."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        scalar: str,
+        summary: str | None = None,
+        trailer: str | None = None,
+        public: bool = True,
+    ) -> None:
+        names = find_rust_names(kernel)
+        layout = kernel.note(STAGE_LAYOUT)
+        if names is None or not isinstance(layout, StageLayout) or kernel.allocation is None:
+            raise VerificationError(
+                f"staged kernel {kernel.name!r} must be laid out and named before printing"
+            )
+        self.k = kernel
+        self.names: NameTable = names
+        self.layout = layout
+        self.scalar = scalar
+        self.summary = summary
+        self.trailer = trailer
+        self.public = public
+        self._counter = 0
+
+    def fresh(self) -> str:
+        self._counter += 1
+        return f"{self.names.local_prefix}{self._counter}"
+
+    # ---- one step -----------------------------------------------------------------------------
+    def _buffer(self, ref: Ref) -> tuple[str, int]:
+        """The Rust slice holding ``ref`` and the offset of the referenced buffer in it."""
+        if ref.buffer == "in":
+            return self.names.inputs[ref.index], 0
+        if ref.buffer == "out":
+            return self.names.outputs[ref.index], 0
+        return self.names.work, self.layout.temp_offsets[ref.index]
+
+    def _full_length(self, name: str) -> int:
+        for n, p in zip(self.names.inputs, self.k.inputs, strict=True):
+            if n == name:
+                return p.size
+        for n, p in zip(self.names.outputs, self.k.outputs, strict=True):
+            if n == name:
+                return p.size
+        return -1  # the workspace: always carved
+
+    def _step(self, e: Emitter, call: Call, sl: StepLayout) -> None:
+        callee = call.callee
+        cnames = find_rust_names(callee)
+        if cnames is None:
+            raise VerificationError(f"callee {callee.name!r} must be named before printing")
+        looped = call.count > 1
+        # every slice of the step: key -> (buffer name, start, stop, mutable)
+        regions: dict[str, tuple[str, int, int, bool]] = {}
+
+        def region(ref: Ref, size: int, mutable: bool) -> str:
+            name, base = self._buffer(ref)
+            lo, hi = span(call, ref, size) if looped else (ref.offset, ref.offset + size)
+            var = self.fresh()
+            regions[var] = (name, base + lo, base + hi, mutable or ref.buffer != "in")
+            return var
+
+        in_vars: list[tuple[str, bool]] = []  # (variable, per stage)
+        carry_of_input = {c.input: n for n, c in enumerate(call.carries)}
+        carry_of_output = {c.output: n for n, c in enumerate(call.carries)}
+        carry_vars: list[tuple[str, str]] = []
+        for (a, b), c in zip(sl.carry_buffers, call.carries, strict=True):
+            size = callee.inputs[c.input].size
+            cur, nxt = self.fresh(), self.fresh()
+            regions[cur] = (self.names.work, a, a + size, True)
+            regions[nxt] = (self.names.work, b, b + size, True)
+            carry_vars.append((cur, nxt))
+        for i, (ref, port) in enumerate(zip(call.inputs, callee.inputs, strict=True)):
+            if ref is None:
+                in_vars.append((carry_vars[carry_of_input[i]][0], False))
+            else:
+                in_vars.append((region(ref, port.size, False), looped and ref.stride > 0))
+        out_vars: list[tuple[str, bool]] = []
+        for j, (ref, port) in enumerate(zip(call.outputs, callee.outputs, strict=True)):
+            if ref is None:
+                out_vars.append((carry_vars[carry_of_output[j]][1], False))
+            else:
+                out_vars.append((region(ref, port.size, True), looped and ref.stride > 0))
+        inits = [region(attrs_evolve_fixed(c.init), callee.inputs[c.input].size, False) for c in call.carries]
+        finals = [
+            None
+            if c.final is None
+            else region(attrs_evolve_fixed(c.final), callee.inputs[c.input].size, True)
+            for c in call.carries
+        ]
+        work_var = None
+        if sl.work_size:
+            work_var = self.fresh()
+            regions[work_var] = (self.names.work, sl.work_offset, sl.work_offset + sl.work_size, True)
+        swapped = {v for pair in carry_vars for v in pair} if looped else set()
+        text = self._carve(e, regions, swapped)
+        # the loop
+        iters: list[str] = []
+        items: list[str] = []
+        args: list[str] = []
+        for (var, per_stage), port in zip(in_vars, callee.inputs, strict=True):
+            if per_stage:
+                it = self.fresh()
+                rev = ".rev()" if call.reverse else ""
+                e.line(f"let {it} = {text[var].lstrip('&')}.chunks_exact({port.size}){rev};")
+                iters.append(it)
+                items.append(self.fresh())
+                args.append(items[-1])
+            else:
+                args.append(text[var])
+        for (var, per_stage), port in zip(out_vars, callee.outputs, strict=True):
+            if per_stage:
+                it = self.fresh()
+                rev = ".rev()" if call.reverse else ""
+                e.line(f"let {it} = {text[var]}.chunks_exact_mut({port.size}){rev};")
+                iters.append(it)
+                items.append(self.fresh())
+                args.append(items[-1])
+            else:
+                args.append(text[var])
+        args.append(text[work_var] if work_var is not None else "&mut []")
+        for (cur, _), init in zip(carry_vars, inits, strict=True):
+            e.line(f"{cur}.copy_from_slice({text[init]});")
+        if looped:
+            if not iters:
+                e.line(f"for _ in 0..{call.count} {{")
+            else:
+                pattern = items[0]
+                chain = iters[0]
+                for it, item in zip(iters[1:], items[1:], strict=True):
+                    pattern = f"({pattern}, {item})"
+                    chain = f"{chain}.zip({it})"
+                header = f"for {pattern} in {chain} {{"
+                if e.indent + len(header) <= MAX_WIDTH:
+                    e.line(header)
+                else:  # rustfmt's layout of a long chain: one `.zip(..)` per line
+                    e.line(f"for {pattern} in {iters[0]}")
+                    e.lines.extend(f"{INDENT * (e.level + 1)}.zip({it})" for it in iters[1:])
+                    e.line("{")
+        emit_try_call(e, cnames.function, args)
+        if looped:
+            for cur, nxt in carry_vars:
+                e.line(f"core::mem::swap(&mut {cur}, &mut {nxt});")
+            e.line("}")
+        for (cur, nxt), final in zip(carry_vars, finals, strict=True):
+            if final is not None:
+                e.line(f"{text[final]}.copy_from_slice({cur if looped else nxt});")
+
+    def _carve(
+        self, e: Emitter, regions: dict[str, tuple[str, int, int, bool]], mutable: set[str]
+    ) -> dict[str, str]:
+        """Bind every region to a Rust expression: an input range is borrowed in place; the
+        regions of each mutable slice are split off in address order. Returns var -> text."""
+        text: dict[str, str] = {}
+        by_buffer: dict[str, list[tuple[int, int, str]]] = {}
+        for var, (name, lo, hi, mut) in regions.items():
+            if not mut:
+                full = self._full_length(name)
+                text[var] = name if (lo == 0 and hi == full) else f"&{name}[{lo}..{hi}]"
+            else:
+                by_buffer.setdefault(name, []).append((lo, hi, var))
+        for name, parts in by_buffer.items():
+            parts.sort()
+            if len(parts) == 1 and parts[0][0] == 0 and parts[0][1] == self._full_length(name):
+                text[parts[0][2]] = name
+                continue
+            cur, pos = name, 0
+            for n, (lo, hi, var) in enumerate(parts):
+                if lo > pos:
+                    rest = self.fresh()
+                    e.line(f"let (_, {rest}) = {cur}.split_at_mut({lo - pos});")
+                    cur, pos = rest, lo
+                binding = f"mut {var}" if var in mutable else var
+                if n == len(parts) - 1:
+                    e.line(f"let ({binding}, _) = {cur}.split_at_mut({hi - pos});")
+                else:
+                    rest = self.fresh()
+                    e.line(f"let ({binding}, {rest}) = {cur}.split_at_mut({hi - pos});")
+                    cur, pos = rest, hi
+                text[var] = var
+        return text
+
+    # ---- the function -------------------------------------------------------------------------
+    def _doc(self, e: Emitter, sig: FunctionSignature) -> None:
+        ins = ", ".join(f"`{a.name}`" for a in sig.inputs)
+        outs = ", ".join(f"`{a.name}`" for a in sig.outputs)
+        if self.summary is not None:
+            e.line(f"/// {self.summary}")
+        else:
+            name = json.dumps(self.k.name, ensure_ascii=False)
+            e.line(f"/// Evaluates the gradgen staged function {name}: computes {outs} from {ins}.")
+        e.line("///")
+        e.line("/// # Arguments")
+        e.line("///")
+        for a in sig.inputs:
+            e.line(f"/// * `{a.name}` - input {json.dumps(a.source_name)}, length {a.size}")
+        for a in sig.outputs:
+            e.line(f"/// * `{a.name}` - output {json.dumps(a.source_name)}, length {a.size} (overwritten)")
+        if sig.workspace_size:
+            e.line(
+                f"/// * `{self.names.work}` - workspace, length at least {sig.workspace_size} (overwritten)"
+            )
+        else:
+            e.line(f"/// * `{self.names.work}` - workspace, unused (this function needs none; any length)")
+        e.line("///")
+        e.line("/// # Errors")
+        e.line("///")
+        e.line("/// Returns [`GradgenError`] before writing anything when a slice has the wrong length.")
+
+    def emit(self, e: Emitter) -> None:
+        k, n = self.k, self.names
+        sig = FunctionSignature.of(k, self.scalar)
+        t = self.scalar
+        params = [f"{name}: &[{t}]" for name in n.inputs]
+        params += [f"{name}: &mut [{t}]" for name in n.outputs]
+        params.append(f"{n.work}: &mut [{t}]")
+        self._doc(e, sig)
+        if len(params) > 7:
+            e.line("#[allow(clippy::too_many_arguments)]")
+        emit_fn_header(e, "pub " if self.public else "", n.function, params, " -> Result<(), GradgenError>")
+        for port, name in zip(k.inputs, n.inputs, strict=True):
+            emit_length_check(e, name, "InputLength", port.size, False)
+        for port, name in zip(k.outputs, n.outputs, strict=True):
+            emit_length_check(e, name, "OutputLength", port.size, False)
+        if self.layout.size:
+            emit_length_check(e, n.work, "WorkspaceLength", self.layout.size, True)
+        for call, sl in zip(k.steps, self.layout.steps, strict=True):
+            self._step(e, call, sl)
+        e.line("Ok(())")
+        e.line("}")
+        if self.trailer:
+            e.line()
+            e.block(self.trailer.rstrip("\n"))
+
+
+def attrs_evolve_fixed(ref: Ref) -> Ref:
+    """``ref`` read or written once (stride 0): the slice of a carry's initial or final value."""
+    return Ref(ref.buffer, ref.index, ref.offset, 0)
