@@ -98,11 +98,12 @@ def test_create_rust_project_in_the_current_directory(
     monkeypatch.chdir(here)
     first = gg.create_rust_project(_fn(), ".")
     assert first.crate_name == "here_crate"
-    pathlib.Path("tests").mkdir()
+    pathlib.Path("tests").mkdir(exist_ok=True)  # the generated self-tests live there too
     pathlib.Path("tests/t.rs").write_text("// mine\n")
     gg.create_rust_project(_fn("other"), ".")
     assert "pub fn other(" in pathlib.Path("src/lib.rs").read_text()
     assert pathlib.Path("tests/t.rs").read_text() == "// mine\n"
+    assert pathlib.Path("tests/reference.rs").exists()  # the generated self-tests, beside the user's
     assert os.path.samefile(os.getcwd(), here)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here_crate"]
 
