@@ -187,3 +187,15 @@ def test_square_derivative_is_two_times_the_base() -> None:
         b = getattr(powr, kind)(0).kernel
         assert a.op_count() == b.op_count(), kind
     assert Op.MUL in prod.gradient(0).kernel.ops
+
+
+def test_a_term_added_to_itself_doubles_its_coefficient() -> None:
+    """``s + s`` sends its cotangent ``3*y`` to ``s`` twice; the sweep merges both terms into the
+    coefficient (``6``) instead of emitting ``3*y`` and then adding it to itself: the gradient of
+    ``((s + s) * y) * 3`` with ``s = sin(x)`` is ``(y * cos(x)) * 6``, two multiplications."""
+    y = SX.sym("y")
+    f = Function("twice", [x, y], [((gg.sin(x) + gg.sin(x)) * y) * 3.0], output_names=["out"])
+    g = f.gradient(0).kernel
+    assert g.histogram() == {"input": 2, "cos": 1, "const": 1, "mul": 2}, g.histogram()
+    for v, w in ((0.0, 1.0), (0.3, -2.0), (-2.5, 0.1), (1e-300, 3.0), (100.0, 7.0)):
+        assert run(g, [[v], [w]])[0][0] == pytest.approx(6.0 * w * math.cos(v), rel=1e-15)
