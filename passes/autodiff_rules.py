@@ -103,7 +103,12 @@ def _sub(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Seq
 
 
 def _mul(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
-    return [args[1], args[0]]
+    x, y = args
+    if x == y:
+        # a square: the whole partial ``2 * x`` on one argument (the sweeps read the factor 2
+        # as a coefficient), rather than ``x`` twice, which they would sum as ``x + x``
+        return [b.mul(x, _c(b, 2.0)) if need[0] else None, None]
+    return [y, x]
 
 
 def _div(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:

@@ -157,7 +157,8 @@ def _ratio(p: float, t: float) -> float | None:
 def accumulate(b: KernelBuilder, prev: Scaled | None, term: Scaled) -> Scaled:
     """``prev + term`` (``term`` when ``prev`` is ``None``).
 
-    Equal or opposite coefficients add or subtract the bases. Otherwise one term is rescaled
+    Equal or opposite coefficients add or subtract the bases (a term added to itself doubles
+    its coefficient instead). Otherwise one term is rescaled
     to the other's coefficient when the ratio is exact, preferring to keep a coefficient
     ``±1``; failing that both are emitted and added.
     """
@@ -168,6 +169,8 @@ def accumulate(b: KernelBuilder, prev: Scaled | None, term: Scaled) -> Scaled:
     if pb == one and tb == one:
         return one, pk + tk
     if pk == tk:
+        if pb == tb and _normal(2.0 * pk):
+            return pb, 2.0 * pk  # k*b + k*b: the factor 2 joins the coefficient
         return _add(b, pb, tb, False), pk
     if pk == -tk:
         return _difference(b, pb, tb, pk)

@@ -93,8 +93,9 @@ class DerivativeGraph:
     def reverse(self, seeds: Sequence[tuple[int, int]], wrt: tuple[int, ...]) -> dict[int, Scaled]:
         """Adjoints (scaled values) of the active values in the cone of the seeds ``(value, cotangent)``.
 
-        An adjoint with a coefficient other than ``±1`` is emitted before it feeds two or more
-        partials, so its coefficient is multiplied once rather than once per branch.
+        An adjoint with a coefficient other than ``±1`` is emitted before it feeds the partials
+        of two or more distinct arguments, so its coefficient is multiplied once rather than once
+        per branch (both terms of ``s + s`` reach ``s`` and merge into one coefficient).
         """
         b = self.b
         act = self.activity(wrt)
@@ -114,7 +115,7 @@ class DerivativeGraph:
             parts = partials(b, v, need)
             if (
                 pending(b, cot)
-                and sum(1 for p, nd in zip(parts, need, strict=True) if nd and p is not None) > 1
+                and len({a for a, p, nd in zip(args, parts, need, strict=True) if nd and p is not None}) > 1
             ):
                 cot = (value(b, cot), 1.0)
             for a, p, nd in zip(args, parts, need, strict=True):
@@ -129,7 +130,8 @@ class DerivativeGraph:
     ) -> dict[int, Scaled]:
         """Tangents (scaled values) of the active values in the cone of ``targets``, from input
         tangents ``seeds``. A tangent with a coefficient other than ``±1`` that two or more
-        instructions of the cone (or a target) use is emitted once."""
+        instructions of the cone (or a target) use is emitted once (an instruction using it
+        twice, as ``s * s``, counts once)."""
         b = self.b
         act = self.activity(wrt)
         tan = {v: split(b, t) for v, t in seeds.items() if not b.is_zero(t)}
@@ -137,7 +139,7 @@ class DerivativeGraph:
         graph = set(cone)
         uses: dict[int, int] = dict.fromkeys(targets, 1)
         for v in cone:
-            for a in b.args[v]:
+            for a in set(b.args[v]):
                 uses[a] = uses.get(a, 0) + 1
         for v in cone:
             args = b.args[v]

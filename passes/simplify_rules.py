@@ -14,7 +14,9 @@ it enables:
 1. ``basic``: **bit-identical** results for every input, including inf and NaN (only the
    payload or sign of a NaN may change). These are the IEEE identities ``x+(-y) = x-y``,
    sign symmetry of ``*`` and ``/``, ``x+x = 2*x``, ``x/c = x*(1/c)`` for ``c = ±2^k`` with
-   ``1/c`` normal, ``x*x = powi(x, 2)`` (the helper computes exactly ``x*x``), ``abs`` of a
+   ``1/c`` normal, ``x*x = powi(x, 2)`` (the helper computes exactly ``x*x``), constant chains
+   ``(x*c1)*c2 = x*(c1*c2)`` when one factor is a power of two ``>= 1`` and the other
+   constant rules out rounding twice (the argument is in :func:`_mul_const_exact`), ``abs`` of a
    value that is never negative nor ``-0``, comparisons ``a>b = b<a`` and select tricks.
 2. ``medium``: identical for **finite** operands, except that a zero result may change its sign
    (``-0`` vs ``+0``); may differ when an operand is ±inf or NaN (``x-x -> 0`` is NaN for
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import cast
 
 import attrs
@@ -236,6 +239,64 @@ def _neg_const_factor(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object
         if cx is not None and cy is None:
             return b.div(b.const(-cx), y)
     return None
+
+
+def _pow2_at_least_one(c: float) -> bool:
+    """``|c| = 2^k`` for some ``k >= 0``: ``x * c`` is exact unless it overflows."""
+    m, e = math.frexp(c)
+    return abs(m) == 0.5 and e >= 1
+
+
+def _exact_product(c1: float, c2: float) -> float | None:
+    """``c1 * c2`` when it is exactly representable and normal, else ``None``."""
+    k = c1 * c2
+    if not _normal(k) or Fraction(k) != Fraction(c1) * Fraction(c2):
+        return None
+    return k
+
+
+def _mul_const_exact(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
+    """``(x * c1) * c2 -> x * k`` with ``k = c1 * c2``, bit-identical for every ``x``.
+
+    Conditions: ``k`` is exact and normal, and either (P) ``|c2| = 2^j`` with ``j >= 0`` and
+    ``c1`` is an integer, or (Q) ``|c1| = 2^j`` with ``j >= 0`` and ``|c2| >= 1``.
+
+    Why the result is the same double: write ``r(v)`` for ``v`` rounded to 53 bits with an
+    unbounded exponent. ``x`` NaN or infinite, or ``x = ±0``, give NaN, the same infinity or a
+    zero of sign ``sign(x) sign(c1) sign(c2)`` on both sides. For finite nonzero ``x``:
+
+    * (Q) ``x * 2^j`` is exact (scaling up never leaves the grid) or overflows. If it is exact,
+      both sides round the one exact value ``x * k`` once. If it overflows, ``r(x * c1)``
+      exceeds the largest double, hence so does ``r(x * c1 * c2)`` as ``|c2| >= 1`` and rounding
+      is monotone: both sides are the same infinity.
+    * (P) ``x * c1`` with an integer ``c1`` never rounds in the subnormal range: a subnormal
+      product means ``x`` is subnormal, a multiple of ``2^-1074``, so ``x * c1`` is a multiple of
+      ``2^-1074`` below ``2^-1022``, which is representable. So ``fl(x * c1) = r(x * c1)`` (or an
+      overflow), and multiplying by ``2^j`` shifts the exponent: ``r(x * c1) * 2^j = r(x * k)``,
+      which is ``fl(x * k)`` as ``|x * k| >= |x * c1|`` stays out of the subnormal range; both
+      overflow together (``r(x * k) = 2^j r(x * c1)`` exceeds the largest double exactly when
+      ``fl(r(x * c1) * 2^j)`` does).
+
+    Without the conditions the fold is not exact: ``(x * 0.1) * 2`` is ``0`` and ``x * 0.2`` is
+    ``2^-1074`` at ``x = 3 * 2^-1074`` (the first product rounds in the subnormal range), and
+    ``(x * 4) * 0.25`` overflows where ``x * 1`` does not.
+    """
+    split = _const_operand(b, *a)
+    if split is None:
+        return None
+    u, c2 = split
+    if b.ops[u] is not Op.MUL:
+        return None
+    inner = _const_operand(b, *b.args[u])
+    if inner is None:
+        return None
+    x, c1 = inner
+    if not (_normal(c1) and _normal(c2)):
+        return None
+    if not ((_pow2_at_least_one(c2) and c1.is_integer()) or (_pow2_at_least_one(c1) and abs(c2) >= 1.0)):
+        return None
+    k = _exact_product(c1, c2)
+    return b.mul(x, b.const(k)) if k is not None else None
 
 
 def _mul_self(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
@@ -652,6 +713,13 @@ RULES: tuple[Rule, ...] = (
     Rule("mul-neg-const", 1, (Op.MUL,), _mul_neg_const, "(-x) * c -> x * (-c)"),
     Rule("mul-neg-neg", 1, (Op.MUL,), _mul_neg_neg, "(-x) * (-y) -> x * y"),
     Rule("mul-self", 1, (Op.MUL,), _mul_self, "x * x -> powi(x, 2) (computed as x * x)"),
+    Rule(
+        "mul-const-exact",
+        1,
+        (Op.MUL,),
+        _mul_const_exact,
+        "(x * c1) * c2 -> x * (c1 * c2) when one constant is ±2^k (k >= 0) and the fold is exact",
+    ),
     Rule("div-neg-neg", 1, (Op.DIV,), _div_neg_neg, "(-x) / (-y) -> x / y"),
     Rule("div-neg-const", 1, (Op.DIV,), _div_neg_const, "(-x) / c -> x / (-c); c / (-x) -> (-c) / x"),
     Rule("div-pow2", 1, (Op.DIV,), _div_pow2, "x / c -> x * (1/c) when c = ±2^k and 1/c is normal"),

@@ -39,9 +39,11 @@ def test_deep_chain_differentiates_and_generates_rust(deep) -> None:
     """Reverse mode over 200,000 instructions: no recursion, linear size, Rust generated."""
     x, _, f = deep
     g = f.gradient(0)
-    assert g.kernel.op_count() <= 4 * DEPTH  # primal (2 per level) + adjoint (2 per level)
+    # primal (2 per level) + adjoint (1 per level: the factor 2 of each square joins one
+    # coefficient, emitted where it would overflow, about every 1000 levels)
+    assert g.kernel.op_count() <= 3 * DEPTH + DEPTH // 500
     source = g.generate_rust().source
-    assert source.count("#[inline(never)]") >= 4 * DEPTH // 1000 - 1
+    assert source.count("#[inline(never)]") >= g.kernel.op_count() // 1000 - 1
     # the same rules on a shallow chain against the forward recurrence d' = 2 v d
     e6 = x
     for _ in range(6):

@@ -52,6 +52,8 @@ CASES: dict[str, Callable[[], list[SX]]] = {
     "mul-neg-const": lambda: [(-x) * 3],
     "mul-neg-neg": lambda: [(-x) * (-y)],
     "mul-self": lambda: [x * x + x**2],  # both become powi(x, 2), then x+x
+    # (P) an integer times a power of two >= 1, (Q) a power of two >= 1 times |c| >= 1
+    "mul-const-exact": lambda: [(x * -200) * 2, (y * 2) * 100.5, (z * 3) * 0.5 * 4],
     "div-neg-neg": lambda: [(-x) / (-y)],
     "div-neg-const": lambda: [(-x) / 3, 5 / (-y)],
     "div-pow2": lambda: [-(x / 4)],
@@ -266,13 +268,18 @@ def test_basic_keeps_pow_with_integer_exponent() -> None:
 
 
 def test_rules_compose_within_one_round() -> None:
-    f = Function("chain", [x, y], [SXVector([x + (-x), -(y * 2) * (-3)])], output_names=["out"])
+    f = Function("chain", [x, y], [SXVector([x + (-x), -(y * 3) * (-5)])], output_names=["out"])
     k = SimplifyPass(3, rounds=1).run(f.kernel)
-    assert run(k, [[5.0], [2.0]]) == [[0.0, 12.0]]
-    assert k.op_count() == 1  # y * 6
+    assert run(k, [[5.0], [2.0]]) == [[0.0, 30.0]]
+    assert k.op_count() == 1  # y * 15
     assert k.note("rules_fired") == {"add-neg": 1, "sub-self": 1, "neg-const-factor": 1, "mul-const-assoc": 1}
     medium = SimplifyPass(2, rounds=1).run(f.kernel)
-    assert medium.op_count() == 2  # y * -2 * -3: reassociating constants is level 3
+    assert medium.op_count() == 2  # y * -3 * -5: reassociating these constants rounds, level 3
+    # a chain through a power of two >= 1 folds exactly, so already at basic
+    exact = Function("exact", [y], [-(y * 2) * (-3)], output_names=["out"])
+    basic = SimplifyPass(1, rounds=1).run(exact.kernel)
+    assert basic.op_count() == 1  # y * 6
+    assert basic.note("rules_fired") == {"neg-const-factor": 1, "mul-const-exact": 1}
 
 
 def _sharing_everything(kernel: Kernel) -> Kernel:

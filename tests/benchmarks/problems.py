@@ -16,14 +16,20 @@ from typing import Any
 # (problem, size) -> kernels; the kernels every system generates for it.
 KERNELS = {
     "rosenbrock": ("f", "grad", "hess", "hvp"),
+    "rosenbrock_product": ("f", "grad", "hess", "hvp"),
     "logsumexp": ("f", "grad", "hess"),
     "pendulum": ("f", "grad", "hvp"),
     "shooting": ("jac",),
+    "pendulum_product": ("f", "grad", "hvp"),
 }
 
 # problems only some systems are measured on: gradgen 0.5.2 has no sparse Jacobian (its dense
 # one of the 1,000-stage defects has 6 million entries)
 SYSTEMS_OF = {"shooting": ("ours", "casadi")}
+
+#: a ``*_product`` problem is its base problem with every square written as a product ``d * d``
+#: (as users often write it) instead of ``d ** 2``; it computes the same function
+PRODUCT_SUFFIX = "_product"
 
 # ours only: an extra kernel measured next to one of KERNELS (our dense row-major Hessian next
 # to the sparse one that is compared with CasADi's sparse Hessian)
@@ -32,14 +38,27 @@ OURS_EXTRA = {"hess": "hess_dense"}
 PENDULUM_DT = 0.05
 
 
-def rosenbrock(M: Any, n: int) -> tuple[list[list[Any]], Any]:
+def _power_square(a: Any) -> Any:
+    return a**2
+
+
+def _product_square(a: Any) -> Any:
+    return a * a
+
+
+def rosenbrock(M: Any, n: int, sq: Any = _power_square) -> tuple[list[list[Any]], Any]:
     """sum_{i<n-1} 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2; inputs [x]."""
     x = M.vec("x", n)
     acc = None
     for i in range(n - 1):
-        term = 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        term = 100 * sq(x[i + 1] - sq(x[i])) + sq(1 - x[i])
         acc = term if acc is None else acc + term
     return [x], acc
+
+
+def rosenbrock_product(M: Any, n: int) -> tuple[list[list[Any]], Any]:
+    """:func:`rosenbrock` with its squares written as products ``d * d``."""
+    return rosenbrock(M, n, _product_square)
 
 
 def logsumexp_matrix(n: int) -> list[list[float]]:
@@ -66,7 +85,7 @@ def _pendulum_rhs(M: Any, th: Any, om: Any, u: Any) -> tuple[Any, Any]:
     return om, -9.81 * M.sin(th) - 0.1 * om + u
 
 
-def pendulum(M: Any, N: int) -> tuple[list[list[Any]], Any]:
+def pendulum(M: Any, N: int, sq: Any = _power_square) -> tuple[list[list[Any]], Any]:
     """RK4 single shooting of a damped pendulum; inputs [u (N), x0 (2)], differentiated wrt u."""
     u = M.vec("u", N)
     x0 = M.vec("x0", 2)
@@ -74,7 +93,7 @@ def pendulum(M: Any, N: int) -> tuple[list[list[Any]], Any]:
     th, om = x0[0], x0[1]
     cost = None
     for k in range(N):
-        stage = th**2 + 0.1 * om**2 + 0.01 * u[k] ** 2
+        stage = sq(th) + 0.1 * sq(om) + 0.01 * sq(u[k])
         cost = stage if cost is None else cost + stage
         k1t, k1o = _pendulum_rhs(M, th, om, u[k])
         k2t, k2o = _pendulum_rhs(M, th + dt / 2 * k1t, om + dt / 2 * k1o, u[k])
@@ -82,7 +101,7 @@ def pendulum(M: Any, N: int) -> tuple[list[list[Any]], Any]:
         k4t, k4o = _pendulum_rhs(M, th + dt * k3t, om + dt * k3o, u[k])
         th = th + dt / 6 * (k1t + 2 * k2t + 2 * k3t + k4t)
         om = om + dt / 6 * (k1o + 2 * k2o + 2 * k3o + k4o)
-    return [u, x0], cost + 10 * (th**2 + om**2)
+    return [u, x0], cost + 10 * (sq(th) + sq(om))
 
 
 SHOOTING_NX, SHOOTING_NU = 2, 1
@@ -107,7 +126,24 @@ def shooting(M: Any, N: int) -> tuple[list[list[Any]], list[Any]]:
     return [w], out
 
 
-PROBLEMS = {"rosenbrock": rosenbrock, "logsumexp": logsumexp, "pendulum": pendulum, "shooting": shooting}
+def pendulum_product(M: Any, N: int) -> tuple[list[list[Any]], Any]:
+    """:func:`pendulum` with its squares written as products ``d * d``."""
+    return pendulum(M, N, _product_square)
+
+
+PROBLEMS = {
+    "rosenbrock": rosenbrock,
+    "rosenbrock_product": rosenbrock_product,
+    "logsumexp": logsumexp,
+    "pendulum": pendulum,
+    "pendulum_product": pendulum_product,
+    "shooting": shooting,
+}
+
+
+def base_problem(problem: str) -> str:
+    """The problem a ``*_product`` formulation rewrites (its inputs and reference values)."""
+    return problem.removesuffix(PRODUCT_SUFFIX)
 
 
 def large_primal(M: Any, nodes: int) -> tuple[list[list[Any]], Any]:

@@ -15,6 +15,7 @@ from . import problems
 
 def inputs(problem: str, n: int, kernel: str) -> list[np.ndarray]:
     """Deterministic inputs in ABI order (primal inputs, then the HVP direction)."""
+    problem = problems.base_problem(problem)
     if problem == "rosenbrock":
         blocks = [1.0 + 0.5 * np.sin(1.3 * np.arange(n) + 0.1)]
     elif problem == "logsumexp":
@@ -132,6 +133,7 @@ def reference(problem: str, n: int, kernel: str, blocks: list[np.ndarray]) -> np
     """The exact (or documented-accuracy) output, flattened in the kernel's output order."""
     if kernel == "hess_dense":
         kernel = "hess"  # sparse Hessians are densified before the comparison, so both are n x n
+    problem = problems.base_problem(problem)
     if problem == "rosenbrock":
         return _rosenbrock(blocks[0], kernel, blocks[-1] if kernel == "hvp" else None)
     if problem == "logsumexp":

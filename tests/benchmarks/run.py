@@ -1,7 +1,7 @@
 """``make bench``: gradgen side by side with CasADi 3.8.2 and gradgen 0.5.2 (PyPI).
 
 Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,casadi_cse,gradgen052]
-[--problems rosenbrock,logsumexp,pendulum,shooting] [--no-large]``.
+[--problems rosenbrock,rosenbrock_product,logsumexp,pendulum,pendulum_product,shooting] [--no-large]``.
 
 CasADi runs twice: ``casadi`` is its default build (``cse=False``, the faster one; the build
 time targets compare against it) and ``casadi_cse`` is ``{"cse": True}`` (fewer operations; the
@@ -36,7 +36,7 @@ from tests.cargo import cargo_env
 from . import reference
 from .counting import count_ops
 from .harness import Case, c_harness, rust_harness
-from .problems import KERNELS, OURS_EXTRA, SYSTEMS_OF
+from .problems import KERNELS, OURS_EXTRA, PROBLEMS, SYSTEMS_OF
 from .report import write_report
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -119,9 +119,11 @@ def case_list(quick: bool, problems_sel: set[str]) -> list[tuple[str, int, str, 
     cases = []
     sizes = {
         "rosenbrock": [10, 100] if quick else [10, 100, 1000],
+        "rosenbrock_product": [10, 100],
         "logsumexp": [20],
         "pendulum": [20] if quick else [20, 100],
         "shooting": [100] if quick else [100, 1000],
+        "pendulum_product": [20] if quick else [20, 100],
     }
     for problem, ns in sizes.items():
         if problem not in problems_sel:
@@ -324,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer sizes, one build rep, shorter timing loops")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
-    ap.add_argument("--problems", default="rosenbrock,logsumexp,pendulum,shooting")
+    ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--timeout", type=float, default=None, help="peer build time limit per kernel [s]")
     ap.add_argument("--no-large", action="store_true", help="skip the 10^6-node and pendulum N=300 runs")
     args = ap.parse_args(argv)

@@ -1,0 +1,127 @@
+"""Operation counts of the benchmark kernels: a regression ceiling that may only go down.
+
+Each benchmark problem of :mod:`tests.benchmarks.problems` is built the way ``make bench`` builds
+it (``Function`` -> derivative -> ``generate_rust`` at the bench's ``medium`` level) and its
+generated Rust is counted with the bench's own counter (:func:`tests.benchmarks.counting.count_ops`:
+arithmetic operations, math calls). ``CEILING`` is the count this code reaches today: a change
+that makes any kernel longer fails here; one that makes a kernel shorter lowers the ceiling.
+
+``CASADI`` records the counts of CasADi 3.8.2 for the same problems, measured with the same
+counter on its generated C (``tests/benchmarks/worker.py``, ``cse=True`` and its default
+``cse=False``); every kernel must stay within 1.05x of the ``cse=True`` count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import gradgen as gg
+from gradgen import RustBackendConfig
+from tests.benchmarks import problems
+from tests.benchmarks.counting import count_ops
+
+#: (problem, size, kernel) -> (arithmetic operations, math calls) of our generated kernel
+CEILING: dict[tuple[str, int, str], tuple[int, int]] = {
+    ("rosenbrock", 10, "f"): (71, 0),
+    ("rosenbrock", 10, "grad"): (71, 0),
+    ("rosenbrock", 10, "hess"): (80, 0),
+    ("rosenbrock", 10, "hess_dense"): (80, 0),
+    ("rosenbrock", 10, "hvp"): (116, 0),
+    ("rosenbrock_product", 10, "f"): (71, 0),
+    ("rosenbrock_product", 10, "grad"): (71, 0),
+    ("rosenbrock_product", 10, "hess"): (80, 0),
+    ("rosenbrock_product", 10, "hess_dense"): (80, 0),
+    ("rosenbrock_product", 10, "hvp"): (116, 0),
+    ("rosenbrock", 100, "grad"): (791, 0),
+    ("rosenbrock", 100, "hess"): (890, 0),
+    ("rosenbrock", 100, "hvp"): (1286, 0),
+    ("logsumexp", 20, "f"): (797, 21),
+    ("logsumexp", 20, "grad"): (1596, 20),
+    ("logsumexp", 20, "hess"): (10944, 20),
+    ("pendulum", 20, "f"): (1004, 80),
+    ("pendulum", 20, "grad"): (1819, 158),
+    ("pendulum", 20, "hvp"): (3818, 158),
+    ("pendulum_product", 20, "f"): (1004, 80),
+    ("pendulum_product", 20, "grad"): (1819, 158),
+    ("pendulum_product", 20, "hvp"): (3818, 158),
+    ("shooting", 100, "jac"): (6200, 600),
+}
+
+#: (problem, size, kernel) -> (CasADi cse=True ops, CasADi cse=False ops); CasADi builds ``x*x``
+#: as ``sq(x)``, so its product formulations count as the power ones
+CASADI: dict[tuple[str, int, str], tuple[int, int]] = {
+    ("rosenbrock", 10, "f"): (71, 71),
+    ("rosenbrock", 10, "grad"): (81, 81),
+    ("rosenbrock", 10, "hess"): (90, 94),
+    ("rosenbrock", 10, "hvp"): (135, 144),
+    ("rosenbrock", 100, "grad"): (891, 891),
+    ("rosenbrock", 100, "hess"): (990, 1039),
+    ("rosenbrock", 100, "hvp"): (1485, 1584),
+    ("logsumexp", 20, "f"): (797, 797),
+    ("logsumexp", 20, "grad"): (1595, 1595),
+    ("logsumexp", 20, "hess"): (10962, 10962),
+    ("pendulum", 20, "f"): (1004, 1004),
+    ("pendulum", 20, "grad"): (1802, 1842),
+    ("pendulum", 20, "hvp"): (3782, 3860),
+}
+
+
+class _Ours:
+    sin, exp, log = gg.sin, gg.exp, gg.log
+
+    @staticmethod
+    def vec(name: str, n: int) -> Any:
+        return gg.SXVector.sym(name, n)
+
+
+_FUNCTIONS: dict[tuple[str, int], gg.Function] = {}
+
+
+def _source(problem: str, n: int, kernel: str) -> str:
+    f = _FUNCTIONS.get((problem, n))
+    if f is None:
+        inputs, expr = problems.PROBLEMS[problem](_Ours, n)
+        names = [f"in{k}" for k in range(len(inputs))]
+        f = gg.Function("bench", inputs, [expr], input_names=names, output_names=["y"])
+        _FUNCTIONS[(problem, n)] = f
+    g = {
+        "f": lambda: f,
+        "grad": lambda: f.gradient(0),
+        "hess": lambda: f.sparse_hessian(0, triangle="full").function,
+        "hess_dense": lambda: f.hessian(0),
+        "hvp": lambda: f.hvp(0),
+        "jac": lambda: f.sparse_jacobian(0).function,
+    }[kernel]()
+    config = RustBackendConfig().with_function_name("k").with_simplification("medium")
+    return str(g.generate_rust(config=config).source)
+
+
+@pytest.mark.parametrize(("problem", "n", "kernel"), sorted(CEILING), ids=lambda v: str(v))
+def test_kernel_op_count_never_grows(problem: str, n: int, kernel: str) -> None:
+    ops, calls = count_ops(_source(problem, n, kernel))
+    ceiling_ops, ceiling_calls = CEILING[(problem, n, kernel)]
+    assert ops <= ceiling_ops, f"{problem}({n}) {kernel}: {ops} operations, the ceiling is {ceiling_ops}"
+    assert calls <= ceiling_calls, f"{problem}({n}) {kernel}: {calls} calls, the ceiling is {ceiling_calls}"
+    peer = CASADI.get((problems.base_problem(problem), n, "hess" if kernel == "hess_dense" else kernel))
+    if peer is not None:
+        assert ops <= 1.05 * peer[0], f"{problem}({n}) {kernel}: {ops} operations vs CasADi's {peer[0]}"
+
+
+def test_every_bench_problem_and_kernel_has_a_ceiling() -> None:
+    covered = {(p, k) for p, _, k in CEILING}
+    for problem, kernels in problems.KERNELS.items():
+        for kernel in kernels:
+            assert (problem, kernel) in covered, (problem, kernel)
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "pendulum"])
+def test_product_squares_cost_what_power_squares_cost(problem: str) -> None:
+    """``d * d`` and ``d ** 2`` give kernels of the same length: the derivative of a product
+    square is ``2 * d * dd`` as for a power."""
+    n = 10 if problem == "rosenbrock" else 20
+    for kernel in problems.KERNELS[problem]:
+        power = count_ops(_source(problem, n, kernel))
+        product = count_ops(_source(problem + problems.PRODUCT_SUFFIX, n, kernel))
+        assert product == power, (kernel, product, power)
