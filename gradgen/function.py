@@ -14,12 +14,8 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from gradgen.errors import (
-    DifferentiationError,
     EvaluationArgumentError,
-    FunctionDefinitionError,
     GradgenTypeError,
 )
 from gradgen.ir.expr import SX, as_sx, iter_dag
@@ -34,16 +30,15 @@ from gradgen.passes.pipelines import simplification_passes
 from gradgen.passes.sparsity import (
     SPARSE_PATTERNS,
     SPARSE_SWEEPS,
-    HessianPattern,
-    JacobianPattern,
     SparseHessianPass,
     SparseJacobianPass,
-    SweepPlan,
     check_triangle,
 )
 
 from . import compat
+from .function_ports import check_name, define_ports, is_text
 from .input_symbols import InputSymbols, checked_blocks
+from .sparse_results import SparseHessian, SparseJacobian
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,79 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .bundle import DerivativeBundle
     from .codegen import RustProjectResult
-
-
-def _check_name(kind: str, name: object) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise FunctionDefinitionError(f"{kind} must be a non-empty string, got {name!r}")
-    return name
-
-
-def _fresh(base: str, taken: set[str]) -> str:
-    """``base``, or ``base_1``, ``base_2``, ... whichever is not taken yet (and take it)."""
-    name, i = base, 1
-    while name in taken:
-        name = f"{base}_{i}"
-        i += 1
-    taken.add(name)
-    return name
-
-
-def _name_list(kind: str, names: Any) -> list[str] | None:
-    if names is None:
-        return None
-    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
-        raise FunctionDefinitionError(f"{kind} must be a list of strings, got {names!r}")
-    return list(names)
-
-
-def _is_text(v: object) -> bool:
-    return isinstance(v, (str, bytes, bytearray))
-
-
-def _input_block(k: int, item: Any) -> tuple[list[SX], bool, str | None]:
-    if isinstance(item, SX):
-        symbols, scalar, default = [item], True, item.name if item.is_symbol else None
-    elif isinstance(item, SXVector):
-        symbols, scalar, default = list(item), False, item.name
-    elif isinstance(item, (list, tuple)):
-        symbols, scalar, default = list(item), False, None
-    else:
-        raise FunctionDefinitionError(
-            f"input {k} must be a symbol (SX.sym) or a vector of symbols (SXVector.sym), "
-            f"got {type(item).__name__}"
-        )
-    if not symbols:
-        raise FunctionDefinitionError(f"input {k} is an empty vector")
-    for s in symbols:
-        if not isinstance(s, SX):
-            raise FunctionDefinitionError(
-                f"input {k} contains {s!r} ({type(s).__name__}), which is not a symbol; "
-                "inputs must be SX.sym(...) or SXVector.sym(...)"
-            )
-        if not s.is_symbol:
-            raise FunctionDefinitionError(
-                f"input {k} contains the expression {s}, which is not a symbol; "
-                "inputs must be SX.sym(...) or SXVector.sym(...)"
-            )
-    return symbols, scalar, default
-
-
-def _output_block(k: int, item: Any) -> tuple[list[SX], bool]:
-    try:
-        if isinstance(item, SXVector):
-            exprs, scalar = list(item), False
-        elif isinstance(item, (list, tuple)):
-            exprs, scalar = [as_sx(v) for v in item], False
-        else:
-            exprs, scalar = [as_sx(item)], True
-    except GradgenTypeError as exc:
-        raise FunctionDefinitionError(
-            f"output {k} must be an expression, a number or a vector of them ({exc})"
-        ) from None
-    if not exprs:
-        raise FunctionDefinitionError(f"output {k} is an empty vector")
-    return exprs, scalar
 
 
 class Function:
@@ -143,56 +65,10 @@ class Function:
         input_names: Sequence[str] | None = None,
         output_names: Sequence[str] | None = None,
     ) -> None:
-        self.name = _check_name("a function name", name)
-        if isinstance(inputs, (SX, SXVector)) or not isinstance(inputs, (list, tuple)):
-            raise FunctionDefinitionError("inputs must be a list of symbols or symbol vectors")
-        if isinstance(outputs, (SX, SXVector)) or not isinstance(outputs, (list, tuple)):
-            raise FunctionDefinitionError("outputs must be a list of expressions or vectors")
-        in_blocks = [_input_block(k, item) for k, item in enumerate(inputs)]
-        out_blocks = [_output_block(k, item) for k, item in enumerate(outputs)]
-        seen: dict[int, int] = {}
-        for k, (symbols, _, _) in enumerate(in_blocks):
-            for s in symbols:
-                if id(s) in seen:
-                    raise FunctionDefinitionError(
-                        f"function {name!r}: symbol {s.name!r} appears more than once among the "
-                        f"inputs (inputs {seen[id(s)]} and {k})"
-                    )
-                seen[id(s)] = k
-        input_names = _name_list("input_names", input_names)
-        output_names = _name_list("output_names", output_names)
-        if input_names is not None and len(input_names) != len(in_blocks):
-            raise FunctionDefinitionError(
-                f"function {name!r} has {len(in_blocks)} inputs but {len(input_names)} input names"
-            )
-        if output_names is not None and len(output_names) != len(out_blocks):
-            raise FunctionDefinitionError(
-                f"function {name!r} has {len(out_blocks)} outputs but {len(output_names)} output names"
-            )
-        if input_names is None:
-            # a vector's or symbol's own name; unnamed blocks get in0, in1, ... (kept distinct)
-            taken = {d for _, _, d in in_blocks if d is not None} | set(output_names or ())
-            input_names = [
-                d if d is not None else _fresh(f"in{k}", taken) for k, (_, _, d) in enumerate(in_blocks)
-            ]
-        if output_names is None:
-            taken = set(input_names)
-            bases = ["y"] if len(out_blocks) == 1 else [f"out{k}" for k in range(len(out_blocks))]
-            output_names = [_fresh(b, taken) for b in bases]
-        for n in input_names:
-            _check_name("an input name", n)
-        for n in output_names:
-            _check_name("an output name", n)
-        all_names = input_names + output_names
-        counts: dict[str, int] = {}
-        for n in all_names:
-            counts[n] = counts.get(n, 0) + 1
-        dupes = sorted(n for n, c in counts.items() if c > 1)
-        if dupes:
-            raise FunctionDefinitionError(
-                f"function {name!r}: argument name(s) {', '.join(map(repr, dupes))} used more than once; "
-                "give distinct input_names=/output_names="
-            )
+        self.name = check_name("a function name", name)
+        in_blocks, out_blocks, input_names, output_names = define_ports(
+            name, inputs, outputs, input_names, output_names
+        )
         in_symbols = tuple(tuple(b[0]) for b in in_blocks)
         in_ports = tuple(Port(n, len(b[0]), b[1]) for n, b in zip(input_names, in_blocks, strict=True))
         out_ports = [Port(n, len(b[0]), b[1]) for n, b in zip(output_names, out_blocks, strict=True)]
@@ -293,13 +169,13 @@ class Function:
             name, n, scalar = port.name, port.size, port.scalar
             expected = "a number" if scalar else f"a sequence of {n} numbers"
             try:
-                if _is_text(arg) or getattr(arg, "ndim", 1) > 1:
+                if is_text(arg) or getattr(arg, "ndim", 1) > 1:
                     raise TypeError
                 if scalar and (not hasattr(arg, "__len__") or getattr(arg, "ndim", 1) == 0):
                     vals = [float(arg)]
                 else:
                     items = list(arg)
-                    if any(_is_text(v) or getattr(v, "ndim", 0) > 0 for v in items):
+                    if any(is_text(v) or getattr(v, "ndim", 0) > 0 for v in items):
                         raise TypeError
                     vals = [float(v) for v in items]
             except (TypeError, ValueError, OverflowError):
@@ -352,7 +228,7 @@ class Function:
             try:
                 if isinstance(arg, (SX, int, float)) and not isinstance(arg, bool):
                     items = [as_sx(arg)]
-                elif _is_text(arg):
+                elif is_text(arg):
                     raise GradgenTypeError
                 else:
                     items = [as_sx(v) for v in arg]
@@ -643,104 +519,3 @@ def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
     if isinstance(wrt, list):
         return tuple(wrt)
     return wrt  # type: ignore[return-value]  # AutodiffPass rejects any other sequence by name
-
-
-@attrs.frozen
-class SparseHessian:
-    """A sparse Hessian: ``function`` computes the nonzeros (CSC order) of the Hessian of a scalar
-    Function w.r.t. one input; the pattern is ``indptr``/``indices`` (or ``rows``/``cols``). See
-    :mod:`gradgen.sparse`."""
-
-    function: Function
-    pattern: HessianPattern
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.pattern.shape
-
-    @property
-    def nnz(self) -> int:
-        return self.pattern.nnz
-
-    @property
-    def triangle(self) -> str:
-        return self.pattern.triangle
-
-    @property
-    def indptr(self) -> tuple[int, ...]:
-        return self.pattern.indptr
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        return self.pattern.indices
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        return self.pattern.rows
-
-    @property
-    def cols(self) -> tuple[int, ...]:
-        return self.pattern.cols
-
-    def to_dense(self, values: Sequence[float], mirror: bool = False) -> list[list[float]]:
-        """See :meth:`HessianPattern.to_dense`."""
-        return self.pattern.to_dense(values, mirror)
-
-    def __repr__(self) -> str:
-        n = self.pattern.n
-        return f"SparseHessian({self.function.name!r}: {n}x{n}, {self.triangle}, nnz={self.nnz})"
-
-
-@attrs.frozen
-class SparseJacobian:
-    """A sparse Jacobian: ``function`` computes the nonzeros (CSC order) of the Jacobian of each
-    output of a Function w.r.t. one input, ``patterns`` holds one :class:`JacobianPattern` per
-    output and ``sweeps`` the :class:`SweepPlan` that computes them. The pattern properties
-    (``pattern``, ``shape``, ``nnz``, ``indptr``, ``indices``, ``rows``, ``cols``,
-    ``to_dense``) describe the only output of a single-output Function."""
-
-    function: Function
-    patterns: tuple[JacobianPattern, ...]
-    sweeps: SweepPlan
-
-    @property
-    def pattern(self) -> JacobianPattern:
-        if len(self.patterns) != 1:
-            raise DifferentiationError(
-                f"{self.function.name!r} has {len(self.patterns)} Jacobian outputs "
-                f"({', '.join(map(repr, self.function.output_names))}); use patterns[k]"
-            )
-        return self.patterns[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.pattern.shape
-
-    @property
-    def nnz(self) -> int:
-        return self.pattern.nnz
-
-    @property
-    def indptr(self) -> tuple[int, ...]:
-        return self.pattern.indptr
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        return self.pattern.indices
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        return self.pattern.rows
-
-    @property
-    def cols(self) -> tuple[int, ...]:
-        return self.pattern.cols
-
-    def to_dense(self, values: Sequence[float]) -> list[list[float]]:
-        """See :meth:`JacobianPattern.to_dense`."""
-        return self.pattern.to_dense(values)
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(f"{p.m}x{p.n} nnz={p.nnz}" for p in self.patterns)
-        plan = self.sweeps
-        return f"SparseJacobian({self.function.name!r}: {shapes}; {plan.sweeps} {plan.mode} sweep(s))"

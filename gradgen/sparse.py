@@ -43,8 +43,8 @@ from __future__ import annotations
 from gradgen.errors import GradgenTypeError
 from gradgen.passes.sparsity import TRIANGLES, CSCPattern, HessianPattern, JacobianPattern, SweepPlan
 
-# SparseHessian and SparseJacobian are defined beside Function, whose methods return them
-from .function import Function, SparseHessian, SparseJacobian
+from .function import Function
+from .sparse_results import SparseHessian, SparseJacobian
 
 __all__ = [
     "TRIANGLES",

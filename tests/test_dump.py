@@ -18,22 +18,13 @@ from typing import cast
 
 import pytest
 
-import gradgen.dump as dump_module
+import gradgen.dump_format as dump_format_module
 from gradgen.backends.rust_ops import helper_names
 from gradgen.backends.sanitize import SanitizePass
 from gradgen.codegen import compile_kernel
 from gradgen.config import RustBackendConfig
-from gradgen.dump import (
-    EXIT_OUTPUT,
-    EXIT_PIPELINE,
-    EXIT_TARGET,
-    EXIT_USAGE,
-    format_dot,
-    format_kernel,
-    kernel_graph,
-    main,
-    unified_diff,
-)
+from gradgen.dump import EXIT_OUTPUT, EXIT_PIPELINE, EXIT_TARGET, EXIT_USAGE, main
+from gradgen.dump_format import format_dot, format_kernel, kernel_graph, unified_diff
 from gradgen.ir.interp import run as interpret
 from gradgen.passes.autodiff import AutodiffPass
 from gradgen.passes.manager import Pass, PassManager
@@ -207,7 +198,7 @@ def test_passes_runs_exactly_the_listed_passes(capsys: pytest.CaptureFixture[str
 
 
 def apply_unified_diff(before: list[str], diff: list[str]) -> list[str]:
-    """Apply a unified diff (as produced by gradgen.dump.unified_diff) to ``before``."""
+    """Apply a unified diff (as produced by gradgen.dump_format.unified_diff) to ``before``."""
     assert diff[0].startswith("--- ") and diff[1].startswith("+++ ")
     out: list[str] = []
     pos = 0
@@ -246,10 +237,10 @@ DIFF_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(DIFF_CASES))
-@pytest.mark.parametrize("limit", [dump_module.DIFF_WORK_LIMIT, -1], ids=["difflib", "one_hunk"])
+@pytest.mark.parametrize("limit", [dump_format_module.DIFF_WORK_LIMIT, -1], ids=["difflib", "one_hunk"])
 def test_unified_diff_applies(case: str, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     before, after = DIFF_CASES[case]
-    monkeypatch.setattr(dump_module, "DIFF_WORK_LIMIT", limit)
+    monkeypatch.setattr(dump_format_module, "DIFF_WORK_LIMIT", limit)
     diff = unified_diff(before, after, "p")
     assert diff[:2] == ["--- before p", "+++ after p"]
     assert apply_unified_diff(before, diff) == after

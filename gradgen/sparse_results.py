@@ -1,0 +1,121 @@
+"""The results of ``Function.sparse_hessian`` and ``Function.sparse_jacobian``: a Function that
+computes the structural nonzeros in compressed-column order, with their pattern.
+
+The patterns and their layout are documented in :mod:`passes.sparsity`; the user-facing guide is
+:mod:`gradgen.sparse`. This module imports no other façade module at run time, so
+:mod:`gradgen.function` can return these records without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from gradgen.errors import DifferentiationError
+from gradgen.passes.sparsity import HessianPattern, JacobianPattern, SweepPlan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .function import Function
+
+
+@attrs.frozen
+class SparseHessian:
+    """A sparse Hessian: ``function`` computes the nonzeros (CSC order) of the Hessian of a scalar
+    Function w.r.t. one input; the pattern is ``indptr``/``indices`` (or ``rows``/``cols``). See
+    :mod:`gradgen.sparse`."""
+
+    function: Function
+    pattern: HessianPattern
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pattern.shape
+
+    @property
+    def nnz(self) -> int:
+        return self.pattern.nnz
+
+    @property
+    def triangle(self) -> str:
+        return self.pattern.triangle
+
+    @property
+    def indptr(self) -> tuple[int, ...]:
+        return self.pattern.indptr
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.pattern.indices
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return self.pattern.rows
+
+    @property
+    def cols(self) -> tuple[int, ...]:
+        return self.pattern.cols
+
+    def to_dense(self, values: Sequence[float], mirror: bool = False) -> list[list[float]]:
+        """See :meth:`HessianPattern.to_dense`."""
+        return self.pattern.to_dense(values, mirror)
+
+    def __repr__(self) -> str:
+        n = self.pattern.n
+        return f"SparseHessian({self.function.name!r}: {n}x{n}, {self.triangle}, nnz={self.nnz})"
+
+
+@attrs.frozen
+class SparseJacobian:
+    """A sparse Jacobian: ``function`` computes the nonzeros (CSC order) of the Jacobian of each
+    output of a Function w.r.t. one input, ``patterns`` holds one :class:`JacobianPattern` per
+    output and ``sweeps`` the :class:`SweepPlan` that computes them. The pattern properties
+    (``pattern``, ``shape``, ``nnz``, ``indptr``, ``indices``, ``rows``, ``cols``,
+    ``to_dense``) describe the only output of a single-output Function."""
+
+    function: Function
+    patterns: tuple[JacobianPattern, ...]
+    sweeps: SweepPlan
+
+    @property
+    def pattern(self) -> JacobianPattern:
+        if len(self.patterns) != 1:
+            raise DifferentiationError(
+                f"{self.function.name!r} has {len(self.patterns)} Jacobian outputs "
+                f"({', '.join(map(repr, self.function.output_names))}); use patterns[k]"
+            )
+        return self.patterns[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pattern.shape
+
+    @property
+    def nnz(self) -> int:
+        return self.pattern.nnz
+
+    @property
+    def indptr(self) -> tuple[int, ...]:
+        return self.pattern.indptr
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.pattern.indices
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return self.pattern.rows
+
+    @property
+    def cols(self) -> tuple[int, ...]:
+        return self.pattern.cols
+
+    def to_dense(self, values: Sequence[float]) -> list[list[float]]:
+        """See :meth:`JacobianPattern.to_dense`."""
+        return self.pattern.to_dense(values)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{p.m}x{p.n} nnz={p.nnz}" for p in self.patterns)
+        plan = self.sweeps
+        return f"SparseJacobian({self.function.name!r}: {shapes}; {plan.sweeps} {plan.mode} sweep(s))"
