@@ -4,8 +4,8 @@
 operator, a method (``std``: ``w0.sin()``) or ``libm`` function (``no_std``: ``libm::sin`` /
 ``libm::sinf``), a comparison (``if a < b { 1.0 } else { 0.0 }``), a select
 (``if c != 0.0 { a } else { b }``), or a call of a helper emitted once at module scope
-(norms, ``signum``, ``powi``, ``erf``/``erfc``). Leaves (constants and inputs) are operands,
-never statements. The numeric meaning of every entry is that of ``ir.ieee``.
+(norms, ``signum``, ``powi``, ``asinh``/``acosh``, ``erf``/``erfc``). Leaves (constants and
+inputs) are operands, never statements. The numeric meaning of every entry is that of ``ir.ieee``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import importlib
 import importlib.util
+import re
 from types import ModuleType
 
 import attrs
@@ -80,8 +81,8 @@ RUST_OPS: dict[Op, RustOp] = {
     Op.SINH: _math("sinh", "sinh"),
     Op.COSH: _math("cosh", "cosh"),
     Op.TANH: _math("tanh", "tanh"),
-    Op.ASINH: _math("asinh", "asinh"),
-    Op.ACOSH: _math("acosh", "acosh"),
+    Op.ASINH: RustOp(Kind.HELPER, helper="asinh"),
+    Op.ACOSH: RustOp(Kind.HELPER, helper="acosh"),
     Op.ATANH: _math("atanh", "atanh"),
     Op.EXP: _math("exp", "exp"),
     Op.EXPM1: _math("exp_m1", "expm1"),
@@ -120,8 +121,11 @@ def math_call(spec: RustOp, scalar: str, no_std: bool) -> tuple[str, bool]:
 
 
 # ---- helpers -----------------------------------------------------------------------------
-# Each helper is rustfmt-formatted text with {T} for the scalar type and {ABS}/{SQRT}/{POW}
-# for the math functions of the backend mode. The order here is the order of emission.
+# Each helper is rustfmt-formatted text with {T} for the scalar type, {ABS}/{SQRT}/{POW} for the
+# math functions of the backend mode, and ``@name(args)`` for a call of the math function
+# ``name`` of :data:`_HELPER_MATH` on plain identifiers (a method call in std, a libm call in
+# no_std). {BIG} is ``2^(mantissa bits / 2)``: beyond it ``x*x + 1`` rounds to ``x*x``.
+# The order here is the order of emission.
 
 _HELPERS: dict[str, str] = {
     "norm2sq": """/// Sum of the squares of the entries of `v`, accumulated left to right.
@@ -171,6 +175,46 @@ fn norm_p_to_p(p: {T}, v: &[{T}]) -> {T} {
     "norm_p": """/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
 fn norm_p(p: {T}, v: &[{T}]) -> {T} {
     {POW_NORM}
+}
+""",
+    "asinh": """/// Inverse hyperbolic sine; `x * x` never overflows and small `x` keep full precision.
+fn asinh(x: {T}) -> {T} {
+    let a = @abs(x);
+    let r = if a > {BIG} {
+        @ln(a) + core::{T}::consts::LN_2
+    } else if a > 2.0 {
+        let q = a * a + 1.0;
+        let h = @sqrt(q);
+        let w = 2.0 * a + 1.0 / (h + a);
+        @ln(w)
+    } else {
+        let s = a * a;
+        let q = s + 1.0;
+        let h = @sqrt(q);
+        let w = a + s / (h + 1.0);
+        @ln_1p(w)
+    };
+    @copysign(r, x)
+}
+""",
+    "acosh": """/// Inverse hyperbolic cosine (NaN below 1); accurate next to 1 and up to the largest value.
+fn acosh(x: {T}) -> {T} {
+    if x < 1.0 {
+        {T}::NAN
+    } else if x < 2.0 {
+        let t = x - 1.0;
+        let q = t * t + 2.0 * t;
+        let h = @sqrt(q);
+        let w = t + h;
+        @ln_1p(w)
+    } else if x < {BIG} {
+        let q = x * x - 1.0;
+        let h = @sqrt(q);
+        let w = 2.0 * x - 1.0 / (x + h);
+        @ln(w)
+    } else {
+        @ln(x) + core::{T}::consts::LN_2
+    }
 }
 """,
     "signum": """/// Sign of `x`: 1, -1, or 0 for both zeros; NaN for NaN.
@@ -232,11 +276,37 @@ def helper_names() -> tuple[str, ...]:
     return tuple(names)
 
 
+#: the math functions helpers call as ``@name(args)``: std method -> libm function
+_HELPER_MATH: dict[str, str] = {
+    "abs": "fabs",
+    "sqrt": "sqrt",
+    "ln": "log",
+    "ln_1p": "log1p",
+    "copysign": "copysign",
+}
+_HELPER_CALL = re.compile(r"@(\w+)\(([\w, ]+)\)")
+
+
+def _helper_calls(text: str, scalar: str, no_std: bool) -> str:
+    """``@name(a, b)`` -> ``a.name(b)`` (std) or ``libm::{libm}{f}(a, b)`` (no_std)."""
+    f = scalar_type(scalar).libm_suffix
+
+    def call(m: re.Match[str]) -> str:
+        name, args = m.group(1), [a.strip() for a in m.group(2).split(",")]
+        if no_std:
+            return f"libm::{_HELPER_MATH[name]}{f}({', '.join(args)})"
+        return f"{args[0]}.{name}({', '.join(args[1:])})"
+
+    return _HELPER_CALL.sub(call, text)
+
+
 def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
     f = scalar_type(scalar).libm_suffix
+    big = "67108864.0" if scalar_type(scalar).bits == 64 else "4096.0"
     if no_std:
         return {
             "{T}": scalar,
+            "{BIG}": big,
             "{SQRT_OPEN}": f"libm::sqrt{f}(",
             "{SQRT_CLOSE}": ")",
             "{ABS_OPEN}": f"libm::fabs{f}(",
@@ -246,6 +316,7 @@ def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
         }
     return {
         "{T}": scalar,
+        "{BIG}": big,
         "{SQRT_OPEN}": "",
         "{SQRT_CLOSE}": ".sqrt()",
         "{ABS_OPEN}": "",
@@ -266,7 +337,7 @@ def helpers_source(used: set[str], scalar: str, no_std: bool) -> list[str]:
         if name in needed:
             for key, value in subs.items():
                 text = text.replace(key, value)
-            items.append(text)
+            items.append(_helper_calls(text, scalar, no_std))
     if needed & set(ERF_NAMES):
         mod = erf_module()
         if mod is None:
