@@ -8,6 +8,7 @@ from gradgen.config import RustBackendConfig
 from gradgen.errors import (
     BuildError,
     ConfigError,
+    ConstantOverflowError,
     DifferentiationError,
     EvaluationArgumentError,
     FunctionDefinitionError,
@@ -15,10 +16,12 @@ from gradgen.errors import (
     GradgenTypeError,
     InvalidLevelError,
     InvalidNameError,
+    InvalidPathError,
     KernelCallError,
     ProjectWriteError,
     ShapeError,
     UnknownPassError,
+    VectorIndexError,
     VerificationError,
 )
 from gradgen.ir.expr import SX
@@ -114,7 +117,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "GradgenError", "GradgenTypeError", "FunctionDefinitionError", "EvaluationArgumentError",
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
-    "KernelCallError",
+    "KernelCallError", "ConstantOverflowError", "InvalidPathError", "VectorIndexError",
 ]
 # fmt: on
 

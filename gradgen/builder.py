@@ -66,6 +66,7 @@ from typing import Any
 import attrs
 
 from gradgen.backends.crate import crate_files, resolve_crate_name
+from gradgen.backends.paths import user_path
 from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, DifferentiationError, GradgenTypeError, ProjectWriteError
@@ -441,7 +442,7 @@ class CodeGenerationBuilder:
         name and the generated functions. The write is atomic and keeps user files added to a
         generated crate; a directory holding files gradgen did not generate is refused unless
         ``overwrite=True`` (see ``backends.writes``)."""
-        project_dir = pathlib.Path(path)
+        project_dir = user_path(path, "the project path")
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
             raise ProjectWriteError(f"cannot create a Rust project at {str(project_dir)!r}: it is a file")

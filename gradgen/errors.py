@@ -7,9 +7,10 @@ façade's are defined here, and all are exported as ``gradgen.<ErrorName>``.
 
 from __future__ import annotations
 
-from gradgen.backends.errors import BuildError, InvalidNameError, ProjectWriteError
+from gradgen.backends.errors import BuildError, InvalidNameError, InvalidPathError, ProjectWriteError
 from gradgen.ir.errors import (
     ConfigError,
+    ConstantOverflowError,
     FunctionDefinitionError,
     GradgenError,
     GradgenTypeError,
@@ -27,6 +28,10 @@ class ShapeError(GradgenError, ValueError):
     """Vector lengths do not match (elementwise operations, dot products, matrices)."""
 
 
+class VectorIndexError(GradgenError, IndexError):
+    """An ``SXVector`` index is out of range."""
+
+
 class KernelCallError(GradgenError, ValueError):
     """A compiled kernel was called with the wrong number of arguments, a value that is not a
     number, or a slice of the wrong length (named, with the expected length)."""
@@ -35,6 +40,7 @@ class KernelCallError(GradgenError, ValueError):
 __all__ = [
     "BuildError",
     "ConfigError",
+    "ConstantOverflowError",
     "DifferentiationError",
     "EvaluationArgumentError",
     "FunctionDefinitionError",
@@ -42,9 +48,11 @@ __all__ = [
     "GradgenTypeError",
     "InvalidLevelError",
     "InvalidNameError",
+    "InvalidPathError",
     "KernelCallError",
     "ProjectWriteError",
     "ShapeError",
     "UnknownPassError",
+    "VectorIndexError",
     "VerificationError",
 ]

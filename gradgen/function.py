@@ -22,6 +22,7 @@ from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
 from gradgen.ir.nogc import paused_gc
+from gradgen.ir.ordered import is_unordered
 from gradgen.passes import autodiff as ad
 from gradgen.passes.cse import CSEPlan, cse_plan
 from gradgen.passes.manager import PassManager
@@ -272,6 +273,11 @@ class Function:
         for port, arg in zip(ports, args, strict=True):
             name, n, scalar = port.name, port.size, port.scalar
             expected = "a number" if scalar else f"a sequence of {n} numbers"
+            if is_unordered(arg):
+                raise EvaluationArgumentError(
+                    f"argument {name!r} of {self.name!r} must be {expected} in your order, "
+                    f"not a {type(arg).__name__} (its iteration order is not one you chose)"
+                )
             try:
                 if _is_text(arg) or getattr(arg, "ndim", 1) > 1:
                     raise TypeError
