@@ -12,6 +12,7 @@ crossing a chunk boundary going through ``work[slot]``. How each operation print
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from itertools import chain, compress
@@ -42,9 +43,11 @@ from .emitter import (
 )
 from .names import find_rust_names, rust_names
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
-from .rust_literals import float_literal, near_std_constant
+from .rust_literals import conversion_loss, float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 from .signature import FunctionSignature
+
+log = logging.getLogger("gradgen.codegen")
 
 #: clippy's too_many_arguments threshold
 MAX_CLIPPY_ARGS = 7
@@ -73,6 +76,9 @@ class RustGenerationResult:
     signature: FunctionSignature
     kernel: Kernel = attrs.field(repr=False)
     config: RustTargetOptions
+    #: warnings about the generated code: constants that do not survive conversion to the
+    #: scalar type (``1e300`` is infinite in ``f32``), see :func:`constant_notes`
+    notes: tuple[str, ...] = ()
 
     @property
     def function_name(self) -> str:
@@ -492,6 +498,8 @@ def emit_module(
     size constants)."""
     config = config or RustTargetOptions()
     scalar, no_std = config.scalar_type, config.no_std
+    for note in constant_notes(kernels, scalar):
+        log.warning("%s", note)
     used: set[str] = set()
     bodies: list[Emitter] = []
     summaries = summaries or {}
@@ -529,4 +537,24 @@ def generation_result(kernel: Kernel, source: str, config: RustTargetOptions) ->
         signature=FunctionSignature.of(kernel, config.scalar_type),
         kernel=kernel,
         config=config,
+        notes=constant_notes([kernel], config.scalar_type),
     )
+
+
+def constant_notes(kernels: Sequence[Kernel], scalar: str) -> tuple[str, ...]:
+    """One line per distinct constant (and norm order) of each kernel that does not survive
+    conversion to ``scalar``: it overflows to infinity, underflows to zero or loses precision
+    as a subnormal. Empty for ``f64``."""
+    notes: list[str] = []
+    for kernel in kernels:
+        named = find_rust_names(kernel)
+        fn = named.function if named is not None else kernel.name
+        seen: set[float] = set()
+        for op, attr in zip(kernel.ops, kernel.attrs, strict=True):
+            if op is Op.CONST or op in (Op.NORM_P, Op.NORM_P_TO_P):
+                value = float(attr)
+                loss = conversion_loss(value, scalar) if value not in seen else None
+                seen.add(value)
+                if loss is not None:
+                    notes.append(f"the constant {value!r} in {fn!r} {loss}")
+    return tuple(notes)

@@ -229,6 +229,11 @@ class BuildResult:
         return self.crate.crate_name
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """Warnings about the generated code (constants lost in ``f32``)."""
+        return self.crate.notes
+
+    @property
     def functions(self) -> tuple[GeneratedFunction, ...]:
         return self.crate.functions
 
