@@ -20,6 +20,7 @@ import attrs
 
 from gradgen.ir.ops import Op
 
+from .rust_literals import float_literal
 from .scalars import scalar_type
 
 
@@ -137,9 +138,26 @@ fn norm2sq(v: &[{T}]) -> {T} {
     acc
 }
 """,
-    "norm2": """/// Euclidean norm of `v`.
+    "norm2": """/// Euclidean norm of `v`; scaled by the largest magnitude when the sum of squares overflows
+/// or lost digits to underflow.
 fn norm2(v: &[{T}]) -> {T} {
-    {SQRT_OPEN}norm2sq(v){SQRT_CLOSE}
+    let s = norm2sq(v);
+    if ({SAFE}..{T}::INFINITY).contains(&s) {
+        return @sqrt(s);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == {T}::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = x / m;
+        acc += r * r;
+    }
+    m * @sqrt(acc)
 }
 """,
     "norm1": """/// Sum of the absolute values of the entries of `v`.
@@ -172,9 +190,27 @@ fn norm_p_to_p(p: {T}, v: &[{T}]) -> {T} {
     acc
 }
 """,
-    "norm_p": """/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
+    "norm_p": """/// The `p`-norm of `v`, `(sum |v_i|^p)^(1/p)`; scaled by the largest magnitude `m`, as
+/// `m (sum (|v_i|/m)^p)^(1/p)`, when the sum overflows or lost digits to underflow.
 fn norm_p(p: {T}, v: &[{T}]) -> {T} {
-    {POW_NORM}
+    let s = norm_p_to_p(p, v);
+    let e = 1.0 / p;
+    if ({SAFE}..{T}::INFINITY).contains(&s) {
+        return @powf(s, e);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == {T}::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = @abs(x) / m;
+        acc += @powf(r, p);
+    }
+    m * @powf(acc, e)
 }
 """,
     "asinh": """/// Inverse hyperbolic sine; `x * x` never overflows and small `x` keep full precision.
@@ -255,7 +291,10 @@ fn powi(x: {T}, n: i64) -> {T} {
 }
 
 #: helpers needing other helpers
-HELPER_DEPENDENCIES: dict[str, tuple[str, ...]] = {"norm2": ("norm2sq",), "norm_p": ("norm_p_to_p",)}
+HELPER_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "norm2": ("norm2sq", "norm_inf"),
+    "norm_p": ("norm_p_to_p", "norm_inf"),
+}
 
 ERF_NAMES: tuple[str, ...] = ("erf", "erfc")
 
@@ -283,6 +322,7 @@ _HELPER_MATH: dict[str, str] = {
     "ln": "log",
     "ln_1p": "log1p",
     "copysign": "copysign",
+    "powf": "pow",
 }
 _HELPER_CALL = re.compile(r"@(\w+)\(([\w, ]+)\)")
 
@@ -302,27 +342,27 @@ def _helper_calls(text: str, scalar: str, no_std: bool) -> str:
 
 def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
     f = scalar_type(scalar).libm_suffix
-    big = "67108864.0" if scalar_type(scalar).bits == 64 else "4096.0"
+    double = scalar_type(scalar).bits == 64
+    big = "67108864.0" if double else "4096.0"
+    # SAFE: a sum of squares from 2^(smallest normal exponent + precision) up lost nothing to
+    # squares that underflowed (ir.ieee.SAFE_SUM_MIN for f64)
+    safe = float_literal(2.0 ** (-1022 + 53) if double else 2.0 ** (-126 + 24), scalar)
     if no_std:
         return {
             "{T}": scalar,
             "{BIG}": big,
-            "{SQRT_OPEN}": f"libm::sqrt{f}(",
-            "{SQRT_CLOSE}": ")",
+            "{SAFE}": safe,
             "{ABS_OPEN}": f"libm::fabs{f}(",
             "{ABS_CLOSE}": ")",
             "{POW_ABS_X_P}": f"libm::pow{f}(libm::fabs{f}(x), p)",
-            "{POW_NORM}": f"libm::pow{f}(norm_p_to_p(p, v), 1.0 / p)",
         }
     return {
         "{T}": scalar,
         "{BIG}": big,
-        "{SQRT_OPEN}": "",
-        "{SQRT_CLOSE}": ".sqrt()",
+        "{SAFE}": safe,
         "{ABS_OPEN}": "",
         "{ABS_CLOSE}": ".abs()",
         "{POW_ABS_X_P}": "x.abs().powf(p)",
-        "{POW_NORM}": "norm_p_to_p(p, v).powf(1.0 / p)",
     }
 
 
