@@ -47,6 +47,9 @@ from .rust_literals import conversion_loss, float_literal, near_std_constant
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 from .signature import FunctionSignature
 
+#: from this many input (or output) slices on, their length checks are one loop, not one ``if``
+#: each: rustc's time grows much faster than linearly in the number of early returns
+GROUPED_CHECKS_MIN = 64
 log = logging.getLogger("gradgen.codegen")
 
 #: clippy's too_many_arguments threshold
@@ -410,6 +413,28 @@ class _KernelPrinter:
         e.line("});")
         e.line("}")
 
+    def _checks(self, e: Emitter, names: Sequence[str], sizes: Sequence[int], variant: str) -> None:
+        """The length check of every input (or output) slice: one ``if`` each, or past
+        :data:`GROUPED_CHECKS_MIN` slices one loop over ``(argument, expected, actual)``. A
+        thousand separate early returns make rustc's compile time grow much faster than
+        linearly; the loop keeps it linear."""
+        if len(names) < GROUPED_CHECKS_MIN:
+            for name, size in zip(names, sizes, strict=True):
+                self._check(e, name, variant, size, False)
+            return
+        e.line("for (argument, expected, actual) in [")
+        for name, size in zip(names, sizes, strict=True):
+            e.line(f'("{name}", {size}, {name}.len()),')
+        e.line("] {")
+        e.line("if actual != expected {")
+        e.line(f"return Err(GradgenError::{variant} {{")
+        e.line("argument,")
+        e.line("expected,")
+        e.line("actual,")
+        e.line("});")
+        e.line("}")
+        e.line("}")
+
     def emit(self, e: Emitter) -> None:
         k, n, alloc = self.k, self.names, self.alloc
         chunked = len(alloc.chunks) > 1
@@ -448,10 +473,8 @@ class _KernelPrinter:
             self.lints = set()
         body = Emitter()
         body.level = 1
-        for port, name in zip(k.inputs, n.inputs, strict=True):
-            self._check(body, name, "InputLength", port.size, False)
-        for port, name in zip(k.outputs, n.outputs, strict=True):
-            self._check(body, name, "OutputLength", port.size, False)
+        self._checks(body, n.inputs, [p.size for p in k.inputs], "InputLength")
+        self._checks(body, n.outputs, [p.size for p in k.outputs], "OutputLength")
         if alloc.workspace_size:
             self._check(body, n.work, "WorkspaceLength", alloc.workspace_size, True)
         for p, fill in enumerate(self.filled):
