@@ -22,7 +22,7 @@ from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
 from gradgen.ir.nogc import paused_gc
-from gradgen.ir.ordered import is_unordered
+from gradgen.ir.ordered import is_unordered, refuse_unordered
 from gradgen.passes import autodiff as ad
 from gradgen.passes.cse import CSEPlan, cse_plan
 from gradgen.passes.manager import PassManager
@@ -361,6 +361,7 @@ class Function:
     def joint(self, kinds: Sequence[str], wrt: int | Sequence[int] = 0) -> Function:
         """``<f>_<kinds>_<ins>``: the outputs ``kinds`` (among f, grad, jf, hessian, hvp) of one
         graph."""
+        refuse_unordered(kinds, "the joint kinds")
         return self._derive(ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(wrt)))
 
     def sparse_hessian(self, wrt: int = 0, triangle: str = "full") -> SparseHessian:
@@ -402,6 +403,7 @@ class Function:
 
 
 def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
+    refuse_unordered(wrt, "wrt")
     if isinstance(wrt, list):
         return tuple(wrt)
     return wrt  # type: ignore[return-value]  # AutodiffPass rejects any other sequence by name

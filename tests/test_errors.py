@@ -202,6 +202,24 @@ CASES = [
         GradgenTypeError,
         r"of 'w' must be an ordered sequence .* not a set",
     ),
+    Case(
+        "joint-kinds-set",
+        lambda t: F.joint({"f", "grad"}, 1),
+        GradgenTypeError,
+        r"the joint kinds must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "jvp-wrt-set",
+        lambda t: F.jvp(None, {0, 1}),
+        GradgenTypeError,
+        r"wrt must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "symbolic-jvp-tangent-set",
+        lambda t: gg.jvp([V.sum()], V, {1.0, 2.0, 3.0}),
+        GradgenTypeError,
+        r"the tangent must be an ordered sequence .* not a set",
+    ),
     # ---- paths ----
     Case(
         "project-path-none",
