@@ -9,6 +9,10 @@ class InvalidNameError(GradgenError, ValueError):
     """A name cannot become a Rust identifier, is a keyword, or collides with another name."""
 
 
+class InvalidPathError(GradgenError, ValueError):
+    """A path cannot name a file (it contains a NUL character)."""
+
+
 class ProjectWriteError(GradgenError, OSError):
     """A crate could not be written safely (the target holds foreign files, I/O failure)."""
 

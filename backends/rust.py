@@ -12,6 +12,7 @@ crossing a chunk boundary going through ``work[slot]``. How each operation print
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from itertools import chain, compress
@@ -47,10 +48,15 @@ from .metadata import METADATA_STRUCT, meta_function
 from .names import find_rust_names, rust_names
 from .rust_custom import call_expr, custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
-from .rust_literals import float_literal, near_std_constant
+from .rust_literals import conversion_loss, float_literal, near_std_constant
 from .rust_loops import StagedPrinter, emit_length_check
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
 from .signature import FunctionSignature
+
+#: from this many input (or output) slices on, their length checks are one loop, not one ``if``
+#: each: rustc's time grows much faster than linearly in the number of early returns
+GROUPED_CHECKS_MIN = 64
+log = logging.getLogger("gradgen.codegen")
 
 #: clippy's too_many_arguments threshold
 MAX_CLIPPY_ARGS = 7
@@ -79,6 +85,9 @@ class RustGenerationResult:
     signature: FunctionSignature
     kernel: Kernel = attrs.field(repr=False)
     config: RustTargetOptions
+    #: warnings about the generated code: constants that do not survive conversion to the
+    #: scalar type (``1e300`` is infinite in ``f32``), see :func:`constant_notes`
+    notes: tuple[str, ...] = ()
 
     @property
     def function_name(self) -> str:
@@ -452,6 +461,28 @@ class _KernelPrinter:
     def _check(self, e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
         emit_length_check(e, name, variant, size, at_least)
 
+    def _checks(self, e: Emitter, names: Sequence[str], sizes: Sequence[int], variant: str) -> None:
+        """The length check of every input (or output) slice: one ``if`` each, or past
+        :data:`GROUPED_CHECKS_MIN` slices one loop over ``(argument, expected, actual)``. A
+        thousand separate early returns make rustc's compile time grow much faster than
+        linearly; the loop keeps it linear."""
+        if len(names) < GROUPED_CHECKS_MIN:
+            for name, size in zip(names, sizes, strict=True):
+                self._check(e, name, variant, size, False)
+            return
+        e.line("for (argument, expected, actual) in [")
+        for name, size in zip(names, sizes, strict=True):
+            e.line(f'("{name}", {size}, {name}.len()),')
+        e.line("] {")
+        e.line("if actual != expected {")
+        e.line(f"return Err(GradgenError::{variant} {{")
+        e.line("argument,")
+        e.line("expected,")
+        e.line("actual,")
+        e.line("});")
+        e.line("}")
+        e.line("}")
+
     def emit(self, e: Emitter) -> None:
         k, n, alloc = self.k, self.names, self.alloc
         chunked = len(alloc.chunks) > 1
@@ -490,10 +521,8 @@ class _KernelPrinter:
             self.lints = set()
         body = Emitter()
         body.level = 1
-        for port, name in zip(k.inputs, n.inputs, strict=True):
-            self._check(body, name, "InputLength", port.size, False)
-        for port, name in zip(k.outputs, n.outputs, strict=True):
-            self._check(body, name, "OutputLength", port.size, False)
+        self._checks(body, n.inputs, [p.size for p in k.inputs], "InputLength")
+        self._checks(body, n.outputs, [p.size for p in k.outputs], "OutputLength")
         if alloc.workspace_size:
             self._check(body, n.work, "WorkspaceLength", alloc.workspace_size, True)
         for p, fill in enumerate(self.filled):
@@ -566,6 +595,8 @@ def emit_module(
     size constants)."""
     config = config or RustTargetOptions()
     scalar, no_std = config.scalar_type, config.no_std
+    for note in constant_notes(kernels, scalar):
+        log.warning("%s", note)
     used: set[str] = set()
     custom: set[CustomCall] = set()
     bodies: list[Emitter] = []
@@ -632,4 +663,24 @@ def generation_result(kernel: Kernel, source: str, config: RustTargetOptions) ->
         signature=FunctionSignature.of(kernel, config.scalar_type),
         kernel=kernel,
         config=config,
+        notes=constant_notes([kernel], config.scalar_type),
     )
+
+
+def constant_notes(kernels: Sequence[Kernel], scalar: str) -> tuple[str, ...]:
+    """One line per distinct constant (and norm order) of each kernel that does not survive
+    conversion to ``scalar``: it overflows to infinity, underflows to zero or loses precision
+    as a subnormal. Empty for ``f64``."""
+    notes: list[str] = []
+    for kernel in kernels:
+        named = find_rust_names(kernel)
+        fn = named.function if named is not None else kernel.name
+        seen: set[float] = set()
+        for op, attr in zip(kernel.ops, kernel.attrs, strict=True):
+            if op is Op.CONST or op in (Op.NORM_P, Op.NORM_P_TO_P):
+                value = float(attr)
+                loss = conversion_loss(value, scalar) if value not in seen else None
+                seen.add(value)
+                if loss is not None:
+                    notes.append(f"the constant {value!r} in {fn!r} {loss}")
+    return tuple(notes)

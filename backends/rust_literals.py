@@ -86,3 +86,19 @@ def near_std_constant(value: float) -> bool:
     """True when ``|value|`` is within 1% of a constant clippy's ``approx_constant`` knows."""
     a = abs(value)
     return any(abs(a - c) <= 0.01 * c for c in STD_CONSTANTS)
+
+
+def conversion_loss(value: float, scalar: str) -> str | None:
+    """What happens to the ``f64`` constant ``value`` in ``scalar``, when it does not survive
+    (``None`` when it does): overflow to infinity, underflow to zero, or a subnormal that keeps
+    fewer significant bits than the type's precision."""
+    if scalar_type(scalar).bits == 64 or not math.isfinite(value) or value == 0.0:
+        return None
+    converted = to_f32(value)
+    if math.isinf(converted):
+        return f"is {float_literal(value, scalar)} (beyond the {scalar} range)"
+    if converted == 0.0:
+        return f"is 0.0 (below the smallest {scalar})"
+    if abs(converted - value) > scalar_type(scalar).epsilon * abs(value):
+        return f"is the subnormal {converted!r} (precision lost)"
+    return None

@@ -4,8 +4,8 @@
 operator, a method (``std``: ``w0.sin()``) or ``libm`` function (``no_std``: ``libm::sin`` /
 ``libm::sinf``), a comparison (``if a < b { 1.0 } else { 0.0 }``), a select
 (``if c != 0.0 { a } else { b }``), or a call of a helper emitted once at module scope
-(norms, ``signum``, ``powi``, ``erf``/``erfc``). Leaves (constants and inputs) are operands,
-never statements. The numeric meaning of every entry is that of ``ir.ieee``.
+(norms, ``signum``, ``powi``, ``asinh``/``acosh``, ``erf``/``erfc``). Leaves (constants and
+inputs) are operands, never statements. The numeric meaning of every entry is that of ``ir.ieee``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import enum
 import importlib
 import importlib.util
+import re
 from types import ModuleType
 
 import attrs
 
 from gradgen.ir.ops import Op
 
+from .rust_literals import float_literal
 from .scalars import scalar_type
 
 
@@ -81,8 +83,8 @@ RUST_OPS: dict[Op, RustOp] = {
     Op.SINH: _math("sinh", "sinh"),
     Op.COSH: _math("cosh", "cosh"),
     Op.TANH: _math("tanh", "tanh"),
-    Op.ASINH: _math("asinh", "asinh"),
-    Op.ACOSH: _math("acosh", "acosh"),
+    Op.ASINH: RustOp(Kind.HELPER, helper="asinh"),
+    Op.ACOSH: RustOp(Kind.HELPER, helper="acosh"),
     Op.ATANH: _math("atanh", "atanh"),
     Op.EXP: _math("exp", "exp"),
     Op.EXPM1: _math("exp_m1", "expm1"),
@@ -123,8 +125,11 @@ def math_call(spec: RustOp, scalar: str, no_std: bool) -> tuple[str, bool]:
 
 
 # ---- helpers -----------------------------------------------------------------------------
-# Each helper is rustfmt-formatted text with {T} for the scalar type and {ABS}/{SQRT}/{POW}
-# for the math functions of the backend mode. The order here is the order of emission.
+# Each helper is rustfmt-formatted text with {T} for the scalar type, {ABS}/{SQRT}/{POW} for the
+# math functions of the backend mode, and ``@name(args)`` for a call of the math function
+# ``name`` of :data:`_HELPER_MATH` on plain identifiers (a method call in std, a libm call in
+# no_std). {BIG} is ``2^(mantissa bits / 2)``: beyond it ``x*x + 1`` rounds to ``x*x``.
+# The order here is the order of emission.
 
 _HELPERS: dict[str, str] = {
     "norm2sq": """/// Sum of the squares of the entries of `v`, accumulated left to right.
@@ -136,9 +141,26 @@ fn norm2sq(v: &[{T}]) -> {T} {
     acc
 }
 """,
-    "norm2": """/// Euclidean norm of `v`.
+    "norm2": """/// Euclidean norm of `v`; scaled by the largest magnitude when the sum of squares overflows
+/// or lost digits to underflow.
 fn norm2(v: &[{T}]) -> {T} {
-    {SQRT_OPEN}norm2sq(v){SQRT_CLOSE}
+    let s = norm2sq(v);
+    if ({SAFE}..{T}::INFINITY).contains(&s) {
+        return @sqrt(s);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == {T}::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = x / m;
+        acc += r * r;
+    }
+    m * @sqrt(acc)
 }
 """,
     "norm1": """/// Sum of the absolute values of the entries of `v`.
@@ -171,9 +193,67 @@ fn norm_p_to_p(p: {T}, v: &[{T}]) -> {T} {
     acc
 }
 """,
-    "norm_p": """/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
+    "norm_p": """/// The `p`-norm of `v`, `(sum |v_i|^p)^(1/p)`; scaled by the largest magnitude `m`, as
+/// `m (sum (|v_i|/m)^p)^(1/p)`, when the sum overflows or lost digits to underflow.
 fn norm_p(p: {T}, v: &[{T}]) -> {T} {
-    {POW_NORM}
+    let s = norm_p_to_p(p, v);
+    let e = 1.0 / p;
+    if ({SAFE}..{T}::INFINITY).contains(&s) {
+        return @powf(s, e);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == {T}::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = @abs(x) / m;
+        acc += @powf(r, p);
+    }
+    m * @powf(acc, e)
+}
+""",
+    "asinh": """/// Inverse hyperbolic sine; `x * x` never overflows and small `x` keep full precision.
+fn asinh(x: {T}) -> {T} {
+    let a = @abs(x);
+    let r = if a > {BIG} {
+        @ln(a) + core::{T}::consts::LN_2
+    } else if a > 2.0 {
+        let q = a * a + 1.0;
+        let h = @sqrt(q);
+        let w = 2.0 * a + 1.0 / (h + a);
+        @ln(w)
+    } else {
+        let s = a * a;
+        let q = s + 1.0;
+        let h = @sqrt(q);
+        let w = a + s / (h + 1.0);
+        @ln_1p(w)
+    };
+    @copysign(r, x)
+}
+""",
+    "acosh": """/// Inverse hyperbolic cosine (NaN below 1); accurate next to 1 and up to the largest value.
+fn acosh(x: {T}) -> {T} {
+    if x < 1.0 {
+        {T}::NAN
+    } else if x < 2.0 {
+        let t = x - 1.0;
+        let q = t * t + 2.0 * t;
+        let h = @sqrt(q);
+        let w = t + h;
+        @ln_1p(w)
+    } else if x < {BIG} {
+        let q = x * x - 1.0;
+        let h = @sqrt(q);
+        let w = 2.0 * x - 1.0 / (x + h);
+        @ln(w)
+    } else {
+        @ln(x) + core::{T}::consts::LN_2
+    }
 }
 """,
     "signum": """/// Sign of `x`: 1, -1, or 0 for both zeros; NaN for NaN.
@@ -219,7 +299,10 @@ fn powi(x: {T}, n: i64) -> {T} {
 }
 
 #: helpers needing other helpers
-HELPER_DEPENDENCIES: dict[str, tuple[str, ...]] = {"norm2": ("norm2sq",), "norm_p": ("norm_p_to_p",)}
+HELPER_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "norm2": ("norm2sq", "norm_inf"),
+    "norm_p": ("norm_p_to_p", "norm_inf"),
+}
 
 ERF_NAMES: tuple[str, ...] = ("erf", "erfc")
 
@@ -240,28 +323,56 @@ def helper_names() -> tuple[str, ...]:
     return tuple(names)
 
 
+#: the math functions helpers call as ``@name(args)``: std method -> libm function
+_HELPER_MATH: dict[str, str] = {
+    "abs": "fabs",
+    "sqrt": "sqrt",
+    "ln": "log",
+    "ln_1p": "log1p",
+    "copysign": "copysign",
+    "powf": "pow",
+}
+_HELPER_CALL = re.compile(r"@(\w+)\(([\w, ]+)\)")
+
+
+def _helper_calls(text: str, scalar: str, no_std: bool) -> str:
+    """``@name(a, b)`` -> ``a.name(b)`` (std) or ``libm::{libm}{f}(a, b)`` (no_std)."""
+    f = scalar_type(scalar).libm_suffix
+
+    def call(m: re.Match[str]) -> str:
+        name, args = m.group(1), [a.strip() for a in m.group(2).split(",")]
+        if no_std:
+            return f"libm::{_HELPER_MATH[name]}{f}({', '.join(args)})"
+        return f"{args[0]}.{name}({', '.join(args[1:])})"
+
+    return _HELPER_CALL.sub(call, text)
+
+
 def _substitutions(scalar: str, no_std: bool) -> dict[str, str]:
     f = scalar_type(scalar).libm_suffix
+    double = scalar_type(scalar).bits == 64
+    big = "67108864.0" if double else "4096.0"
+    # SAFE: a sum of squares from 2^(smallest normal exponent + precision) up lost nothing to
+    # squares that underflowed (ir.ieee.SAFE_SUM_MIN for f64)
+    safe = float_literal(2.0 ** (-1022 + 53) if double else 2.0 ** (-126 + 24), scalar)
     if no_std:
         return {
             "{T}": scalar,
-            "{SQRT_OPEN}": f"libm::sqrt{f}(",
-            "{SQRT_CLOSE}": ")",
+            "{BIG}": big,
+            "{SAFE}": safe,
             "{ABS_OPEN}": f"libm::fabs{f}(",
             "{ABS_CLOSE}": ")",
             "{POW_ABS_X_P}": f"libm::pow{f}(libm::fabs{f}(x), p)",
-            "{POW_NORM}": f"libm::pow{f}(norm_p_to_p(p, v), 1.0 / p)",
             "{TRUNC_OPEN}": f"libm::trunc{f}(",
             "{TRUNC_CLOSE}": ")",
         }
     return {
         "{T}": scalar,
-        "{SQRT_OPEN}": "",
-        "{SQRT_CLOSE}": ".sqrt()",
+        "{BIG}": big,
+        "{SAFE}": safe,
         "{ABS_OPEN}": "",
         "{ABS_CLOSE}": ".abs()",
         "{POW_ABS_X_P}": "x.abs().powf(p)",
-        "{POW_NORM}": "norm_p_to_p(p, v).powf(1.0 / p)",
         "{TRUNC_OPEN}": "",
         "{TRUNC_CLOSE}": ".trunc()",
     }
@@ -278,7 +389,7 @@ def helpers_source(used: set[str], scalar: str, no_std: bool) -> list[str]:
         if name in needed:
             for key, value in subs.items():
                 text = text.replace(key, value)
-            items.append(text)
+            items.append(_helper_calls(text, scalar, no_std))
     if needed & set(ERF_NAMES):
         mod = erf_module()
         if mod is None:

@@ -9,6 +9,7 @@ from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,
     ConfigError,
+    ConstantOverflowError,
     CustomFunctionError,
     DifferentiationError,
     EvaluationArgumentError,
@@ -17,6 +18,7 @@ from gradgen.errors import (
     GradgenTypeError,
     InvalidLevelError,
     InvalidNameError,
+    InvalidPathError,
     KernelCallError,
     ProjectWriteError,
     ShapeError,
@@ -24,6 +26,7 @@ from gradgen.errors import (
     StagedKernelError,
     UnknownPassError,
     UnsupportedFeatureError,
+    VectorIndexError,
     VerificationError,
 )
 from gradgen.ir.expr import SX
@@ -163,7 +166,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "InvalidLevelError", "ConfigError", "InvalidNameError", "DifferentiationError",
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
     "KernelCallError", "UnsupportedFeatureError", "CustomFunctionError", "SnippetError",
-    "StagedKernelError",
+    "StagedKernelError", "ConstantOverflowError", "InvalidPathError", "VectorIndexError",
 ]
 # fmt: on
 

@@ -74,6 +74,7 @@ from typing import Any, overload
 import attrs
 
 from gradgen.backends.crate import crate_files, resolve_crate_name
+from gradgen.backends.paths import user_path
 from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, DifferentiationError, GradgenTypeError, ProjectWriteError
@@ -268,6 +269,11 @@ class BuildResult:
     @property
     def crate_name(self) -> str:
         return self.crate.crate_name
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Warnings about the generated code (constants lost in ``f32``)."""
+        return self.crate.notes
 
     @property
     def functions(self) -> tuple[GeneratedFunction, ...]:
@@ -515,7 +521,7 @@ class CodeGenerationBuilder:
         files gradgen did not generate is refused unless ``overwrite=True`` (see
         ``backends.writes``).
         """
-        project_dir = pathlib.Path(path)
+        project_dir = user_path(path, "the project path")
         crate = self.generate(self.crate_name_for(project_dir))
         if project_dir.exists() and not project_dir.is_dir():
             raise ProjectWriteError(f"cannot create a Rust project at {str(project_dir)!r}: it is a file")

@@ -9,6 +9,7 @@ import attrs
 
 from gradgen.backends.crate import resolve_crate_name
 from gradgen.backends.names import sanitize
+from gradgen.backends.paths import user_path
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, DifferentiationError, GradgenTypeError, ProjectWriteError
 
@@ -76,7 +77,7 @@ def create_rust_derivative_bundle(
     derived_config = (
         config if simplify_derivatives is None else config.with_simplification(simplify_derivatives)
     )
-    root = pathlib.Path(path)
+    root = user_path(path, "the bundle path")
     if root.exists() and not root.is_dir():
         raise ProjectWriteError(f"cannot create a derivative bundle at {str(root)!r}: it is a file")
     crates = {}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from gradgen.backends.crate import crate_files, resolve_crate_name
+from gradgen.backends.paths import user_path
 from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
 from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
@@ -133,7 +134,7 @@ def plan_rust_project(
         config = config.with_function_name(function_name)
     if crate_name is not None:
         config = config.with_crate_name(crate_name)
-    project_dir = pathlib.Path(path)
+    project_dir = user_path(path, "the project path")
     name = resolve_crate_name(config.crate_name, project_dir)
     result = generate_rust(f, config)
     return RustProjectResult(

@@ -21,6 +21,7 @@ from gradgen.errors import (
     UnsupportedFeatureError,
 )
 from gradgen.ir.kernel import Kernel
+from gradgen.ir.ordered import refuse_unordered
 
 _COMPOSE = "compose by calling Functions on expressions (g(f(x)[0], y)) and wrap the result in one Function"
 _UNROLL = (
@@ -110,6 +111,8 @@ def split_seeds(kind: str, positional: tuple[Any, ...], count: int, n_inputs: in
     per = "input" if kind == "jvp" else "output"
     if len(positional) <= 1:
         return (positional[0] if positional else None), None
+    if len(positional) == 2:  # ours: (seed, wrt_index), and a set has no order for either reading
+        refuse_unordered(positional[1], "wrt")
     if len(positional) == 2 and _is_index_spec(positional[1], n_inputs):
         if positional[0] is not None and count == 2 and positional[1] != 0:
             raise GradgenTypeError(

@@ -21,6 +21,7 @@ from gradgen.errors import DifferentiationError, GradgenTypeError
 from gradgen.ir.expr import SX, Scalar, as_sx, iter_dag
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
+from gradgen.ir.ordered import refuse_unordered
 from gradgen.passes import autodiff as ad
 
 from .function import Function
@@ -163,6 +164,7 @@ def hessian(expr: ExprLike, x: Variables) -> SXVector:
 
 def _direction(v: Direction, n: int, what: str) -> tuple[list[SX], list[float] | None]:
     """The seed expressions, and their values when all of them are constants."""
+    refuse_unordered(v, f"the {what}")
     vals = [v] if isinstance(v, (SX, int, float)) else v
     try:
         out = [as_sx(e) for e in vals]

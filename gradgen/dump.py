@@ -57,7 +57,8 @@ Exit codes (each error is one line ``gradgen-dump: error: ...`` on stderr):
   a derivative request the function does not admit, IR that fails verification (the target's
   own kernel or after a pass), ``--emit rust`` without the allocate and sanitize passes, code
   generation refusing the kernel (e.g. names that collide once sanitized);
-* 5 output: the DOT graph exceeds ``--max-nodes``, ``GRADGEN_DUMP_IR_TO`` cannot be written.
+* 5 output: the DOT graph exceeds ``--max-nodes``, ``GRADGEN_DUMP_IR_TO`` cannot be written,
+  standard output cannot be written (a full disk, ``> /dev/full``).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ EPILOG = """\
 exit codes: 0 ok; 2 usage (options, --kernel, --level, --wrt, --max-nodes); 3 target (file,
 module, NAME, loading errors); 4 pipeline (unknown pass, invalid derivative request, IR that
 fails verification, code generation errors); 5 output (DOT graph over --max-nodes, cannot write
-$GRADGEN_DUMP_IR_TO). Errors are one line 'gradgen-dump: error: ...' on stderr.
+$GRADGEN_DUMP_IR_TO or standard output). Errors are one line 'gradgen-dump: error: ...' on stderr.
 
 environment: GRADGEN_DUMP_IR_TO=DIR writes DIR/00-input.ir and DIR/NN-<pass>.ir for every pass.
 
@@ -394,13 +395,29 @@ class _Printer:
 
     def section(self, title: str | None, body: str) -> None:
         out = sys.stdout
-        if self.count:
-            out.write("\n")
-        if title is not None:
-            out.write(f";; ---- {title} ----\n")
-        out.write(body if body.endswith("\n") or not body else body + "\n")
-        out.flush()
+        try:
+            if self.count:
+                out.write("\n")
+            if title is not None:
+                out.write(f";; ---- {title} ----\n")
+            out.write(body if body.endswith("\n") or not body else body + "\n")
+            out.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk, /dev/full, a closed descriptor
+            _detach_stdout()
+            raise _Exit(EXIT_OUTPUT, f"cannot write to standard output: {exc.strerror or exc}") from None
         self.count += 1
+
+
+def _detach_stdout() -> None:
+    """Point file descriptor 1 at the null device, so that what is still buffered for standard
+    output (and Python's flush at exit) cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 class _PrintBefore:
@@ -585,8 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except BrokenPipeError:
         # the reader (e.g. ``| head``) went away: stop quietly, as Unix filters do
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _detach_stdout()
         return EXIT_OK
 
 

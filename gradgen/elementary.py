@@ -12,6 +12,7 @@ from typing import Protocol, cast, overload
 from gradgen.errors import GradgenTypeError, ShapeError
 from gradgen.ir.expr import SX, Scalar, as_sx
 from gradgen.ir.ops import Op
+from gradgen.ir.ordered import refuse_unordered
 
 from .vector import Operand, SXVector, VectorLike, _fold_add, _is_sequence
 
@@ -146,6 +147,9 @@ def if_else(a: Operand, b: Operand, cond: Operand) -> SX | SXVector:
 
 
 def _matrix(A: object) -> list[list[Scalar]]:
+    refuse_unordered(A, "a matrix")
+    for row in A if isinstance(A, (list, tuple)) else ():
+        refuse_unordered(row, "a matrix row")
     try:
         rows = [list(r) for r in A]  # type: ignore[attr-defined]
     except TypeError:

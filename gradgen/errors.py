@@ -7,9 +7,16 @@ façade's are defined here, and all are exported as ``gradgen.<ErrorName>``.
 
 from __future__ import annotations
 
-from gradgen.backends.errors import BuildError, InvalidNameError, ProjectWriteError, SnippetError
+from gradgen.backends.errors import (
+    BuildError,
+    InvalidNameError,
+    InvalidPathError,
+    ProjectWriteError,
+    SnippetError,
+)
 from gradgen.ir.errors import (
     ConfigError,
+    ConstantOverflowError,
     CustomFunctionError,
     FunctionDefinitionError,
     GradgenError,
@@ -29,6 +36,10 @@ class ShapeError(GradgenError, ValueError):
     """Vector lengths do not match (elementwise operations, dot products, matrices)."""
 
 
+class VectorIndexError(GradgenError, IndexError):
+    """An ``SXVector`` index is out of range."""
+
+
 class KernelCallError(GradgenError, ValueError):
     """A compiled kernel was called with the wrong number of arguments, a value that is not a
     number, or a slice of the wrong length (named, with the expected length)."""
@@ -41,6 +52,7 @@ class UnsupportedFeatureError(GradgenError, NotImplementedError):
 __all__ = [
     "BuildError",
     "ConfigError",
+    "ConstantOverflowError",
     "CustomFunctionError",
     "DifferentiationError",
     "EvaluationArgumentError",
@@ -49,6 +61,7 @@ __all__ = [
     "GradgenTypeError",
     "InvalidLevelError",
     "InvalidNameError",
+    "InvalidPathError",
     "KernelCallError",
     "ProjectWriteError",
     "ShapeError",
@@ -56,5 +69,6 @@ __all__ = [
     "StagedKernelError",
     "UnknownPassError",
     "UnsupportedFeatureError",
+    "VectorIndexError",
     "VerificationError",
 ]

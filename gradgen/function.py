@@ -23,6 +23,7 @@ from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.lower import lower, raise_kernel
 from gradgen.ir.nogc import paused_gc
+from gradgen.ir.ordered import is_unordered, refuse_unordered
 from gradgen.passes import autodiff as ad
 from gradgen.passes.cse import CSEPlan, cse_plan
 from gradgen.passes.manager import PassManager
@@ -168,6 +169,11 @@ class Function:
         for port, arg in zip(ports, args, strict=True):
             name, n, scalar = port.name, port.size, port.scalar
             expected = "a number" if scalar else f"a sequence of {n} numbers"
+            if is_unordered(arg):
+                raise EvaluationArgumentError(
+                    f"argument {name!r} of {self.name!r} must be {expected} in your order, "
+                    f"not a {type(arg).__name__} (its iteration order is not one you chose)"
+                )
             try:
                 if is_text(arg) or getattr(arg, "ndim", 1) > 1:
                     raise TypeError
@@ -386,6 +392,7 @@ class Function:
     ) -> Function:
         """``<f>_<kinds>_<ins>``: the outputs ``kinds`` (among f, grad, jf, hessian, hvp) of one
         graph; ``simplify_joint`` simplifies it at that (0.5.2) effort."""
+        refuse_unordered(kinds, "the joint kinds")
         p = ad.AutodiffPass(ad.check_kinds(kinds), _wrt_arg(compat.resolve_wrt(wrt, wrt_index)))
         joint = self._derive(p, name)
         return joint if simplify_joint is None else joint.simplify(max_effort=simplify_joint)
@@ -516,6 +523,7 @@ def _is_symbolic(arg: object) -> bool:
 
 
 def _wrt_arg(wrt: int | Sequence[int] | None) -> int | tuple[int, ...] | None:
+    refuse_unordered(wrt, "wrt")
     if isinstance(wrt, list):
         return tuple(wrt)
     return wrt  # type: ignore[return-value]  # AutodiffPass rejects any other sequence by name

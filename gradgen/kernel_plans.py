@@ -18,7 +18,7 @@ import attrs
 from gradgen.backends.crate import check_crate_name
 from gradgen.backends.metadata import metadata, rust_constants
 from gradgen.backends.names import sanitize, validate_explicit
-from gradgen.backends.rust import emit_module
+from gradgen.backends.rust import constant_notes, emit_module
 from gradgen.backends.signature import FunctionSignature
 from gradgen.ir.kernel import Kernel
 from gradgen.passes import autodiff as ad
@@ -132,6 +132,8 @@ class GeneratedCrate:
     functions: tuple[GeneratedFunction, ...]
     kernels: tuple[Kernel, ...]
     metadata: dict[str, Any]
+    #: constants that do not survive conversion to the scalar type (``backends.rust.constant_notes``)
+    notes: tuple[str, ...] = ()
 
     @property
     def function_names(self) -> tuple[str, ...]:
@@ -308,4 +310,5 @@ def generate_crate(blocks: Sequence[Block], config: RustBackendConfig, crate_nam
         for p, s, k in zip(plans, signatures, kernels, strict=True)
     )
     meta = metadata(name, config, signatures, {f.name: f.as_json() for f in functions})
-    return GeneratedCrate(name, config, source, functions, tuple(kernels), meta)
+    notes = constant_notes(kernels, config.scalar_type)
+    return GeneratedCrate(name, config, source, functions, tuple(kernels), meta, notes)

@@ -46,6 +46,7 @@ import attrs
 
 from gradgen.backends import ffi
 from gradgen.backends.crate import KERNELS_TABLE, crate_files, resolve_crate_name
+from gradgen.backends.paths import user_path
 from gradgen.backends.scalars import SCALARS
 from gradgen.backends.signature import FunctionSignature
 from gradgen.config import RustBackendConfig
@@ -167,7 +168,7 @@ def resolve(target: object, config: RustBackendConfig | None) -> _Crate:
     if isinstance(target, CodeGenerationBuilder):
         return _builder_crate(target)
     if isinstance(target, (str, os.PathLike)):
-        return _path_crate(pathlib.Path(target))
+        return _path_crate(user_path(target, "the crate path"))
     raise GradgenTypeError(
         "compile() takes a Function, a CodeGenerationBuilder or the path of a generated crate, "
         f"got {type(target).__name__}"

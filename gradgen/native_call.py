@@ -10,17 +10,18 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import pathlib
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from gradgen.backends import ffi
+from gradgen.backends.paths import user_path
 from gradgen.backends.scalars import SCALARS
 from gradgen.backends.signature import Argument, FunctionSignature
 from gradgen.config import RustBackendConfig
 from gradgen.errors import BuildError, KernelCallError
+from gradgen.ir.ordered import is_unordered
 
 from .function import Function
 from .native_build import CompiledLibrary, build_library, default_cache_dir, resolve, signatures
@@ -36,6 +37,18 @@ _MESSAGES = {
     ffi.INPUT_LENGTH: "input",
     ffi.OUTPUT_LENGTH: "output",
 }
+
+
+#: NumPy dtype kinds a kernel argument may have: bool, signed, unsigned, float
+_REAL_KINDS = "biuf"
+
+
+def _not_real(value: object) -> bool:
+    """A complex number or a NumPy scalar that is not real (``float()`` would drop a part)."""
+    if isinstance(value, complex):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and getattr(dtype, "kind", "f") not in _REAL_KINDS
 
 
 def _numpy() -> Any:
@@ -134,6 +147,12 @@ class CompiledFunction:
                     f"argument {slot.name!r} of {self.name!r} must be {what}, "
                     f"got an array of shape {arg.shape}"
                 )
+            if arg.dtype.kind not in _REAL_KINDS:
+                raise KernelCallError(
+                    f"argument {slot.name!r} of {self.name!r} must be {what}, got an array of dtype "
+                    f"{arg.dtype} (only real numeric arrays: a complex or object array is never "
+                    "converted, that would drop parts of it)"
+                )
             try:
                 buf = np.ascontiguousarray(arg.reshape(-1), dtype=self._dtype)
             except (TypeError, ValueError):
@@ -146,10 +165,18 @@ class CompiledFunction:
                     f"argument {slot.name!r} of {self.name!r} has length {buf.size}, expected {slot.size}"
                 )
             return buf, True
+        if is_unordered(arg):
+            raise KernelCallError(
+                f"argument {slot.name!r} of {self.name!r} must be {what} in your order, not a "
+                f"{type(arg).__name__} (its iteration order is not one you chose)"
+            )
         try:
             if isinstance(arg, (str, bytes, bytearray)):
                 raise TypeError
-            values = [float(v) for v in arg] if hasattr(arg, "__len__") else [float(arg)]
+            items = list(arg) if hasattr(arg, "__len__") else [arg]
+            if any(_not_real(v) for v in items):
+                raise TypeError
+            values = [float(v) for v in items]
         except (TypeError, ValueError, OverflowError):
             raise KernelCallError(
                 f"argument {slot.name!r} of {self.name!r} must be {what}, got {arg!r}"
@@ -284,7 +311,7 @@ def compile(
     the build fails (with the tail of cargo's output).
     """
     crate = resolve(target, config)
-    cache = pathlib.Path(build_dir) if build_dir is not None else default_cache_dir()
+    cache = user_path(build_dir, "build_dir") if build_dir is not None else default_cache_dir()
     library, sigs = build_library(crate, cache, os.environ if env is None else env)
     _, scalar, _ = signatures(json.loads(crate.files["metadata.json"]), crate.name)
     try:

@@ -7,9 +7,10 @@ import numbers
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias, TypeGuard, overload
 
-from gradgen.errors import GradgenTypeError, ShapeError
+from gradgen.errors import GradgenTypeError, ShapeError, VectorIndexError
 from gradgen.ir.expr import SX, Scalar, as_sx
 from gradgen.ir.ops import Op
+from gradgen.ir.ordered import refuse_unordered
 
 #: a vector operand: an ``SXVector``, or any sequence / 1-d array of expressions and numbers
 VectorLike: TypeAlias = "SXVector | Iterable[Scalar]"
@@ -27,6 +28,7 @@ class SXVector:
             items = (items,)
         if isinstance(items, (str, bytes)):
             raise GradgenTypeError(f"SXVector needs an iterable of expressions or numbers, got {items!r}")
+        refuse_unordered(items, "the items of an SXVector")
         try:
             it = iter(items)
         except TypeError:
@@ -72,7 +74,9 @@ class SXVector:
         try:
             return self._items[index]
         except IndexError:
-            raise IndexError(f"index {index} is out of range for an SXVector of length {len(self)}") from None
+            raise VectorIndexError(
+                f"index {index} is out of range for an SXVector of length {len(self)}"
+            ) from None
         except TypeError:
             raise GradgenTypeError(
                 f"SXVector indices must be integers or slices, not {type(index).__name__}"

@@ -16,6 +16,10 @@ class GradgenTypeError(GradgenError, TypeError):
     """A value of the wrong kind was given (e.g. a string where an expression was expected)."""
 
 
+class ConstantOverflowError(GradgenTypeError, OverflowError):
+    """A number is too large to become a floating-point constant (``x + 10**400``)."""
+
+
 class FunctionDefinitionError(GradgenError, ValueError):
     """A ``Function`` is ill-formed: non-symbol or duplicate inputs, free symbols, name counts."""
 

@@ -22,7 +22,7 @@ from _weakref import _remove_dead_weakref  # type: ignore[attr-defined]
 from collections.abc import Iterator
 from typing import Any, Union, cast
 
-from .errors import GradgenTypeError
+from .errors import ConstantOverflowError, GradgenTypeError
 from .fold import STRUCTURAL, peephole
 from .ops import OP_INFO, VARIADIC, AttrKind, Op
 
@@ -136,7 +136,11 @@ class SX:
             raise GradgenTypeError(f"cannot make a constant from {value!r}")
         try:
             v = float(value)
-        except (TypeError, ValueError, OverflowError):
+        except OverflowError:
+            raise ConstantOverflowError(
+                f"cannot make a constant from {_short(value)}: it is beyond the float range"
+            ) from None
+        except (TypeError, ValueError):
             raise GradgenTypeError(f"cannot make a constant from {value!r}") from None
         return _intern(_CONST, (), v)
 
@@ -480,7 +484,7 @@ def _coerce(value: object) -> SX | None:
     if isinstance(value, bool):
         return SX.const(1.0 if value else 0.0)
     if isinstance(value, (int, float)):
-        return SX.const(float(value))
+        return SX.const(value)
     if type(value).__module__ == "numpy" and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
         return SX.const(float(value))  # type: ignore[arg-type]
     return None
@@ -616,3 +620,9 @@ def _let_form(root: SX) -> str:
         hidden = len(lines) - 2 * keep
         lines = [*lines[:keep], f"... {hidden} more bindings ...", *lines[-keep:]]
     return "let " + "; ".join(lines) + f" in {names[id(root)][0]}"
+
+
+def _short(value: object) -> str:
+    """``repr(value)``, shortened in the middle beyond 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]} ({len(text)} characters)"

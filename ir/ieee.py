@@ -299,6 +299,10 @@ def select(c: float, a: float, b: float) -> float:
 
 # Vector reductions. They accumulate left to right exactly like the generated Rust helpers.
 
+#: a sum of squares at least this large lost nothing to squares that underflowed (each lost at
+#: most half the smallest subnormal, 2^-1075, far below half an ulp of the sum)
+SAFE_SUM_MIN = 2.0**-969
+
 
 def norm2sq(*xs: float) -> float:
     acc = 0.0
@@ -308,7 +312,21 @@ def norm2sq(*xs: float) -> float:
 
 
 def norm2(*xs: float) -> float:
-    return sqrt(norm2sq(*xs))
+    """``sqrt(sum x^2)``; when the sum overflows or underflows (it is infinite or below
+    :data:`SAFE_SUM_MIN`), ``m sqrt(sum (x/m)^2)`` with ``m`` the largest magnitude."""
+    s = norm2sq(*xs)
+    if SAFE_SUM_MIN <= s < INF:
+        return math.sqrt(s)
+    if math.isnan(s):
+        return s
+    m = norm_inf(*xs)
+    if m == 0.0 or m == INF:
+        return m
+    acc = 0.0
+    for v in xs:
+        r = v / m
+        acc += r * r
+    return m * math.sqrt(acc)
 
 
 def norm1(*xs: float) -> float:
@@ -336,4 +354,18 @@ def norm_p_to_p(p: float, *xs: float) -> float:
 
 
 def norm_p(p: float, *xs: float) -> float:
-    return powf(norm_p_to_p(p, *xs), div(1.0, p))
+    """``(sum |x|^p)^(1/p)``; when that sum overflows or underflows (it is infinite or below
+    :data:`SAFE_SUM_MIN`), ``m (sum (|x|/m)^p)^(1/p)`` with ``m`` the largest magnitude."""
+    s = norm_p_to_p(p, *xs)
+    e = div(1.0, p)
+    if SAFE_SUM_MIN <= s < INF:
+        return powf(s, e)
+    if math.isnan(s):
+        return s
+    m = norm_inf(*xs)
+    if m == 0.0 or m == INF:
+        return m
+    acc = 0.0
+    for v in xs:
+        acc += powf(math.fabs(v) / m, p)
+    return m * powf(acc, e)

@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 
 from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.ordered import refuse_unordered
 
 from .autodiff_ports import PortNames, check_wrt, check_wrt_list
 from .autodiff_sweeps import DerivativeGraph
@@ -93,6 +94,7 @@ _SCALAR_KINDS = {"grad": "grad", "hessian": "hessian", "hessian_sparse": "sparse
 
 def _seed_ids(g: DerivativeGraph, values: Any, ports: Sequence[Port], what: str) -> list[list[int]]:
     """Constant seeds (one entry per port: a number or a list of the port's size) as const ids."""
+    refuse_unordered(values, f"the {what}")
     if len(ports) == 1 and not _is_nested(values):
         values = [values]
     try:
@@ -108,6 +110,7 @@ def _seed_ids(g: DerivativeGraph, values: Any, ports: Sequence[Port], what: str)
         )
     out: list[list[int]] = []
     for port, block in zip(ports, blocks, strict=True):
+        refuse_unordered(block, f"the {what} of {port.name!r}")
         items = [block] if isinstance(block, (int, float)) and not isinstance(block, bool) else block
         try:
             nums = [float(v) for v in items]

@@ -24,8 +24,9 @@ Conventions at non-smooth and non-differentiable points (tested in ``tests/test_
 * ``norm_inf``: the weight is split evenly among all entries whose magnitude equals the maximum
   (times their sign), a valid subgradient; at ``x = 0`` the gradient is 0.
 * ``norm2`` and ``hypot`` at the origin: gradient 0 (a subgradient); elsewhere ``x / norm``.
-* ``norm_p`` at ``x = 0``: gradient 0; for ``p < 1`` an entry equal to 0 (with ``x != 0``) gives
-  NaN, as the derivative is unbounded there. ``norm_p_to_p`` is ``p sign(x) |x|^(p-1)``.
+* ``norm_p`` at ``x = 0``: gradient 0 (also for ``p < 1``, where the product
+  ``|x_k|^(p-1) out^(1-p)`` would be ``inf * 0``); for ``p < 1`` an entry equal to 0 (with
+  ``x != 0``) gives NaN, as the derivative is unbounded there. ``norm_p_to_p`` is ``p sign(x) |x|^(p-1)``.
 * ``x**n`` (``powi``): ``n * x**(n-1)`` through ``powi``, so it is finite at 0 for ``n >= 1``.
 * ``pow(x, y)``: ``y * x**(y-1)`` and ``x**y * log(x)`` (NaN for ``x <= 0`` in the second).
 * ``sqrt log acos asin atanh acosh cbrt ...`` follow their mathematical derivative, with inf or
@@ -138,11 +139,6 @@ def _atan2(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: S
     return [b.div(x, r) if need[0] else None, b.neg(b.div(y, r)) if need[1] else None]
 
 
-def _safe_recip(b: KernelBuilder, out: int) -> int:
-    """``1/out``, or 0 where ``out == 0`` (the subgradient convention of norms at the origin)."""
-    return _select(b, out, _recip(b, out), _c(b, 0.0))
-
-
 def _extremum(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
     a, c = args
     tie = b.emit(Op.EQ, (a, c))
@@ -173,9 +169,11 @@ def _powi(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Se
 
 
 def _euclid(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
-    """``hypot`` and ``norm2``: ``x_k / out``, and 0 at the origin."""
-    inv = _safe_recip(b, out)
-    return [b.mul(x, inv) if nd else None for x, nd in zip(args, need, strict=True)]
+    """``hypot`` and ``norm2``: ``x_k / out``, and 0 at the origin (where every ``x_k`` is a zero,
+    divided by 1 instead of 0). A division per entry, not a product with ``1/out``: that
+    reciprocal overflows for a subnormal norm."""
+    den = _select(b, out, out, _c(b, 1.0))
+    return [b.div(x, den) if nd else None for x, nd in zip(args, need, strict=True)]
 
 
 def _norm2sq(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
@@ -203,8 +201,12 @@ def _abs_pow(b: KernelBuilder, x: int, p: float) -> int:
 
 def _norm_p(b: KernelBuilder, out: int, args: tuple[int, ...], attr: Any, need: Sequence[bool]) -> Partials:
     p = float(attr)
-    common = _select(b, out, pow_const(b, out, 1.0 - p), _c(b, 0.0))
-    return [b.mul(_abs_pow(b, x, p), common) if nd else None for x, nd in zip(args, need, strict=True)]
+    common = pow_const(b, out, 1.0 - p)
+    zero = _c(b, 0.0)
+    return [
+        _select(b, out, b.mul(_abs_pow(b, x, p), common), zero) if nd else None
+        for x, nd in zip(args, need, strict=True)
+    ]
 
 
 def _norm_p_to_p(

@@ -5,7 +5,9 @@ of partials (``2*x`` from ``x**2``, ``-1`` from ``a - b``, ``100`` from ``100*s`
 instead of creating nodes; a coefficient is emitted once, when a value is needed (an output, a
 sum of terms with different coefficients, or a value whose adjoint or tangent feeds two or more
 products). Sums of terms with equal or opposite coefficients are plain ``+``/``-`` of the bases.
-No node is created for a zero partial or a zero cotangent. A cotangent of the form
+No node is created for a zero partial or a cotangent that is structurally absent; a cotangent
+whose terms cancelled to 0 (``a - a``) still multiplies its partials, so an inf or NaN partial
+gives NaN. A cotangent of the form
 ``select(c, y, 0)`` (from ``if_else``) stays gated when it is scaled, so an inf/NaN partial
 inside the branch that was not taken does not reach the result.
 
@@ -107,14 +109,28 @@ def _product(b: KernelBuilder, p: int, g: int) -> int:
 
 
 def scale(b: KernelBuilder, partial: int | None, g: Scaled, graph: Container[int] = ()) -> Scaled | None:
-    """``partial * g``, or ``None`` when either factor is zero.
+    """``partial * g``, or ``None`` when the partial is zero.
 
     A partial gives its constant factor (``2`` of ``x * 2``) to the coefficient, unless it is a
     value of the differentiated ``graph`` itself (``x * 200`` of a gradient being differentiated
     again), which is computed anyway and used as it is.
+
+    Zeros that are computed, not structural, still multiply: a ``g`` with coefficient 0 (its
+    terms cancelled, ``a - a``) and a partial that is the constant 0 (of ``p * 0``). Their product
+    with a constant is the *carried zero* ``(1, 0.0)``, which keeps propagating; with a value it
+    is the node ``value * 0``, NaN where that value is infinite or NaN, as IEEE arithmetic gives
+    (the derivative of ``1/x - 1/x`` is NaN at 0). The levels that assume finite values
+    (``mul-zero``, from ``medium``) fold those products to 0.
     """
-    if partial is None or b.is_zero(partial) or g[1] == 0.0:
+    if partial is None:
         return None
+    zero_partial = b.is_zero(partial)
+    if zero_partial or g[1] == 0.0:
+        other = value(b, g) if zero_partial else partial
+        c = b.const_of(other)
+        if c is not None and math.isfinite(c):
+            return b.const(1.0), 0.0
+        return b.mul(other, b.const(0.0)), 1.0
     pb, pk = (partial, 1.0) if partial in graph else split(b, partial)
     if pk == 0.0:
         return None
@@ -166,6 +182,10 @@ def accumulate(b: KernelBuilder, prev: Scaled | None, term: Scaled) -> Scaled:
         return term
     (pb, pk), (tb, tk) = prev, term
     one = b.const(1.0)
+    if pb == one and pk == 0.0:  # a carried zero (see scale) adds nothing
+        return term
+    if tb == one and tk == 0.0:
+        return prev
     if pb == one and tb == one:
         return one, pk + tk
     if pk == tk:

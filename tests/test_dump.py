@@ -656,3 +656,20 @@ def test_make_dump_target_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = dump(capsys, *argv)
     assert code == 0, err
     assert ";; ---- pass timing ----" in out and "autodiff" in out
+
+
+@pytest.mark.skipif(not pathlib.Path("/dev/full").exists(), reason="needs /dev/full")
+def test_unwritable_stdout_is_an_output_error() -> None:
+    """``gradgen-dump ... > /dev/full``: one error line and the output exit code, no traceback."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [str(CONSOLE_SCRIPT), TARGET, "--stats"],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == EXIT_OUTPUT
+    assert proc.stderr == "gradgen-dump: error: cannot write to standard output: No space left on device\n"

@@ -129,6 +129,153 @@ CASES = [
         GradgenTypeError,
         r"expression x \+ 1 is not a constant",
     ),
+    Case(
+        "const-int-overflow",
+        lambda t: X + 10**400,
+        errors.ConstantOverflowError,
+        r"cannot make a constant from 1000000000000000000000000000\.\.\.0+ \(401 characters\): it is "
+        r"beyond the float range",
+    ),
+    Case(
+        "const-int-overflow-reflected",
+        lambda t: 10**400 * X,
+        errors.ConstantOverflowError,
+        r"beyond the float range",
+    ),
+    Case(
+        "const-overflow-sxconst",
+        lambda t: SX.const(-(10**309)),
+        errors.ConstantOverflowError,
+        r"cannot make a constant from -100000000000000000000000000\.\.\.0+ \(311 characters\)",
+    ),
+    Case(
+        "vector-index-past-end",
+        lambda t: V[3],
+        errors.VectorIndexError,
+        r"index 3 is out of range for an SXVector of length 3",
+    ),
+    Case(
+        "vector-index-before-start",
+        lambda t: V[-4],
+        errors.VectorIndexError,
+        r"index -4 is out of range for an SXVector of length 3",
+    ),
+    # ---- unordered collections (their iteration order is not the user's) ----
+    Case(
+        "vector-from-set",
+        lambda t: SXVector({X, X + 1}),
+        GradgenTypeError,
+        r"the items of an SXVector must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "vector-from-dict",
+        lambda t: gg.vector({X: 1.0}),
+        GradgenTypeError,
+        r"the items of an SXVector must be an ordered sequence .* not a dict",
+    ),
+    Case(
+        "vector-plus-dict",
+        lambda t: V + {0: 1.0, 1: 2.0, 2: 3.0},
+        GradgenTypeError,
+        r"not a dict",
+    ),
+    Case(
+        "vector-from-dict-values",
+        lambda t: SXVector({"a": X}.values()),
+        GradgenTypeError,
+        r"not a dict_values",
+    ),
+    Case(
+        "matvec-set-row",
+        lambda t: gg.matvec([{1.0, 2.0, 3.0}], V),
+        GradgenTypeError,
+        r"a matrix row must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "matvec-frozenset-matrix",
+        lambda t: gg.quadform(frozenset({(1.0, 2.0, 3.0)}), V),
+        GradgenTypeError,
+        r"a matrix must be an ordered sequence .* not a frozenset",
+    ),
+    Case(
+        "evaluate-with-set",
+        lambda t: F(1.0, {1.0, 2.0, 3.0}),
+        EvaluationArgumentError,
+        r"argument 'v' of 'f' must be a sequence of 3 numbers in your order, not a set",
+    ),
+    Case(
+        "jvp-tangent-dict",
+        lambda t: G.jvp({0: 1.0, 1: 0.0, 2: 0.0}),
+        GradgenTypeError,
+        r"must be an ordered sequence .* not a dict",
+    ),
+    Case(
+        "vjp-cotangent-set",
+        lambda t: G.vjp([{1.0, 2.0, 3.0}]),
+        GradgenTypeError,
+        r"of 'w' must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "joint-kinds-set",
+        lambda t: F.joint({"f", "grad"}, 1),
+        GradgenTypeError,
+        r"the joint kinds must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "jvp-wrt-set",
+        lambda t: F.jvp(None, {0, 1}),
+        GradgenTypeError,
+        r"wrt must be an ordered sequence .* not a set",
+    ),
+    Case(
+        "symbolic-jvp-tangent-set",
+        lambda t: gg.jvp([V.sum()], V, {1.0, 2.0, 3.0}),
+        GradgenTypeError,
+        r"the tangent must be an ordered sequence .* not a set",
+    ),
+    # ---- paths ----
+    Case(
+        "project-path-none",
+        lambda t: gg.create_rust_project(F, None),
+        GradgenTypeError,
+        r"the project path must be a str or an os\.PathLike path, got NoneType",
+    ),
+    Case(
+        "project-path-bytes",
+        lambda t: gg.create_rust_project(F, bytes(t / "crate")),
+        GradgenTypeError,
+        r"the project path must be a str or an os\.PathLike path, got bytes",
+    ),
+    Case(
+        "project-path-nul",
+        lambda t: gg.create_rust_project(F, str(t / "cra\0te")),
+        errors.InvalidPathError,
+        r"the project path contains a NUL character",
+    ),
+    Case(
+        "builder-path-nul",
+        lambda t: _builder().build(str(t / "cra\0te")),
+        errors.InvalidPathError,
+        r"the project path contains a NUL character",
+    ),
+    Case(
+        "bundle-path-bytes",
+        lambda t: gg.create_rust_derivative_bundle(F, bytes(t / "b")),
+        GradgenTypeError,
+        r"the bundle path must be a str or an os\.PathLike path, got bytes",
+    ),
+    Case(
+        "compile-crate-path-nul",
+        lambda t: gg.compile(str(t / "cra\0te")),
+        errors.InvalidPathError,
+        r"the crate path contains a NUL character",
+    ),
+    Case(
+        "compile-build-dir-nul",
+        lambda t: gg.compile(F, build_dir="cache\0dir"),
+        errors.InvalidPathError,
+        r"build_dir contains a NUL character",
+    ),
     Case("sx-constructor", lambda t: SX(), GradgenTypeError, r"use SX\.sym\(name\), SX\.const\(value\)"),
     Case("sx-pickle", lambda t: pickle.dumps(X), GradgenTypeError, r"SX expressions cannot be pickled"),
     Case(
@@ -598,3 +745,28 @@ def test_kernel_call_errors(tmp_path_factory: pytest.TempPathFactory) -> None:
         compiled(1.0, [1.0, 2.0])
     with pytest.raises(errors.KernelCallError, match=r"argument 'x' of 'f' must be a number, got 'a'"):
         compiled("a", [1.0, 2.0, 3.0])
+    np = pytest.importorskip("numpy")
+    for array, dtype in (
+        (np.array([1.0 + 2.0j, 2.0, 3.0]), "complex128"),
+        (np.array([1.0, 2.0, None]), "object"),
+    ):
+        with pytest.raises(
+            errors.KernelCallError,
+            match=rf"argument 'v' of 'f' must be a sequence of 3 numbers, got an array of dtype {dtype} "
+            r"\(only real numeric arrays",
+        ):
+            compiled(1.0, array)
+    with pytest.raises(errors.KernelCallError, match=r"argument 'x' of 'f' must be a number, got"):
+        compiled(np.complex128(1.0 + 1.0j), [1.0, 2.0, 3.0])
+    with pytest.raises(
+        errors.KernelCallError, match=r"argument 'v' of 'f' must be a sequence of 3 numbers, got"
+    ):
+        compiled(1.0, [1.0, 2.0, np.complex64(3.0 - 1.0j)])
+    with pytest.raises(
+        errors.KernelCallError, match=r"argument 'v' of 'f' must be .* in your order, not a set"
+    ):
+        compiled(1.0, {1.0, 2.0, 3.0})
+    with pytest.raises(errors.KernelCallError, match=r"in your order, not a dict"):
+        compiled(1.0, {0: 1.0, 1: 2.0, 2: 3.0})
+    # real arrays of any numeric dtype still work
+    assert compiled(np.float32(2.0), np.array([1, 2, 3], dtype=np.int64)) == 12.0

@@ -65,6 +65,18 @@ impl core::fmt::Display for GradgenError {
     }
 }
 
+/// Largest absolute value of the entries of `v` (NaN if an entry is NaN).
+fn norm_inf(v: &[f32]) -> f32 {
+    let mut acc = 0.0;
+    for &x in v {
+        let a = libm::fabsf(x);
+        if a > acc || a.is_nan() {
+            acc = a;
+        }
+    }
+    acc
+}
+
 /// Sum of `|v_i|^p` over the entries of `v`.
 fn norm_p_to_p(p: f32, v: &[f32]) -> f32 {
     let mut acc = 0.0;
@@ -74,9 +86,27 @@ fn norm_p_to_p(p: f32, v: &[f32]) -> f32 {
     acc
 }
 
-/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
+/// The `p`-norm of `v`, `(sum |v_i|^p)^(1/p)`; scaled by the largest magnitude `m`, as
+/// `m (sum (|v_i|/m)^p)^(1/p)`, when the sum overflows or lost digits to underflow.
 fn norm_p(p: f32, v: &[f32]) -> f32 {
-    libm::powf(norm_p_to_p(p, v), 1.0 / p)
+    let s = norm_p_to_p(p, v);
+    let e = 1.0 / p;
+    if (1.9721523e-31..f32::INFINITY).contains(&s) {
+        return libm::powf(s, e);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == f32::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = libm::fabsf(x) / m;
+        acc += libm::powf(r, p);
+    }
+    m * libm::powf(acc, e)
 }
 
 /// Sign of `x`: 1, -1, or 0 for both zeros; NaN for NaN.

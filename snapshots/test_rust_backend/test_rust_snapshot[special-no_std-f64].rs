@@ -65,6 +65,18 @@ impl core::fmt::Display for GradgenError {
     }
 }
 
+/// Largest absolute value of the entries of `v` (NaN if an entry is NaN).
+fn norm_inf(v: &[f64]) -> f64 {
+    let mut acc = 0.0;
+    for &x in v {
+        let a = libm::fabs(x);
+        if a > acc || a.is_nan() {
+            acc = a;
+        }
+    }
+    acc
+}
+
 /// Sum of `|v_i|^p` over the entries of `v`.
 fn norm_p_to_p(p: f64, v: &[f64]) -> f64 {
     let mut acc = 0.0;
@@ -74,9 +86,27 @@ fn norm_p_to_p(p: f64, v: &[f64]) -> f64 {
     acc
 }
 
-/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
+/// The `p`-norm of `v`, `(sum |v_i|^p)^(1/p)`; scaled by the largest magnitude `m`, as
+/// `m (sum (|v_i|/m)^p)^(1/p)`, when the sum overflows or lost digits to underflow.
 fn norm_p(p: f64, v: &[f64]) -> f64 {
-    libm::pow(norm_p_to_p(p, v), 1.0 / p)
+    let s = norm_p_to_p(p, v);
+    let e = 1.0 / p;
+    if (2.004168360008973e-292..f64::INFINITY).contains(&s) {
+        return libm::pow(s, e);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == f64::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = libm::fabs(x) / m;
+        acc += libm::pow(r, p);
+    }
+    m * libm::pow(acc, e)
 }
 
 /// Sign of `x`: 1, -1, or 0 for both zeros; NaN for NaN.

@@ -66,6 +66,18 @@ impl core::fmt::Display for GradgenError {
 
 impl std::error::Error for GradgenError {}
 
+/// Largest absolute value of the entries of `v` (NaN if an entry is NaN).
+fn norm_inf(v: &[f64]) -> f64 {
+    let mut acc = 0.0;
+    for &x in v {
+        let a = x.abs();
+        if a > acc || a.is_nan() {
+            acc = a;
+        }
+    }
+    acc
+}
+
 /// Sum of `|v_i|^p` over the entries of `v`.
 fn norm_p_to_p(p: f64, v: &[f64]) -> f64 {
     let mut acc = 0.0;
@@ -75,9 +87,27 @@ fn norm_p_to_p(p: f64, v: &[f64]) -> f64 {
     acc
 }
 
-/// The `p`-norm of `v`: `(sum |v_i|^p)^(1/p)`.
+/// The `p`-norm of `v`, `(sum |v_i|^p)^(1/p)`; scaled by the largest magnitude `m`, as
+/// `m (sum (|v_i|/m)^p)^(1/p)`, when the sum overflows or lost digits to underflow.
 fn norm_p(p: f64, v: &[f64]) -> f64 {
-    norm_p_to_p(p, v).powf(1.0 / p)
+    let s = norm_p_to_p(p, v);
+    let e = 1.0 / p;
+    if (2.004168360008973e-292..f64::INFINITY).contains(&s) {
+        return s.powf(e);
+    }
+    if s.is_nan() {
+        return s;
+    }
+    let m = norm_inf(v);
+    if m == 0.0 || m == f64::INFINITY {
+        return m;
+    }
+    let mut acc = 0.0;
+    for &x in v {
+        let r = x.abs() / m;
+        acc += r.powf(p);
+    }
+    m * acc.powf(e)
 }
 
 /// Sign of `x`: 1, -1, or 0 for both zeros; NaN for NaN.
