@@ -116,7 +116,8 @@ OPS: dict[Op, tuple[str, SX, Callable[..., float]]] = {
     Op.ROUND: _unary(gg.round, round_half_away),
     Op.TRUNC: _unary(gg.trunc, lambda x: _keep_zero_sign(math.trunc(x), x)),
     Op.SIGNUM: _unary(gg.signum, lambda x: float((x > 0) - (x < 0))),
-    Op.FRACT: _unary(gg.fract, lambda x: x - math.trunc(x)),
+    # x - trunc(x) in floats: trunc keeps the sign of x, so fract(-0.0) is -0 - -0 = +0 as in Rust
+    Op.FRACT: _unary(gg.fract, lambda x: x - math.copysign(float(math.trunc(x)), x)),
     Op.POWI: ("powi", a**5, lambda x: x * x * x * x * x),
     Op.SELECT: ("ternary", gg.if_else(a, b, c), lambda x, y, z: x if z != 0 else y),
     Op.NORM2: ("norm", V.norm2(), _np_norm(2)),
