@@ -146,7 +146,7 @@ def crate_files(
     kernels: Sequence[Kernel] | None = None,
 ) -> dict[str, str]:
     """The files (relative path -> text) of the generated crate ``name``: ``source`` is the module
-    of ``functions`` (``backends.rust.emit_module``). With ``ffi`` the crate has its optional C
+    of ``functions`` (``backends.rust_module.emit_module``). With ``ffi`` the crate has its optional C
     ABI; the functions' metadata document (``facts`` adds per-function entries) is written as
     ``metadata.json`` with ``metadata_file``, and embedded in ``Cargo.toml`` with
     ``embed_in_manifest`` (default: when there is no ``metadata.json``). With ``kernels`` (the

@@ -301,7 +301,7 @@ _FORBID = "#![forbid(unsafe_code)]"
 
 
 def enable_ffi_root(source: str) -> str:
-    """The crate root ``source`` (as printed by ``backends.rust.emit_module``) with the feature's
+    """The crate root ``source`` (as printed by ``backends.rust_module.emit_module``) with the feature's
     attributes: ``forbid(unsafe_code)`` becomes :data:`ROOT_ATTRIBUTES` and the module
     declaration follows the inner attributes. A root that already declares the module is returned
     unchanged; a root without the ``forbid`` line is refused (``ValueError``)."""

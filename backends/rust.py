@@ -1,7 +1,6 @@
-"""The Rust printer: allocated, named kernels -> one Rust module.
+"""The Rust printer of one straight-line kernel (``backends.rust_module`` assembles the module).
 
-:func:`emit_module` prints several kernels into one module with the error type and the helpers
-emitted once. Each kernel becomes ``pub fn name(inputs.., outputs.., work) -> Result<(),
+Each kernel becomes ``pub fn name(inputs.., outputs.., work) -> Result<(),
 GradgenError>`` that checks every slice length before touching any slice, then runs the
 statements: values are ``let`` locals named ``prefix + register`` (``Kernel.allocation``), and a
 kernel with several chunks calls one private ``#[inline(never)]`` function per chunk, values
@@ -14,20 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import chain, compress
 from operator import not_
-
-import attrs
 
 from gradgen.ir.custom import CustomCall
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
-from gradgen.ir.nogc import paused_gc
 from gradgen.ir.ops import LEAVES, Op, evaluate
-from gradgen.ir.staged import module_of
 
-from .config import RustTargetOptions
 from .emitter import (
     CALL_ARGS_WIDTH,
     INDENT,
@@ -43,14 +37,11 @@ from .emitter import (
     emit_call_statement,
     emit_fn_header,
 )
-from .errors import InvalidNameError
-from .metadata import METADATA_STRUCT, meta_function
-from .names import find_rust_names, rust_names
-from .rust_custom import call_expr, custom_items, kernel_item_names, render
-from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
-from .rust_literals import conversion_loss, float_literal, near_std_constant
-from .rust_loops import StagedPrinter, emit_length_check
-from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, helpers_source, math_call
+from .names import find_rust_names
+from .rust_custom import call_expr
+from .rust_literals import float_literal, near_std_constant
+from .rust_loops import emit_length_check
+from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, math_call
 from .signature import FunctionSignature
 
 #: from this many input (or output) slices on, their length checks are one loop, not one ``if``
@@ -73,63 +64,8 @@ _INFIX: dict[Op, str] = {
 }
 _EQ_OP_LINT = frozenset({Op.SUB, Op.DIV})
 _CONST = Op.CONST
-# how _KernelPrinter._flat prints a statement on one line
+# how KernelPrinter._flat prints a statement on one line
 _FAST_INFIX, _FAST_NEG, _FAST_METHOD, _FAST_CALL = range(4)
-
-
-@attrs.frozen
-class RustGenerationResult:
-    """One generated kernel: the module source and its signature (the facts a caller needs)."""
-
-    source: str = attrs.field(repr=False)
-    signature: FunctionSignature
-    kernel: Kernel = attrs.field(repr=False)
-    config: RustTargetOptions
-    #: warnings about the generated code: constants that do not survive conversion to the
-    #: scalar type (``1e300`` is infinite in ``f32``), see :func:`constant_notes`
-    notes: tuple[str, ...] = ()
-
-    @property
-    def function_name(self) -> str:
-        return self.signature.function_name
-
-    @property
-    def workspace_size(self) -> int:
-        return self.signature.workspace_size
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self.signature.input_names
-
-    @property
-    def input_sizes(self) -> tuple[int, ...]:
-        return self.signature.input_sizes
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self.signature.output_names
-
-    @property
-    def output_sizes(self) -> tuple[int, ...]:
-        return self.signature.output_sizes
-
-    @property
-    def python_name(self) -> str:
-        """The name of the generated kernel's source function (gradgen 0.5.2's field)."""
-        return self.kernel.name
-
-    @property
-    def backend_mode(self) -> str:
-        return self.config.backend_mode
-
-    @property
-    def scalar_type(self) -> str:
-        return self.config.scalar_type
-
-    @property
-    def math_library(self) -> str | None:
-        """``"libm"`` for ``no_std`` crates, ``None`` for std (its methods)."""
-        return "libm" if self.config.backend_mode == "no_std" else None
 
 
 def _doc_name(name: str) -> str:
@@ -170,7 +106,7 @@ def _is_literal(text: str) -> bool:
     return text.lstrip("-")[:1].isdigit() or text.startswith(("f64::", "f32::"))
 
 
-class _KernelPrinter:
+class KernelPrinter:
     """Prints one kernel; records the helpers it needs in ``used``."""
 
     #: ``_fast`` code of an integer power printed as multiplications (see :meth:`expr`)
@@ -551,136 +487,3 @@ class _KernelPrinter:
         if self.trailer:
             e.line()
             e.block(self.trailer.rstrip("\n"))
-
-
-def _check_custom_names(kernels: Sequence[Kernel]) -> None:
-    """No function of the module has the name of a user function's item."""
-    functions = {rust_names(k).function: k.name for k in kernels}
-    for k in kernels:
-        for item in kernel_item_names(k):
-            if item in functions:
-                raise InvalidNameError(
-                    f"the generated function {item!r} (of {functions[item]!r}) has the name of an item "
-                    f"of a custom function used by {k.name!r}; rename one of them"
-                )
-
-
-def _check_meta_names(kernels: Sequence[Kernel]) -> None:
-    """Each ``<function>_meta`` is a name no function of the module has."""
-    taken = {rust_names(k).function: k.name for k in kernels}
-    for k in kernels:
-        taken.update(dict.fromkeys(kernel_item_names(k), k.name))
-    for k in kernels:
-        meta = f"{rust_names(k).function}_meta"
-        if meta in taken:
-            raise InvalidNameError(
-                f"the metadata helper {meta!r} of function {k.name!r} has the name of a function of "
-                f"{taken[meta]!r}; rename one or turn the metadata helpers off"
-            )
-
-
-@paused_gc()
-def emit_module(
-    kernels: Sequence[Kernel],
-    config: RustTargetOptions | None = None,
-    *,
-    summaries: Mapping[str, str] | None = None,
-    trailers: Mapping[str, str] | None = None,
-) -> str:
-    """One Rust module with every kernel (each scheduled, allocated and named), the error type
-    and the helpers they use, each emitted once.
-
-    ``summaries`` maps a Rust function name to the first line of its doc comment;
-    ``trailers`` maps it to module-level items printed right after the function (such as its
-    size constants)."""
-    config = config or RustTargetOptions()
-    scalar, no_std = config.scalar_type, config.no_std
-    for note in constant_notes(kernels, scalar):
-        log.warning("%s", note)
-    used: set[str] = set()
-    custom: set[CustomCall] = set()
-    bodies: list[Emitter] = []
-    summaries = summaries or {}
-    trailers = trailers or {}
-    _check_custom_names(kernels)
-    if config.emit_metadata_helpers:
-        _check_meta_names(kernels)
-    public = {id(k) for k in kernels}
-    printed: dict[str, list[str]] = {}
-    for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
-        e = Emitter()
-        named = find_rust_names(kernel)
-        fn = named.function if named is not None else ""
-        summary, trailer, pub = summaries.get(fn), trailers.get(fn), id(kernel) in public
-        if config.emit_metadata_helpers and pub:
-            meta = meta_function(FunctionSignature.of(kernel, scalar))
-            trailer = meta if trailer is None else trailer.rstrip("\n") + "\n\n" + meta
-        if kernel.steps:
-            StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
-        else:
-            printer = _KernelPrinter(kernel, scalar, no_std, used, summary, trailer, pub)
-            printer.emit(e)
-            custom |= printer.custom
-        if fn in printed and not pub:
-            if printed[fn] != e.lines:
-                raise VerificationError(f"two different kernels are both named {fn!r} in one module")
-            continue  # a helper several staged kernels call is printed once
-        printed[fn] = e.lines
-        bodies.append(e)
-    names = ", ".join(f"`{rust_names(k).function}`" for k in kernels)
-    out = Emitter()
-    out.line(f"//! Generated by gradgen ({names}); do not edit by hand.")
-    out.line("#![forbid(unsafe_code)]")
-    if no_std:
-        out.line("#![no_std]")
-    if config.header is not None:
-        out.line()
-        out.block(render(config.header, scalar, no_std).strip("\n"))
-    out.line()
-    out.block(ERROR_TYPE)
-    if not no_std:
-        out.line()
-        out.block(STD_ERROR_IMPL)
-    for item in helpers_source(used, scalar, no_std):
-        out.line()
-        out.block(item)
-    for item in custom_items(custom, scalar, no_std):
-        out.line()
-        out.block(item)
-    if config.emit_metadata_helpers:
-        out.line()
-        out.block(METADATA_STRUCT)
-    for e in bodies:
-        out.line()
-        out.lines.extend(e.lines)
-    return out.getvalue()
-
-
-def generation_result(kernel: Kernel, source: str, config: RustTargetOptions) -> RustGenerationResult:
-    """Bundle a named, allocated kernel and its module source."""
-    return RustGenerationResult(
-        source=source,
-        signature=FunctionSignature.of(kernel, config.scalar_type),
-        kernel=kernel,
-        config=config,
-        notes=constant_notes([kernel], config.scalar_type),
-    )
-
-
-def constant_notes(kernels: Sequence[Kernel], scalar: str) -> tuple[str, ...]:
-    """One line per distinct constant (and norm order) of each kernel that does not survive
-    conversion to ``scalar``: it overflows to infinity, underflows to zero or loses precision
-    as a subnormal. Empty for ``f64``."""
-    notes: list[str] = []
-    for kernel in kernels:
-        named = find_rust_names(kernel)
-        fn = named.function if named is not None else kernel.name
-        seen: set[float] = set()
-        for op, attr in zip(kernel.ops, kernel.attrs, strict=True):
-            if op is Op.CONST or op in (Op.NORM_P, Op.NORM_P_TO_P):
-                value = float(attr)
-                loss = conversion_loss(value, scalar) if value not in seen else None
-                seen.add(value)
-                if loss is not None:
-                    notes.append(f"the constant {value!r} in {fn!r} {loss}")
-    return tuple(notes)

@@ -4,7 +4,7 @@ This package is the public façade; the compiler lives in ``ir`` (data structure
 (transformations) and ``backends`` (Rust printing and crate writing).
 """
 
-from gradgen.backends.rust import RustGenerationResult
+from gradgen.backends.rust_module import RustGenerationResult
 from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,

@@ -16,7 +16,7 @@ import attrs
 
 from gradgen.backends.crate import crate_files, resolve_crate_name
 from gradgen.backends.paths import user_path
-from gradgen.backends.rust import RustGenerationResult, emit_module, generation_result
+from gradgen.backends.rust_module import RustGenerationResult, emit_module, generation_result
 from gradgen.backends.writes import write_project
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, GradgenTypeError

@@ -25,7 +25,7 @@ derivative ``--kernel`` the ``autodiff`` pass first, then the simplification pas
 ``allocate`` and ``sanitize`` (with the backend's helper names reserved). ``--passes a,b,c`` replaces
 everything after ``autodiff`` by the listed passes of ``passes.pipelines.REGISTRY`` (and
 ``sanitize``). Every pass is verified by :class:`passes.manager.PassManager`. ``--emit rust``
-prints ``backends.rust.emit_module`` of the final kernel with ``--backend-mode`` and
+prints ``backends.rust_module.emit_module`` of the final kernel with ``--backend-mode`` and
 ``--scalar-type``: the same module ``Function.generate_rust`` returns for that configuration.
 
 Output goes to stdout in pipeline order: for each pass the requested ``IR before``, ``IR after``
@@ -76,7 +76,7 @@ from typing import Any, NoReturn, cast
 
 from gradgen.backends.config import BACKEND_MODES, SCALAR_TYPES
 from gradgen.backends.names import find_rust_names
-from gradgen.backends.rust import emit_module
+from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import GradgenError
 from gradgen.ir.expr import SX

@@ -43,7 +43,7 @@ from .sparse_results import SparseHessian, SparseJacobian
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.rust import RustGenerationResult
+    from gradgen.backends.rust_module import RustGenerationResult
     from gradgen.config import RustBackendConfig
 
     from .bundle import DerivativeBundle

@@ -18,7 +18,7 @@ import attrs
 from gradgen.backends.crate import check_crate_name
 from gradgen.backends.metadata import metadata, rust_constants
 from gradgen.backends.names import sanitize, validate_explicit
-from gradgen.backends.rust import constant_notes, emit_module
+from gradgen.backends.rust_module import constant_notes, emit_module
 from gradgen.backends.signature import FunctionSignature
 from gradgen.ir.kernel import Kernel
 from gradgen.passes import autodiff as ad
@@ -132,7 +132,7 @@ class GeneratedCrate:
     functions: tuple[GeneratedFunction, ...]
     kernels: tuple[Kernel, ...]
     metadata: dict[str, Any]
-    #: constants that do not survive conversion to the scalar type (``backends.rust.constant_notes``)
+    #: constants that do not survive conversion to the scalar type (``backends.rust_module.constant_notes``)
     notes: tuple[str, ...] = ()
 
     @property

@@ -24,7 +24,7 @@ from gradgen.ir.verify import verify
 from .function import Function
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.rust import RustGenerationResult
+    from gradgen.backends.rust_module import RustGenerationResult
     from gradgen.config import RustBackendConfig
 
     from .codegen import RustProjectResult

@@ -18,8 +18,8 @@ import pytest
 import gradgen as gg
 from gradgen import SX, Function, SXVector
 from gradgen.backends.crate import write_crate
-from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_literals import shortest_f32, to_f32
+from gradgen.backends.rust_module import emit_module
 from gradgen.codegen import compile_kernel, generate_rust
 from gradgen.config import RustBackendConfig
 from tests.cargo import build_and_lint, cargo, rustfmt_check

@@ -13,8 +13,8 @@ import pytest
 
 import gradgen as gg
 from gradgen import CodeGenerationBuilder, Function, RustBackendConfig, SXVector
-from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_custom import check_template
+from gradgen.backends.rust_module import emit_module
 from gradgen.codegen import generate_rust
 from gradgen.pipeline import compile_kernel
 from tests.cargo import cargo, cargo_env, rustfmt_check

@@ -26,8 +26,8 @@ import pytest
 from gradgen import Function, SXVector
 from gradgen.backends.crate import write_crate
 from gradgen.backends.names import rust_names
-from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_literals import float_literal, to_f32
+from gradgen.backends.rust_module import emit_module
 from gradgen.codegen import compile_kernel
 from gradgen.config import RustBackendConfig
 from gradgen.ir.expr import SX

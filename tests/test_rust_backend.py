@@ -15,8 +15,8 @@ import gradgen as gg
 from gradgen import SX, Function, SXVector
 from gradgen.backends.crate import cargo_toml, write_crate
 from gradgen.backends.names import rust_names
-from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_literals import float_literal, to_f32
+from gradgen.backends.rust_module import emit_module
 from gradgen.codegen import compile_kernel, generate_rust
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, InvalidLevelError, InvalidNameError

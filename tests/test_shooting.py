@@ -11,8 +11,8 @@ import pytest
 
 import gradgen as gg
 from gradgen.backends.crate import write_crate
-from gradgen.backends.rust import emit_module
 from gradgen.backends.rust_literals import to_f32
+from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError
 from gradgen.pipeline import compile_kernel

@@ -16,7 +16,8 @@ import pytest
 
 import gradgen as gg
 from gradgen import SX, Function, GradgenTypeError
-from gradgen.ir.expr import INFIX_LIMIT, interned_count
+from gradgen.ir.expr import interned_count
+from gradgen.ir.expr_format import INFIX_LIMIT
 from gradgen.ir.ops import Op
 
 x, y, z = SX.sym("x"), SX.sym("y"), SX.sym("z")
