@@ -28,13 +28,13 @@ from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import conversion_loss
 from .rust_loops import StagedPrinter
 from .rust_ops import helpers_source
-from .signature import FunctionSignature
+from .signature import FunctionSignature, SignatureView
 
 log = logging.getLogger("gradgen.codegen")
 
 
 @attrs.frozen
-class RustGenerationResult:
+class RustGenerationResult(SignatureView):
     """One generated kernel: the module source and its signature (the facts a caller needs)."""
 
     source: str = attrs.field(repr=False)
@@ -48,26 +48,6 @@ class RustGenerationResult:
     @property
     def function_name(self) -> str:
         return self.signature.function_name
-
-    @property
-    def workspace_size(self) -> int:
-        return self.signature.workspace_size
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self.signature.input_names
-
-    @property
-    def input_sizes(self) -> tuple[int, ...]:
-        return self.signature.input_sizes
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self.signature.output_names
-
-    @property
-    def output_sizes(self) -> tuple[int, ...]:
-        return self.signature.output_sizes
 
     @property
     def python_name(self) -> str:

@@ -195,3 +195,31 @@ class FunctionSignature:
                 for s in self.sparse_outputs
             ]
         return out
+
+
+class SignatureView:
+    """Names and sizes of a generated function, read from its :class:`FunctionSignature`: the
+    one place the result records (generation result, builder function, compiled function) get
+    them from."""
+
+    signature: FunctionSignature
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.signature.input_names
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        return self.signature.input_sizes
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.signature.output_names
+
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        return self.signature.output_sizes
+
+    @property
+    def workspace_size(self) -> int:
+        return self.signature.workspace_size

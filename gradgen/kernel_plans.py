@@ -19,7 +19,7 @@ from gradgen.backends.crate import check_crate_name
 from gradgen.backends.metadata import metadata, rust_constants
 from gradgen.backends.names import sanitize, validate_explicit
 from gradgen.backends.rust_module import constant_notes, emit_module
-from gradgen.backends.signature import FunctionSignature
+from gradgen.backends.signature import FunctionSignature, SignatureView
 from gradgen.ir.kernel import Kernel
 from gradgen.passes import autodiff as ad
 from gradgen.passes.manager import PassManager
@@ -64,7 +64,7 @@ class _Plan:
 
 
 @attrs.frozen
-class GeneratedFunction:
+class GeneratedFunction(SignatureView):
     """One generated Rust function: what it computes and its signature."""
 
     signature: FunctionSignature
@@ -77,26 +77,6 @@ class GeneratedFunction:
     @property
     def name(self) -> str:
         return self.signature.function_name
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self.signature.input_names
-
-    @property
-    def input_sizes(self) -> tuple[int, ...]:
-        return self.signature.input_sizes
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self.signature.output_names
-
-    @property
-    def output_sizes(self) -> tuple[int, ...]:
-        return self.signature.output_sizes
-
-    @property
-    def workspace_size(self) -> int:
-        return self.signature.workspace_size
 
     @property
     def sparse_outputs(self) -> tuple[tuple[str, CSCPattern, str], ...]:

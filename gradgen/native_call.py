@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, overload
 from gradgen.backends import ffi
 from gradgen.backends.paths import user_path
 from gradgen.backends.scalars import SCALARS
-from gradgen.backends.signature import Argument, FunctionSignature
+from gradgen.backends.signature import Argument, FunctionSignature, SignatureView
 from gradgen.config import RustBackendConfig
 from gradgen.errors import BuildError, KernelCallError
 from gradgen.ir.ordered import is_unordered
@@ -56,7 +56,7 @@ def _numpy() -> Any:
     return sys.modules.get("numpy")
 
 
-class CompiledFunction:
+class CompiledFunction(SignatureView):
     """A generated Rust function loaded from a shared library, called like the Rust function
     with its inputs only: ``f(x, u) -> y`` or ``(y0, y1)`` for several outputs.
 
@@ -92,26 +92,6 @@ class CompiledFunction:
         self._lengths = (ctypes.c_size_t * n)(*(s.size for s in sig.inputs + sig.outputs), sig.workspace_size)
         self._work = (self._ctype * max(sig.workspace_size, 1))()
         self._lock = threading.Lock()
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return self.signature.input_names
-
-    @property
-    def input_sizes(self) -> tuple[int, ...]:
-        return self.signature.input_sizes
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return self.signature.output_names
-
-    @property
-    def output_sizes(self) -> tuple[int, ...]:
-        return self.signature.output_sizes
-
-    @property
-    def workspace_size(self) -> int:
-        return self.signature.workspace_size
 
     @property
     def c_function(self) -> Any:
