@@ -9,19 +9,52 @@ The patterns and their layout are documented in :mod:`passes.sparsity`; the user
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from gradgen.errors import DifferentiationError
-from gradgen.passes.sparsity import HessianPattern, JacobianPattern, SweepPlan
+from gradgen.passes.sparsity import CSCPattern, HessianPattern, JacobianPattern, SweepPlan
 
 if TYPE_CHECKING:  # pragma: no cover
     from .function import Function
 
 
+class _HasPattern(Protocol):
+    @property
+    def pattern(self) -> CSCPattern: ...
+
+
+class _PatternView:
+    """The CSC pattern facts of a sparse result, read from its ``pattern``."""
+
+    @property
+    def shape(self: _HasPattern) -> tuple[int, int]:
+        return self.pattern.shape
+
+    @property
+    def nnz(self: _HasPattern) -> int:
+        return self.pattern.nnz
+
+    @property
+    def indptr(self: _HasPattern) -> tuple[int, ...]:
+        return self.pattern.indptr
+
+    @property
+    def indices(self: _HasPattern) -> tuple[int, ...]:
+        return self.pattern.indices
+
+    @property
+    def rows(self: _HasPattern) -> tuple[int, ...]:
+        return self.pattern.rows
+
+    @property
+    def cols(self: _HasPattern) -> tuple[int, ...]:
+        return self.pattern.cols
+
+
 @attrs.frozen
-class SparseHessian:
+class SparseHessian(_PatternView):
     """A sparse Hessian: ``function`` computes the nonzeros (CSC order) of the Hessian of a scalar
     Function w.r.t. one input; the pattern is ``indptr``/``indices`` (or ``rows``/``cols``). See
     :mod:`gradgen.sparse`."""
@@ -30,32 +63,8 @@ class SparseHessian:
     pattern: HessianPattern
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.pattern.shape
-
-    @property
-    def nnz(self) -> int:
-        return self.pattern.nnz
-
-    @property
     def triangle(self) -> str:
         return self.pattern.triangle
-
-    @property
-    def indptr(self) -> tuple[int, ...]:
-        return self.pattern.indptr
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        return self.pattern.indices
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        return self.pattern.rows
-
-    @property
-    def cols(self) -> tuple[int, ...]:
-        return self.pattern.cols
 
     def to_dense(self, values: Sequence[float], mirror: bool = False) -> list[list[float]]:
         """See :meth:`HessianPattern.to_dense`."""
@@ -67,7 +76,7 @@ class SparseHessian:
 
 
 @attrs.frozen
-class SparseJacobian:
+class SparseJacobian(_PatternView):
     """A sparse Jacobian: ``function`` computes the nonzeros (CSC order) of the Jacobian of each
     output of a Function w.r.t. one input, ``patterns`` holds one :class:`JacobianPattern` per
     output and ``sweeps`` the :class:`SweepPlan` that computes them. The pattern properties
@@ -86,30 +95,6 @@ class SparseJacobian:
                 f"({', '.join(map(repr, self.function.output_names))}); use patterns[k]"
             )
         return self.patterns[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.pattern.shape
-
-    @property
-    def nnz(self) -> int:
-        return self.pattern.nnz
-
-    @property
-    def indptr(self) -> tuple[int, ...]:
-        return self.pattern.indptr
-
-    @property
-    def indices(self) -> tuple[int, ...]:
-        return self.pattern.indices
-
-    @property
-    def rows(self) -> tuple[int, ...]:
-        return self.pattern.rows
-
-    @property
-    def cols(self) -> tuple[int, ...]:
-        return self.pattern.cols
 
     def to_dense(self, values: Sequence[float]) -> list[list[float]]:
         """See :meth:`JacobianPattern.to_dense`."""
