@@ -57,6 +57,7 @@ without any structural nonzero (an output that does not depend on the input) is 
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,7 +89,7 @@ def check_triangle(triangle: object) -> str:
     return triangle
 
 
-class CSCPattern:
+class CSCPattern(abc.ABC):
     """The compressed-column layout shared by every sparse output: ``indptr[j]:indptr[j+1]``
     are the positions of column ``j``'s nonzeros and ``indices[k]`` is the row of the ``k``-th
     nonzero (rows increasing inside a column). Subclasses give the shape and the name of the
@@ -100,8 +101,9 @@ class CSCPattern:
     matrix: str = "matrix"
 
     @property
-    def shape(self) -> tuple[int, int]:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of the matrix."""
 
     @property
     def nnz(self) -> int:
