@@ -110,25 +110,26 @@ class StagedFunction:
     def _derivative(self, kind: str, wrt: int) -> StagedFunction:
         raise DifferentiationError(f"{self.name!r} is staged and offers no staged {kind}")
 
+    # the names and sizes are those of the Function wrapping the staged kernel
     @property
     def name(self) -> str:
-        return self.kernel.name
+        return self.function.name
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.kernel.inputs)
+        return self.function.input_names
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.kernel.outputs)
+        return self.function.output_names
 
     @property
     def input_sizes(self) -> tuple[int, ...]:
-        return tuple(p.size for p in self.kernel.inputs)
+        return self.function.input_sizes
 
     @property
     def output_sizes(self) -> tuple[int, ...]:
-        return tuple(p.size for p in self.kernel.outputs)
+        return self.function.output_sizes
 
     def __call__(self, *args: Any) -> Any:
         """Evaluate numerically (stage by stage, with the generated Rust's IEEE rules)."""

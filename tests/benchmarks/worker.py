@@ -77,14 +77,18 @@ def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
     f = M.g.Function(
         "bench", inputs, [expr], input_names=[f"in{k}" for k in range(len(inputs))], output_names=["y"]
     )
-    kernel = job["kernel"]
+    return _derive(f, job["kernel"], job["system"])
+
+
+def _derive(f: Any, kernel: str, system: str) -> Any:
+    """The kernel Function (ours: a sparse result for ``hess``/``jac``) of ``kernel`` of ``f``."""
     if kernel == "f":
         return f
     if kernel == "grad":
         return f.gradient(0)
-    if kernel == "hess" and job["system"] == "ours":
+    if kernel == "hess" and system == "ours":
         return f.sparse_hessian(0, triangle="full")
-    if kernel == "jac" and job["system"] == "ours":
+    if kernel == "jac" and system == "ours":
         return f.sparse_jacobian(0)
     if kernel in ("hess", "hess_dense"):
         return f.hessian(0)
@@ -188,15 +192,8 @@ def _ours_stages(M: Any, job: dict[str, Any]) -> tuple[dict[str, float], dict[st
                 output_names=["y"],
             ),
         )
-        kernel = job["kernel"]
-        derive = {
-            "f": lambda: f,
-            "grad": lambda: f.gradient(0),
-            "hess": lambda: f.sparse_hessian(0, triangle="full").function,
-            "hess_dense": lambda: f.hessian(0),
-            "hvp": lambda: f.hvp(0),
-        }[kernel]
-        g = timed("round trip", derive)
+        derived = timed("round trip", _derive, f, job["kernel"], "ours")
+        g = getattr(derived, "function", derived)  # a sparse result holds its Function
         timed("rust printing", g.generate_rust, _ours_config(M, job))
     stages["total"] = time.perf_counter() - t_start
     return stages, {"primal": f.kernel.op_count(), "generated": g.kernel.op_count()}
