@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
 
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
-from gradgen.ir.staged import Call, Carry, Ref, unrolled
+from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
 from gradgen.ir.verify import verify
 
 from .function import Function
@@ -78,6 +80,25 @@ def staged_derivative(f: Function, kind: str, wrt: int) -> Kernel:
     return derive(kind, wrt)
 
 
+#: the staged joint kernels of a staged kernel's Function: ``joint(artifacts)`` -> the kernel
+#: computing the builder's artifacts (``f``, ``grad``, ...) together
+_JOINTS: weakref.WeakKeyDictionary[Function, Callable[[Sequence[str]], Kernel]] = weakref.WeakKeyDictionary()
+
+
+def has_staged_joint(f: Function) -> bool:
+    """Whether the staged Function ``f`` offers joint kernels (``add_joint`` in the builder)."""
+    return f in _JOINTS
+
+
+def staged_joint(f: Function, artifacts: Sequence[str]) -> Kernel:
+    """The staged kernel computing the builder's ``artifacts`` of the staged Function ``f``
+    together; ``DifferentiationError`` when it offers none."""
+    joint = _JOINTS.get(f)
+    if joint is None:
+        raise DifferentiationError(f"{f.name!r} is staged and offers no staged joint kernel")
+    return joint(artifacts)
+
+
 class StagedFunction:
     """A staged function: callable like a :class:`Function` (one number or sequence per input,
     packed), with :meth:`to_function` (the unrolled equivalent), :meth:`generate_rust` and
@@ -90,6 +111,7 @@ class StagedFunction:
         stage: Function,
         count: int,
         derive: Callable[[str, int], StagedFunction] | None = None,
+        joint: Callable[[Sequence[str]], StagedFunction] | None = None,
     ) -> None:
         verify(kernel, "staging")
         self.kernel = kernel
@@ -99,6 +121,8 @@ class StagedFunction:
         self.count = count
         self._derive = derive
         _DERIVATIVES[self.function] = lambda kind, wrt: self.derivative(kind, wrt).kernel
+        if joint is not None:
+            _JOINTS[self.function] = lambda artifacts: joint(artifacts).kernel
 
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         """The staged derivative ``kind`` w.r.t. input ``wrt`` (what the builder's
@@ -140,9 +164,13 @@ class StagedFunction:
         outs = ", ".join(f"{n}[{s}]" for n, s in zip(self.output_names, self.output_sizes, strict=True))
         return f"{type(self).__name__}({self.name!r}: ({ins}) -> ({outs}), {self.count} stages)"
 
-    def to_function(self) -> Function:
-        """The unrolled :class:`Function` computing the same outputs (its size grows with N)."""
-        return Function.from_kernel(unrolled(self.kernel))
+    def to_function(self, name: str | None = None) -> Function:
+        """The unrolled :class:`Function` computing the same outputs (its size grows with N),
+        named ``name`` (default: this function's name)."""
+        kernel = unrolled(self.kernel)
+        if name is not None:
+            kernel = attrs.evolve(kernel, name=_check_name("a function name", name))
+        return Function.from_kernel(kernel)
 
     def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
         return self.function.generate_rust(config)
@@ -165,24 +193,37 @@ class BatchedFunction(StagedFunction):
     def input_sequence_names(self) -> tuple[str, ...]:
         return self.input_names
 
-    def jacobian(self, wrt_index: int = 0) -> BatchedFunction:
+    def jacobian(self, wrt_index: int = 0, name: str | None = None) -> BatchedJacobianFunction:
         """The Jacobian w.r.t. the packed input ``wrt_index``, staged: the Jacobian of a map is
-        block diagonal, so ``<name>_jacobian_<input>`` is a loop over the stage Jacobians with
-        one output per output of the stage, ``count`` row-major blocks packed one after the
-        other (block ``k`` is ``d out_k / d in_k``; every other entry is zero)."""
+        block diagonal, so ``<name>_jacobian_<input>`` (or ``name``) is a loop over the stage
+        Jacobians with one output per output of the stage, ``count`` row-major blocks packed one
+        after the other (block ``k`` is ``d out_k / d in_k``; every other entry is zero)."""
         n_in = len(self.kernel.inputs)
         if isinstance(wrt_index, bool) or not isinstance(wrt_index, int) or not 0 <= wrt_index < n_in:
             raise DifferentiationError(
                 f"wrt_index must be an input index 0..{n_in - 1} of {self.name!r}, got {wrt_index!r}"
             )
         block = self.stage.jacobian(wrt_index)
-        name = f"{self.name}_jacobian_{self.input_names[wrt_index]}"
-        return _batched(block, self.count, list(self.input_names), name)
+        full = name if name is not None else f"{self.name}_jacobian_{self.input_names[wrt_index]}"
+        jac = _batched(block, self.count, list(self.input_names), full, BatchedJacobianFunction)
+        jac.batched, jac.wrt_index = self, wrt_index
+        return jac
 
     def _derivative(self, kind: str, wrt: int) -> StagedFunction:
         if kind == "jacobian":
             return self.jacobian(wrt)
         return super()._derivative(kind, wrt)
+
+
+_B = TypeVar("_B", bound=BatchedFunction)
+
+
+class BatchedJacobianFunction(BatchedFunction):
+    """The staged Jacobian of a :class:`BatchedFunction` (what its ``jacobian`` returns):
+    ``batched`` is that function and ``wrt_index`` the packed input it is taken w.r.t."""
+
+    batched: BatchedFunction
+    wrt_index: int
 
 
 class ReducedFunction(StagedFunction):
@@ -200,24 +241,62 @@ class ReducedFunction(StagedFunction):
     def output_name(self) -> str:
         return self.output_names[0]
 
+    def _wrt(self, wrt_index: object) -> int:
+        if isinstance(wrt_index, bool) or wrt_index not in (0, 1):
+            raise DifferentiationError(f"wrt_index must be 0 or 1 for {self.name!r}, got {wrt_index!r}")
+        assert isinstance(wrt_index, int)
+        return wrt_index
+
     def gradient(self, wrt_index: int = 0) -> StagedFunction:
         """The gradient of a scalar fold w.r.t. the initial accumulator (``0``) or the packed
         blocks (``1``), by an adjoint sweep: one forward loop storing the ``count`` stage
         states in the workspace, then one reversed loop calling the stage's vector-Jacobian
         product with the adjoint carried from stage to stage. Output ``grad_<input>``."""
-        if wrt_index not in (0, 1) or isinstance(wrt_index, bool):
-            raise DifferentiationError(f"wrt_index must be 0 or 1 for {self.name!r}, got {wrt_index!r}")
-        k = self.stage.kernel
-        acc, x = k.inputs
+        wrt_index = self._wrt(wrt_index)
+        acc = self.stage.kernel.inputs[0]
         if acc.size != 1:
             raise DifferentiationError(
                 f"the gradient of {self.name!r} needs a scalar accumulator; "
-                f"{acc.name!r} has {acc.size} elements"
+                f"{acc.name!r} has {acc.size} elements (use jacobian or vjp)"
             )
-        n = self.count
         seed = Function("seed", [SX.sym("a")], [1.0], ["a"], ["one"])
-        vjp = self.stage.vjp(wrt_index=(0, 1) if wrt_index == 1 else 0)
         wrt = self.kernel.inputs[wrt_index]
+        step = Call(seed.kernel, 1, (Ref("in", 0),), (Ref("tmp", 1),))
+        port = Port(f"grad_{wrt.name}", wrt.size, wrt.scalar)
+        name = f"{self.name}_gradient_{wrt.name}"
+        return self._adjoint_sweep(wrt_index, name, self.kernel.inputs, port, step, Ref("tmp", 1))
+
+    def vjp(self, wrt_index: int = 0, name: str | None = None) -> StagedFunction:
+        """The vector-Jacobian product ``w^T d acc_N / d <input>`` w.r.t. the initial
+        accumulator (``0``) or the packed blocks (``1``) for a cotangent ``w`` given at run
+        time: ``<name>_vjp_<input>`` with inputs ``(<acc>0, <x>_seq, cotangent_<output>)`` and
+        output ``vjp_<input>``, the adjoint sweep of :meth:`gradient` seeded with ``w``."""
+        wrt_index = self._wrt(wrt_index)
+        out, wrt = self.kernel.outputs[0], self.kernel.inputs[wrt_index]
+        cotangent = Port(f"cotangent_{out.name}", out.size, out.scalar)
+        _distinct(self.name, [p.name for p in (*self.kernel.inputs, cotangent)])
+        ports = (*self.kernel.inputs, cotangent)
+        port = Port(f"vjp_{wrt.name}", wrt.size, wrt.scalar)
+        full = name if name is not None else f"{self.name}_vjp_{wrt.name}"
+        return self._adjoint_sweep(
+            wrt_index, _check_name("a kernel name", full), ports, port, None, Ref("in", 2)
+        )
+
+    def _adjoint_sweep(
+        self,
+        wrt_index: int,
+        name: str,
+        ports: Sequence[Port],
+        out_port: Port,
+        seed: Call | None,
+        init: Ref,
+    ) -> StagedFunction:
+        """One forward loop storing the states, ``seed`` (writing the initial adjoint), then one
+        reversed loop calling the stage VJP with the adjoint (initially ``init``) carried."""
+        k = self.stage.kernel
+        acc, x = k.inputs
+        n = self.count
+        vjp = self.stage.vjp(wrt_index=(0, 1) if wrt_index == 1 else 0)
         outputs: tuple[Ref | None, ...] = (None, Ref("out", 0, 0, x.size)) if wrt_index == 1 else (None,)
         final = Ref("out", 0) if wrt_index == 0 else None
         steps = (
@@ -228,33 +307,125 @@ class ReducedFunction(StagedFunction):
                 (None, Ref("tmp", 0, 0, acc.size)),
                 (Carry(0, 0, Ref("in", 0)),),
             ),
-            Call(seed.kernel, 1, (Ref("in", 0),), (Ref("tmp", 1),)),
+            *(() if seed is None else (seed,)),
             Call(
                 vjp.kernel,
                 n,
                 (Ref("tmp", 0, 0, acc.size), Ref("in", 1, 0, x.size), None),
                 outputs,
-                (Carry(2, 0, Ref("tmp", 1), final),),
+                (Carry(2, 0, init, final),),
                 reverse=True,
             ),
         )
         kernel = Kernel(
-            f"{self.name}_gradient_{wrt.name}",
-            self.kernel.inputs,
-            (Port(f"grad_{wrt.name}", wrt.size, wrt.scalar),),
+            name,
+            tuple(ports),
+            (out_port,),
             [],
             [],
             [],
             [[]],
             steps=steps,
-            temps=(n * acc.size, 1),
+            temps=(n * acc.size,) if seed is None else (n * acc.size, 1),
         )
+        return StagedFunction(kernel, self.stage, n)
+
+    def jacobian(self, wrt_index: int = 0, name: str | None = None) -> StagedFunction:
+        """The Jacobian of the final accumulator w.r.t. the initial accumulator (``0``) or the
+        packed blocks (``1``), for an accumulator of any size ``m``, as loops:
+        ``<name>_jacobian_<input>`` with the row-major output ``jacobian_<output>_<input>``
+        (``m`` rows; ``m * count * nx`` entries w.r.t. the blocks, every one structurally
+        present). W.r.t. the accumulator: one forward loop carrying the state and the ``m x m``
+        product of the stage Jacobians (one JVP per column). W.r.t. the blocks: one forward loop
+        storing the states, then one reversed loop carrying ``M = d acc_N / d acc_k`` (``m x
+        m``, starting at the identity; one VJP per row gives ``M A_k`` and ``M B_k``) and
+        writing the block column of stage ``k``. The workspace is ``count * m`` states plus
+        ``O(m^2)``."""
+        wrt_index = self._wrt(wrt_index)
+        k = self.stage.kernel
+        acc, x = k.inputs
+        na, nx, n = acc.size, x.size, self.count
+        out, wrt = self.kernel.outputs[0], self.kernel.inputs[wrt_index]
+        port = Port(f"jacobian_{out.name}_{wrt.name}", na * wrt.size)
+        full = _check_name("a kernel name", name if name is not None else f"{self.name}_jacobian_{wrt.name}")
+
+        def eye(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            return [[b.const(1.0 if i == j else 0.0) for i in range(na) for j in range(na)]]
+
+        eye_k = _build(f"{self.name}_identity", (Port("a", na),), (Port("eye", na * na),), eye)
+        steps: tuple[Call, ...]
+        if wrt_index == 0:
+            jvp = self.stage.jvp(wrt_index=0)  # (acc, x, tangent_acc) -> d acc_next
+
+            def forward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+                a, phi, xk = ins
+                nxt = unroll(b, k, [a, xk])[0]
+                cols = [unroll(b, jvp.kernel, [a, xk, phi[j::na]])[0] for j in range(na)]
+                return [nxt, [cols[j][i] for i in range(na) for j in range(na)]]
+
+            stage_ports = (acc, Port("phi", na * na), x)
+            stage_outs = (Port("acc_next", na), Port("phi_next", na * na))
+            stage = _build(f"{self.name}_tangent_stage", stage_ports, stage_outs, forward)
+            steps = (
+                Call(eye_k, 1, (Ref("in", 0),), (Ref("tmp", 0),)),
+                Call(
+                    stage,
+                    n,
+                    (None, None, Ref("in", 1, 0, nx)),
+                    (None, None),
+                    (Carry(0, 0, Ref("in", 0)), Carry(1, 1, Ref("tmp", 0), Ref("out", 0))),
+                ),
+            )
+            temps: tuple[int, ...] = (na * na,)
+        else:
+            vjp = self.stage.vjp(wrt_index=(0, 1))  # (acc, x, cotangent) -> (w A_k, w B_k)
+
+            def backward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+                a, xk, m = ins
+                rows = [unroll(b, vjp.kernel, [a, xk, m[i * na : (i + 1) * na]]) for i in range(na)]
+                return [[v for row in rows for v in row[0]], *(row[1] for row in rows)]
+
+            back_ports = (acc, x, Port("m", na * na))
+            back_outs = (Port("m_prev", na * na), *(Port(f"row_{i}", nx) for i in range(na)))
+            back = _build(f"{self.name}_adjoint_rows", back_ports, back_outs, backward)
+            steps = (
+                Call(
+                    _with_state_output(k),
+                    n,
+                    (None, Ref("in", 1, 0, nx)),
+                    (None, Ref("tmp", 0, 0, na)),
+                    (Carry(0, 0, Ref("in", 0)),),
+                ),
+                Call(eye_k, 1, (Ref("in", 0),), (Ref("tmp", 1),)),
+                Call(
+                    back,
+                    n,
+                    (Ref("tmp", 0, 0, na), Ref("in", 1, 0, nx), None),
+                    (None, *(Ref("out", 0, i * n * nx, nx) for i in range(na))),
+                    (Carry(2, 0, Ref("tmp", 1)),),
+                    reverse=True,
+                ),
+            )
+            temps = (n * na, na * na)
+        kernel = Kernel(full, self.kernel.inputs, (port,), [], [], [], [[]], steps=steps, temps=temps)
         return StagedFunction(kernel, self.stage, n)
 
     def _derivative(self, kind: str, wrt: int) -> StagedFunction:
         if kind == "gradient":
             return self.gradient(wrt)
+        if kind == "jacobian":
+            return self.jacobian(wrt)
+        if kind == "vjp":
+            return self.vjp(wrt)
         return super()._derivative(kind, wrt)
+
+
+def _build(name: str, ports: Sequence[Port], outs: Sequence[Port], body: object) -> Kernel:
+    """A straight-line kernel over ``ports`` whose outputs ``body(builder, inputs)`` returns."""
+    b = KernelBuilder()
+    ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
+    results = body(b, ins)  # type: ignore[operator]
+    return b.finish(name, ports, outs, results)
 
 
 def _with_state_output(kernel: Kernel) -> Kernel:
@@ -294,7 +465,7 @@ def zip_function(
                 f"function {f.name!r} has {len(ports)} inputs but {len(input_names)} input names were given"
             )
         in_names = [_check_name("an input name", x) for x in input_names]
-    return _batched(stage, n, in_names, name if name is not None else f"{f.name}_zip")
+    return _batched(stage, n, in_names, name if name is not None else f"{f.name}_zip", BatchedFunction)
 
 
 def map_function(
@@ -316,12 +487,11 @@ def map_function(
     n = _check_count(count)
     stage = _stage(f, simplification)
     in_name = f"{stage.kernel.inputs[0].name}_seq" if input_name is None else input_name
-    return _batched(
-        stage, n, [_check_name("input_name", in_name)], name if name is not None else f"{f.name}_map"
-    )
+    full = name if name is not None else f"{f.name}_map"
+    return _batched(stage, n, [_check_name("input_name", in_name)], full, BatchedFunction)
 
 
-def _batched(stage: Function, n: int, in_names: list[str], name: str) -> BatchedFunction:
+def _batched(stage: Function, n: int, in_names: list[str], name: str, kind: type[_B]) -> _B:
     _check_name("a staged function name", name)
     k = stage.kernel
     out_names = [p.name for p in k.outputs]
@@ -342,7 +512,7 @@ def _batched(stage: Function, n: int, in_names: list[str], name: str) -> Batched
         [[] for _ in k.outputs],
         steps=(call,),
     )
-    return BatchedFunction(kernel, stage, n)
+    return kind(kernel, stage, n)
 
 
 def reduce_function(
