@@ -102,11 +102,19 @@ from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
 from .sets import SquaredDistanceToSet
-from .shooting import SingleShootingProblem
+from .shooting import (
+    SingleShootingBundle,
+    SingleShootingGradientFunction,
+    SingleShootingHvpFunction,
+    SingleShootingJointFunction,
+    SingleShootingPrimalFunction,
+    SingleShootingProblem,
+)
 from .simplification import CSEAssignment, CSEPlan, cse, simplify
 from .sparse import SparseHessian, SparseJacobian
 from .staged import (
     BatchedFunction,
+    BatchedJacobianFunction,
     ReducedFunction,
     StagedFunction,
     map_function,
@@ -158,7 +166,9 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "SquaredDistanceToSet",
     # staged code generation: loops over a horizon
     "map_function", "zip_function", "reduce_function", "StagedFunction", "BatchedFunction",
-    "ReducedFunction", "SingleShootingProblem",
+    "BatchedJacobianFunction",
+    "ReducedFunction", "SingleShootingProblem", "SingleShootingBundle", "SingleShootingPrimalFunction",
+    "SingleShootingGradientFunction", "SingleShootingHvpFunction", "SingleShootingJointFunction",
     # progress of long operations (logging)
     "enable_progress",
     # errors

@@ -85,8 +85,8 @@ from gradgen.passes.sparsity import check_triangle
 from .cargo_build import cargo_build
 from .function import Function
 from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
-from .shooting import SingleShootingProblem
-from .staged import StagedFunction
+from .shooting import SingleShootingBundle, SingleShootingProblem, _ShootingFunction
+from .staged import StagedFunction, has_staged_joint
 
 __all__ = [
     "BuildResult",
@@ -295,6 +295,12 @@ class FunctionBuilder:
     """The scoped builder of one source function (returned by ``for_function``)."""
 
     def __init__(self, parent: CodeGenerationBuilder, f: Function) -> None:
+        #: the problem of a single-shooting source (its joint kernels take a SingleShootingBundle)
+        self.problem: SingleShootingProblem | None = None
+        if isinstance(f, SingleShootingProblem):
+            self.problem = f
+        elif isinstance(f, _ShootingFunction):
+            self.problem = f.problem
         if isinstance(f, (StagedFunction, SingleShootingProblem)):
             f = f.function  # a staged kernel; its derivatives are its staged ones
         if not isinstance(f, Function):
@@ -357,9 +363,22 @@ class FunctionBuilder:
         """Hessian-vector products ``<crate>_<f>_hvp[_<in>]`` (direction input ``v_<in>``)."""
         return self._separate("hvp", wrt, "add_hvp()")
 
-    def add_joint(self, bundle: FunctionBundle) -> FunctionBuilder:
-        """One kernel computing every artifact of ``bundle`` from a shared graph."""
+    def add_joint(self, bundle: FunctionBundle | SingleShootingBundle) -> FunctionBuilder:
+        """One kernel computing every artifact of ``bundle`` from a shared graph; for a
+        single-shooting problem, a :class:`SingleShootingBundle`: one staged kernel
+        ``<crate>_<f>_<f|grad_<u_seq>|hvp_<u_seq>|states joined>`` sharing one rollout."""
         self._live()
+        if self.problem is not None or isinstance(bundle, SingleShootingBundle):
+            if self.problem is None:
+                raise GradgenTypeError(
+                    f"a SingleShootingBundle needs a SingleShootingProblem source, not {self.function.name!r}"
+                )
+            self.requests.append(("joint", self.problem.builder_artifacts(bundle), "add_joint(...)", "full"))
+            return self
+        if self.function.kernel.steps and not has_staged_joint(self.function):
+            raise DifferentiationError(
+                f"{self.function.name!r} is staged and offers no joint kernel; add its kernels one by one"
+            )
         if not isinstance(bundle, FunctionBundle):
             raise GradgenTypeError(f"add_joint expects a FunctionBundle, got {type(bundle).__name__}")
         self.requests.append(
@@ -476,7 +495,7 @@ class CodeGenerationBuilder:
         self._shorthand("add_hvp()").add_hvp(wrt)
         return self
 
-    def add_joint(self, bundle: FunctionBundle) -> CodeGenerationBuilder:
+    def add_joint(self, bundle: FunctionBundle | SingleShootingBundle) -> CodeGenerationBuilder:
         self._shorthand("add_joint()").add_joint(bundle)
         return self
 

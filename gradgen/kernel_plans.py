@@ -29,7 +29,7 @@ from .config import RustBackendConfig
 from .errors import ConfigError, InvalidNameError
 from .function import Function
 from .pipeline import compile_kernel
-from .staged import staged_derivative
+from .staged import staged_derivative, staged_joint
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {
@@ -172,6 +172,7 @@ _ARTIFACT_TEXT = {
     "({tri}, compressed-column order)",
     "hvp": "the Hessian of `{f}` with respect to {wrt} times a direction",
     "vjp": "the vector-Jacobian product of `{f}` with respect to {wrt}",
+    "states": "the rollout states of `{f}`",
 }
 
 
@@ -198,6 +199,8 @@ def _maker(
     """The kernel of a request (verified by the pass manager) and its sparse output patterns."""
     if kind == "primal":
         return lambda: (f.kernel, {})
+    if f.kernel.steps and kind == "joint":  # a staged function's own joint kernel
+        return lambda: (staged_joint(f, [artifact for artifact, _ in parts]), {})
     if f.kernel.steps and kind != "joint":  # a staged function's own staged derivatives
         return lambda: (staged_derivative(f, kind, parts[0][1][0]), {})
     if kind == "joint":

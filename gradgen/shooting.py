@@ -1,13 +1,25 @@
 """``SingleShootingProblem``: the total cost of an optimal control problem over a horizon, its
-gradient by an adjoint sweep, both kept as loops down to Rust.
+gradient by an adjoint sweep and its Hessian-vector product, kept as loops down to Rust.
 
 With dynamics ``x_{k+1} = f(x_k, u_k, p)``, stage cost ``ell(x_k, u_k, p)`` and terminal cost
 ``Vf(x_N, p)``, the total cost is ``sum_k ell(x_k, u_k, p) + Vf(x_N, p)`` with inputs
-``(x0, u_seq, p)``. :meth:`SingleShootingProblem.primal` is one forward loop carrying the state
-and the running cost; :meth:`SingleShootingProblem.gradient` (w.r.t. ``u_seq``) is one forward
-loop storing the states (workspace ``N * nx``), the terminal gradient, then one reversed loop
-calling the VJP of the stage Hamiltonian ``ell + lambda . f`` with the adjoint ``lambda``
-carried from stage to stage. Both are staged kernels (:mod:`ir.staged`).
+``(x0, u_seq, p)`` (and the penalty weight ``c`` when it is a runtime symbol, see
+:meth:`SingleShootingProblem.with_penalties`).
+
+Every kernel of a problem is one staged kernel (:mod:`ir.staged`) assembled by one function,
+:func:`_assemble`, from the outputs it is asked for (a :class:`SingleShootingBundle`):
+
+1. one forward loop carrying the state (and the running cost, and with an HVP the state
+   tangent), storing the states ``x_0 .. x_{N-1}`` when something needs them (the adjoint
+   sweep, or the ``x_traj`` output, which then doubles as the storage);
+2. one terminal call: the total cost, the terminal adjoint ``grad Vf`` and its tangent;
+3. with a gradient or an HVP, one reversed loop calling the VJP of the stage Hamiltonian
+   ``ell + lambda . f`` (and its JVP for the HVP) with the adjoint carried from stage to stage.
+
+:meth:`~SingleShootingProblem.primal`, :meth:`~SingleShootingProblem.gradient`,
+:meth:`~SingleShootingProblem.hvp` and :meth:`~SingleShootingProblem.joint` are that one
+assembly with different bundles, so a joint kernel shares its one forward rollout between all
+its outputs.
 """
 
 from __future__ import annotations
@@ -16,33 +28,199 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
+import attrs
+
+from gradgen.errors import ConfigError, DifferentiationError, FunctionDefinitionError, GradgenTypeError
+from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll
 
 from .function import Function
-from .staged import StagedFunction, _check_count, _check_name
+from .staged import StagedFunction, _build, _check_count, _check_name
+
+#: the outputs a bundle can ask for, in the order a joint kernel returns them
+_LABELS = ("cost", "gradient", "hvp", "states")
+#: the builder's artifact name of each label (``add_joint``'s generated names use them)
+_ARTIFACTS = {"cost": "f", "gradient": "grad", "hvp": "hvp", "states": "states"}
 
 
-def _kernel(name: str, ports: Sequence[Port], outs: Sequence[Port], body: object) -> Kernel:
-    """A straight-line kernel over ``ports`` whose outputs ``body(builder, inputs)`` returns."""
-    b = KernelBuilder()
-    ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
-    results = body(b, ins)  # type: ignore[operator]
-    return b.finish(name, ports, outs, results)
-
-
-def _penalized(cost: Function, residual: Function, weight: float) -> Function:
-    """``cost + weight/2 ||residual||^2`` (both over the same inputs)."""
+def _penalized(cost: Function, residual: Function, weight: float | None, n_par: int) -> Function:
+    """``cost + c/2 ||residual||^2`` over the inputs of ``cost``, whose last input (the
+    parameters) gains one element, ``c``, when ``weight`` is ``None`` (a runtime weight)."""
     k = cost.kernel
+    ports = list(k.inputs)
+    if weight is None:
+        ports[-1] = Port(ports[-1].name, n_par + 1)
 
     def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-        value = unroll(b, k, ins)[0][0]
-        r = unroll(b, residual.kernel, ins)[0]
+        args = [*ins[:-1], ins[-1][:n_par]]
+        value = unroll(b, k, args)[0][0]
+        r = unroll(b, residual.kernel, args)[0]
         squares = b.sum([b.mul(v, v) for v in r])
-        return [[b.add(value, b.mul(b.const(0.5 * weight), squares))]]
+        half = b.const(0.5 * weight) if weight is not None else b.mul(b.const(0.5), ins[-1][n_par])
+        return [[b.add(value, b.mul(half, squares))]]
 
-    return Function.from_kernel(_kernel(f"{k.name}_penalized", k.inputs, k.outputs, body))
+    return Function.from_kernel(_build(f"{k.name}_penalized", ports, k.outputs, body))
+
+
+def _widened(f: Function, n_par: int) -> Function:
+    """``f(x, u, p)`` taking the parameters with the runtime weight appended (and ignoring it)."""
+    k = f.kernel
+    ports = (*k.inputs[:-1], Port(k.inputs[-1].name, n_par + 1))
+
+    def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+        return unroll(b, k, [*ins[:-1], ins[-1][:n_par]])
+
+    return Function.from_kernel(_build(k.name, ports, k.outputs, body))
+
+
+class SingleShootingBundle:
+    """The outputs of one joint single-shooting kernel (:meth:`SingleShootingProblem.joint`):
+    ``add_cost()``, ``add_gradient()`` (w.r.t. the control sequence), ``add_hvp()`` (adds the
+    direction input ``v_<u_seq>``) and ``add_rollout_states()`` (``x_traj``: ``x_0 .. x_N``
+    packed). Each ``add_*`` returns a new bundle; the kernel returns the outputs in that fixed
+    order (cost, gradient, HVP, states) whatever the order of the calls. A bundle needs the
+    cost, the gradient or the HVP, and at least two outputs (one output is what ``primal``,
+    ``gradient`` and ``hvp`` generate)."""
+
+    __slots__ = ("include_cost", "include_gradient", "include_hvp", "include_states")
+
+    def __init__(
+        self,
+        include_cost: bool = False,
+        include_gradient: bool = False,
+        include_hvp: bool = False,
+        include_states: bool = False,
+    ) -> None:
+        flags = (include_cost, include_gradient, include_hvp, include_states)
+        for label, flag in zip(_LABELS, flags, strict=True):
+            if not isinstance(flag, bool):
+                raise GradgenTypeError(
+                    f"SingleShootingBundle's include_{label} must be True or False, got {flag!r}"
+                )
+        self.include_cost, self.include_gradient, self.include_hvp, self.include_states = flags
+
+    def _with(self, label: str) -> SingleShootingBundle:
+        flags = dict(zip(_LABELS, self._flags(), strict=True)) | {label: True}
+        return SingleShootingBundle(*(flags[x] for x in _LABELS))
+
+    def _flags(self) -> tuple[bool, bool, bool, bool]:
+        return (self.include_cost, self.include_gradient, self.include_hvp, self.include_states)
+
+    def add_cost(self) -> SingleShootingBundle:
+        """Include the total cost (output ``cost``)."""
+        return self._with("cost")
+
+    def add_gradient(self) -> SingleShootingBundle:
+        """Include the gradient w.r.t. the control sequence (output ``grad_<u_seq>``)."""
+        return self._with("gradient")
+
+    def add_hvp(self) -> SingleShootingBundle:
+        """Include the Hessian-vector product w.r.t. the control sequence (direction input
+        ``v_<u_seq>``, output ``hvp_<u_seq>``)."""
+        return self._with("hvp")
+
+    def add_rollout_states(self) -> SingleShootingBundle:
+        """Include the states ``x_0 .. x_N`` packed (output ``x_traj``)."""
+        return self._with("states")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The requested outputs among ``cost``, ``gradient``, ``hvp``, ``states``, in order."""
+        return tuple(x for x, flag in zip(_LABELS, self._flags(), strict=True) if flag)
+
+    def checked(self) -> tuple[str, ...]:
+        """:attr:`labels`, refused (``ConfigError``) for a bundle that is not a joint kernel."""
+        labels = self.labels
+        if not set(labels) & {"cost", "gradient", "hvp"}:
+            raise ConfigError(
+                "the SingleShootingBundle asks for none of the cost, the gradient and the HVP; "
+                "add at least one of add_cost(), add_gradient(), add_hvp()"
+            )
+        if len(labels) < 2:
+            method = {"cost": "primal()", "gradient": "gradient()", "hvp": "hvp()"}[labels[0]]
+            raise ConfigError(
+                f"the SingleShootingBundle asks for the {labels[0]} alone; a joint kernel computes "
+                f"at least two outputs: add another one, or use the problem's {method}"
+            )
+        return labels
+
+    @classmethod
+    def from_artifacts(cls, artifacts: Sequence[str]) -> SingleShootingBundle:
+        """The bundle of the builder's artifact names (``f``, ``grad``, ``hvp``, ``states``)."""
+        by_artifact = {a: label for label, a in _ARTIFACTS.items()}
+        chosen = {by_artifact[a] for a in artifacts}
+        return cls(*(label in chosen for label in _LABELS))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SingleShootingBundle) and self._flags() == other._flags()
+
+    def __hash__(self) -> int:
+        return hash(self._flags())
+
+    def __repr__(self) -> str:
+        calls = "".join(f".add_{'rollout_states' if x == 'states' else x}()" for x in self.labels)
+        return f"SingleShootingBundle(){calls}"
+
+
+class _ShootingFunction(StagedFunction):
+    """A staged kernel of a :class:`SingleShootingProblem` (``problem`` is its source)."""
+
+    def __init__(self, kernel: Kernel, stage: Function, count: int, problem: SingleShootingProblem) -> None:
+        super().__init__(kernel, stage, count, problem.derivative, problem._joint_of_artifacts)
+        self.problem = problem
+
+
+class SingleShootingPrimalFunction(_ShootingFunction):
+    """The total cost (and the states with ``include_states``): what ``primal()`` returns."""
+
+
+class SingleShootingGradientFunction(_ShootingFunction):
+    """The gradient w.r.t. the control sequence by an adjoint sweep: what ``gradient()`` returns."""
+
+
+class SingleShootingHvpFunction(_ShootingFunction):
+    """The Hessian-vector product w.r.t. the control sequence: what ``hvp()`` returns."""
+
+
+class SingleShootingJointFunction(_ShootingFunction):
+    """Several outputs from one rollout (what ``joint(bundle)`` returns); ``bundle`` is the
+    :class:`SingleShootingBundle` it computes."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        stage: Function,
+        count: int,
+        problem: SingleShootingProblem,
+        bundle: SingleShootingBundle,
+    ) -> None:
+        super().__init__(kernel, stage, count, problem)
+        self.bundle = bundle
+
+
+@attrs.frozen
+class _Stages:
+    """The checked stage functions of a problem. With a runtime penalty weight, the parameter
+    input of ``f``, ``ell`` and ``vf`` is ``p`` with ``c`` appended (``n_par + 1`` elements)."""
+
+    n: int
+    f: Function
+    ell: Function
+    vf: Function
+    n_par: int
+    runtime_weight: bool
+
+
+class _Slots:
+    """Port lists built by name: ``add`` returns the index of the new port."""
+
+    def __init__(self) -> None:
+        self.ports: list[Port] = []
+
+    def add(self, name: str, size: int, scalar: bool = False) -> int:
+        self.ports.append(Port(name, size, scalar))
+        return len(self.ports) - 1
 
 
 class SingleShootingProblem:
@@ -54,7 +232,7 @@ class SingleShootingProblem:
         self.dynamics: Function | None = None
         self.stage_cost: Function | None = None
         self.terminal_cost: Function | None = None
-        self.penalties: tuple[Function, Function, float] | None = None
+        self.penalties: tuple[Function, Function, float | SX] | None = None
         self.names = ("x0", "u_seq", "p")
         self.simplification: str | int | None = None
 
@@ -79,22 +257,35 @@ class SingleShootingProblem:
         )
 
     def with_penalties(
-        self, stage_penalty: Function, terminal_penalty: Function, penalty_weight: float
+        self, stage_penalty: Function, terminal_penalty: Function, penalty_weight: float | SX
     ) -> SingleShootingProblem:
         """Add ``c/2 ||q(x_k, u_k, p)||^2`` to every stage cost and ``c/2 ||q_N(x_N, p)||^2`` to
         the terminal cost (``stage_penalty`` takes ``(x, u, p)``, ``terminal_penalty``
-        ``(x, p)``, each with one output, the residual); ``penalty_weight`` ``c`` is a number."""
+        ``(x, p)``, each with one output, the residual). ``penalty_weight`` ``c`` is a number
+        (built into the code) or a scalar symbol such as ``SX.sym("c")``: then every kernel of
+        the problem takes ``c`` at run time, as a scalar input named like the symbol, placed
+        after the parameters (before the direction of an HVP)."""
         q = self._function(stage_penalty, "stage penalty", 3)
         qn = self._function(terminal_penalty, "terminal penalty", 2)
-        if isinstance(penalty_weight, bool) or not isinstance(penalty_weight, (int, float)):
+        weight: float | SX
+        if isinstance(penalty_weight, SX):
+            if not penalty_weight.is_symbol:
+                raise GradgenTypeError(
+                    f"penalty_weight must be a number or a scalar symbol (SX.sym), got the expression "
+                    f"{penalty_weight}; make the expression a symbol's value at run time instead"
+                )
+            weight = penalty_weight
+        elif isinstance(penalty_weight, bool) or not isinstance(penalty_weight, (int, float)):
             raise GradgenTypeError(
-                f"penalty_weight must be a number, got {type(penalty_weight).__name__} "
-                "(a runtime weight is not supported by the staged problem)"
+                f"penalty_weight must be a number or a scalar symbol (SX.sym), got "
+                f"{type(penalty_weight).__name__}"
             )
+        else:
+            weight = float(penalty_weight)
         for fn in (q, qn):
             if len(fn.kernel.outputs) != 1:
                 raise FunctionDefinitionError(f"the penalty {fn.name!r} must have one (residual) output")
-        return self._with(penalties=(q, qn, float(penalty_weight)))
+        return self._with(penalties=(q, qn, weight))
 
     def with_input_names(
         self,
@@ -113,6 +304,23 @@ class SingleShootingProblem:
         """Simplify the stage functions at ``level`` before staging them."""
         return self._with(simplification=level)
 
+    @property
+    def penalty_weight_name(self) -> str | None:
+        """The name of the runtime penalty weight input (``None`` when ``c`` is a number)."""
+        if self.penalties is not None and isinstance(self.penalties[2], SX):
+            return self.penalties[2].name
+        return None
+
+    @property
+    def has_runtime_penalty_weight(self) -> bool:
+        return self.penalty_weight_name is not None
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The inputs of the cost: ``(x0, u_seq, p)``, then the runtime penalty weight if any."""
+        weight = self.penalty_weight_name
+        return self.names if weight is None else (*self.names, weight)
+
     @staticmethod
     def _function(f: object, what: str, n_inputs: int) -> Function:
         if not isinstance(f, Function):
@@ -123,7 +331,7 @@ class SingleShootingProblem:
             )
         return f
 
-    def _checked(self) -> tuple[int, Function, Function, Function]:
+    def _checked(self) -> _Stages:
         if (
             self.horizon is None
             or self.dynamics is None
@@ -157,79 +365,249 @@ class SingleShootingProblem:
                 )
             if what == "cost" and [p.size for p in fn.kernel.outputs] != [1]:
                 raise FunctionDefinitionError(f"the cost {fn.name!r} must have one scalar output")
+        runtime = False
         if self.penalties is not None:
             q, qn, c = self.penalties
-            ell, vf = _penalized(ell, q, c), _penalized(vf, qn, c)
+            runtime = isinstance(c, SX)
+            weight = None if isinstance(c, SX) else c
+            ell, vf = _penalized(ell, q, weight, npar), _penalized(vf, qn, weight, npar)
+            if runtime:
+                f = _widened(f, npar)
         level = self.simplification
         if level is not None:
             f, ell, vf = (fn.simplify(level) for fn in (f, ell, vf))
-        return self.horizon, f, ell, vf
+        return _Stages(self.horizon, f, ell, vf, npar, runtime)
 
-    def _ports(self, n: int, f: Function) -> tuple[Port, Port, Port]:
-        x, u, p = f.kernel.inputs
-        return (Port(self.names[0], x.size), Port(self.names[1], n * u.size), Port(self.names[2], p.size))
+    def _inputs(self, st: _Stages, hvp: bool) -> tuple[Port, ...]:
+        """The ports ``(x0, u_seq, p[, c][, v_<u_seq>])``, their names checked distinct."""
+        x, u, _ = st.f.kernel.inputs
+        ports = [
+            Port(self.names[0], x.size),
+            Port(self.names[1], st.n * u.size),
+            Port(self.names[2], st.n_par),
+        ]
+        weight = self.penalty_weight_name
+        if weight is not None:
+            ports.append(Port(weight, 1, True))
+        if hvp:
+            ports.append(Port(f"v_{self.names[1]}", st.n * u.size))
+        names = [p.name for p in ports]
+        for name in names:
+            if names.count(name) > 1:
+                raise FunctionDefinitionError(
+                    f"problem {self.name!r}: the input name {name!r} is used twice (the penalty weight "
+                    "symbol, the input names and the HVP direction v_<controls> must differ)"
+                )
+        return tuple(ports)
 
-    # ---- staged kernels ----------------------------------------------------------------------------
-    def primal(self, include_states: bool = False) -> StagedFunction:
-        """``<name>`` with output ``cost`` (and ``x_traj``: ``x_0 .. x_N`` packed, with
-        ``include_states``): one forward loop carrying the state and the running cost."""
-        n, f, ell, vf = self._checked()
-        x, u, p = f.kernel.inputs
-        nx = x.size
-        state, run = Port("x", nx), Port("cost", 1, True)
-        stage_ports = (state, run, Port("u", u.size), Port("p", p.size))
-        stage_outs = [Port("x_next", nx), Port("cost_next", 1, True)]
-        if include_states:
-            stage_outs.append(Port("x_now", nx))
+    # ---- the one assembly of every kernel -----------------------------------------------------------
+    def _assemble(self, labels: Sequence[str], name: str) -> tuple[Kernel, _Stages]:
+        """The staged kernel computing the outputs ``labels`` (see the module docstring)."""
+        st = self._checked()
+        n, f, ell, vf = st.n, st.f, st.ell, st.vf
+        x, u, par = f.kernel.inputs
+        nx, nu = x.size, u.size
+        want = set(labels)
+        cost, grad, hvp, states = ("cost" in want, "gradient" in want, "hvp" in want, "states" in want)
+        adjoint = grad or hvp
+        ports = self._inputs(st, hvp)
+        direction = len(ports) - 1 if hvp else -1
+        control = ports[1].name
+        outs = _Slots()
+        o_cost = outs.add("cost", 1, True) if cost else -1
+        o_grad = outs.add(f"grad_{control}", n * nu) if grad else -1
+        o_hvp = outs.add(f"hvp_{control}", n * nu) if hvp else -1
+        o_traj = outs.add("x_traj", (n + 1) * nx) if states else -1
+        temps: list[int] = []
 
-        def stage(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            nxt = unroll(b, f.kernel, [ins[0], ins[2], ins[3]])[0]
-            cost = unroll(b, ell.kernel, [ins[0], ins[2], ins[3]])[0]
-            out = [nxt, [b.add(ins[1][0], cost[0])]]
-            return [*out, ins[0]] if include_states else out
+        def tmp(size: int) -> Ref:
+            temps.append(size)
+            return Ref("tmp", len(temps) - 1)
+
+        steps: list[Call] = []
+        p_ref = Ref("in", 2)
+        if st.runtime_weight:  # the stage functions read the parameters with c appended
+            p_ref = tmp(st.n_par + 1)
+
+            def pack(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+                return [ins[0] + ins[1]]
+
+            pack_k = _build(
+                f"{self.name}_parameters",
+                ports[2:4],
+                (Port(f"{ports[2].name}_{ports[3].name}", par.size),),
+                pack,
+            )
+            steps.append(Call(pack_k, 1, (Ref("in", 2), Ref("in", 3)), (p_ref,)))
+
+        # the initial running cost and state tangent
+        run0 = tmp(1) if cost else None
+        dx0 = tmp(nx) if hvp else None
+        if cost or hvp:
+            zero_outs = [Port("cost", 1, True)] if cost else []
+            zero_outs += [Port("dx", nx)] if hvp else []
+
+            def zeros(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+                return [[b.const(0.0)] * p.size for p in zero_outs]
+
+            zero_k = _build(f"{self.name}_zero", (Port("x", nx),), zero_outs, zeros)
+            zero_refs = tuple(r for r in (run0, dx0) if r is not None)
+            steps.append(Call(zero_k, 1, (Ref("in", 0),), zero_refs))
+
+        # 1. the forward rollout
+        stored = adjoint or states  # the states x_0 .. x_{N-1}: in x_traj when it is an output
+        x_store: Ref | None = None
+        if states:
+            x_store, x_final = Ref("out", o_traj, 0, nx), Ref("out", o_traj, n * nx)
+        else:
+            x_store = Ref("tmp", tmp(n * nx).index, 0, nx) if adjoint else None
+            x_final = tmp(nx)
+        dx_store = Ref("tmp", tmp(n * nx).index, 0, nx) if hvp else None
+        run_final = tmp(1) if cost else None
+        dx_final = tmp(nx) if hvp else None
+        f_jvp = f.jvp(wrt_index=[0, 1]) if hvp else None  # (x, u, p, dx, du) -> dx_next
+        fin, fout = _Slots(), _Slots()
+        i_x, i_run = fin.add("x", nx), (fin.add("cost", 1, True) if cost else -1)
+        i_dx = fin.add("dx", nx) if hvp else -1
+        i_u, i_du = fin.add("u", nu), (fin.add("du", nu) if hvp else -1)
+        i_p = fin.add("p", par.size)
+        fout.add("x_next", nx)
+        j_run = fout.add("cost_next", 1, True) if cost else -1
+        j_dx = fout.add("dx_next", nx) if hvp else -1
+        j_x = fout.add("x_now", nx) if stored else -1
+        j_dxs = fout.add("dx_now", nx) if hvp else -1
+
+        def forward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            xk, uk, pk = ins[i_x], ins[i_u], ins[i_p]
+            res = [unroll(b, f.kernel, [xk, uk, pk])[0]]
+            if cost:
+                res.append([b.add(ins[i_run][0], unroll(b, ell.kernel, [xk, uk, pk])[0][0])])
+            if f_jvp is not None:
+                res.append(unroll(b, f_jvp.kernel, [xk, uk, pk, ins[i_dx], ins[i_du]])[0])
+            if stored:
+                res.append(xk)
+            if hvp:
+                res.append(ins[i_dx])
+            return res
+
+        roll_name = "tangent_rollout" if hvp else "rollout" if stored else "stage"
+        roll_k = _build(f"{self.name}_{roll_name}", fin.ports, fout.ports, forward)
+        f_inputs: list[Ref | None] = [None] * len(fin.ports)
+        f_inputs[i_u] = Ref("in", 1, 0, nu)
+        f_inputs[i_p] = p_ref
+        if hvp:
+            f_inputs[i_du] = Ref("in", direction, 0, nu)
+        f_outputs: list[Ref | None] = [None] * len(fout.ports)
+        if stored:
+            f_outputs[j_x] = x_store
+        if hvp:
+            f_outputs[j_dxs] = dx_store
+        carries = [Carry(i_x, 0, Ref("in", 0), x_final)]
+        if cost:
+            assert run0 is not None
+            carries.append(Carry(i_run, j_run, run0, run_final))
+        if hvp:
+            assert dx0 is not None
+            carries.append(Carry(i_dx, j_dx, dx0, dx_final))
+        steps.append(Call(roll_k, n, tuple(f_inputs), tuple(f_outputs), tuple(carries)))
+
+        # 2. the terminal call: total cost, terminal adjoint and its tangent
+        tin, tout = _Slots(), _Slots()
+        t_x = tin.add("x", nx)
+        t_run = tin.add("cost", 1, True) if cost else -1
+        t_dx = tin.add("dx", nx) if hvp else -1
+        t_p = tin.add("p", par.size)
+        if cost:
+            tout.add("total", 1, True)
+        if adjoint:
+            tout.add("lam", nx)
+        if hvp:
+            tout.add("dlam", nx)
+        v_grad = vf.gradient(0) if adjoint else None  # (x, p) -> g
+        v_hvp = vf.hvp(0) if hvp else None  # (x, p, v_x) -> Hv
 
         def terminal(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            cost = unroll(b, vf.kernel, [ins[0], ins[2]])[0]
-            return [[b.add(ins[1][0], cost[0])]]
+            xn, pk = ins[t_x], ins[t_p]
+            res = []
+            if cost:
+                res.append([b.add(ins[t_run][0], unroll(b, vf.kernel, [xn, pk])[0][0])])
+            if v_grad is not None:
+                res.append(unroll(b, v_grad.kernel, [xn, pk])[0])
+            if v_hvp is not None:
+                res.append(unroll(b, v_hvp.kernel, [xn, pk, ins[t_dx]])[0])
+            return res
 
-        def zero(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            return [[b.const(0.0)]]
+        term_k = _build(f"{self.name}_terminal", tin.ports, tout.ports, terminal)
+        t_inputs: list[Ref | None] = [x_final]
+        if cost:
+            t_inputs.append(run_final)
+        if hvp:
+            t_inputs.append(dx_final)
+        t_inputs.append(p_ref)
+        lam_n = tmp(nx) if adjoint else None
+        dlam_n = tmp(nx) if hvp else None
+        t_outputs = [Ref("out", o_cost)] if cost else []
+        t_outputs += [r for r in (lam_n, dlam_n) if r is not None]
+        steps.append(Call(term_k, 1, tuple(t_inputs), tuple(t_outputs)))
 
-        stage_k = _kernel(f"{self.name}_stage", stage_ports, stage_outs, stage)
-        total = Port("total", 1, True)
-        term_k = _kernel(f"{self.name}_terminal", (state, run, Port("p", p.size)), (total,), terminal)
-        zero_k = _kernel(f"{self.name}_zero", (Port("p", p.size),), (run,), zero)
-        outs = [Port("cost", 1, True)]
-        stage_refs: list[Ref | None] = [None, None]
-        final_x = Ref("tmp", 0)
-        if include_states:
-            outs.append(Port("x_traj", (n + 1) * nx))
-            stage_refs.append(Ref("out", 1, 0, nx))
-            final_x = Ref("out", 1, n * nx)
-        steps = (
-            Call(zero_k, 1, (Ref("in", 2),), (Ref("tmp", 1),)),
-            Call(
-                stage_k,
-                n,
-                (None, None, Ref("in", 1, 0, u.size), Ref("in", 2)),
-                tuple(stage_refs),
-                (Carry(0, 0, Ref("in", 0), final_x), Carry(1, 1, Ref("tmp", 1), Ref("tmp", 2))),
-            ),
-            Call(term_k, 1, (final_x, Ref("tmp", 2), Ref("in", 2)), (Ref("out", 0),)),
-        )
-        derive = None if include_states else self.derivative
+        # 3. the reversed adjoint loop
+        if adjoint:
+            assert x_store is not None and lam_n is not None
+            adj = self._adjoint(f, ell)  # (x, u, p, lam) -> (H_x, H_u)
+            adj_jvp = adj.jvp(wrt_index=[0, 1, 3]) if hvp else None  # (.., dx, du, dlam) -> dH
+            bin_, bout = _Slots(), _Slots()
+            b_x, b_dx = bin_.add("x", nx), (bin_.add("dx", nx) if hvp else -1)
+            b_u, b_du = bin_.add("u", nu), (bin_.add("du", nu) if hvp else -1)
+            b_p, b_lam = bin_.add("p", par.size), bin_.add("lam", nx)
+            b_dlam = bin_.add("dlam", nx) if hvp else -1
+            bout.add("lam_prev", nx)
+            k_dlam = bout.add("dlam_prev", nx) if hvp else -1
+            k_grad = bout.add("grad_u", nu) if grad else -1
+            k_hvp = bout.add("hvp_u", nu) if hvp else -1
+
+            def backward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+                xk, uk, pk, lam = ins[b_x], ins[b_u], ins[b_p], ins[b_lam]
+                h_x, h_u = unroll(b, adj.kernel, [xk, uk, pk, lam])
+                res = [h_x]
+                if adj_jvp is not None:
+                    args = [xk, uk, pk, lam, ins[b_dx], ins[b_du], ins[b_dlam]]
+                    dh_x, dh_u = unroll(b, adj_jvp.kernel, args)
+                    res.append(dh_x)
+                if grad:
+                    res.append(h_u)
+                if adj_jvp is not None:
+                    res.append(dh_u)
+                return res
+
+            back_name = f"{self.name}_adjoint_tangent" if hvp else f"{self.name}_adjoint"
+            back_k = _build(back_name, bin_.ports, bout.ports, backward)
+            b_inputs: list[Ref | None] = [None] * len(bin_.ports)
+            b_inputs[b_x], b_inputs[b_u], b_inputs[b_p] = x_store, Ref("in", 1, 0, nu), p_ref
+            if hvp:
+                b_inputs[b_dx], b_inputs[b_du] = dx_store, Ref("in", direction, 0, nu)
+            b_outputs: list[Ref | None] = [None] * len(bout.ports)
+            if grad:
+                b_outputs[k_grad] = Ref("out", o_grad, 0, nu)
+            if hvp:
+                b_outputs[k_hvp] = Ref("out", o_hvp, 0, nu)
+            b_carries = [Carry(b_lam, 0, lam_n)]
+            if hvp:
+                assert dlam_n is not None
+                b_carries.append(Carry(b_dlam, k_dlam, dlam_n))
+            steps.append(Call(back_k, n, tuple(b_inputs), tuple(b_outputs), tuple(b_carries), reverse=True))
+
         kernel = Kernel(
-            self.name,
-            self._ports(n, f),
-            tuple(outs),
+            name,
+            ports,
+            tuple(outs.ports),
             [],
             [],
             [],
-            [[] for _ in outs],
-            steps=steps,
-            temps=(nx, 1, 1),
+            [[] for _ in outs.ports],
+            steps=tuple(steps),
+            temps=tuple(temps),
         )
-        return StagedFunction(kernel, f, n, derive)
+        return kernel, st
 
     def _adjoint(self, f: Function, ell: Function) -> Function:
         """``(x, u, p, lam) -> (H_x, H_u)``: the gradient of the stage Hamiltonian
@@ -243,145 +621,53 @@ class SingleShootingProblem:
             return [[b.sum([cost, *(b.mul(lam, v) for lam, v in zip(ins[3], nxt, strict=True))])]]
 
         ports = (Port("x", nx), Port("u", u.size), Port("p", p.size), Port("lam", nx))
-        ham = _kernel(f"{self.name}_hamiltonian", ports, (Port("h", 1, True),), hamiltonian)
+        ham = _build(f"{self.name}_hamiltonian", ports, (Port("h", 1, True),), hamiltonian)
         return Function.from_kernel(ham).vjp(cotangent=[1.0], wrt_index=[0, 1])
 
-    def gradient(self) -> StagedFunction:
-        """``<name>_gradient`` with output ``grad_<u_seq>``: the gradient of the total cost
-        w.r.t. the control sequence by an adjoint sweep (forward rollout storing the states,
-        terminal gradient, reversed loop over the stage Hamiltonian's VJP)."""
-        n, f, ell, vf = self._checked()
-        x, u, p = f.kernel.inputs
-        nx, nu = x.size, u.size
-        ports3 = (Port("x", nx), Port("u", nu), Port("p", p.size))
+    # ---- staged kernels ----------------------------------------------------------------------------
+    def primal(self, include_states: bool = False, name: str | None = None) -> SingleShootingPrimalFunction:
+        """``<name>`` with output ``cost`` (with ``include_states``, ``<name>_with_states``
+        with a second output ``x_traj``: ``x_0 .. x_N`` packed): one forward loop carrying the
+        state and the running cost."""
+        labels = ("cost", "states") if _flag(include_states, "include_states") else ("cost",)
+        default = f"{self.name}_with_states" if include_states else self.name
+        kernel, st = self._assemble(labels, _named(name, default))
+        return SingleShootingPrimalFunction(kernel, st.f, st.n, self)
 
-        def rollout(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            return [unroll(b, f.kernel, ins)[0], ins[0]]
+    def gradient(
+        self, include_states: bool = False, name: str | None = None
+    ) -> SingleShootingGradientFunction:
+        """``<name>_gradient`` with output ``grad_<u_seq>`` (and ``x_traj`` with
+        ``include_states``): the gradient of the total cost w.r.t. the control sequence by an
+        adjoint sweep (forward rollout storing the states, terminal gradient, reversed loop
+        over the stage Hamiltonian's VJP)."""
+        labels = ("gradient", "states") if _flag(include_states, "include_states") else ("gradient",)
+        kernel, st = self._assemble(labels, _named(name, f"{self.name}_gradient"))
+        return SingleShootingGradientFunction(kernel, st.f, st.n, self)
 
-        roll_k = _kernel(f"{self.name}_rollout", ports3, (Port("x_next", nx), Port("x_now", nx)), rollout)
-        adjoint = self._adjoint(f, ell)
-        term = vf.gradient(0)
-        steps = (
-            Call(
-                roll_k,
-                n,
-                (None, Ref("in", 1, 0, nu), Ref("in", 2)),
-                (None, Ref("tmp", 0, 0, nx)),
-                (Carry(0, 0, Ref("in", 0), Ref("tmp", 1)),),
-            ),
-            Call(term.kernel, 1, (Ref("tmp", 1), Ref("in", 2)), (Ref("tmp", 2),)),
-            Call(
-                adjoint.kernel,
-                n,
-                (Ref("tmp", 0, 0, nx), Ref("in", 1, 0, nu), Ref("in", 2), None),
-                (None, Ref("out", 0, 0, nu)),
-                (Carry(3, 0, Ref("tmp", 2)),),
-                reverse=True,
-            ),
-        )
-        ports = self._ports(n, f)
-        kernel = Kernel(
-            f"{self.name}_gradient",
-            ports,
-            (Port(f"grad_{ports[1].name}", n * nu),),
-            [],
-            [],
-            [],
-            [[]],
-            steps=steps,
-            temps=(n * nx, nx, nx),
-        )
-        return StagedFunction(kernel, f, n)
+    def hvp(self, include_states: bool = False, name: str | None = None) -> SingleShootingHvpFunction:
+        """``<name>_hvp`` with the inputs of the cost plus ``v_<u_seq>`` and output
+        ``hvp_<u_seq>`` (and ``x_traj`` with ``include_states``): the Hessian of the total cost
+        w.r.t. ``u_seq`` times ``v``, forward over adjoint: one forward loop storing the states
+        and their tangents (the JVP of the dynamics), the terminal gradient and Hessian-vector
+        product, then one reversed loop calling the JVP of the adjoint step with the adjoint
+        and its tangent carried."""
+        labels = ("hvp", "states") if _flag(include_states, "include_states") else ("hvp",)
+        kernel, st = self._assemble(labels, _named(name, f"{self.name}_hvp"))
+        return SingleShootingHvpFunction(kernel, st.f, st.n, self)
 
-    def hvp(self) -> StagedFunction:
-        """``<name>_hvp`` with inputs ``(x0, u_seq, p, v_<u_seq>)`` and output ``hvp_<u_seq>``:
-        the Hessian of the total cost w.r.t. ``u_seq`` times ``v``, forward over adjoint: one
-        forward loop storing the states and their tangents (the JVP of the dynamics), the
-        terminal gradient and Hessian-vector product, then one reversed loop calling the JVP of
-        the adjoint step with the adjoint and its tangent carried."""
-        n, f, ell, vf = self._checked()
-        x, u, p = f.kernel.inputs
-        nx, nu = x.size, u.size
-        f_jvp = f.jvp(wrt_index=[0, 1])  # (x, u, p, dx, du) -> dx_next
-        state_ports = (Port("x", nx), Port("dx", nx), Port("u", nu), Port("du", nu), Port("p", p.size))
-
-        def rollout(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            xk, dx, uk, du, pk = ins
-            nxt = unroll(b, f.kernel, [xk, uk, pk])[0]
-            dnxt = unroll(b, f_jvp.kernel, [xk, uk, pk, dx, du])[0]
-            return [nxt, dnxt, xk, dx]
-
-        roll_outs = (Port("x_next", nx), Port("dx_next", nx), Port("x_now", nx), Port("dx_now", nx))
-        roll_k = _kernel(f"{self.name}_tangent_rollout", state_ports, roll_outs, rollout)
-
-        def zeros(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            return [[b.const(0.0)] * nx]
-
-        zero_k = _kernel(f"{self.name}_zero_tangent", (Port("x", nx),), (Port("dx", nx),), zeros)
-        v_grad, v_hvp = vf.gradient(0), vf.hvp(0)  # (x, p) -> g; (x, p, v_x) -> Hv
-
-        def terminal(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            xn, dxn, pk = ins
-            return [unroll(b, v_grad.kernel, [xn, pk])[0], unroll(b, v_hvp.kernel, [xn, pk, dxn])[0]]
-
-        term_ports = (Port("x", nx), Port("dx", nx), Port("p", p.size))
-        term_k = _kernel(
-            f"{self.name}_terminal_hvp", term_ports, (Port("lam", nx), Port("dlam", nx)), terminal
-        )
-        adjoint = self._adjoint(f, ell)  # (x, u, p, lam) -> (H_x, H_u)
-        adjoint_jvp = adjoint.jvp(wrt_index=[0, 1, 3])  # (x, u, p, lam, dx, du, dlam) -> (dH_x, dH_u)
-        back_ports = (*state_ports, Port("lam", nx), Port("dlam", nx))
-
-        def backward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            xk, dx, uk, du, pk, lam, dlam = ins
-            h_x = unroll(b, adjoint.kernel, [xk, uk, pk, lam])[0]
-            dh_x, dh_u = unroll(b, adjoint_jvp.kernel, [xk, uk, pk, lam, dx, du, dlam])
-            return [h_x, dh_x, dh_u]
-
-        back_outs = (Port("lam_prev", nx), Port("dlam_prev", nx), Port("hvp_u", nu))
-        back_k = _kernel(f"{self.name}_adjoint_tangent", back_ports, back_outs, backward)
-        ports = self._ports(n, f)
-        direction = Port(f"v_{ports[1].name}", n * nu)
-        # temporaries: states, state tangents, x_N, dx_N, lambda_N, dlambda_N, the zero tangent
-        steps = (
-            Call(zero_k, 1, (Ref("in", 0),), (Ref("tmp", 6),)),
-            Call(
-                roll_k,
-                n,
-                (None, None, Ref("in", 1, 0, nu), Ref("in", 3, 0, nu), Ref("in", 2)),
-                (None, None, Ref("tmp", 0, 0, nx), Ref("tmp", 1, 0, nx)),
-                (Carry(0, 0, Ref("in", 0), Ref("tmp", 2)), Carry(1, 1, Ref("tmp", 6), Ref("tmp", 3))),
-            ),
-            Call(term_k, 1, (Ref("tmp", 2), Ref("tmp", 3), Ref("in", 2)), (Ref("tmp", 4), Ref("tmp", 5))),
-            Call(
-                back_k,
-                n,
-                (
-                    Ref("tmp", 0, 0, nx),
-                    Ref("tmp", 1, 0, nx),
-                    Ref("in", 1, 0, nu),
-                    Ref("in", 3, 0, nu),
-                    Ref("in", 2),
-                    None,
-                    None,
-                ),
-                (None, None, Ref("out", 0, 0, nu)),
-                (Carry(5, 0, Ref("tmp", 4)), Carry(6, 1, Ref("tmp", 5))),
-                reverse=True,
-            ),
-        )
-        kernel = Kernel(
-            f"{self.name}_hvp",
-            (*ports, direction),
-            (Port(f"hvp_{ports[1].name}", n * nu),),
-            [],
-            [],
-            [],
-            [[]],
-            steps=steps,
-            temps=(n * nx, n * nx, nx, nx, nx, nx, nx),
-        )
-        return StagedFunction(kernel, f, n)
+    def joint(self, bundle: SingleShootingBundle, name: str | None = None) -> SingleShootingJointFunction:
+        """One staged kernel computing every output of ``bundle`` from one forward rollout
+        (outputs in the order cost, ``grad_<u_seq>``, ``hvp_<u_seq>``, ``x_traj``; inputs those
+        of the cost plus ``v_<u_seq>`` when the HVP is asked for). The name defaults to
+        ``<name>_<labels>`` (``cost``, ``gradient_<u_seq>``, ``hvp_<u_seq>``, ``states``)."""
+        if not isinstance(bundle, SingleShootingBundle):
+            raise GradgenTypeError(f"joint expects a SingleShootingBundle, got {type(bundle).__name__}")
+        labels = bundle.checked()
+        control = self.names[1]
+        words = [{"gradient": f"gradient_{control}", "hvp": f"hvp_{control}"}.get(x, x) for x in labels]
+        kernel, st = self._assemble(labels, _named(name, "_".join([self.name, *words])))
+        return SingleShootingJointFunction(kernel, st.f, st.n, self, bundle)
 
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         """``gradient`` or ``hvp`` w.r.t. the control sequence (input 1), for the builder."""
@@ -394,18 +680,45 @@ class SingleShootingProblem:
             f"(wrt 1), not the {kind} w.r.t. input {wrt}"
         )
 
+    def _joint_of_artifacts(self, artifacts: Sequence[str]) -> StagedFunction:
+        """The joint kernel of the builder's artifact names (``add_joint``)."""
+        return self.joint(SingleShootingBundle.from_artifacts(artifacts))
+
+    def builder_artifacts(self, bundle: object) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The builder's ``(artifact, blocks)`` pairs of ``bundle`` (checked): the cost is
+        ``f``, the gradient ``grad`` and the HVP ``hvp`` w.r.t. the control sequence (input
+        1), the states ``states``."""
+        if not isinstance(bundle, SingleShootingBundle):
+            raise GradgenTypeError(
+                f"add_joint of the problem {self.name!r} expects a SingleShootingBundle, "
+                f"got {type(bundle).__name__}"
+            )
+        labels = bundle.checked()
+        self._checked()
+        return tuple((_ARTIFACTS[x], (1,) if x in ("gradient", "hvp") else ()) for x in labels)
+
     @property
     def function(self) -> Function:
         """The Function of the staged total cost (what the builder generates)."""
         return self.primal().function
 
     # ---- conveniences ------------------------------------------------------------------------------
-    def __call__(self, x0: object, u_seq: object, p: object) -> float:
-        """The total cost (the primal, evaluated stage by stage)."""
-        value = self.primal()(x0, u_seq, p)
+    def __call__(self, *args: object) -> float:
+        """The total cost of ``(x0, u_seq, p[, c])`` (the primal, evaluated stage by stage)."""
+        value = self.primal()(*args)
         assert isinstance(value, float)
         return value
 
-    def to_function(self) -> Function:
+    def to_function(self, name: str | None = None) -> Function:
         """The unrolled total cost (its size grows with the horizon; for checking)."""
-        return self.primal().to_function()
+        return self.primal().to_function(name)
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise GradgenTypeError(f"{what} must be True or False, got {value!r}")
+    return value
+
+
+def _named(name: str | None, default: str) -> str:
+    return default if name is None else _check_name("a kernel name", name)

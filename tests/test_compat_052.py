@@ -816,3 +816,55 @@ def test_staged_spellings_of_052() -> None:
         cost += x * x + u * u
         x += 2.0 * u
     assert problem.primal()([0.5], [0.1, -0.2, 0.3], [2.0]) == pytest.approx(cost + 2.0 * x * x, rel=1e-15)
+
+
+def test_staged_kernel_sources_of_052() -> None:
+    """The kernel-source objects 0.5.2's problem methods return, its SingleShootingBundle, a
+    penalty weight given as a symbol (a runtime input after the parameters) and
+    BatchedJacobianFunction, against plain Python loops."""
+    xs, us, ps = SX.sym("xs"), SX.sym("us"), SX.sym("ps")
+    dyn = Function("dyn", [xs, us, ps], [xs + ps * us], ["x", "u", "p"], ["x_next"])
+    ell = Function("ell", [xs, us, ps], [xs * xs + us * us], ["x", "u", "p"], ["l"])
+    vf = Function("vf", [xs, ps], [ps * xs * xs], ["x", "p"], ["v"])
+    q = Function("q", [xs, us, ps], [us - 0.1], ["x", "u", "p"], ["r"])
+    qn = Function("qn", [xs, ps], [xs - 1.0], ["x", "p"], ["rn"])
+    problem = (
+        gg.SingleShootingProblem("ocp")
+        .with_horizon(3)
+        .with_dynamics(dyn)
+        .with_costs(ell, vf)
+        .with_penalties(q, qn, SX.sym("rho"))
+    )
+    assert problem.input_names == ("x0", "u_seq", "p", "rho")
+    controls, rho = [0.1, -0.2, 0.3], 4.0
+
+    def cost(u_seq: list[float]) -> tuple[float, list[float]]:
+        x, total, traj = 0.5, 0.0, [0.5]
+        for u in u_seq:
+            total += x * x + u * u + rho / 2 * (u - 0.1) ** 2
+            x += 2.0 * u
+            traj.append(x)
+        return total + 2.0 * x * x + rho / 2 * (x - 1.0) ** 2, traj
+
+    primal = problem.primal(include_states=True)
+    assert isinstance(primal, gg.SingleShootingPrimalFunction) and primal.name == "ocp_with_states"
+    value, traj = primal([0.5], controls, [2.0], rho)
+    assert value == pytest.approx(cost(controls)[0], rel=1e-15) and traj == pytest.approx(cost(controls)[1])
+    assert isinstance(problem.gradient(), gg.SingleShootingGradientFunction)
+    assert isinstance(problem.hvp(), gg.SingleShootingHvpFunction)
+    bundle = gg.SingleShootingBundle().add_cost().add_gradient()
+    joint = problem.joint(bundle)
+    assert isinstance(joint, gg.SingleShootingJointFunction) and joint.bundle == bundle
+    assert joint.name == "ocp_cost_gradient_u_seq" and joint.output_names == ("cost", "grad_u_seq")
+    total, grad = joint([0.5], controls, [2.0], rho)
+    assert total == pytest.approx(cost(controls)[0], rel=1e-15)
+    for k in range(3):
+        up, down = list(controls), list(controls)
+        up[k] += 1e-6
+        down[k] -= 1e-6
+        assert grad[k] == pytest.approx((cost(up)[0] - cost(down)[0]) / 2e-6, rel=1e-7)
+    a = SX.sym("a")
+    mapped = gg.map_function(Function("sq", [a], [a * a], ["a"], ["b"]), 3)
+    jac = mapped.jacobian(0, name="sq_jac")
+    assert isinstance(jac, gg.BatchedJacobianFunction) and jac.batched is mapped and jac.wrt_index == 0
+    assert jac.name == "sq_jac" and list(jac([1.0, 2.0, 3.0])) == [2.0, 4.0, 6.0]

@@ -280,9 +280,9 @@ CASES = [
     Case("sx-pickle", lambda t: pickle.dumps(X), GradgenTypeError, r"SX expressions cannot be pickled"),
     Case(
         "unsupported-0.5.2-name",
-        lambda t: gg.SingleShootingBundle,
+        lambda t: gg.ComposedJointFunction,
         errors.UnsupportedFeatureError,
-        r"gradgen\.SingleShootingBundle of gradgen 0\.5\.2 is not supported here: build the unrolled",
+        r"gradgen\.ComposedJointFunction of gradgen 0\.5\.2 is not supported here: compose by calling",
     ),
     Case(
         "vector-length-negative",
