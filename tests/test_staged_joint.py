@@ -426,3 +426,37 @@ def test_wrong_sizes_are_refused(tmp_path: pathlib.Path) -> None:
     with pytest.raises(FunctionDefinitionError, match="a kernel name must be a non-empty string"):
         fold.jacobian(0, name=" ")
     assert not any(tmp_path.iterdir())
+
+
+def test_staged_objects_write_projects_and_build_through_the_builder(
+    tmp_path: pathlib.Path, cargo_available: None
+) -> None:
+    """create_rust_project of a joint, and the fold's Jacobian and VJP through the builder."""
+    joint = weighted(6).joint(gg.SingleShootingBundle().add_cost().add_gradient())
+    project = joint.create_rust_project(tmp_path / "joint", crate_name="joint")
+    assert (tmp_path / "joint" / "src" / "lib.rs").read_text() == project.source
+    assert "pub fn pendulum_cost_gradient_u_seq(" in project.source
+    assert gg.generate_rust(joint).source == joint.generate_rust().source
+    fold = gg.reduce_function(bicycle_step(), 6)
+    builder = (
+        gg.CodeGenerationBuilder()
+        .with_backend_config(RustBackendConfig().with_crate_name("fold"))
+        .for_function(fold)
+        .add_jacobian()
+        .add_vjp(wrt=1)
+        .done()
+    )
+    lib = gg.compile(builder, build_dir=tmp_path / "cache", env=cargo_env())
+    assert tuple(lib) == (
+        "fold_bicycle_reduce_jf_state0",
+        "fold_bicycle_reduce_jf_control_seq",
+        "fold_bicycle_reduce_vjp_control_seq",
+    )
+    us, w = _bicycle_controls(6), [0.3, -1.2, 0.7, 2.0]
+    assert lib.fold_bicycle_reduce_jf_state0(S0, us) == pytest.approx(fold.jacobian(0)(S0, us), rel=1e-13)
+    assert lib.fold_bicycle_reduce_jf_control_seq(S0, us) == pytest.approx(
+        fold.to_function().jacobian(1)(S0, us), rel=1e-12, abs=1e-14
+    )
+    assert lib.fold_bicycle_reduce_vjp_control_seq(S0, us, w) == pytest.approx(
+        fold.vjp(1)(S0, us, w), rel=1e-13
+    )
