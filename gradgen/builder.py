@@ -299,8 +299,8 @@ class FunctionBuilder:
         self.problem: SingleShootingProblem | None = None
         if isinstance(f, SingleShootingProblem):
             self.problem = f
-        elif isinstance(f, _ShootingFunction):
-            self.problem = f.problem
+        elif isinstance(f, _ShootingFunction) and has_staged_joint(f.function):
+            self.problem = f.problem  # the problem's total cost
         if isinstance(f, (StagedFunction, SingleShootingProblem)):
             f = f.function  # a staged kernel; its derivatives are its staged ones
         if not isinstance(f, Function):

@@ -164,10 +164,22 @@ class SingleShootingBundle:
 
 
 class _ShootingFunction(StagedFunction):
-    """A staged kernel of a :class:`SingleShootingProblem` (``problem`` is its source)."""
+    """A staged kernel of a :class:`SingleShootingProblem` (``problem`` is its source). The
+    total cost alone (``cost_only``) is the problem's function: its staged derivatives and
+    joint kernels are the problem's."""
 
-    def __init__(self, kernel: Kernel, stage: Function, count: int, problem: SingleShootingProblem) -> None:
-        super().__init__(kernel, stage, count, problem.derivative, problem._joint_of_artifacts)
+    def __init__(
+        self,
+        kernel: Kernel,
+        stage: Function,
+        count: int,
+        problem: SingleShootingProblem,
+        cost_only: bool = False,
+    ) -> None:
+        if cost_only:
+            super().__init__(kernel, stage, count, problem.derivative, problem._joint_of_artifacts)
+        else:
+            super().__init__(kernel, stage, count)
         self.problem = problem
 
 
@@ -632,7 +644,7 @@ class SingleShootingProblem:
         labels = ("cost", "states") if _flag(include_states, "include_states") else ("cost",)
         default = f"{self.name}_with_states" if include_states else self.name
         kernel, st = self._assemble(labels, _named(name, default))
-        return SingleShootingPrimalFunction(kernel, st.f, st.n, self)
+        return SingleShootingPrimalFunction(kernel, st.f, st.n, self, cost_only=labels == ("cost",))
 
     def gradient(
         self, include_states: bool = False, name: str | None = None

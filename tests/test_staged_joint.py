@@ -394,6 +394,13 @@ def test_bad_weights_names_and_sources_are_refused(tmp_path: pathlib.Path) -> No
         gg.CodeGenerationBuilder().for_function(gg.zip_function(bicycle_step(), 3)).add_joint(
             gg.FunctionBundle().add_f()
         )
+    # a derivative kernel is not the cost: it offers neither the cost's derivatives nor joints
+    with pytest.raises(
+        gg.DifferentiationError, match="'pendulum_gradient' is staged and offers no staged jacobian"
+    ):
+        gg.CodeGenerationBuilder().for_function(base.gradient()).add_jacobian(wrt=1).done().generate("c")
+    with pytest.raises(GradgenTypeError, match="needs a SingleShootingProblem source"):
+        gg.CodeGenerationBuilder().for_function(base.gradient()).add_joint(FULL)
     with pytest.raises(GradgenTypeError, match="include_states must be True or False"):
         base.primal(include_states=1)  # type: ignore[arg-type]
     # the problem is incomplete: refused when the joint is asked for, before the builder writes
