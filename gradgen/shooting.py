@@ -715,9 +715,10 @@ class SingleShootingProblem:
         return self.primal().function
 
     # ---- conveniences ------------------------------------------------------------------------------
-    def __call__(self, *args: object) -> float:
-        """The total cost of ``(x0, u_seq, p[, c])`` (the primal, evaluated stage by stage)."""
-        value = self.primal()(*args)
+    def __call__(self, *args: object, **named: object) -> float:
+        """The total cost of ``(x0, u_seq, p[, c])``, given positionally or by input name (the
+        primal, evaluated stage by stage)."""
+        value = self.primal()(*args, **named)
         assert isinstance(value, float)
         return value
 

@@ -155,9 +155,10 @@ class StagedFunction:
     def output_sizes(self) -> tuple[int, ...]:
         return self.function.output_sizes
 
-    def __call__(self, *args: Any) -> Any:
-        """Evaluate numerically (stage by stage, with the generated Rust's IEEE rules)."""
-        return self.function(*args)
+    def __call__(self, *args: Any, **named: Any) -> Any:
+        """Evaluate numerically (stage by stage, with the generated Rust's IEEE rules); the
+        values are given positionally or by input name, as to a :class:`Function`."""
+        return self.function(*args, **named)
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{n}[{s}]" for n, s in zip(self.input_names, self.input_sizes, strict=True))

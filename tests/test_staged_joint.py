@@ -108,7 +108,8 @@ def test_joint_kernel_shares_one_rollout_and_equals_the_separate_kernels() -> No
     cost, grad, hvp, traj = joint(X0, us, P, RHO, v)
     assert cost == pytest.approx(_python_penalized(X0, us, P, RHO), rel=1e-13)
     assert traj == pytest.approx(_python_cost(X0, us, P)[1], rel=1e-13)
-    assert cost == problem(X0, us, P, RHO)
+    assert cost == problem(X0, us, P, RHO) == problem(x0=X0, u_seq=us, p=P, rho=RHO)
+    assert joint(X0, us, P, v_u_seq=v, rho=RHO)[1] == grad  # by input name, as a Function
     assert grad == pytest.approx(problem.gradient()(X0, us, P, RHO), rel=1e-15, abs=1e-15)
     assert hvp == pytest.approx(problem.hvp()(X0, us, P, RHO, v), rel=1e-15, abs=1e-15)
     states = problem.primal(include_states=True)(X0, us, P, RHO)[1]
