@@ -23,7 +23,6 @@ from gradgen.errors import (
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ordered import refuse_unordered
 
-_COMPOSE = "compose by calling Functions on expressions (g(f(x)[0], y)) and wrap the result in one Function"
 _UNROLL = (
     "build the unrolled Function with a Python loop over Function calls on expressions "
     "(construction is linear, shared subexpressions are computed once)"
@@ -31,12 +30,6 @@ _UNROLL = (
 #: the public names of gradgen 0.5.2 this library does not provide -> what to use instead
 UNSUPPORTED: dict[str, str] = {
     "BatchedJacobianFunction": _UNROLL,
-    "ComposedFunction": _COMPOSE,
-    "ComposedGradientFunction": _COMPOSE,
-    "ComposedJacobianFunction": _COMPOSE,
-    "ComposedJointFunction": _COMPOSE,
-    "FunctionComposer": _COMPOSE,
-    "FunctionComposition": _COMPOSE,
     "SingleShootingBundle": _UNROLL,
     "SingleShootingPrimalFunction": _UNROLL,
     "SingleShootingGradientFunction": _UNROLL,
