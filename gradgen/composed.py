@@ -321,6 +321,13 @@ class ComposedFunction:
             f"(input 0), not the {kind} w.r.t. input {wrt}"
         )
 
+    def vjp(self, name: str | None = None) -> StagedFunction:
+        """``c^T d y / d x0`` for a runtime cotangent ``c`` of the final state (the appended input
+        ``cotangent_<out>``; output ``vjp_<state>``), by the same adjoint sweep with a vector
+        adjoint: what a pipeline's staged gradient calls for a composed stage."""
+        kernel = _adjoint_kernel(self, name or f"{self.name}_vjp_{self.input_name}", False, vjp=True)
+        return _ComposedDerivative(kernel, self)
+
     def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
         return self.primal.generate_rust(config)
 
@@ -346,8 +353,10 @@ class _ComposedDerivative(StagedFunction):
         kernel = unrolled(self.kernel)
         if name is not None:
             kernel = kernel.with_annotations(name=_check_name("a function name", name))
-        low = self.composed._require()
-        return Function.from_kernel(kernel, low.input_symbols(self.composed))
+        blocks = self.composed._require().input_symbols(self.composed)
+        if len(blocks) != len(kernel.inputs):  # an appended cotangent: fresh symbols for all
+            return Function.from_kernel(kernel)
+        return Function.from_kernel(kernel, blocks)
 
 
 class ComposedJacobianFunction(_ComposedDerivative):
@@ -568,32 +577,53 @@ def _adjoint_step(low: _Lowered, f: Function) -> Kernel:
     return adj
 
 
-def _adjoint_kernel(comp: ComposedFunction, name: str, with_primal: bool) -> Kernel:
-    """The forward rollout storing the states, the identity seed, then one reversed loop per run
-    (last run first) carrying the adjoint ``lam = d x_K / d x_k`` down to ``k = 0``."""
+def _adjoint_kernel(comp: ComposedFunction, name: str, with_primal: bool, vjp: bool = False) -> Kernel:
+    """The forward rollout storing the states, the seed, then one reversed loop per run (last run
+    first) carrying the adjoint down to stage 0. Without ``vjp``, the adjoint is the ``nx * nx``
+    matrix ``d x_K / d x_k`` seeded with the identity (the Jacobian); with ``vjp``, it is the
+    vector ``c^T d x_K / d x_k`` seeded with a runtime cotangent ``c`` (an appended input)."""
     low = comp._require()
     nx = comp.state_size
     n_stages = len(comp.steps)
-    jac = Port(f"jacobian_{low.out_port.name}", nx * nx, comp.state_scalar)
-    outs = [low.out_port, jac] if with_primal else [jac]
+    out_name = low.out_port.name
+    if vjp:
+        ports = (*low.ports, Port(f"cotangent_{out_name}", nx, comp.state_scalar))
+        result = Port(f"vjp_{comp.input_name}", nx, comp.state_scalar)
+        lam_size = nx
+    else:
+        ports = low.ports
+        result = Port(f"jacobian_{out_name}", nx * nx, comp.state_scalar)
+        lam_size = nx * nx
+    outs = [low.out_port, result] if with_primal else [result]
     final = Ref("out", 0) if with_primal else None
     steps = _table_call(low, low.ports) + _forward(low, final, states=True)
+    if vjp:
+        init = Ref("in", len(low.ports))
+    else:
 
-    def identity(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-        return [[b.const(1.0 if i == j else 0.0) for i in range(nx) for j in range(nx)]]
+        def identity(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            return [[b.const(1.0 if i == j else 0.0) for i in range(nx) for j in range(nx)]]
 
-    seed = _kernel(f"{comp.name}_seed", low.ports[:1], (Port("eye", nx * nx),), identity)
-    steps.append(Call(seed, 1, (Ref("in", 0),), (Ref("tmp", _SEED),)))
-    init = Ref("tmp", _SEED)
+        seed = _kernel(f"{comp.name}_seed", low.ports[:1], (Port("eye", nx * nx),), identity)
+        steps.append(Call(seed, 1, (Ref("in", 0),), (Ref("tmp", _SEED),)))
+        init = Ref("tmp", _SEED)
     for r, run in enumerate(reversed(low.runs)):
         last = r == len(low.runs) - 1
         to = Ref("out", len(outs) - 1) if last else Ref("tmp", _LA if r % 2 == 0 else _LB)
         x_ref = Ref("tmp", _STATES, run.first * nx, nx if run.count > 1 else 0)
         ins: tuple[Ref | None, ...] = (x_ref, None) if run.buffer is None else (x_ref, run.param_ref(), None)
         lam = len(ins) - 1
-        adj = _adjoint_step(low, run.function)
+        adj = _vjp_step(low, run.function) if vjp else _adjoint_step(low, run.function)
         steps.append(Call(adj, run.count, ins, (None,), (Carry(lam, 0, init, to),), reverse=True))
         init = to
-    adjoint_buffers = _carry_temps(low, nx * nx)[1:]
-    temps = [*_carry_temps(low, nx), n_stages * nx, nx * nx, *adjoint_buffers]
-    return _staged_kernel(name, low.ports, outs, steps, temps)
+    adjoint_buffers = _carry_temps(low, lam_size)[1:]
+    temps = [*_carry_temps(low, nx), n_stages * nx, 1 if vjp else nx * nx, *adjoint_buffers]
+    return _staged_kernel(name, ports, outs, steps, temps)
+
+
+def _vjp_step(low: _Lowered, f: Function) -> Kernel:
+    """``(x, [p,] cotangent) -> cotangent^T J_x``: the stage's vector-Jacobian product."""
+    key = ("vjp", id(f))
+    if key not in low.helpers:
+        low.helpers[key] = f.vjp(wrt_index=0).kernel
+    return low.helpers[key]

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradgen.errors import FunctionDefinitionError, GradgenTypeError
+from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, Port
-from gradgen.ir.staged import Call, Ref
+from gradgen.ir.staged import Call, Carry, Ref
 
+from .composed import ComposedFunction, _kernel
 from .function import Function
-from .staged import StagedFunction, _check_name
+from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name, _with_state_output
 
 
 def _stage_kernel(stage: object, where: str) -> tuple[Kernel, Function]:
@@ -117,9 +118,9 @@ class FunctionComposer:
 class FunctionComposition(StagedFunction):
     """A serial pipeline of stages (see :class:`FunctionComposer`): callable, with
     :meth:`to_function`, :meth:`generate_rust` and :meth:`create_rust_project` (each stage a
-    helper, map/reduce stages loops). :meth:`gradient`, :meth:`hessian` and :meth:`hvp`
-    differentiate the unrolled pipeline (:meth:`to_function`): their kernels are
-    straight-line, and grow with the stages' sizes."""
+    helper, map/reduce stages loops). :meth:`gradient` is staged (a reverse sweep over the
+    stages calling each stage's own staged vector-Jacobian product); :meth:`hessian` and
+    :meth:`hvp` differentiate the unrolled pipeline (:meth:`to_function`)."""
 
     def __init__(self, kernel: Kernel, stage: Function, count: int, stages: tuple[object, ...]) -> None:
         super().__init__(kernel, stage, count)
@@ -129,9 +130,18 @@ class FunctionComposition(StagedFunction):
         f = super().to_function()
         return f if name is None else f._derived(f.kernel, name)
 
-    def gradient(self, wrt_index: int = 0, name: str | None = None) -> Function:
-        """The gradient of the (scalar) pipeline w.r.t. input ``wrt_index``, unrolled."""
-        return self.to_function().gradient(wrt_index=wrt_index, name=name)
+    def gradient(self, wrt_index: int = 0, name: str | None = None) -> StagedFunction:
+        """The gradient of the scalar pipeline w.r.t. input ``wrt_index`` (output
+        ``grad_<input>``), staged: the forward calls of the stages before the last, then, last
+        stage first, each stage's vector-Jacobian product w.r.t. the input fed by the stage
+        before it (a loop for a map, an adjoint sweep for a fold or a composition), down to the
+        stage reading the input. That input must be read by one stage only."""
+        return StagedFunction(_gradient_kernel(self, wrt_index, name), self.stage, self.count)
+
+    def derivative(self, kind: str, wrt: int) -> StagedFunction:
+        if kind == "gradient":
+            return self.gradient(wrt)
+        return super().derivative(kind, wrt)
 
     def hessian(self, wrt_index: int = 0, name: str | None = None) -> Function:
         """The Hessian of the (scalar) pipeline w.r.t. input ``wrt_index``, unrolled."""
@@ -140,3 +150,108 @@ class FunctionComposition(StagedFunction):
     def hvp(self, wrt_index: int = 0, name: str | None = None, tangent_name: str | None = None) -> Any:
         """The Hessian-vector product w.r.t. input ``wrt_index`` (direction ``v_<input>``), unrolled."""
         return self.to_function().hvp(wrt_index=wrt_index, name=name, tangent_name=tangent_name)
+
+
+def _gradient_kernel(comp: FunctionComposition, wrt: object, name: str | None) -> Kernel:
+    k = comp.kernel
+    if isinstance(wrt, bool) or not isinstance(wrt, int) or not 0 <= wrt < len(k.inputs):
+        raise DifferentiationError(
+            f"wrt_index must be an input index 0..{len(k.inputs) - 1} of {comp.name!r}, got {wrt!r}"
+        )
+    out = k.outputs
+    if len(out) != 1 or out[0].size != 1:
+        raise DifferentiationError(
+            f"the gradient of {comp.name!r} needs one scalar output; it has {[p.size for p in out]}"
+        )
+    calls = k.steps
+    readers = [s for s, c in enumerate(calls) if Ref("in", wrt) in c.inputs]
+    if len(readers) != 1:
+        raise DifferentiationError(
+            f"the staged gradient of {comp.name!r} needs input {k.inputs[wrt].name!r} read by one "
+            f"stage, it is read by {len(readers)}; differentiate to_function() instead"
+        )
+    (first,) = readers
+    # temporaries: the stage results (as in the pipeline), the seed, then one adjoint per stage
+    temps = list(k.temps)
+    seed = len(temps)
+    temps.append(1)
+
+    def one(b: Any, ins: list[list[int]]) -> list[list[int]]:
+        return [[b.const(1.0)]]
+
+    seed_k = _kernel(f"{comp.name}_seed", k.inputs[wrt : wrt + 1], (Port("one", 1, True),), one)
+    steps = list(calls[:-1])
+    steps.append(Call(seed_k, 1, (Ref("in", wrt),), (Ref("tmp", seed),)))
+    cotangent = Ref("tmp", seed)
+    for s in range(len(calls) - 1, first - 1, -1):
+        call = calls[s]
+        index = call.inputs.index(Ref("in", wrt)) if s == first else _fed_index(call)
+        vjp = _stage_vjp(comp.stages[s], index, f"stage {s} of {comp.name!r}")
+        if s == first:
+            target = Ref("out", 0)
+        else:
+            temps.append(call.callee.inputs[index].size)
+            target = Ref("tmp", len(temps) - 1)
+        steps.append(Call(vjp, 1, (*call.inputs, cotangent), (target,)))
+        cotangent = target
+    port = k.inputs[wrt]
+    full = name if name is not None else f"{comp.name}_gradient_{port.name}"
+    outs = (Port(f"grad_{port.name}", port.size, port.scalar),)
+    return Kernel(full, k.inputs, outs, [], [], [], [[]], steps=tuple(steps), temps=tuple(temps))
+
+
+def _fed_index(call: Call) -> int:
+    """The callee input a stage's predecessor feeds (the one read from a temporary)."""
+    return next(i for i, r in enumerate(call.inputs) if r is not None and r.buffer == "tmp")
+
+
+def _stage_vjp(stage: object, wrt: int, where: str) -> Kernel:
+    """``(*inputs, cotangent) -> vjp_<input wrt>`` of a pipeline stage with one output, staged
+    like the stage: a plain VJP for a Function, a loop over block VJPs for a map or zip, an
+    adjoint sweep for a fold or a composition."""
+    if isinstance(stage, Function):
+        return stage.vjp(wrt_index=wrt).kernel
+    if isinstance(stage, ComposedFunction) and wrt == 0:
+        return stage.vjp().kernel
+    if isinstance(stage, BatchedFunction):
+        block = stage.stage.vjp(wrt_index=wrt).kernel
+        n = stage.count
+        ports = (*stage.kernel.inputs, Port("cotangent", n * block.inputs[-1].size))
+        result = Port(f"vjp_{stage.kernel.inputs[wrt].name}", stage.kernel.inputs[wrt].size)
+        refs = tuple(Ref("in", i, 0, p.size) for i, p in enumerate(block.inputs))
+        call = Call(block, n, refs, (Ref("out", 0, 0, block.outputs[0].size),))
+        return Kernel(f"{stage.name}_vjp", ports, (result,), [], [], [], [[]], steps=(call,))
+    if isinstance(stage, ReducedFunction):
+        f = stage.stage
+        acc, x = f.kernel.inputs
+        n = stage.count
+        vjp = f.vjp(wrt_index=[0, 1] if wrt == 1 else [0]).kernel  # (acc, x, cot) -> (vjp_acc, [vjp_x])
+        ports = (*stage.kernel.inputs, Port("cotangent", acc.size, acc.scalar))
+        target = stage.kernel.inputs[wrt]
+        result = Port(f"vjp_{target.name}", target.size, target.scalar)
+        outs: tuple[Ref | None, ...] = (None, Ref("out", 0, 0, x.size)) if wrt == 1 else (None,)
+        final = Ref("out", 0) if wrt == 0 else None
+        steps = (
+            Call(
+                _with_state_output(f.kernel),
+                n,
+                (None, Ref("in", 1, 0, x.size)),
+                (None, Ref("tmp", 0, 0, acc.size)),
+                (Carry(0, 0, Ref("in", 0)),),
+            ),
+            Call(
+                vjp,
+                n,
+                (Ref("tmp", 0, 0, acc.size), Ref("in", 1, 0, x.size), None),
+                outs,
+                (Carry(2, 0, Ref("in", 2), final),),
+                reverse=True,
+            ),
+        )
+        return Kernel(
+            f"{stage.name}_vjp", ports, (result,), [], [], [], [[]], steps=steps, temps=(n * acc.size,)
+        )
+    raise DifferentiationError(
+        f"{where}: {type(stage).__name__} {getattr(stage, 'name', '')!r} offers no staged vector-Jacobian "
+        "product w.r.t. the input it is differentiated by; differentiate to_function() instead"
+    )

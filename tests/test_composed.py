@@ -297,6 +297,8 @@ def test_pipeline_derivatives_match_central_differences() -> None:
     comp = pipeline()
     fd = [col[0] for col in _central(comp, [XS, [0.5]], 0)]
     assert comp.gradient()(XS, 0.5) == pytest.approx(fd, rel=1e-7, abs=1e-9)
+    fd_acc = _central(comp, [XS, [0.5]], 1)[0][0]
+    assert comp.gradient(1)(XS, 0.5) == pytest.approx(fd_acc, rel=1e-7)
     v = [0.2, -0.1, 0.4, 0.3, -0.2, 0.1]
     grad = comp.gradient()
     hv_fd = [
@@ -312,6 +314,41 @@ def test_pipeline_derivatives_match_central_differences() -> None:
     )
 
 
+def test_pipeline_gradient_is_a_reverse_sweep_over_staged_stage_vjps() -> None:
+    comp = pipeline()
+    grad = comp.gradient()
+    assert grad.name == "pipe_gradient_xs" and grad.output_names == ("grad_xs",)
+    # the map forward, the seed, the fold's adjoint sweep, the map's loop over block VJPs
+    names = [c.callee.name for c in grad.kernel.steps]
+    assert names == ["post_map", "pipe_seed", "summation_reduce_vjp", "post_map_vjp"]
+    fold_vjp, map_vjp = grad.kernel.steps[2].callee, grad.kernel.steps[3].callee
+    assert [c.count for c in fold_vjp.steps] == [3, 3] and fold_vjp.steps[1].reverse
+    assert [c.count for c in map_vjp.steps] == [3]
+    assert len(_lines(pipeline(5).gradient())) == len(_lines(pipeline(500).gradient()))
+    # a composition as a stage: its staged VJP w.r.t. the state
+    x = SXVector.sym("x", 2)
+    weigh = Function("weigh", [x, SX.sym("c")], [x[0] * SX.sym("c") + x[1] * x[1]], ["y", "c"], ["out"])
+    comp2 = gg.FunctionComposer(mixed()).feed_into(weigh, arg="y").compose()
+    fd = [col[0] for col in _central(comp2, [X0, PARAMS, [1.5]], 0)]
+    assert comp2.gradient(0)(X0, PARAMS, 1.5) == pytest.approx(fd, rel=1e-7, abs=1e-9)
+    assert comp2.gradient(2)(X0, PARAMS, 1.5) == pytest.approx(_central(comp2, [X0, PARAMS, [1.5]], 2)[0][0])
+    with pytest.raises(DifferentiationError, match="offers no staged vector-Jacobian product"):
+        comp2.gradient(1)  # the parameters of a composition
+    shared = gg.FunctionComposer(weigh).feed_into(
+        Function("again", [SX.sym("o"), SX.sym("c")], [SX.sym("o") * SX.sym("c")], ["o", "c"], ["r"]), arg="o"
+    )
+    with pytest.raises(DifferentiationError, match="read by one stage, it is read by 2"):
+        shared.compose().gradient(1)
+    with pytest.raises(DifferentiationError, match="needs one scalar output"):
+        gg.FunctionComposer(mixed()).compose().gradient(0)
+    v = mixed().vjp()
+    assert v.input_names == ("x0", "parameters", "cotangent_y") and v.output_names == ("vjp_x0",)
+    jac = mixed().jacobian()(X0, PARAMS)
+    assert v(X0, PARAMS, [0.7, -1.3]) == pytest.approx(
+        [0.7 * jac[j] - 1.3 * jac[2 + j] for j in range(2)], rel=1e-14
+    )
+
+
 # ---- compiled Rust -------------------------------------------------------------------------------------
 def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
     comp = mixed()
@@ -324,6 +361,8 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         ("repeated", repeat.function, [X0, rep_params]),
         ("repeated_gradient", repeat.gradient().function, [X0, rep_params]),
         ("piped", pipeline(4).function, [[*XS, 0.1, 0.9], [0.5]]),
+        ("piped_gradient", pipeline(4).gradient().function, [[*XS, 0.1, 0.9], [0.5]]),
+        ("composed_vjp", comp.vjp().function, [X0, PARAMS, [0.7, -1.3]]),
     ]
 
 
@@ -382,19 +421,21 @@ def test_builder_accepts_compositions(tmp_path: pathlib.Path, cargo_available: N
         .done()
         .for_function(pipe)
         .add_primal()
+        .add_gradient(wrt=0)
         .done()
     )
     crate = builder.generate()
-    assert crate.function_names == ("comp_mixed_f", "comp_mixed_jf_x0", "comp_pipe_f")
+    assert crate.function_names == ("comp_mixed_f", "comp_mixed_jf_x0", "comp_pipe_f", "comp_pipe_grad_xs")
     assert rustfmt_check(crate.source) is None
     lib = gg.compile(builder, build_dir=tmp_path / "cache", env=cargo_env())
     assert lib.comp_mixed_f(X0, PARAMS) == pytest.approx(comp(X0, PARAMS), rel=1e-13)
     assert lib.comp_mixed_jf_x0(X0, PARAMS) == pytest.approx(comp.jacobian()(X0, PARAMS), rel=1e-12)
     assert lib.comp_pipe_f(XS, 0.5) == pytest.approx(pipe(XS, 0.5), rel=1e-13)
+    assert lib.comp_pipe_grad_xs(XS, 0.5) == pytest.approx(pipe.gradient()(XS, 0.5), rel=1e-12)
     with pytest.raises(DifferentiationError, match=r"not the jacobian w\.r\.t\. input 1"):
         gg.CodeGenerationBuilder().for_function(comp).add_jacobian(wrt=1).done().generate("comp")
-    with pytest.raises(DifferentiationError, match="offers no staged gradient"):
-        gg.CodeGenerationBuilder().for_function(pipe).add_gradient(wrt=0).done().generate("comp")
+    with pytest.raises(DifferentiationError, match="offers no staged hvp"):
+        gg.CodeGenerationBuilder().for_function(pipe).add_hvp(wrt=0).done().generate("comp")
 
 
 def test_create_rust_project_writes_the_staged_crate(tmp_path: pathlib.Path) -> None:
