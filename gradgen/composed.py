@@ -27,6 +27,7 @@ from gradgen.errors import DifferentiationError, FunctionDefinitionError, Gradge
 from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
+from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 
 from .function import Function
 from .function_ports import _input_block
@@ -310,15 +311,40 @@ class ComposedFunction:
         full = name or f"{self.name}_joint_{label}_{self.input_name}"
         return ComposedJointFunction(_adjoint_kernel(self, full, with_primal=with_primal), self)
 
+    def hvp(self, name: str | None = None, tangent_name: str | None = None) -> StagedFunction:
+        """For a scalar state: the second derivative of the final state w.r.t. the initial
+        state times the direction ``v_<state>`` (or ``tangent_name``), output ``hvp_<state>``,
+        forward over adjoint (the tangent of the staged :meth:`gradient`)."""
+        if self.state_size != 1:
+            raise DifferentiationError(
+                f"the hvp of composition {self.name!r} needs a scalar state (a scalar final value); "
+                f"its state has {self.state_size} elements"
+            )
+        low = self._require()
+        direction = _check_name("tangent_name", tangent_name or f"v_{self.input_name}")
+        if direction in (p.name for p in low.ports):
+            raise DifferentiationError(f"the direction name {direction!r} is an input name of {self.name!r}")
+        grad = _adjoint_kernel(self, "gradient", with_primal=False)
+        hvp = drop_outputs(tangent_kernel(grad, [0]), [1])
+        hvp = attrs.evolve(
+            hvp,
+            name=name or f"{self.name}_hvp_{self.input_name}",
+            inputs=(*low.ports, Port(direction, 1, self.state_scalar)),
+            outputs=(Port(f"hvp_{self.input_name}", 1, self.state_scalar),),
+        )
+        return _ComposedDerivative(hvp, self)
+
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
-        """``jacobian`` or ``gradient`` w.r.t. the initial state, for the builder."""
+        """``jacobian``, ``gradient`` or ``hvp`` w.r.t. the initial state, for the builder."""
         if wrt == 0 and kind == "jacobian":
             return self.jacobian()
         if wrt == 0 and kind == "gradient":
             return self.gradient()
+        if wrt == 0 and kind == "hvp":
+            return self.hvp()
         raise DifferentiationError(
-            f"composition {self.name!r} offers the staged jacobian and gradient w.r.t. its state "
-            f"(input 0), not the {kind} w.r.t. input {wrt}"
+            f"composition {self.name!r} offers the staged jacobian, gradient and hvp w.r.t. its "
+            f"state (input 0), not the {kind} w.r.t. input {wrt}"
         )
 
     def vjp(self, name: str | None = None) -> StagedFunction:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.staged import Call, Carry, Ref
+from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 
 from .composed import ComposedFunction, _kernel
 from .function import Function
@@ -141,15 +144,35 @@ class FunctionComposition(StagedFunction):
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         if kind == "gradient":
             return self.gradient(wrt)
+        if kind == "hvp":
+            return self.hvp(wrt)
         return super().derivative(kind, wrt)
 
     def hessian(self, wrt_index: int = 0, name: str | None = None) -> Function:
         """The Hessian of the (scalar) pipeline w.r.t. input ``wrt_index``, unrolled."""
         return self.to_function().hessian(wrt_index=wrt_index, name=name)
 
-    def hvp(self, wrt_index: int = 0, name: str | None = None, tangent_name: str | None = None) -> Any:
-        """The Hessian-vector product w.r.t. input ``wrt_index`` (direction ``v_<input>``), unrolled."""
-        return self.to_function().hvp(wrt_index=wrt_index, name=name, tangent_name=tangent_name)
+    def hvp(
+        self, wrt_index: int = 0, name: str | None = None, tangent_name: str | None = None
+    ) -> StagedFunction:
+        """The Hessian of the scalar pipeline w.r.t. input ``wrt_index`` times the direction
+        ``v_<input>`` (or ``tangent_name``), output ``hvp_<input>``: forward over adjoint, the
+        tangent of the staged gradient (each call of the gradient's sweeps calls the JVP of its
+        callee, loops stay loops)."""
+        kernel = _gradient_kernel(self, wrt_index, None)
+        port = kernel.outputs[0]
+        w = self.kernel.inputs[wrt_index]
+        direction = _check_name("tangent_name", tangent_name if tangent_name is not None else f"v_{w.name}")
+        if direction in self.input_names:
+            raise DifferentiationError(f"the direction name {direction!r} is an input name of {self.name!r}")
+        hvp = drop_outputs(tangent_kernel(kernel, [wrt_index]), [1])
+        hvp = attrs.evolve(
+            hvp,
+            name=name if name is not None else f"{self.name}_hvp_{w.name}",
+            inputs=(*self.kernel.inputs, Port(direction, w.size, w.scalar)),
+            outputs=(Port(f"hvp_{w.name}", port.size, port.scalar),),
+        )
+        return StagedFunction(hvp, self.stage, self.count)
 
 
 def _gradient_kernel(comp: FunctionComposition, wrt: object, name: str | None) -> Kernel:

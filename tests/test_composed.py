@@ -349,6 +349,72 @@ def test_pipeline_gradient_is_a_reverse_sweep_over_staged_stage_vjps() -> None:
     )
 
 
+def test_pipeline_hvp_is_forward_over_adjoint_with_loops_kept() -> None:
+    comp = pipeline()
+    hvp = comp.hvp()
+    assert hvp.name == "pipe_hvp_xs" and hvp.input_names == ("xs", "acc0", "v_xs")
+    assert hvp.output_names == ("hvp_xs",)
+    # every call of the gradient calls its callee's tangent; the sweeps stay loops
+    steps = hvp.kernel.steps
+    assert [c.callee.name for c in steps] == [
+        "post_map_tangent",
+        "pipe_seed_tangent",
+        "summation_reduce_vjp_tangent",
+        "post_map_vjp_tangent",
+    ]
+    fold = steps[2].callee
+    # the accumulator starts without a tangent (zeros), then the rollout and the reversed sweep
+    # each carry a state and its tangent
+    assert [(c.count, c.reverse, len(c.carries)) for c in fold.steps] == [
+        (1, False, 0),
+        (3, False, 2),
+        (3, True, 2),
+    ]
+    assert len(_lines(pipeline(5).hvp())) == len(_lines(pipeline(500).hvp()))
+    v = [0.2, -0.1, 0.4, 0.3, -0.2, 0.1]
+    assert hvp(XS, 0.5, v) == pytest.approx(comp.to_function().hvp(0)(XS, 0.5, v), rel=1e-13)
+    assert comp.hvp(tangent_name="dir").input_names[-1] == "dir"
+    with pytest.raises(DifferentiationError, match="is an input name"):
+        comp.hvp(tangent_name="acc0")
+
+
+def scalar_composition() -> gg.ComposedFunction:
+    a, b = SX.sym("a"), SX.sym("b")
+    g = Function("g", [a, b], [gg.sin(a) * b + a * a], ["a", "b"], ["a_next"])
+    return (
+        gg.ComposedFunction("s", SX.sym("s0")).repeat(g, params=[SX.sym(f"w{k}") for k in range(6)]).finish()
+    )
+
+
+WS = [0.3, -0.2, 0.5, 0.1, 0.4, -0.6]
+
+
+def test_hvp_of_a_scalar_composition_matches_central_differences() -> None:
+    comp = scalar_composition()
+    hvp = comp.hvp()
+    assert hvp.input_names == ("s0", "parameters", "v_s0") and hvp.output_names == ("hvp_s0",)
+    fd = _central(comp.gradient(), [[0.7], WS], 0)[0][0]
+    assert hvp(0.7, WS, 1.3) == pytest.approx(1.3 * fd, rel=1e-7)
+    with pytest.raises(DifferentiationError, match="needs a scalar state"):
+        mixed().hvp()
+
+
+def test_the_tangent_of_a_staged_kernel_is_staged() -> None:
+    from gradgen.passes.staged_forward import tangent_kernel
+
+    fold = gg.reduce_function(_summation(), 5)
+    tangent = tangent_kernel(fold.kernel, [1])
+    zeros, call = tangent.steps  # the accumulator's tangent starts at zero
+    assert zeros.count == 1 and zeros.callee.name == "zeros"
+    assert call.count == 5 and len(call.carries) == 2  # the accumulator and its tangent
+    assert tangent.inputs[-1].name == "d_z_seq" and tangent.outputs[-1].name == "d_acc_next"
+    zs, dz = [0.1 * k for k in range(10)], [1.0 - 0.1 * k for k in range(10)]
+    value, derivative = gg.Function.from_kernel(tangent)(0.5, zs, dz)
+    assert value == fold(0.5, zs)
+    unrolled = fold.to_function().jvp(wrt_index=1)
+    assert derivative == pytest.approx(unrolled(0.5, zs, dz), rel=1e-14)
+
+
 # ---- compiled Rust -------------------------------------------------------------------------------------
 def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
     comp = mixed()
@@ -363,6 +429,12 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         ("piped", pipeline(4).function, [[*XS, 0.1, 0.9], [0.5]]),
         ("piped_gradient", pipeline(4).gradient().function, [[*XS, 0.1, 0.9], [0.5]]),
         ("composed_vjp", comp.vjp().function, [X0, PARAMS, [0.7, -1.3]]),
+        (
+            "piped_hvp",
+            pipeline(4).hvp().function,
+            [[*XS, 0.1, 0.9], [0.5], [0.2, -0.1, 0.4, 0.3, -0.2, 0.1, 0.5, -0.3]],
+        ),
+        ("scalar_hvp", scalar_composition().hvp().function, [[0.7], WS, [1.3]]),
     ]
 
 
@@ -422,20 +494,29 @@ def test_builder_accepts_compositions(tmp_path: pathlib.Path, cargo_available: N
         .for_function(pipe)
         .add_primal()
         .add_gradient(wrt=0)
+        .add_hvp(wrt=0)
         .done()
     )
     crate = builder.generate()
-    assert crate.function_names == ("comp_mixed_f", "comp_mixed_jf_x0", "comp_pipe_f", "comp_pipe_grad_xs")
+    assert crate.function_names == (
+        "comp_mixed_f",
+        "comp_mixed_jf_x0",
+        "comp_pipe_f",
+        "comp_pipe_grad_xs",
+        "comp_pipe_hvp_xs",
+    )
     assert rustfmt_check(crate.source) is None
     lib = gg.compile(builder, build_dir=tmp_path / "cache", env=cargo_env())
     assert lib.comp_mixed_f(X0, PARAMS) == pytest.approx(comp(X0, PARAMS), rel=1e-13)
     assert lib.comp_mixed_jf_x0(X0, PARAMS) == pytest.approx(comp.jacobian()(X0, PARAMS), rel=1e-12)
     assert lib.comp_pipe_f(XS, 0.5) == pytest.approx(pipe(XS, 0.5), rel=1e-13)
     assert lib.comp_pipe_grad_xs(XS, 0.5) == pytest.approx(pipe.gradient()(XS, 0.5), rel=1e-12)
+    v = [0.2, -0.1, 0.4, 0.3, -0.2, 0.1]
+    assert lib.comp_pipe_hvp_xs(XS, 0.5, v) == pytest.approx(pipe.hvp()(XS, 0.5, v), rel=1e-12)
     with pytest.raises(DifferentiationError, match=r"not the jacobian w\.r\.t\. input 1"):
         gg.CodeGenerationBuilder().for_function(comp).add_jacobian(wrt=1).done().generate("comp")
-    with pytest.raises(DifferentiationError, match="offers no staged hvp"):
-        gg.CodeGenerationBuilder().for_function(pipe).add_hvp(wrt=0).done().generate("comp")
+    with pytest.raises(DifferentiationError, match="offers no staged jacobian"):
+        gg.CodeGenerationBuilder().for_function(pipe).add_jacobian(wrt=0).done().generate("comp")
 
 
 def test_create_rust_project_writes_the_staged_crate(tmp_path: pathlib.Path) -> None:
