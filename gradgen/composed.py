@@ -32,6 +32,7 @@ from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 from .function import Function
 from .function_ports import _input_block
 from .staged import StagedFunction, _check_name, _with_state_output
+from .staged_joint import Parts, register_staged_joint
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -334,6 +335,15 @@ class ComposedFunction:
         )
         return _ComposedDerivative(hvp, self)
 
+    def _joint_of_parts(self, parts: Parts) -> Kernel:
+        """The builder's ``add_joint(FunctionBundle().add_f().add_jf(wrt=0))``: :meth:`joint`."""
+        if any(a not in ("f", "jf") or (a == "jf" and wrt != (0,)) for a, wrt in parts):
+            raise DifferentiationError(
+                f"the staged joint kernel of composition {self.name!r} takes f and jf w.r.t. its "
+                f"state (input 0), got {list(parts)}"
+            )
+        return self.joint([artifact for artifact, _ in parts]).kernel
+
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         """``jacobian``, ``gradient`` or ``hvp`` w.r.t. the initial state, for the builder."""
         if wrt == 0 and kind == "jacobian":
@@ -499,6 +509,7 @@ def _lower(comp: ComposedFunction) -> _Lowered:
     primal = StagedFunction(
         _primal_kernel(comp, low), comp.steps[0].function, len(comp.steps), comp.derivative
     )
+    register_staged_joint(primal.function, comp._joint_of_parts)
     return attrs.evolve(low, primal=primal)
 
 

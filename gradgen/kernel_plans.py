@@ -30,6 +30,7 @@ from .errors import ConfigError, InvalidNameError
 from .function import Function
 from .pipeline import compile_kernel
 from .staged import staged_derivative
+from .staged_joint import staged_joint_maker
 
 #: name part of each separate request
 SUFFIX: dict[str, str] = {
@@ -200,6 +201,9 @@ def _maker(
         return lambda: (f.kernel, {})
     if f.kernel.steps and kind != "joint":  # a staged function's own staged derivatives
         return lambda: (staged_derivative(f, kind, parts[0][1][0]), {})
+    joint_maker = staged_joint_maker(f) if kind == "joint" else None
+    if joint_maker is not None:  # a staged function's own staged joint kernel
+        return lambda: (joint_maker(parts), {})
     if kind == "joint":
 
         def joint() -> _Made:

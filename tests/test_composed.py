@@ -490,6 +490,7 @@ def test_builder_accepts_compositions(tmp_path: pathlib.Path, cargo_available: N
         .for_function(comp)
         .add_primal()
         .add_jacobian(wrt=0)
+        .add_joint(gg.FunctionBundle().add_f().add_jf(wrt=0))
         .done()
         .for_function(pipe)
         .add_primal()
@@ -501,6 +502,7 @@ def test_builder_accepts_compositions(tmp_path: pathlib.Path, cargo_available: N
     assert crate.function_names == (
         "comp_mixed_f",
         "comp_mixed_jf_x0",
+        "comp_mixed_f_jf_x0",
         "comp_pipe_f",
         "comp_pipe_grad_xs",
         "comp_pipe_hvp_xs",
@@ -509,6 +511,12 @@ def test_builder_accepts_compositions(tmp_path: pathlib.Path, cargo_available: N
     lib = gg.compile(builder, build_dir=tmp_path / "cache", env=cargo_env())
     assert lib.comp_mixed_f(X0, PARAMS) == pytest.approx(comp(X0, PARAMS), rel=1e-13)
     assert lib.comp_mixed_jf_x0(X0, PARAMS) == pytest.approx(comp.jacobian()(X0, PARAMS), rel=1e-12)
+    y, jac = lib.comp_mixed_f_jf_x0(X0, PARAMS)
+    assert y == pytest.approx(comp(X0, PARAMS), rel=1e-13)
+    assert jac == pytest.approx(comp.jacobian()(X0, PARAMS), rel=1e-12)
+    with pytest.raises(DifferentiationError, match=r"takes f and jf w\.r\.t\. its state"):
+        bundle = gg.FunctionBundle().add_f().add_jf(wrt=1)
+        gg.CodeGenerationBuilder().for_function(comp).add_joint(bundle).done().generate("comp")
     assert lib.comp_pipe_f(XS, 0.5) == pytest.approx(pipe(XS, 0.5), rel=1e-13)
     assert lib.comp_pipe_grad_xs(XS, 0.5) == pytest.approx(pipe.gradient()(XS, 0.5), rel=1e-12)
     v = [0.2, -0.1, 0.4, 0.3, -0.2, 0.1]
