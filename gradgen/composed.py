@@ -282,9 +282,11 @@ class ComposedFunction:
             kernel = kernel.with_annotations(name=_check_name("a function name", name))
         return Function.from_kernel(kernel, low.input_symbols(self))
 
-    def jacobian(self, wrt_index: int = 0, name: str | None = None) -> ComposedJacobianFunction:
+    def jacobian(self, name: str | int | None = None, *, wrt_index: int = 0) -> ComposedJacobianFunction:
         """The Jacobian of the final state with respect to the initial state (row-major
-        ``nx * nx``, output ``jacobian_<out>``), by an adjoint sweep."""
+        ``nx * nx``, output ``jacobian_<out>``), by an adjoint sweep. ``jacobian("n")`` names it
+        (gradgen 0.5.2's spelling); ``jacobian(0)`` is ``jacobian(wrt_index=0)``."""
+        name, wrt_index = _name_or_index(name, wrt_index)
         _state_only(self.name, wrt_index)
         kernel = _adjoint_kernel(self, name or f"{self.name}_jacobian_{self.input_name}", with_primal=False)
         return ComposedJacobianFunction(kernel, self)
@@ -364,8 +366,10 @@ class ComposedFunction:
         kernel = _adjoint_kernel(self, name or f"{self.name}_vjp_{self.input_name}", False, vjp=True)
         return _ComposedDerivative(kernel, self)
 
-    def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
-        return self.primal.generate_rust(config)
+    def generate_rust(self, config: RustBackendConfig | None = None, **options: Any) -> RustGenerationResult:
+        """The staged primal's Rust module (the keyword options of :meth:`Function.generate_rust`:
+        ``function_name``, ``backend_mode``, ``scalar_type``)."""
+        return self.function.generate_rust(config, **options)
 
     def create_rust_project(
         self,
@@ -374,8 +378,12 @@ class ComposedFunction:
         function_name: str | None = None,
         config: RustBackendConfig | None = None,
         overwrite: bool = False,
+        **options: Any,
     ) -> RustProjectResult:
-        return self.primal.create_rust_project(path, crate_name, function_name, config, overwrite)
+        """A crate of the staged primal (see :meth:`Function.create_rust_project`)."""
+        return self.function.create_rust_project(
+            path, crate_name, function_name, config, overwrite, **options
+        )
 
 
 class _ComposedDerivative(StagedFunction):
@@ -414,6 +422,13 @@ def _as_list(items: object, what: str) -> list[Any]:
     if isinstance(items, (set, frozenset, dict)):
         raise GradgenTypeError(f"{what} must be a list in your order, not a {type(items).__name__}")
     return list(items)
+
+
+def _name_or_index(name: str | int | None, wrt_index: int) -> tuple[str | None, int]:
+    """A first positional argument that is an input index rather than a name."""
+    if isinstance(name, str) or name is None:
+        return name, wrt_index
+    return None, name  # an index, checked by the caller
 
 
 def _state_only(name: str, wrt_index: object) -> None:

@@ -11,7 +11,8 @@ kernels included, with each intermediate result in a temporary of the workspace.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -20,8 +21,14 @@ from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.staged import Call, Carry, Ref
 from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 
-from .composed import ComposedFunction, _kernel
+from .composed import ComposedFunction, _kernel, _name_or_index
 from .function import Function
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gradgen.backends.rust_module import RustGenerationResult
+    from gradgen.config import RustBackendConfig
+
+    from .codegen import RustProjectResult
 from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name, _with_state_output
 
 
@@ -133,17 +140,37 @@ class FunctionComposition(StagedFunction):
         f = super().to_function()
         return f if name is None else f._derived(f.kernel, name)
 
-    def gradient(self, wrt_index: int = 0, name: str | None = None) -> StagedFunction:
+    def gradient(self, name: str | int | None = None, *, wrt_index: int = 0) -> StagedFunction:
         """The gradient of the scalar pipeline w.r.t. input ``wrt_index`` (output
         ``grad_<input>``), staged: the forward calls of the stages before the last, then, last
         stage first, each stage's vector-Jacobian product w.r.t. the input fed by the stage
         before it (a loop for a map, an adjoint sweep for a fold or a composition), down to the
-        stage reading the input. That input must be read by one stage only."""
+        stage reading the input. That input must be read by one stage only. ``gradient("n")``
+        names it (gradgen 0.5.2's spelling); ``gradient(1)`` is ``gradient(wrt_index=1)``."""
+        name, wrt_index = _name_or_index(name, wrt_index)
         return StagedFunction(_gradient_kernel(self, wrt_index, name), self.stage, self.count)
+
+    def generate_rust(self, config: RustBackendConfig | None = None, **options: Any) -> RustGenerationResult:
+        """The pipeline's Rust module (the keyword options of :meth:`Function.generate_rust`)."""
+        return self.function.generate_rust(config, **options)
+
+    def create_rust_project(
+        self,
+        path: str | os.PathLike[str],
+        crate_name: str | None = None,
+        function_name: str | None = None,
+        config: RustBackendConfig | None = None,
+        overwrite: bool = False,
+        **options: Any,
+    ) -> RustProjectResult:
+        """A crate of the pipeline (see :meth:`Function.create_rust_project`)."""
+        return self.function.create_rust_project(
+            path, crate_name, function_name, config, overwrite, **options
+        )
 
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         if kind == "gradient":
-            return self.gradient(wrt)
+            return self.gradient(wrt_index=wrt)
         if kind == "hvp":
             return self.hvp(wrt)
         return super().derivative(kind, wrt)

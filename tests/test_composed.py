@@ -246,6 +246,32 @@ def test_joint_shares_one_rollout() -> None:
         comp.jacobian(wrt_index=1)
 
 
+def test_052_spellings_of_names_and_codegen_options(tmp_path: pathlib.Path) -> None:
+    comp, pipe = mixed(), pipeline()
+    assert comp.jacobian("jac").name == "jac" and comp.jacobian(0).name == "mixed_jacobian_x0"
+    assert comp.gradient("g").name == "g" and pipe.gradient("pg").name == "pg"
+    assert pipe.gradient(1).output_names == ("grad_acc0",) == pipe.gradient(wrt_index=1).output_names
+    result = comp.generate_rust(function_name="rollout", scalar_type="f32", backend_mode="no_std")
+    assert "pub fn rollout(" in result.source and "#![no_std]" in result.source and "f32" in result.source
+    assert "pub fn piped(" in pipe.generate_rust(function_name="piped").source
+    pipe.create_rust_project(tmp_path / "p", crate_name="p", scalar_type="f32")
+    assert "f32" in (tmp_path / "p" / "src" / "lib.rs").read_text()
+    assert "pub fn rollout(" in gg.generate_rust(comp, function_name="rollout").source
+
+
+def test_stage_functions_are_simplified_at_the_requested_level() -> None:
+    x, p = SXVector.sym("x", 2), SXVector.sym("p", 2)
+    stage = Function("w", [x, p], [[x[0] + x[0] + x[0] + p[0], x[1] * p[1]]], ["x", "p"], ["y"])
+    plain = gg.ComposedFunction("c", SXVector.sym("x0", 2)).repeat(stage, params=blocks(3)).finish()
+    simple = gg.ComposedFunction("c", SXVector.sym("x0", 2), simplification="medium")
+    simple = simple.repeat(stage, params=blocks(3)).finish()
+    params = [0.5, 0.25, -0.5, 1.0, 2.0, -1.0]
+    assert simple(X0, params) == pytest.approx(plain(X0, params), rel=1e-15)
+    (call,) = simple.kernel.steps
+    expected = stage.simplify("medium").kernel
+    assert call.callee.ops == expected.ops and call.callee.ops != plain.kernel.steps[0].callee.ops
+
+
 # ---- FunctionComposer ------------------------------------------------------------------------------
 def _post() -> gg.Function:
     x = SXVector.sym("x", 2)
@@ -472,7 +498,9 @@ def _build_and_run(
     return rust, python
 
 
-@pytest.mark.parametrize(("scalar", "mode"), [("f64", "std"), ("f32", "no_std")])
+@pytest.mark.parametrize(
+    ("scalar", "mode"), [("f64", "std"), ("f32", "no_std"), ("f64", "no_std"), ("f32", "std")]
+)
 def test_compiled_rust_equals_python(
     tmp_path: pathlib.Path, cargo_available: None, scalar: str, mode: str
 ) -> None:
