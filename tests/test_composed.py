@@ -569,6 +569,23 @@ def test_create_rust_project_writes_the_staged_crate(tmp_path: pathlib.Path) -> 
     assert "pub fn pipe(" in (tmp_path / "pipe" / "src" / "lib.rs").read_text()
 
 
+def test_dump_tool_prints_a_composition(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gradgen.dump import main as dump_main
+
+    target = tmp_path / "target.py"
+    target.write_text(
+        "import gradgen as gg\n"
+        "x, p = gg.SXVector.sym('x', 2), gg.SXVector.sym('p', 2)\n"
+        "g = gg.Function('g', [x, p], [[x[0] * p[0], x[1] + p[1]]], ['x', 'p'], ['y'])\n"
+        "blocks = [gg.SXVector.sym(f'q{k}', 2) for k in range(6)]\n"
+        "comp = gg.ComposedFunction('comp', gg.SXVector.sym('x0', 2)).repeat(g, params=blocks).finish()\n"
+    )
+    assert dump_main([f"{target}:comp"]) == 0
+    out = capsys.readouterr().out
+    assert "kernel comp(x0[2], parameters[12]) -> (y[2])" in out
+    assert "s0 = loop k in 6: call g(carry, in1[0+2k;2]) -> (carry)" in out
+
+
 # ---- errors ------------------------------------------------------------------------------------------------
 def test_wrong_sizes_fail_with_the_librarys_errors_before_anything_is_written(tmp_path: pathlib.Path) -> None:
     g, start = rotor(), gg.ComposedFunction("c", SXVector.sym("x0", 2))
