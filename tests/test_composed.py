@@ -400,6 +400,13 @@ def test_pipeline_hvp_is_forward_over_adjoint_with_loops_kept() -> None:
     v = [0.2, -0.1, 0.4, 0.3, -0.2, 0.1]
     assert hvp(XS, 0.5, v) == pytest.approx(comp.to_function().hvp(0)(XS, 0.5, v), rel=1e-13)
     assert comp.hvp(tangent_name="dir").input_names[-1] == "dir"
+    # through a composition's sweep (runs, a numeric table, a shared slot) and a plain stage
+    x = SXVector.sym("x", 2)
+    weigh = Function("weigh", [x, SX.sym("c")], [x[0] * SX.sym("c") + x[1] * x[1]], ["y", "c"], ["out"])
+    comp2 = gg.FunctionComposer(mixed()).feed_into(weigh, arg="y").compose()
+    for wrt, args in ((0, [X0, PARAMS, 1.5, [0.3, 0.9]]), (2, [X0, PARAMS, 1.5, 0.8])):
+        expected = comp2.to_function().hvp(wrt)(*args)
+        assert comp2.hvp(wrt)(*args) == pytest.approx(expected, rel=1e-12, abs=1e-14)
     with pytest.raises(DifferentiationError, match="is an input name"):
         comp.hvp(tangent_name="acc0")
 
