@@ -145,7 +145,8 @@ class FunctionComposition(StagedFunction):
         ``grad_<input>``), staged: the forward calls of the stages before the last, then, last
         stage first, each stage's vector-Jacobian product w.r.t. the input fed by the stage
         before it (a loop for a map, an adjoint sweep for a fold or a composition), down to the
-        stage reading the input. That input must be read by one stage only. ``gradient("n")``
+        first stage reading the input; the contributions of the stages that read it are added
+        (a loop of scalar additions per extra reader). ``gradient("n")``
         names it (gradgen 0.5.2's spelling); ``gradient(1)`` is ``gradient(wrt_index=1)``."""
         name, wrt_index = _name_or_index(name, wrt_index)
         return StagedFunction(_gradient_kernel(self, wrt_index, name), self.stage, self.count)
@@ -214,40 +215,63 @@ def _gradient_kernel(comp: FunctionComposition, wrt: object, name: str | None) -
             f"the gradient of {comp.name!r} needs one scalar output; it has {[p.size for p in out]}"
         )
     calls = k.steps
-    readers = [s for s, c in enumerate(calls) if Ref("in", wrt) in c.inputs]
-    if len(readers) != 1:
-        raise DifferentiationError(
-            f"the staged gradient of {comp.name!r} needs input {k.inputs[wrt].name!r} read by one "
-            f"stage, it is read by {len(readers)}; differentiate to_function() instead"
-        )
-    (first,) = readers
-    # temporaries: the stage results (as in the pipeline), the seed, then one adjoint per stage
+    w_ref = Ref("in", wrt)
+    readers = [s for s, c in enumerate(calls) if w_ref in c.inputs]
+    first = readers[0]
+    # temporaries: the stage results (as in the pipeline), the seed, the adjoint of each stage's
+    # fed input and, when several stages read the input, each stage's contribution
     temps = list(k.temps)
-    seed = len(temps)
-    temps.append(1)
+    port = k.inputs[wrt]
+
+    def tmp(size: int) -> Ref:
+        temps.append(size)
+        return Ref("tmp", len(temps) - 1)
 
     def one(b: Any, ins: list[list[int]]) -> list[list[int]]:
         return [[b.const(1.0)]]
 
     seed_k = _kernel(f"{comp.name}_seed", k.inputs[wrt : wrt + 1], (Port("one", 1, True),), one)
-    steps = list(calls[:-1])
-    steps.append(Call(seed_k, 1, (Ref("in", wrt),), (Ref("tmp", seed),)))
-    cotangent = Ref("tmp", seed)
+    cotangent = tmp(1)
+    steps = [*calls[:-1], Call(seed_k, 1, (w_ref,), (cotangent,))]
+    contributions: list[Ref] = []
     for s in range(len(calls) - 1, first - 1, -1):
         call = calls[s]
-        index = call.inputs.index(Ref("in", wrt)) if s == first else _fed_index(call)
-        vjp = _stage_vjp(comp.stages[s], index, f"stage {s} of {comp.name!r}")
-        if s == first:
-            target = Ref("out", 0)
-        else:
-            temps.append(call.callee.inputs[index].size)
-            target = Ref("tmp", len(temps) - 1)
-        steps.append(Call(vjp, 1, (*call.inputs, cotangent), (target,)))
-        cotangent = target
-    port = k.inputs[wrt]
+        wrts: list[int] = []
+        targets: list[Ref] = []
+        if s in readers:
+            wrts.append(call.inputs.index(w_ref))
+            targets.append(Ref("out", 0) if len(readers) == 1 else tmp(port.size))
+            contributions.append(targets[-1])
+        if s > first:
+            fed = _fed_index(call)
+            wrts.append(fed)
+            targets.append(tmp(call.callee.inputs[fed].size))
+        vjp = _stage_vjp(comp.stages[s], tuple(wrts), f"stage {s} of {comp.name!r}")
+        steps.append(Call(vjp, 1, (*call.inputs, cotangent), tuple(targets)))
+        cotangent = targets[-1]
+    if len(contributions) > 1:  # the gradient is the sum of the readers' contributions
+        steps += _sum_into(contributions, Ref("out", 0), port.size, tmp)
     full = name if name is not None else f"{comp.name}_gradient_{port.name}"
     outs = (Port(f"grad_{port.name}", port.size, port.scalar),)
     return Kernel(full, k.inputs, outs, [], [], [], [[]], steps=tuple(steps), temps=tuple(temps))
+
+
+def _sum_into(parts: list[Ref], target: Ref, size: int, tmp: Any) -> list[Call]:
+    """Calls adding the ``size``-element buffers ``parts`` into ``target``: one loop of scalar
+    additions per part after the first (the code does not grow with ``size``)."""
+
+    def add(b: Any, ins: list[list[int]]) -> list[list[int]]:
+        return [[b.add(ins[0][0], ins[1][0])]]
+
+    adder = _kernel("add", (Port("a", 1, True), Port("b", 1, True)), (Port("sum", 1, True),), add)
+    calls = []
+    acc = parts[0]
+    for i, part in enumerate(parts[1:]):
+        to = target if i == len(parts) - 2 else tmp(size)
+        refs = (attrs.evolve(acc, stride=1), attrs.evolve(part, stride=1))
+        calls.append(Call(adder, size, refs, (attrs.evolve(to, stride=1),)))
+        acc = to
+    return calls
 
 
 def _fed_index(call: Call) -> int:
@@ -255,32 +279,39 @@ def _fed_index(call: Call) -> int:
     return next(i for i, r in enumerate(call.inputs) if r is not None and r.buffer == "tmp")
 
 
-def _stage_vjp(stage: object, wrt: int, where: str) -> Kernel:
-    """``(*inputs, cotangent) -> vjp_<input wrt>`` of a pipeline stage with one output, staged
-    like the stage: a plain VJP for a Function, a loop over block VJPs for a map or zip, an
-    adjoint sweep for a fold or a composition."""
+def _stage_vjp(stage: object, wrts: tuple[int, ...], where: str) -> Kernel:
+    """``(*inputs, cotangent) -> vjp_<input w> for w in wrts`` of a pipeline stage with one
+    output, staged like the stage: a plain VJP for a Function, a loop over block VJPs for a map
+    or zip, an adjoint sweep for a fold or a composition (w.r.t. its state)."""
     if isinstance(stage, Function):
-        return stage.vjp(wrt_index=wrt).kernel
-    if isinstance(stage, ComposedFunction) and wrt == 0:
+        return stage.vjp(wrt_index=list(wrts)).kernel
+    if isinstance(stage, ComposedFunction) and wrts == (0,):
         return stage.vjp().kernel
     if isinstance(stage, BatchedFunction):
-        block = stage.stage.vjp(wrt_index=wrt).kernel
+        block = stage.stage.vjp(wrt_index=list(wrts)).kernel
         n = stage.count
         ports = (*stage.kernel.inputs, Port("cotangent", n * block.inputs[-1].size))
-        result = Port(f"vjp_{stage.kernel.inputs[wrt].name}", stage.kernel.inputs[wrt].size)
+        results = tuple(Port(f"vjp_{stage.kernel.inputs[w].name}", stage.kernel.inputs[w].size) for w in wrts)
         refs = tuple(Ref("in", i, 0, p.size) for i, p in enumerate(block.inputs))
-        call = Call(block, n, refs, (Ref("out", 0, 0, block.outputs[0].size),))
-        return Kernel(f"{stage.name}_vjp", ports, (result,), [], [], [], [[]], steps=(call,))
-    if isinstance(stage, ReducedFunction):
+        block_outs = tuple(Ref("out", j, 0, p.size) for j, p in enumerate(block.outputs))
+        call = Call(block, n, refs, block_outs)
+        return Kernel(f"{stage.name}_vjp", ports, results, [], [], [], [[] for _ in wrts], steps=(call,))
+    if isinstance(stage, ReducedFunction) and len(set(wrts)) == len(wrts) and set(wrts) <= {0, 1}:
         f = stage.stage
         acc, x = f.kernel.inputs
         n = stage.count
-        vjp = f.vjp(wrt_index=[0, 1] if wrt == 1 else [0]).kernel  # (acc, x, cot) -> (vjp_acc, [vjp_x])
+        vjp = f.vjp(wrt_index=[0, 1] if 1 in wrts else [0]).kernel  # (acc, x, cot) -> (vjp_acc, [vjp_x])
         ports = (*stage.kernel.inputs, Port("cotangent", acc.size, acc.scalar))
-        target = stage.kernel.inputs[wrt]
-        result = Port(f"vjp_{target.name}", target.size, target.scalar)
-        outs: tuple[Ref | None, ...] = (None, Ref("out", 0, 0, x.size)) if wrt == 1 else (None,)
-        final = Ref("out", 0) if wrt == 0 else None
+        results = tuple(
+            Port(
+                f"vjp_{stage.kernel.inputs[w].name}",
+                stage.kernel.inputs[w].size,
+                stage.kernel.inputs[w].scalar,
+            )
+            for w in wrts
+        )
+        outs: tuple[Ref | None, ...] = (None, Ref("out", wrts.index(1), 0, x.size)) if 1 in wrts else (None,)
+        final = Ref("out", wrts.index(0)) if 0 in wrts else None
         steps = (
             Call(
                 _with_state_output(f.kernel),
@@ -299,9 +330,17 @@ def _stage_vjp(stage: object, wrt: int, where: str) -> Kernel:
             ),
         )
         return Kernel(
-            f"{stage.name}_vjp", ports, (result,), [], [], [], [[]], steps=steps, temps=(n * acc.size,)
+            f"{stage.name}_vjp",
+            ports,
+            results,
+            [],
+            [],
+            [],
+            [[] for _ in wrts],
+            steps=steps,
+            temps=(n * acc.size,),
         )
     raise DifferentiationError(
         f"{where}: {type(stage).__name__} {getattr(stage, 'name', '')!r} offers no staged vector-Jacobian "
-        "product w.r.t. the input it is differentiated by; differentiate to_function() instead"
+        "product w.r.t. the input(s) it is differentiated by; differentiate to_function() instead"
     )

@@ -360,11 +360,37 @@ def test_pipeline_gradient_is_a_reverse_sweep_over_staged_stage_vjps() -> None:
     assert comp2.gradient(2)(X0, PARAMS, 1.5) == pytest.approx(_central(comp2, [X0, PARAMS, [1.5]], 2)[0][0])
     with pytest.raises(DifferentiationError, match="offers no staged vector-Jacobian product"):
         comp2.gradient(1)  # the parameters of a composition
-    shared = gg.FunctionComposer(weigh).feed_into(
-        Function("again", [SX.sym("o"), SX.sym("c")], [SX.sym("o") * SX.sym("c")], ["o", "c"], ["r"]), arg="o"
+    # an input read by several stages: their contributions are added (a loop of additions)
+    again = Function(
+        "again", [SX.sym("o"), SX.sym("c")], [SX.sym("o") * gg.sin(SX.sym("c"))], ["o", "c"], ["r"]
     )
-    with pytest.raises(DifferentiationError, match="read by one stage, it is read by 2"):
-        shared.compose().gradient(1)
+    shared = gg.FunctionComposer(weigh).feed_into(again, arg="o").compose()
+    assert shared.input_names == ("y", "c")
+    for wrt in (0, 1):
+        staged = shared.gradient(wrt_index=wrt)
+        assert staged([0.3, 0.7], 1.5) == pytest.approx(
+            shared.to_function().gradient(wrt)([0.3, 0.7], 1.5), rel=1e-14
+        )
+    assert [c.callee.name for c in shared.gradient(1).kernel.steps][-1] == "add"
+    hv = shared.hvp(1)([0.3, 0.7], 1.5, 0.4)
+    assert hv == pytest.approx(shared.to_function().hvp(1)([0.3, 0.7], 1.5, 0.4), rel=1e-13)
+    xs_twice = (
+        gg.FunctionComposer(gg.map_function(_post(), 3, input_name="xs"))
+        .feed_into(
+            Function(
+                "dot",
+                [SXVector.sym("z", 6), SXVector.sym("w", 6)],
+                [gg.dot(SXVector.sym("z", 6), SXVector.sym("w", 6))],
+                ["z", "xs"],
+                ["d"],
+            ),
+            arg="z",
+        )
+        .compose()
+    )
+    assert xs_twice.gradient()(XS) == pytest.approx(xs_twice.to_function().gradient(0)(XS), rel=1e-14)
+    (add,) = [c for c in xs_twice.gradient().kernel.steps if c.callee.name == "add"]
+    assert add.count == 6  # one loop over the elements
     with pytest.raises(DifferentiationError, match="needs one scalar output"):
         gg.FunctionComposer(mixed()).compose().gradient(0)
     v = mixed().vjp()
