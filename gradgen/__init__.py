@@ -35,6 +35,13 @@ from . import compat as _compat
 from .builder import BuildResult, CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
 from .bundle import DerivativeBundle, create_rust_derivative_bundle
 from .codegen import RustProjectResult, create_rust_project, generate_rust
+from .composed import (
+    ComposedFunction,
+    ComposedGradientFunction,
+    ComposedJacobianFunction,
+    ComposedJointFunction,
+)
+from .composer import FunctionComposer, FunctionComposition
 from .custom import (
     RegisteredElementaryFunction,
     clear_registered_elementary_functions,
@@ -169,6 +176,8 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "BatchedJacobianFunction",
     "ReducedFunction", "SingleShootingProblem", "SingleShootingBundle", "SingleShootingPrimalFunction",
     "SingleShootingGradientFunction", "SingleShootingHvpFunction", "SingleShootingJointFunction",
+    "ComposedFunction", "ComposedGradientFunction", "ComposedJacobianFunction", "ComposedJointFunction",
+    "FunctionComposer", "FunctionComposition",
     # progress of long operations (logging)
     "enable_progress",
     # errors

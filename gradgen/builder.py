@@ -83,6 +83,7 @@ from gradgen.passes.pipelines import level_index
 from gradgen.passes.sparsity import check_triangle
 
 from .cargo_build import cargo_build
+from .composed import ComposedFunction
 from .function import Function
 from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
 from .shooting import SingleShootingBundle, SingleShootingProblem, _ShootingFunction
@@ -301,7 +302,7 @@ class FunctionBuilder:
             self.problem = f
         elif isinstance(f, _ShootingFunction) and has_staged_joint(f.function):
             self.problem = f.problem  # the problem's total cost
-        if isinstance(f, (StagedFunction, SingleShootingProblem)):
+        if isinstance(f, (StagedFunction, SingleShootingProblem, ComposedFunction)):
             f = f.function  # a staged kernel; its derivatives are its staged ones
         if not isinstance(f, Function):
             raise GradgenTypeError(f"for_function expects a gradgen Function, got {type(f).__name__}")

@@ -23,15 +23,8 @@ from gradgen.errors import (
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ordered import refuse_unordered
 
-_COMPOSE = "compose by calling Functions on expressions (g(f(x)[0], y)) and wrap the result in one Function"
 #: the public names of gradgen 0.5.2 this library does not provide -> what to use instead
 UNSUPPORTED: dict[str, str] = {
-    "ComposedFunction": _COMPOSE,
-    "ComposedGradientFunction": _COMPOSE,
-    "ComposedJacobianFunction": _COMPOSE,
-    "ComposedJointFunction": _COMPOSE,
-    "FunctionComposer": _COMPOSE,
-    "FunctionComposition": _COMPOSE,
     "RustPythonInterfaceProjectResult": "call generated kernels from Python with gradgen.compile(...)",
 }
 

@@ -13,6 +13,7 @@ import pathlib
 import sys
 from typing import Any
 
+from .composed import ComposedFunction
 from .function import Function
 from .staged import StagedFunction
 
@@ -90,7 +91,7 @@ def load_target(target: str) -> Function:
         obj = getattr(obj, part)
     if isinstance(obj, Function):
         return obj
-    if isinstance(obj, StagedFunction):
+    if isinstance(obj, (StagedFunction, ComposedFunction)):
         return obj.function
     if not callable(obj):
         raise TargetError(
@@ -110,7 +111,7 @@ def load_target(target: str) -> Function:
         result = obj()
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the target's own code may raise anything
         raise TargetError(f"calling {name}() from {where!r} raised {_exception_text(exc)}") from None
-    if isinstance(result, StagedFunction):
+    if isinstance(result, (StagedFunction, ComposedFunction)):
         return result.function
     if not isinstance(result, Function):
         raise TargetError(f"{name}() from {where!r} returned a {type(result).__name__}, not a Function")

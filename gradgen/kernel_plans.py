@@ -200,7 +200,7 @@ def _maker(
     if kind == "primal":
         return lambda: (f.kernel, {})
     if f.kernel.steps and kind == "joint":  # a staged function's own joint kernel
-        return lambda: (staged_joint(f, [artifact for artifact, _ in parts]), {})
+        return lambda: (staged_joint(f, parts), {})
     if f.kernel.steps and kind != "joint":  # a staged function's own staged derivatives
         return lambda: (staged_derivative(f, kind, parts[0][1][0]), {})
     if kind == "joint":

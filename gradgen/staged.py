@@ -80,9 +80,17 @@ def staged_derivative(f: Function, kind: str, wrt: int) -> Kernel:
     return derive(kind, wrt)
 
 
-#: the staged joint kernels of a staged kernel's Function: ``joint(artifacts)`` -> the kernel
-#: computing the builder's artifacts (``f``, ``grad``, ...) together
-_JOINTS: weakref.WeakKeyDictionary[Function, Callable[[Sequence[str]], Kernel]] = weakref.WeakKeyDictionary()
+#: one builder bundle's ``(artifact, wrt input indices)`` pairs, as ``FunctionBundle.resolve`` gives them
+Parts = Sequence[tuple[str, tuple[int, ...]]]
+
+#: the staged joint kernels of a staged kernel's Function: ``joint(parts)`` -> the kernel
+#: computing the bundle's artifacts (``f``, ``grad``, ...) together, or ``DifferentiationError``
+_JOINTS: weakref.WeakKeyDictionary[Function, Callable[[Parts], Kernel]] = weakref.WeakKeyDictionary()
+
+
+def register_staged_joint(f: Function, joint: Callable[[Parts], Kernel]) -> None:
+    """Offer ``joint`` as the builder's ``add_joint`` of the staged Function ``f``."""
+    _JOINTS[f] = joint
 
 
 def has_staged_joint(f: Function) -> bool:
@@ -90,13 +98,13 @@ def has_staged_joint(f: Function) -> bool:
     return f in _JOINTS
 
 
-def staged_joint(f: Function, artifacts: Sequence[str]) -> Kernel:
-    """The staged kernel computing the builder's ``artifacts`` of the staged Function ``f``
+def staged_joint(f: Function, parts: Parts) -> Kernel:
+    """The staged kernel computing the builder bundle's ``parts`` of the staged Function ``f``
     together; ``DifferentiationError`` when it offers none."""
     joint = _JOINTS.get(f)
     if joint is None:
         raise DifferentiationError(f"{f.name!r} is staged and offers no staged joint kernel")
-    return joint(artifacts)
+    return joint(parts)
 
 
 class StagedFunction:
@@ -122,7 +130,7 @@ class StagedFunction:
         self._derive = derive
         _DERIVATIVES[self.function] = lambda kind, wrt: self.derivative(kind, wrt).kernel
         if joint is not None:
-            _JOINTS[self.function] = lambda artifacts: joint(artifacts).kernel
+            register_staged_joint(self.function, lambda parts: joint([a for a, _ in parts]).kernel)
 
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         """The staged derivative ``kind`` w.r.t. input ``wrt`` (what the builder's

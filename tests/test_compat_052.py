@@ -868,3 +868,22 @@ def test_staged_kernel_sources_of_052() -> None:
     jac = mapped.jacobian(0, name="sq_jac")
     assert isinstance(jac, gg.BatchedJacobianFunction) and jac.batched is mapped and jac.wrt_index == 0
     assert jac.name == "sq_jac" and list(jac([1.0, 2.0, 3.0])) == [2.0, 4.0, 6.0]
+
+
+def test_composition_spellings_of_052() -> None:
+    x, p = SXVector.sym("x", 2), SXVector.sym("p", 2)
+    g = Function("g", [x, p], [[x[0] * p[0] + x[1], x[1] * p[1] - x[0]]], ["x", "p"], ["y"])
+    comp = gg.ComposedFunction("comp", SXVector.sym("x0", 2)).then(g, p=[1.0, 2.0])
+    comp = comp.repeat(g, params=[SXVector.sym("q", 2), SXVector.sym("r", 2)]).finish()
+    assert isinstance(comp, gg.ComposedFunction) and comp.input_names == ("x0", "parameters")
+    assert comp.output_names == ("y",) and comp.parameter_size == 4
+    assert isinstance(comp.gradient(), gg.ComposedGradientFunction)
+    assert isinstance(comp.jacobian(), gg.ComposedJacobianFunction)
+    joint = comp.joint(["f", "jf"])
+    assert isinstance(joint, gg.ComposedJointFunction) and joint.output_names == ("y", "jacobian_y")
+    expected = comp.to_function().jacobian(0)([0.5, 0.2], [1.0, 2.0, 3.0, 4.0])
+    assert comp.gradient()([0.5, 0.2], [1.0, 2.0, 3.0, 4.0]) == pytest.approx(expected, rel=1e-14)
+    h = Function("h", [x], [x[0] * x[1]], ["x"], ["s"])
+    pipe = gg.FunctionComposer(g).feed_into(h, arg="x").compose()
+    assert isinstance(pipe, gg.FunctionComposition) and pipe.name == "g_h"
+    assert pipe.input_names == ("x", "p") and pipe([1.0, 2.0], [3.0, 4.0]) == 5.0 * 7.0

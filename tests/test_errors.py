@@ -280,9 +280,9 @@ CASES = [
     Case("sx-pickle", lambda t: pickle.dumps(X), GradgenTypeError, r"SX expressions cannot be pickled"),
     Case(
         "unsupported-0.5.2-name",
-        lambda t: gg.ComposedJointFunction,
+        lambda t: gg.RustPythonInterfaceProjectResult,
         errors.UnsupportedFeatureError,
-        r"gradgen\.ComposedJointFunction of gradgen 0\.5\.2 is not supported here: compose by calling",
+        r"gradgen\.RustPythonInterfaceProjectResult of gradgen 0\.5\.2 is not supported here: call generated",
     ),
     Case(
         "vector-length-negative",
