@@ -5,9 +5,11 @@ node, no recursion), and builds its replacement through the hash-consing
 :class:`ir.kernel.KernelBuilder`, so the exact construction-time folds of :mod:`ir.fold` (``x-0``,
 ``x*1``, ``--x``, constants, ...) always apply on top of these rules. **No rule adds an
 instruction**, whatever other users its operands have: a replacement builds at most one new
-instruction in place of the one it rewrites. That is why negations are absorbed by an enclosing
-negation (``-((-x)*y) -> x*y``) rather than hoisted out of a product (``(-x)*y -> -(x*y)`` would
-cost one instruction more whenever ``-x`` has another user). A rule may fire only at or above its
+instruction in place of the one it rewrites; a rule that builds more frees more, the values it
+stops reading having no other reader (:meth:`passes.rewrite_builder.RewriteBuilder.sole_use`).
+That is why negations are absorbed by an enclosing negation (``-((-x)*y) -> x*y``) rather than
+hoisted out of a product (``(-x)*y -> -(x*y)`` would cost one instruction more whenever ``-x``
+has another user). A rule may fire only at or above its
 level. The guarantee of each level, for the whole kernel, is the weakest guarantee of the rules
 it enables:
 
@@ -51,8 +53,9 @@ from gradgen.ir.kernel import KernelBuilder
 from gradgen.ir.ops import Op
 
 from .levels import LEVELS
+from .rewrite_builder import RewriteBuilder
 
-Apply = Callable[[KernelBuilder, Op, tuple[int, ...], object], int | None]
+Apply = Callable[[RewriteBuilder, Op, tuple[int, ...], object], int | None]
 
 #: the rule levels by number (level 0, "none", has no rules)
 LEVEL_NAMES: dict[int, str] = {n: name for n, name in enumerate(LEVELS) if n}
