@@ -12,9 +12,10 @@ On the Hessian-vector product of the RK4 pendulum this is ``sin(th) * dth``, nee
 reverse sweep: computed in the forward sweep, its two operands die there, and the workspace of
 the 100-stage kernel drops from 1,464 to 1,192 slots.
 
-The pass is one walk over the given order: every statement's operand and user counts are kept
-up to date, and a statement is checked when one of its operands is computed or comes down to a
-single remaining user, so the work is linear in the kernel size.
+The pass is one walk over the given order keeping, for every value, the number of its readers not
+yet emitted and the sum of their ids (the id of the last one when one remains). A statement is
+looked at when its last operand is emitted while it is that operand's only reader left, or when an
+operand comes down to it as its only reader, so the work is linear in the kernel size.
 """
 
 from __future__ import annotations
@@ -30,33 +31,32 @@ def hoist_last_uses(kernel: Kernel, order: list[int]) -> list[int]:
     last use of two or more computed values moved up to just after its last operand."""
     ops, args = kernel.ops, kernel.args
     n = len(ops)
-    listed = bytearray(n)
-    for v in order:
-        listed[v] = 1
-    computed = bytearray(op not in LEAVES for op in ops)
-    operands: list[tuple[int, ...]] = [()] * n  # distinct operands
-    users: list[list[int]] = [[] for _ in range(n)]
-    remaining = [0] * n  # users of a value not emitted yet
+    remaining = [0] * n  # readers of a value not emitted yet
     user_sum = [0] * n  # the sum of their ids: the id of the last one when one remains
-    pending = [0] * n  # operands of a statement not emitted yet
     for v in order:
         a = args[v]
-        distinct = a if len(a) < 2 or (len(a) == 2 and a[0] != a[1]) else tuple(dict.fromkeys(a))
-        operands[v] = distinct
-        pending[v] = len(distinct)
-        for x in distinct:
-            users[x].append(v)
+        if len(a) == 2:
+            x, y = a
             remaining[x] += 1
             user_sum[x] += v
-
+            if y != x:
+                remaining[y] += 1
+                user_sum[y] += v
+        elif a:
+            for x in a if len(a) == 1 else dict.fromkeys(a):
+                remaining[x] += 1
+                user_sum[x] += v
+    computed = [op not in LEAVES for op in ops]
     emitted = bytearray(n)
     out: list[int] = []
 
     def hoistable(w: int) -> bool:
-        if emitted[w] or pending[w] or not listed[w]:
+        if emitted[w]:
             return False
         dying = 0
-        for x in operands[w]:
+        for x in dict.fromkeys(args[w]):
+            if not emitted[x]:
+                return False
             if computed[x]:
                 if remaining[x] != 1:
                     return False
@@ -64,17 +64,19 @@ def hoist_last_uses(kernel: Kernel, order: list[int]) -> list[int]:
         return dying >= 2
 
     def emit(v: int, checks: list[int]) -> None:
+        # a statement becomes movable when its last operand is emitted while it is that
+        # operand's only reader left, or when an operand comes down to it as its only reader
         emitted[v] = 1
         out.append(v)
-        for x in operands[v]:
-            remaining[x] -= 1
+        if remaining[v] == 1:
+            checks.append(user_sum[v])
+        a = args[v]
+        for x in a if len(a) < 2 or (len(a) == 2 and a[0] != a[1]) else dict.fromkeys(a):
+            r = remaining[x] - 1
+            remaining[x] = r
             user_sum[x] -= v
-            if remaining[x] == 1 and computed[x]:
+            if r == 1 and computed[x]:
                 checks.append(user_sum[x])
-        for w in users[v]:
-            pending[w] -= 1
-            if not pending[w]:
-                checks.append(w)
 
     for i, v in enumerate(order):
         if emitted[v]:
