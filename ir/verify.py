@@ -15,9 +15,9 @@ from __future__ import annotations
 import itertools
 import math
 import weakref
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import ge, is_, is_not, ne
 from typing import Any, NoReturn
 
@@ -314,32 +314,34 @@ def _verify_allocation(kernel: Kernel, fail: Callable[[str], NoReturn]) -> None:
     slot = alloc.slot
     if not slot:
         return
-    starts = [ch.start for ch in alloc.chunks]
 
-    def chunk_of(v: int) -> int:
+    def statement_of(v: int) -> int:
         k = bisect_left(computed, v)  # the position of v among the statements, in id order
         if k == len(computed) or computed[k] != v:
             fail(f"v{v} has workspace slot {slot[v]} but is not computed by a statement")
-        if not in_id_order:
-            k = position[v]
-        return bisect_right(starts, k) - 1
+        return k if in_id_order else position[v]
 
     for v, s in slot.items():
         if not (0 <= s < alloc.workspace_size):
             fail(f"v{v} has workspace slot {s} outside the workspace")
-    # two values sharing a slot must not be live at the same time: a value is live from its
-    # defining chunk to the last chunk that reads it
-    last_use: dict[int, int] = {}
-    for c, ch in enumerate(alloc.chunks):
-        chunk_args = chain.from_iterable(map(args.__getitem__, stmts[ch.start : ch.stop]))
-        read = filter(slot.__contains__, chunk_args)
-        last_use.update(zip(read, repeat(c)))
+    # two values sharing a slot must not be live at the same time: a value is stored right
+    # after its statement and read by the statements of other chunks that use it (a statement
+    # reads its operands before it stores its own value), so it is live from its statement to
+    # its last read from another chunk
+    defined_at = {v: statement_of(v) for v in slot}
+    last_read: dict[int, int] = {}
+    for ch in alloc.chunks:
+        for k in range(ch.start, ch.stop):
+            for a in args[stmts[k]]:
+                d = defined_at.get(a)
+                if d is not None and not ch.start <= d < ch.stop:
+                    last_read[a] = k
     by_slot: dict[int, list[tuple[int, int]]] = {}
     for v, s in slot.items():
-        c = chunk_of(v)
-        by_slot.setdefault(s, []).append((c, max(c, last_use.get(v, c))))
+        d = defined_at[v]
+        by_slot.setdefault(s, []).append((d, last_read.get(v, d)))
     for s, ranges in by_slot.items():
         ranges.sort()
         for (_, a1), (b0, _) in itertools.pairwise(ranges):
-            if b0 <= a1:
+            if b0 < a1:
                 fail(f"workspace slot {s} holds two values that are live at the same time")

@@ -4,8 +4,10 @@ The computed values, in kernel (schedule) order, are cut into chunks of at most
 ``max_chunk_statements``; the Rust backend prints each chunk as one function when there is more
 than one. Inside a chunk every value is a ``let`` local; its register number is reused as soon
 as the value is dead (a linear scan with a min-heap free list, so numbering is deterministic).
-A value read in a later chunk is also stored in a workspace slot, live from its defining chunk
-to the last chunk that reads it; slots are reused the same way. Output elements are written in
+A value read in a later chunk is also stored in a workspace slot, busy from its own statement to
+the last statement that reads it (statement granularity: a slot freed in the middle of a chunk is
+reused by a value defined later in that chunk); slots are reused the same way, so the workspace
+is the largest number of such values live across one statement. Output elements are written in
 the chunk that defines them, so outputs never need a slot.
 """
 
@@ -47,9 +49,9 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     pos = [-1] * n
     for k, v in enumerate(statements):
         pos[v] = k
-    # last read inside the defining chunk (statement index) and last other chunk that reads it
+    # last read inside the defining chunk and last read from another chunk (statement indices)
     last_local = [-1] * n
-    last_chunk = [-1] * n
+    last_far = [-1] * n
     for k, v in enumerate(statements):
         c = k // max_chunk
         for a in args[v]:
@@ -58,8 +60,8 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
                 continue
             if p // max_chunk == c:
                 last_local[a] = k
-            elif c > last_chunk[a]:
-                last_chunk[a] = c
+            else:
+                last_far[a] = k
 
     # registers (locals), per chunk: a register is free again after the last local read
     regs = [0] * m
@@ -90,15 +92,16 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
                 heappush(free, r)
         register_count = max(register_count, next_reg)
 
-    # workspace slots for values crossing chunk boundaries; a slot is reusable by values
-    # defined in a chunk after the last chunk reading its value
+    # workspace slots for values crossing chunk boundaries: a value is stored right after its
+    # statement and read where a later chunk uses it, so its slot is busy from its statement to
+    # its last read; a statement reads its operands before it stores its own value, so a slot
+    # whose last read is the statement itself is free for the value it computes
     slot: dict[int, int] = {}
     free_slots: list[int] = []
-    releases: list[tuple[int, int]] = []  # (first chunk where the slot is free, slot)
+    releases: list[tuple[int, int]] = []  # (last read, slot)
     size = 0
-    for k in compress(range(m), map((-1).__lt__, map(last_chunk.__getitem__, statements))):
-        c = k // max_chunk
-        while releases and releases[0][0] <= c:
+    for k in compress(range(m), map((-1).__lt__, map(last_far.__getitem__, statements))):
+        while releases and releases[0][0] <= k:
             heappush(free_slots, heappop(releases)[1])
         v = statements[k]
         if free_slots:
@@ -107,7 +110,7 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
             s = size
             size += 1
         slot[v] = s
-        heappush(releases, (last_chunk[v] + 1, s))
+        heappush(releases, (last_far[v], s))
     return Allocation(
         statements=statements,
         chunks=chunks,

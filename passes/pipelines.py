@@ -13,7 +13,8 @@ max         simplify(max, 4 rounds) -> cse
 ==========  ====================================================================================
 
 Code generation (``gradgen.pipeline``) appends :func:`codegen_passes`: ``schedule``
-(depth-first order from the outputs) -> ``allocate`` (chunks, locals and workspace slots by
+(depth-first order from the outputs, a statement that is the last use of two or more values moved
+up to its operands) -> ``allocate`` (chunks, locals and workspace slots by
 liveness) -> the backend's naming pass it is given.
 """
 

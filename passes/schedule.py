@@ -3,8 +3,9 @@
 Values are emitted in the post-order of an explicit-stack depth-first walk that starts at each
 output element in turn, so a value is computed just before its first consumer needs it. The
 result is renumbered so that id order is the schedule; the walk is linear in the kernel size.
-A kernel already numbered in this order (lowering numbers values depth-first from the outputs)
-is returned as it is.
+Then a statement that is the last use of two or more computed values moves up to just after its
+operands (:mod:`passes.schedule_pressure`): fewer values live at once, never more. A kernel
+already numbered in this order is returned as it is.
 
 ``sin(a)`` and ``cos(a)`` of the same argument are emitted next to each other (the second right
 after the first), so they land in the same Rust function and LLVM can merge them into one
@@ -17,6 +18,8 @@ import attrs
 
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import Op
+
+from .schedule_pressure import hoist_last_uses
 
 
 def depth_first_order(kernel: Kernel) -> list[int]:
@@ -113,7 +116,7 @@ class SchedulePass:
     name: str = "schedule"
 
     def run(self, kernel: Kernel) -> Kernel:
-        order = depth_first_order(kernel)
+        order = hoist_last_uses(kernel, depth_first_order(kernel))
         if len(order) == len(kernel.ops) and order == list(range(len(order))):
             return kernel  # already in this order (lowering numbers values depth-first)
         return reorder(kernel, order)

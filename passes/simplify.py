@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import attrs
 
-from gradgen.ir.kernel import Kernel, KernelBuilder
+from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import LEAVES, Op
 
 from .errors import InvalidLevelError
+from .rewrite_builder import RewriteBuilder
 from .simplify_rules import LEVEL_NAMES, Apply, rules_by_op
 
 #: rule applications per instruction and round (the first one plus re-applications)
@@ -79,7 +80,15 @@ def _round(
 ) -> tuple[Kernel, int]:
     """One rebuild of ``kernel`` with the rules applied (counted in ``fired``); the number of
     instructions a rule replaced."""
-    b = KernelBuilder()
+    readers = [0] * len(kernel.ops)  # reads of each value, by instructions and as a result
+    for a in kernel.args:
+        for x in a:
+            readers[x] += 1
+    for res in kernel.results:
+        for x in res:
+            readers[x] += 1
+    b = RewriteBuilder()
+    built = b.built
     new = [0] * len(kernel.ops)
     at = new.__getitem__
     changed = 0
@@ -95,7 +104,8 @@ def _round(
             start = len(b_ops)
             out = _apply(table[op], b, op, args, attr, fired)
             if out is None:
-                new[i] = emit(op, args, attr)
+                new[i] = out = emit(op, args, attr)
+                built(start, out, readers[i], args)
                 continue
             changed += 1
             for _step in range(MAX_STEPS - 1):
@@ -106,13 +116,14 @@ def _round(
                     break
                 out = again
             new[i] = out
+            built(start, out, readers[i])
     results = [list(map(at, res)) for res in kernel.results]
     return b.finish(kernel.name, kernel.inputs, kernel.outputs, results), changed
 
 
 def _apply(
     rules: tuple[tuple[str, Apply], ...],
-    b: KernelBuilder,
+    b: RewriteBuilder,
     op: Op,
     args: tuple[int, ...],
     attr: object,

@@ -5,11 +5,13 @@ node, no recursion), and builds its replacement through the hash-consing
 :class:`ir.kernel.KernelBuilder`, so the exact construction-time folds of :mod:`ir.fold` (``x-0``,
 ``x*1``, ``--x``, constants, ...) always apply on top of these rules. **No rule adds an
 instruction**, whatever other users its operands have: a replacement builds at most one new
-instruction in place of the one it rewrites. That is why negations are absorbed by an enclosing
-negation (``-((-x)*y) -> x*y``) rather than hoisted out of a product (``(-x)*y -> -(x*y)`` would
-cost one instruction more whenever ``-x`` has another user). A rule may fire only at or above its
-level. The guarantee of each level, for the whole kernel, is the weakest guarantee of the rules
-it enables:
+instruction in place of the one it rewrites, or (``add-factor-const``) builds ``k`` and frees
+``k + 1``, the values it stops reading having no other reader
+(:meth:`passes.rewrite_builder.RewriteBuilder.sole_use`). That is why negations are absorbed by
+an enclosing negation (``-((-x)*y) -> x*y``) rather than hoisted out of a product (``(-x)*y ->
+-(x*y)`` would cost one instruction more whenever ``-x`` has another user). A rule may fire
+only at or above its level. The guarantee of each level, for the whole kernel, is the weakest
+guarantee of the rules it enables:
 
 1. ``basic``: **bit-identical** results for every input, including inf and NaN (only the
    payload or sign of a NaN may change). These are the IEEE identities ``x+(-y) = x-y``,
@@ -24,7 +26,8 @@ it enables:
 3. ``high``: for finite inputs where no intermediate value of either form overflows or
    underflows, results differ only by **rounding** (a few ulps per rewritten node; cancellation
    elsewhere in the kernel may magnify that). Constant reassociation ``(x+c1)+c2 ->
-   x+(c1+c2)``, like terms ``x*c1 + x*c2 -> x*(c1+c2)``, ``pow(x, n) -> powi(x, n)`` (repeated
+   x+(c1+c2)``, like terms ``x*c1 + x*c2 -> x*(c1+c2)``, a common constant factored out of a
+   sum ``(a + x*c) + y*c -> a + (x+y)*c``, ``pow(x, n) -> powi(x, n)`` (repeated
    multiplication instead of the library ``pow``), ``powi`` merging, division by a constant
    as multiplication by its rounded reciprocal, and ``cos(-x) -> cos(x)``, ``-sin(-x) ->
    sin(x)`` (exact when the math library is symmetric, as glibc and Rust's libm are).
@@ -51,8 +54,9 @@ from gradgen.ir.kernel import KernelBuilder
 from gradgen.ir.ops import Op
 
 from .levels import LEVELS
+from .rewrite_builder import RewriteBuilder
 
-Apply = Callable[[KernelBuilder, Op, tuple[int, ...], object], int | None]
+Apply = Callable[[RewriteBuilder, Op, tuple[int, ...], object], int | None]
 
 #: the rule levels by number (level 0, "none", has no rules)
 LEVEL_NAMES: dict[int, str] = {n: name for n, name in enumerate(LEVELS) if n}
@@ -582,6 +586,59 @@ def _add_like_terms(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) 
     return b.mul(bx, b.const(k))
 
 
+def _sole_scaled(b: RewriteBuilder, v: int) -> tuple[int, float] | None:
+    """``v = x * c`` with one constant factor and no other reader: ``(x, c)``."""
+    if b.ops[v] is not Op.MUL or not b.sole_use(v):
+        return None
+    return _const_operand(b, *b.args[v])
+
+
+def _factored(
+    b: RewriteBuilder,
+    rest: int | None,
+    s_rest: int,
+    t1: tuple[int, float],
+    s1: int,
+    t2: tuple[int, float],
+    s2: int,
+) -> int | None:
+    """``s_rest*rest + s1*x*c1 + s2*y*c2`` as ``rest ± (x ± y)*c`` when ``|c1| = |c2|``."""
+    (x, c1), (y, c2) = t1, t2
+    if abs(c1) != abs(c2) or not _normal(c1):
+        return None
+    if c2 != c1:  # y * (-c) is exactly -(y * c)
+        s2 = -s2
+    c = c1
+    if s1 < 0 and s2 < 0:
+        s1 = s2 = 1
+        c = -c
+    inner = b.sub(y, x) if s1 < 0 else b.add(x, y) if s2 > 0 else b.sub(x, y)
+    m = b.mul(inner, b.const(c))
+    if rest is None:
+        return m
+    return b.add(rest, m) if s_rest > 0 else b.sub(m, rest)
+
+
+def _add_factor_const(b: RewriteBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
+    u, w = a
+    sw = 1 if op is Op.ADD else -1
+    tu, tw = _sole_scaled(b, u), _sole_scaled(b, w)
+    if tu is not None and tw is not None:
+        return _factored(b, None, 0, tu, 1, tw, sw)
+    for inner, s_inner, t, s_t in ((u, 1, tw, sw), (w, sw, tu, 1)):
+        if t is None or b.ops[inner] not in (Op.ADD, Op.SUB) or not b.sole_use(inner):
+            continue
+        p, q = b.args[inner]
+        sq = 1 if b.ops[inner] is Op.ADD else -1
+        for rest, s_rest, term, s_term in ((p, 1, q, sq), (q, sq, p, 1)):
+            tx = _sole_scaled(b, term)
+            if tx is not None:
+                out = _factored(b, rest, s_inner * s_rest, tx, s_inner * s_term, t, s_t)
+                if out is not None:
+                    return out
+    return None
+
+
 def _div_const(b: KernelBuilder, op: Op, a: tuple[int, ...], attr: object) -> int | None:
     c = _c(b, a[1])
     if c is None or _c(b, a[0]) is not None or not _normal(c):
@@ -833,6 +890,14 @@ RULES: tuple[Rule, ...] = (
         (Op.ADD, Op.SUB),
         _add_like_terms,
         "x * c1 + x * c2 -> x * (c1 + c2); x + x * c -> x * (1 + c); likewise for -",
+    ),
+    Rule(
+        "add-factor-const",
+        3,
+        (Op.ADD, Op.SUB),
+        _add_factor_const,
+        "x*c + y*c -> (x + y)*c; (a + x*c) + y*c -> a + (x + y)*c, with every +/- and sign variant "
+        "(the products and the inner sum have no other reader)",
     ),
     Rule("div-const", 3, (Op.DIV,), _div_const, "x / c -> x * (1/c) with 1/c rounded (normal)"),
     Rule("div-recip", 3, (Op.MUL,), _div_recip, "x * (1 / y) -> x / y"),

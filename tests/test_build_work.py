@@ -207,15 +207,16 @@ def test_verifier_names_each_broken_invariant() -> None:
 
 def test_verifier_checks_the_allocation_and_its_record() -> None:
     x = SX.sym("x")
-    e = x
+    a = x * 3.0
+    e = a
     for _ in range(6):
         e = e * e + 1.0
-    k = SchedulePass().run(Function("chain", [x], [e]).kernel)
+    k = SchedulePass().run(Function("chain", [x], [e + a]).kernel)
     good = attrs.evolve(k, allocation=allocate(k, 2))
     record = verify(good)
     assert verify(good, "same", record) is record
     alloc = good.allocation
-    assert alloc is not None and alloc.slot
+    assert alloc is not None and alloc.workspace_size == 2  # ``a`` and the chain's hand-over value
     stmts = list(alloc.statements)
     shuffled = Allocation([stmts[1], stmts[0], *stmts[2:]], alloc.chunks, alloc.local, alloc.slot, 2, 2)
     with pytest.raises(VerificationError, match="is scheduled before its argument"):

@@ -8,7 +8,8 @@ that makes any kernel longer fails here; one that makes a kernel shorter lowers 
 
 ``CASADI`` records the counts of CasADi 3.8.2 for the same problems, measured with the same
 counter on its generated C (``tests/benchmarks/worker.py``, ``cse=True`` and its default
-``cse=False``); every kernel must stay within 1.05x of the ``cse=True`` count.
+``cse=False``); every kernel must stay within 1.05x of the ``cse=True`` count, and at the rounding
+opt-in level ``high`` (``OPT_IN_CEILING``) within 1.0x of both.
 """
 
 from __future__ import annotations
@@ -49,6 +50,33 @@ CEILING: dict[tuple[str, int, str], tuple[int, int]] = {
     ("shooting", 100, "jac"): (6200, 600),
 }
 
+#: the same at the rounding opt-in level ``high`` (``RustBackendConfig.with_simplification``)
+OPT_IN_CEILING: dict[tuple[str, int, str], tuple[int, int]] = {
+    ("rosenbrock", 10, "f"): (71, 0),
+    ("rosenbrock", 10, "grad"): (71, 0),
+    ("rosenbrock", 10, "hess"): (80, 0),
+    ("rosenbrock", 10, "hess_dense"): (80, 0),
+    ("rosenbrock", 10, "hvp"): (116, 0),
+    ("rosenbrock_product", 10, "f"): (71, 0),
+    ("rosenbrock_product", 10, "grad"): (71, 0),
+    ("rosenbrock_product", 10, "hess"): (80, 0),
+    ("rosenbrock_product", 10, "hess_dense"): (80, 0),
+    ("rosenbrock_product", 10, "hvp"): (116, 0),
+    ("rosenbrock", 100, "grad"): (791, 0),
+    ("rosenbrock", 100, "hess"): (890, 0),
+    ("rosenbrock", 100, "hvp"): (1286, 0),
+    ("logsumexp", 20, "f"): (797, 21),
+    ("logsumexp", 20, "grad"): (1595, 20),
+    ("logsumexp", 20, "hess"): (10944, 20),
+    ("pendulum", 20, "f"): (964, 80),
+    ("pendulum", 20, "grad"): (1722, 158),
+    ("pendulum", 20, "hvp"): (3620, 158),
+    ("pendulum_product", 20, "f"): (964, 80),
+    ("pendulum_product", 20, "grad"): (1722, 158),
+    ("pendulum_product", 20, "hvp"): (3620, 158),
+    ("shooting", 100, "jac"): (5800, 600),
+}
+
 #: (problem, size, kernel) -> (CasADi cse=True ops, CasADi cse=False ops); CasADi builds ``x*x``
 #: as ``sq(x)``, so its product formulations count as the power ones
 CASADI: dict[tuple[str, int, str], tuple[int, int]] = {
@@ -79,7 +107,7 @@ class _Ours:
 _FUNCTIONS: dict[tuple[str, int], gg.Function] = {}
 
 
-def _source(problem: str, n: int, kernel: str) -> str:
+def _source(problem: str, n: int, kernel: str, level: str = "medium") -> str:
     f = _FUNCTIONS.get((problem, n))
     if f is None:
         inputs, expr = problems.PROBLEMS[problem](_Ours, n)
@@ -94,7 +122,7 @@ def _source(problem: str, n: int, kernel: str) -> str:
         "hvp": lambda: f.hvp(0),
         "jac": lambda: f.sparse_jacobian(0).function,
     }[kernel]()
-    config = RustBackendConfig().with_function_name("k").with_simplification("medium")
+    config = RustBackendConfig().with_function_name("k").with_simplification(level)
     return str(g.generate_rust(config=config).source)
 
 
@@ -109,7 +137,23 @@ def test_kernel_op_count_never_grows(problem: str, n: int, kernel: str) -> None:
         assert ops <= 1.05 * peer[0], f"{problem}({n}) {kernel}: {ops} operations vs CasADi's {peer[0]}"
 
 
+@pytest.mark.parametrize(("problem", "n", "kernel"), sorted(OPT_IN_CEILING), ids=lambda v: str(v))
+def test_opt_in_kernel_op_count_never_grows_and_stays_within_casadi(
+    problem: str, n: int, kernel: str
+) -> None:
+    """With the rounding opt-in (``high``) every kernel has at most as many operations as
+    CasADi's, with and without its ``cse``."""
+    ops, calls = count_ops(_source(problem, n, kernel, "high"))
+    ceiling_ops, ceiling_calls = OPT_IN_CEILING[(problem, n, kernel)]
+    assert ops <= ceiling_ops, f"{problem}({n}) {kernel}: {ops} operations, the ceiling is {ceiling_ops}"
+    assert calls <= ceiling_calls, f"{problem}({n}) {kernel}: {calls} calls, the ceiling is {ceiling_calls}"
+    peer = CASADI.get((problems.base_problem(problem), n, "hess" if kernel == "hess_dense" else kernel))
+    if peer is not None:
+        assert ops <= min(peer), f"{problem}({n}) {kernel}: {ops} operations vs CasADi's {peer}"
+
+
 def test_every_bench_problem_and_kernel_has_a_ceiling() -> None:
+    assert set(OPT_IN_CEILING) == set(CEILING)
     covered = {(p, k) for p, _, k in CEILING}
     for problem, kernels in problems.KERNELS.items():
         for kernel in kernels:

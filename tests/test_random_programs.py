@@ -478,6 +478,19 @@ PATTERNS: tuple[tuple[tuple[str, tuple[int, ...], Any], ...], ...] = (
         ("le", (0, 1), None),
         ("select", (4, 2, 3), None),
     ),  # select-cmp-bool
+    (
+        ("const", (), 0.5),
+        ("mul", (0, 2), None),
+        ("mul", (1, 2), None),
+        ("add", (3, 4), None),
+    ),  # add-factor-const
+    (
+        ("const", (), -0.75),
+        ("mul", (0, 2), None),
+        ("add", (3, 1), None),
+        ("mul", (1, 2), None),
+        ("sub", (4, 5), None),
+    ),  # add-factor-const, the chain form
 )
 
 

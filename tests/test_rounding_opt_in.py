@@ -111,3 +111,32 @@ def test_rounding_rewrites_are_off_below_high(level: str) -> None:
         want = [(v * 3.0) * 5.0, v / 3.0, (v + 0.1) + 0.2]
         got = run(SimplifyPass(["none", "basic", "medium"].index(level)).run(f.kernel), [[v]])[0]
         assert got == want
+
+
+def test_factoring_a_constant_out_of_a_sum_is_bounded_against_the_exact_value() -> None:
+    """``(a + x*c) + y*c -> a + (x + y)*c`` rounds three times from the exact sum: the error is at
+    most ``3u (1 + u)^2`` times the sum of the magnitudes of the three terms (and ``x*c + y*c ->
+    (x + y)*c`` likewise with two)."""
+    a, y = SX.sym("a"), SX.sym("y")
+    rng = random.Random("add-factor-const")
+    changed = 0
+    for _ in range(12):
+        c, d = _consts(rng), _consts(rng)
+        f = Function(
+            "r", [a, x, y], [gg.SXVector([(a + x * c) + y * c, x * d - y * -d])], output_names=["out"]
+        )
+        k = SimplifyPass(3, rounds=2).run(f.kernel)
+        assert k.note("rules_fired", {}).get("add-factor-const") == 2
+        assert k.op_count() <= f.kernel.op_count() - 2  # (the two share x + y: one less again)
+        fc, fd = Fraction(c), Fraction(d)
+        for _ in range(60):
+            va, vx, vy = _points(rng, 3)
+            got = run(k, [[va], [vx], [vy]])[0]
+            before = run(f.kernel, [[va], [vx], [vy]])[0]
+            fa, fx, fy = Fraction(va), Fraction(vx), Fraction(vy)
+            bound = 3 * U * (1 + U) ** 2 * (abs(fa) + abs(fc) * (abs(fx) + abs(fy)))
+            assert abs(Fraction(got[0]) - (fa + fx * fc + fy * fc)) <= bound, (va, vx, vy, c)
+            bound = 2 * U * (1 + U) * abs(fd) * (abs(fx) + abs(fy))
+            assert abs(Fraction(got[1]) - (fx * fd + fy * fd)) <= bound, (vx, vy, d)
+            changed += got != before
+    assert changed > 0  # it does change results: rightly opt-in

@@ -79,6 +79,7 @@ CASES: dict[str, Callable[[], list[SX]]] = {
     "add-const-assoc": lambda: [(x + 1) + 2, 3 - (2 - y), (z - 0.25) - 0.5],
     "mul-const-assoc": lambda: [(x * 3) * 5, 6 / (y / 7), (z / 3) / 5, 1 / (1 / x)],
     "add-like-terms": lambda: [x * 3 + x * 5, y - y * 0.25],
+    "add-factor-const": lambda: [x * 3 + y * 3, (z + x * 0.5) - y * -0.5, z * 1.5 - (y - x * 1.5)],
     "div-const": lambda: [-(x / 3)],
     "div-recip": lambda: [x * (1 / y)],
     "pow-int": lambda: [_pow(-x, 2.0)],  # powi(-x, 2), then powi(x, 2)

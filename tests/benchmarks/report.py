@@ -173,20 +173,35 @@ def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> li
         if r["system"] == "ours"
     ]
 
-    def cmp(ps: list[Any], field: str, factor: float, cond: Any = lambda r: True) -> tuple[list[str], int]:
+    def cmp(
+        ps: list[Any], field: str, factor: float, cond: Any = lambda r: True, peer_field: str | None = None
+    ) -> tuple[list[str], int]:
         misses, total = [], 0
+        theirs = peer_field or field
         for o, p in ps:
-            if p is None or o.get(field) is None or p.get(field) is None or not cond(o):
+            if p is None or o.get(field) is None or p.get(theirs) is None or not cond(o):
                 continue
             total += 1
-            if o[field] > factor * p[field]:
-                misses.append(f"{o['problem']}({o['n']}) {o['kernel']} {o[field] / p[field]:.2g}x")
+            if o[field] > factor * p[theirs]:
+                ratio = f"{o[field] / p[theirs]:.2g}x" if p[theirs] else f"{o[field]} vs 0"
+                misses.append(f"{o['problem']}({o['n']}) {o['kernel']} {ratio}")
         return misses, total
 
     check("kernel speed ours ≤ 1.0x CasADi", *cmp(pairs, "ns", 1.0))
     check("kernel speed ours ≤ 1.0x CasADi cse", *cmp(pairs_cse, "ns", 1.0))
     check("kernel speed ours ≤ 1.0x gradgen 0.5.2", *cmp(pairs052, "ns", 1.0))
     check("operation count ours ≤ CasADi cse", *cmp(pairs_cse, "ops", 1.0))
+    check("operation count ours ≤ CasADi", *cmp(pairs, "ops", 1.0))
+    check(
+        "operation count ours at the opt-in level high ≤ CasADi cse",
+        *cmp(pairs_cse, "ops_opt_in", 1.0, peer_field="ops"),
+    )
+    check(
+        "operation count ours at the opt-in level high ≤ CasADi",
+        *cmp(pairs, "ops_opt_in", 1.0, peer_field="ops"),
+    )
+    check("workspace ours ≤ CasADi (its sz_w)", *cmp(pairs, "workspace", 1.0))
+    check("workspace ours ≤ CasADi cse (its sz_w)", *cmp(pairs_cse, "workspace", 1.0))
     check(
         "build time within 2x of CasADi (cse=False) at n ≥ 1000 and on pendulum",
         *cmp(pairs, "build_s", 2.0, lambda r: r["n"] >= 1000 or r["problem"] == "pendulum"),

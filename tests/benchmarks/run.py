@@ -155,6 +155,7 @@ def build_case(
         "function_name": f"k_{key}",
         "crate_name": f"b{system}_{key}",
         "level": "medium",
+        "opt_in_level": "high",
         "write_crate": full,
     }
     (out / "job.json").write_text(json.dumps(job))
@@ -204,6 +205,9 @@ def build_case(
     row["meta"] = meta
     src = (out / ("kernel.c" if system in CASADI else "kernel.rs")).read_text()
     row["ops"], row["calls"] = count_ops(src)
+    opt_in = out / "kernel_opt_in.rs"
+    if opt_in.exists():  # ours at the rounding opt-in level
+        row["ops_opt_in"] = count_ops(opt_in.read_text())[0]
     row["status"] = "ok"
     return row
 

@@ -264,6 +264,9 @@ def main() -> int:
                 meta["input_sizes"] = [int(s) for s in result.input_sizes]
             meta["output_size"] = int(sum(result.output_sizes))
             (out / "kernel.rs").write_text(source)
+            if system == "ours" and job.get("opt_in_level"):  # the operation-count target's level
+                opt_in = _ours_config(M, {**job, "level": job["opt_in_level"]})
+                (out / "kernel_opt_in.rs").write_text(fun.generate_rust(config=opt_in).source)
             if job.get("write_crate", True):
                 crate = out / "crate"
                 t0 = time.perf_counter()

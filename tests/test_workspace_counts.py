@@ -1,0 +1,131 @@
+"""Workspace length of the benchmark kernels: a regression ceiling that may only go down.
+
+Each benchmark problem of :mod:`tests.benchmarks.problems` is built the way ``make bench`` builds
+it (``Function`` -> derivative -> ``generate_rust`` at the bench's ``medium`` level) and the
+workspace its generated function asks for is compared with ``CEILING``, the length this code
+reaches today: a change that makes any kernel's workspace longer fails here, one that makes it
+shorter lowers the ceiling.
+
+``CASADI`` records ``sz_w`` (the length of CasADi's work vector) of CasADi 3.8.2 for the same
+kernels, ``cse=True`` and its default ``cse=False`` (``tests/benchmarks/worker.py``). Every kernel
+needs no more than CasADi with ``cse=True``, and no more than ``cse=False`` except the rows of
+``ABOVE_CASADI_DEFAULT``: there CasADi without CSE computes ``sin`` and ``cos`` a second time in
+the reverse sweep (twice our math calls) instead of keeping them, and our kernel keeps what the
+reverse sweep reads, 12 values per RK4 stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import gradgen as gg
+from gradgen import RustBackendConfig
+from tests.benchmarks import problems
+
+#: (problem, size, kernel) -> workspace length (f64 slots) of our generated kernel
+CEILING: dict[tuple[str, int, str], int] = {
+    ("rosenbrock", 10, "f"): 0,
+    ("rosenbrock", 10, "grad"): 0,
+    ("rosenbrock", 10, "hess"): 0,
+    ("rosenbrock", 10, "hvp"): 0,
+    ("rosenbrock_product", 10, "f"): 0,
+    ("rosenbrock_product", 10, "grad"): 0,
+    ("rosenbrock_product", 10, "hess"): 0,
+    ("rosenbrock_product", 10, "hvp"): 0,
+    ("rosenbrock", 100, "grad"): 0,
+    ("rosenbrock", 100, "hess"): 0,
+    ("rosenbrock", 100, "hvp"): 1,
+    ("logsumexp", 20, "f"): 0,
+    ("logsumexp", 20, "grad"): 22,
+    ("logsumexp", 20, "hess"): 382,
+    ("pendulum", 20, "f"): 8,
+    ("pendulum", 20, "grad"): 119,
+    ("pendulum", 20, "hvp"): 244,
+    ("pendulum", 100, "f"): 9,
+    ("pendulum", 100, "grad"): 599,
+    ("pendulum", 100, "hvp"): 1192,
+    ("pendulum_product", 20, "f"): 8,
+    ("pendulum_product", 20, "grad"): 119,
+    ("pendulum_product", 20, "hvp"): 244,
+    ("shooting", 100, "jac"): 9,
+}
+
+#: (problem, size, kernel) -> (CasADi sz_w with cse=True, with cse=False); CasADi builds ``x*x``
+#: as ``sq(x)``, so its product formulations are the power ones
+CASADI: dict[tuple[str, int, str], tuple[int, int]] = {
+    ("rosenbrock", 10, "f"): (6, 6),
+    ("rosenbrock", 10, "grad"): (7, 7),
+    ("rosenbrock", 10, "hess"): (7, 8),
+    ("rosenbrock", 10, "hvp"): (8, 9),
+    ("rosenbrock", 100, "grad"): (7, 7),
+    ("rosenbrock", 100, "hess"): (7, 8),
+    ("rosenbrock", 100, "hvp"): (8, 9),
+    ("logsumexp", 20, "f"): (23, 23),
+    ("logsumexp", 20, "grad"): (421, 421),
+    ("logsumexp", 20, "hess"): (838, 838),
+    ("pendulum", 20, "f"): (17, 17),
+    ("pendulum", 20, "grad"): (134, 133),
+    ("pendulum", 20, "hvp"): (337, 241),
+    ("pendulum", 100, "f"): (17, 17),
+    ("pendulum", 100, "grad"): (614, 613),
+    ("pendulum", 100, "hvp"): (1617, 1121),
+    ("shooting", 100, "jac"): (32, 32),
+}
+
+#: rows above CasADi's default (cse=False) workspace, with the reason in the module docstring
+ABOVE_CASADI_DEFAULT = {("pendulum", 20, "hvp"), ("pendulum", 100, "hvp")}
+
+
+class _Ours:
+    sin, exp, log = gg.sin, gg.exp, gg.log
+
+    @staticmethod
+    def vec(name: str, n: int) -> Any:
+        return gg.SXVector.sym(name, n)
+
+
+_FUNCTIONS: dict[tuple[str, int], gg.Function] = {}
+
+
+def _workspace(problem: str, n: int, kernel: str) -> int:
+    f = _FUNCTIONS.get((problem, n))
+    if f is None:
+        inputs, expr = problems.PROBLEMS[problem](_Ours, n)
+        names = [f"in{k}" for k in range(len(inputs))]
+        out = gg.SXVector(expr) if isinstance(expr, list) else expr
+        f = gg.Function("bench", inputs, [out], input_names=names, output_names=["y"])
+        _FUNCTIONS[(problem, n)] = f
+    g = {
+        "f": lambda: f,
+        "grad": lambda: f.gradient(0),
+        "hess": lambda: f.sparse_hessian(0, triangle="full").function,
+        "hvp": lambda: f.hvp(0),
+        "jac": lambda: f.sparse_jacobian(0).function,
+    }[kernel]()
+    config = RustBackendConfig().with_function_name("k").with_simplification("medium")
+    return int(g.generate_rust(config=config).workspace_size)
+
+
+@pytest.mark.parametrize(("problem", "n", "kernel"), sorted(CEILING), ids=lambda v: str(v))
+def test_kernel_workspace_never_grows(problem: str, n: int, kernel: str) -> None:
+    work = _workspace(problem, n, kernel)
+    ceiling = CEILING[(problem, n, kernel)]
+    assert work <= ceiling, f"{problem}({n}) {kernel}: workspace {work}, the ceiling is {ceiling}"
+    peer = CASADI.get((problems.base_problem(problem), n, kernel))
+    if peer is None:
+        return
+    with_cse, default = peer
+    assert work <= with_cse, f"{problem}({n}) {kernel}: workspace {work} vs CasADi's {with_cse} (cse=True)"
+    if (problems.base_problem(problem), n, kernel) in ABOVE_CASADI_DEFAULT:
+        assert work > default, f"{problem}({n}) {kernel} is no longer above CasADi: drop it from the list"
+    else:
+        assert work <= default, f"{problem}({n}) {kernel}: workspace {work} vs CasADi's {default} (cse=False)"
+
+
+def test_every_bench_problem_and_kernel_has_a_ceiling() -> None:
+    covered = {(p, k) for p, _, k in CEILING}
+    for problem, kernels in problems.KERNELS.items():
+        for kernel in kernels:
+            assert (problem, kernel) in covered, (problem, kernel)
