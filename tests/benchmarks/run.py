@@ -26,6 +26,7 @@ import os
 import pathlib
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -101,11 +102,21 @@ def run_measured(
     if rss:
         cmd = [sys.executable, "-c", _RSS_WRAPPER, *cmd]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a session of its own, so a timeout ends the whole tree (the compiler under the RSS wrapper
+    # holds the output pipes: killing the wrapper alone would wait for the compiler to finish)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return {"rc": None, "timeout": True, "wall_s": time.perf_counter() - t0, "out": out, "err": err}
     wall = time.perf_counter() - t0
