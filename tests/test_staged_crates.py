@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import pathlib
 import re
+import struct
 
 import pytest
 
@@ -14,6 +15,8 @@ import gradgen as gg
 from gradgen.backends.crate import write_crate
 from gradgen.backends.rust_literals import to_f32
 from gradgen.config import RustBackendConfig
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.kernel_key import content_key
 from gradgen.kernel_plans import GeneratedCrate
 from tests.benchmarks import problems, reference
 from tests.cargo import build_and_lint, cargo, rustfmt_check
@@ -269,3 +272,20 @@ def test_the_staged_bench_problem_equals_its_numpy_reference(kernel: str) -> Non
     unrolled = gg.Function("unrolled", inputs, [cost], ["x0", "u", "p"], ["y"])
     derived = {"f": unrolled, "grad": unrolled.gradient(1), "hvp": unrolled.hvp(1)}[kernel]
     assert _as_list(derived(*args)) == pytest.approx(list(expected), rel=1e-8, abs=1e-10)
+
+
+def test_content_keys_tell_signed_zeros_names_and_nans_apart() -> None:
+    """Equal content gives equal keys; a constant's sign, the kernel name and NaN payloads are
+    part of the content (constants compare by bit pattern, not by ``==``)."""
+
+    def constant(value: float, name: str = "k") -> Kernel:
+        b = KernelBuilder()
+        b.input(0, 0)
+        return b.finish(name, (Port("x", 1, True),), (Port("y", 1, True),), [[b.const(value)]])
+
+    assert content_key(constant(0.0)) == content_key(constant(0.0))
+    assert content_key(constant(0.0)) != content_key(constant(-0.0))
+    assert content_key(constant(0.0)) != content_key(constant(0.0, "other"))
+    assert content_key(constant(math.nan)) == content_key(constant(math.nan))
+    quiet, other = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000001))[0], math.nan
+    assert content_key(constant(quiet)) != content_key(constant(other))
