@@ -28,7 +28,7 @@ from gradgen.passes.sparsity import SPARSE_PATTERNS, CSCPattern, SparseHessianPa
 from .config import RustBackendConfig
 from .errors import ConfigError, InvalidNameError
 from .function import Function
-from .pipeline import compile_kernel
+from .pipeline import ModuleHelpers, compile_kernel
 from .staged import staged_derivative, staged_joint
 
 #: name part of each separate request
@@ -269,10 +269,13 @@ def generate_crate(blocks: Sequence[Block], config: RustBackendConfig, crate_nam
     all_names = [p.rust_name for p in plans]
     kernels: list[Kernel] = []
     signatures: list[FunctionSignature] = []
+    helpers = ModuleHelpers(all_names)  # a stage kernel several plans call is compiled once
     for p in plans:
         others = [n for n in all_names if n != p.rust_name]
         made, patterns = p.make()
-        kernel = compile_kernel(made, config.with_simplification(p.level), p.rust_name, others)
+        kernel = compile_kernel(
+            made, config.with_simplification(p.level), p.rust_name, others, helpers=helpers
+        )
         kernels.append(kernel)
         signatures.append(FunctionSignature.of(kernel, config.scalar_type, patterns))
     source = emit_module(

@@ -50,6 +50,13 @@ CEILING: dict[tuple[str, int, str], int] = {
     ("pendulum_product", 20, "grad"): 119,
     ("pendulum_product", 20, "hvp"): 244,
     ("shooting", 100, "jac"): 9,
+    # staged: the gradient stores the N states (nx = 2), the HVP the states and their tangents
+    ("pendulum_staged", 10, "f"): 10,
+    ("pendulum_staged", 10, "grad"): 28,
+    ("pendulum_staged", 10, "hvp"): 58,
+    ("pendulum_staged", 1000, "f"): 10,
+    ("pendulum_staged", 1000, "grad"): 2008,
+    ("pendulum_staged", 1000, "hvp"): 4018,
 }
 
 #: (problem, size, kernel) -> (CasADi sz_w with cse=True, with cse=False); CasADi builds ``x*x``
@@ -79,6 +86,7 @@ ABOVE_CASADI_DEFAULT = {("pendulum", 20, "hvp"), ("pendulum", 100, "hvp")}
 
 
 class _Ours:
+    g = gg
     sin, exp, log = gg.sin, gg.exp, gg.log
 
     @staticmethod
@@ -90,6 +98,11 @@ _FUNCTIONS: dict[tuple[str, int], gg.Function] = {}
 
 
 def _workspace(problem: str, n: int, kernel: str) -> int:
+    config = RustBackendConfig().with_function_name("k").with_simplification("medium")
+    if problem in problems.STAGED:
+        return int(
+            problems.pendulum_staged_ours(_Ours, n, kernel).generate_rust(config=config).workspace_size
+        )
     f = _FUNCTIONS.get((problem, n))
     if f is None:
         inputs, expr = problems.PROBLEMS[problem](_Ours, n)
@@ -104,7 +117,6 @@ def _workspace(problem: str, n: int, kernel: str) -> int:
         "hvp": lambda: f.hvp(0),
         "jac": lambda: f.sparse_jacobian(0).function,
     }[kernel]()
-    config = RustBackendConfig().with_function_name("k").with_simplification("medium")
     return int(g.generate_rust(config=config).workspace_size)
 
 

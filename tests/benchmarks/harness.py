@@ -26,6 +26,10 @@ class Case:
     output_size: int
     workspace: int
     iw: int = 0
+    #: lengths of CasADi's argument and result pointer arrays (``sz_arg``/``sz_res``: an MX
+    #: function uses the entries past its ports as scratch); 0: the number of ports
+    sz_arg: int = 0
+    sz_res: int = 0
 
 
 def rust_harness(cases: list[Case], crate_paths: dict[str, str]) -> tuple[str, str]:
@@ -127,7 +131,7 @@ def c_harness(cases: list[Case]) -> str:
     double *x = malloc(sizeof(double) * 8 * nin), *base = malloc(sizeof(double) * nin);
     double *y = malloc(sizeof(double) * (nout + 1)), *w = malloc(sizeof(double) * {max(c.workspace, 1)});
     long long int *iw = malloc(sizeof(long long int) * {max(c.iw, 1)});
-    const double* arg[{len(c.input_sizes)}]; double* res[1] = {{y}};
+    const double* arg[{max(c.sz_arg, len(c.input_sizes))}]; double* res[{max(c.sz_res, 1)}] = {{y}};
     read_inputs(argv[2], base, nin);
     for (long s = 0; s < 8; s++) for (long k = 0; k < nin; k++) x[s * nin + k] = base[k] + 1e-9 * (double)s;
     {set_args}

@@ -21,11 +21,22 @@ KERNELS = {
     "pendulum": ("f", "grad", "hvp"),
     "shooting": ("jac",),
     "pendulum_product": ("f", "grad", "hvp"),
+    "pendulum_staged": ("f", "grad", "hvp"),
 }
 
 # problems only some systems are measured on: gradgen 0.5.2 has no sparse Jacobian (its dense
 # one of the 1,000-stage defects has 6 million entries)
-SYSTEMS_OF = {"shooting": ("ours", "casadi")}
+SYSTEMS_OF = {"shooting": ("ours", "casadi"), "pendulum_staged": ("ours", "casadi", "casadi_loop")}
+
+#: the systems of a problem not in SYSTEMS_OF (``casadi_loop`` exists for staged problems only)
+UNROLLED_SYSTEMS = ("ours", "casadi", "casadi_cse", "gradgen052")
+
+#: staged problems: ours builds them with ``SingleShootingProblem`` (loops in Rust), CasADi as
+#: the unrolled graph (``casadi``) and as a ``mapaccum`` over one stage (``casadi_loop``)
+STAGED = frozenset({"pendulum_staged"})
+
+#: the input the derivatives are taken with respect to (default 0)
+WRT = {"pendulum_staged": 1}
 
 #: a ``*_product`` problem is its base problem with every square written as a product ``d * d``
 #: (as users often write it) instead of ``d ** 2``; it computes the same function
@@ -126,6 +137,74 @@ def shooting(M: Any, N: int) -> tuple[list[list[Any]], list[Any]]:
     return [w], out
 
 
+PENDULUM_PARAMS = (9.81, 0.1)
+
+
+def pendulum_stage(M: Any, x: Any, u: Any, p: Any) -> tuple[list[Any], Any]:
+    """One stage of the staged pendulum: the RK4 step ``x_next`` of the damped pendulum with
+    parameters ``p = (g, c)`` (gravity over length, damping) and the stage cost of ``(x, u)``."""
+    g, c = p[0], p[1]
+    dt = PENDULUM_DT
+
+    def rhs(th: Any, om: Any) -> tuple[Any, Any]:
+        return om, -g * M.sin(th) - c * om + u
+
+    th, om = x[0], x[1]
+    cost = th**2 + 0.1 * om**2 + 0.01 * u**2
+    k1t, k1o = rhs(th, om)
+    k2t, k2o = rhs(th + dt / 2 * k1t, om + dt / 2 * k1o)
+    k3t, k3o = rhs(th + dt / 2 * k2t, om + dt / 2 * k2o)
+    k4t, k4o = rhs(th + dt * k3t, om + dt * k3o)
+    nth = th + dt / 6 * (k1t + 2 * k2t + 2 * k3t + k4t)
+    nom = om + dt / 6 * (k1o + 2 * k2o + 2 * k3o + k4o)
+    return [nth, nom], cost
+
+
+def pendulum_terminal(x: Any) -> Any:
+    """The terminal cost of the staged pendulum."""
+    return 10 * (x[0] ** 2 + x[1] ** 2)
+
+
+def pendulum_staged(M: Any, N: int) -> tuple[list[list[Any]], Any]:
+    """Single shooting of the damped pendulum as one unrolled graph: inputs [x0 (2), u (N),
+    p (2)], cost ``sum_k ell(x_k, u_k) + Vf(x_N)`` (:func:`pendulum_stage`), differentiated wrt
+    ``u``. With ``p = PENDULUM_PARAMS`` it computes :func:`pendulum`'s cost."""
+    x0, u, p = M.vec("x0", 2), M.vec("u", N), M.vec("p", 2)
+    x, cost = list(x0), None
+    for k in range(N):
+        x, ell = pendulum_stage(M, x, u[k], p)
+        cost = ell if cost is None else cost + ell
+    return [x0, u, p], cost + pendulum_terminal(x)
+
+
+def pendulum_stage_functions(M: Any) -> tuple[Any, Any, Any]:
+    """Ours only (``M.g`` is gradgen): the dynamics, stage cost and terminal cost of the staged
+    pendulum as Functions of :func:`pendulum_stage` and :func:`pendulum_terminal`."""
+    g = M.g
+    x, u, p = M.vec("x", 2), M.vec("u", 1), M.vec("p", 2)
+    nxt, ell = pendulum_stage(M, x, u[0], p)
+    names = ["x", "u", "p"]
+    f = g.Function("dynamics", [x, u, p], [nxt], names, ["x_next"])
+    stage = g.Function("ell", [x, u, p], [ell], names, ["l"])
+    terminal = g.Function("vf", [x, p], [pendulum_terminal(x)], ["x", "p"], ["v"])
+    return f, stage, terminal
+
+
+def pendulum_staged_ours(M: Any, N: int, kernel: str, functions: Any = None) -> Any:
+    """Ours only: the staged kernel ``kernel`` of the staged pendulum, a
+    ``SingleShootingProblem`` over ``functions`` (default :func:`pendulum_stage_functions`),
+    simplified at ``medium`` (the bench's level)."""
+    f, stage, terminal = functions or pendulum_stage_functions(M)
+    problem = (
+        M.g.SingleShootingProblem("bench")
+        .with_horizon(N)
+        .with_dynamics(f)
+        .with_costs(stage, terminal)
+        .with_simplification("medium")
+    )
+    return {"f": problem.primal, "grad": problem.gradient, "hvp": problem.hvp}[kernel]()
+
+
 def pendulum_product(M: Any, N: int) -> tuple[list[list[Any]], Any]:
     """:func:`pendulum` with its squares written as products ``d * d``."""
     return pendulum(M, N, _product_square)
@@ -138,6 +217,7 @@ PROBLEMS = {
     "pendulum": pendulum,
     "pendulum_product": pendulum_product,
     "shooting": shooting,
+    "pendulum_staged": pendulum_staged,
 }
 
 

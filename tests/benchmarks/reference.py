@@ -22,6 +22,12 @@ def inputs(problem: str, n: int, kernel: str) -> list[np.ndarray]:
         blocks = [0.3 * np.cos(0.7 * np.arange(n))]
     elif problem == "pendulum":
         blocks = [0.5 * np.sin(0.37 * np.arange(n)), np.array([0.3, -0.2])]
+    elif problem == "pendulum_staged":
+        blocks = [
+            np.array([0.3, -0.2]),
+            0.5 * np.sin(0.37 * np.arange(n)),
+            np.array(problems.PENDULUM_PARAMS),
+        ]
     elif problem == "shooting":
         blocks = [0.4 * np.cos(0.37 * np.arange(3 * n + 2))]
     elif problem == "large":
@@ -29,7 +35,8 @@ def inputs(problem: str, n: int, kernel: str) -> list[np.ndarray]:
     else:
         raise ValueError(problem)
     if kernel == "hvp":
-        blocks.append(np.cos(0.9 * np.arange(len(blocks[0])) + 0.2))
+        wrt = problems.WRT.get(problem, 0)
+        blocks.append(np.cos(0.9 * np.arange(len(blocks[wrt])) + 0.2))
     return blocks
 
 
@@ -70,15 +77,17 @@ def _logsumexp(x: np.ndarray, kernel: str) -> np.ndarray:
     return (A.T @ (np.diag(p) - np.outer(p, p)) @ A).reshape(-1)
 
 
-def _pendulum_cost(u: np.ndarray, x0: np.ndarray) -> np.ndarray:
-    """Cost for a batch of controls ``u`` (shape (B, N)), complex-safe."""
+def _pendulum_cost(
+    u: np.ndarray, x0: np.ndarray, p: tuple[float, float] = problems.PENDULUM_PARAMS
+) -> np.ndarray:
+    """Cost for a batch of controls ``u`` (shape (B, N)), complex-safe; ``p = (g, c)``."""
     dt = problems.PENDULUM_DT
     th = np.full(u.shape[0], x0[0], dtype=u.dtype)
     om = np.full(u.shape[0], x0[1], dtype=u.dtype)
     cost = np.zeros(u.shape[0], dtype=u.dtype)
 
     def rhs(t: np.ndarray, o: np.ndarray, uk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return o, -9.81 * np.sin(t) - 0.1 * o + uk
+        return o, -p[0] * np.sin(t) - p[1] * o + uk
 
     for k in range(u.shape[1]):
         uk = u[:, k]
@@ -92,11 +101,13 @@ def _pendulum_cost(u: np.ndarray, x0: np.ndarray) -> np.ndarray:
     return cost + 10 * (th**2 + om**2)
 
 
-def _pendulum_grad(u: np.ndarray, x0: np.ndarray) -> np.ndarray:
+def _pendulum_grad(
+    u: np.ndarray, x0: np.ndarray, p: tuple[float, float] = problems.PENDULUM_PARAMS
+) -> np.ndarray:
     h = 1e-30
     n = len(u)
     batch = np.tile(u.astype(complex), (n, 1)) + 1j * h * np.eye(n)
-    return _pendulum_cost(batch, x0).imag / h
+    return _pendulum_cost(batch, x0, p).imag / h
 
 
 def _shooting_jacobian(w: np.ndarray, N: int) -> np.ndarray:
@@ -140,15 +151,18 @@ def reference(problem: str, n: int, kernel: str, blocks: list[np.ndarray]) -> np
         return _logsumexp(blocks[0], kernel)
     if problem == "shooting":
         return _shooting_jacobian(blocks[0], n).reshape(-1)
-    if problem == "pendulum":
-        u, x0 = blocks[0], blocks[1]
+    if problem in ("pendulum", "pendulum_staged"):
+        if problem == "pendulum":
+            u, x0, p = blocks[0], blocks[1], problems.PENDULUM_PARAMS
+        else:
+            x0, u, p = blocks[0], blocks[1], (float(blocks[2][0]), float(blocks[2][1]))
         if kernel == "f":
-            return _pendulum_cost(u[None, :], x0)
+            return _pendulum_cost(u[None, :], x0, p)
         if kernel == "grad":
-            return _pendulum_grad(u, x0)
-        v = blocks[2]
+            return _pendulum_grad(u, x0, p)
+        v = blocks[-1]
         eps = 1e-4 / max(1.0, float(np.abs(v).max()))
-        return (_pendulum_grad(u + eps * v, x0) - _pendulum_grad(u - eps * v, x0)) / (2 * eps)
+        return (_pendulum_grad(u + eps * v, x0, p) - _pendulum_grad(u - eps * v, x0, p)) / (2 * eps)
     raise ValueError(problem)
 
 

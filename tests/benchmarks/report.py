@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-_ORDER = {"ours": 0, "casadi": 1, "casadi_cse": 2, "gradgen052": 3}
+_ORDER = {"ours": 0, "casadi": 1, "casadi_cse": 2, "casadi_loop": 3, "gradgen052": 4}
 _LABEL = {
     "ours": "ours",
     "casadi": "CasADi 3.8.2",
     "casadi_cse": "CasADi 3.8.2 cse",
+    "casadi_loop": "CasADi 3.8.2 mapaccum",
     "gradgen052": "gradgen 0.5.2",
 }
 #: the per-stage columns of the build time table, in pipeline order (worker.py ``_ours_stages``)
@@ -126,6 +127,7 @@ def write_report(data: dict[str, Any]) -> str:
             )
     lines += ["", "## Targets (from this run)", ""]
     lines += _targets(rows, index)
+    lines += _staged_section(rows, index)
     lines += _stage_table(rows, index)
     if data.get("floor"):
         lines += _floor_table(data["floor"])
@@ -263,6 +265,77 @@ def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> li
                 f"{r['status'][:200]}"
             )
     return out
+
+
+#: the staged problems (``problems.STAGED``) and the state size of each
+_STAGED_NX = {"pendulum_staged": 2}
+
+
+def _staged_section(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> list[str]:
+    """Staged single shooting: ours (loops calling stage helpers) beside CasADi's unrolled C and
+    its ``mapaccum`` loop, per horizon; and the checks of the staged-loops issue."""
+    lines: list[str] = []
+    for problem, nx in _STAGED_NX.items():
+        ours = sorted(
+            (r for r in rows if r["system"] == "ours" and r["problem"] == problem and r["status"] == "ok"),
+            key=lambda r: (_KERNEL_ORDER.index(r["kernel"]), r["n"]),
+        )
+        if not ours:
+            continue
+        lines += [
+            "",
+            f"## Staged single shooting ({problem}: RK4 pendulum, nx = {nx})",
+            "",
+            "Ours: `SingleShootingProblem` (a `for` loop calling private stage helpers); CasADi "
+            "unrolled: the SX graph of the whole horizon; CasADi mapaccum: an MX function over "
+            "`mapaccum` of one SX stage (accumulator: state and running cost), its gradient and HVP "
+            "by CasADi's AD of that function. Ratios are ours / peer.",
+            "",
+            "| kernel | N | build ms (ours / unrolled / mapaccum) | compile s (ours / unrolled / mapaccum) "
+            "| ns/call ours | vs unrolled | vs mapaccum | work (ours / unrolled / mapaccum) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in ours:
+            peers = [index.get((s, problem, r["n"], r["kernel"]), {}) for s in ("casadi", "casadi_loop")]
+
+            def three(field: str, kind: str, r: dict[str, Any] = r, peers: list[Any] = peers) -> str:
+                return " / ".join(_fmt(x.get(field), kind) for x in (r, *peers))
+
+            ratios = [_ratio(r.get("ns"), p.get("ns")).strip(" ()") or "-" for p in peers]
+            lines.append(
+                f"| {r['kernel']} | {r['n']} | {three('build_s', 'ms')} | {three('compile_s', 's')} | "
+                f"{_fmt(r.get('ns'), 'ns')} | {ratios[0]} | {ratios[1]} | {three('workspace', 'int')} |"
+            )
+        lines += ["", "Checks:", ""]
+        by = {(r["kernel"], r["n"]): r for r in ours}
+        ns_sorted = sorted({r["n"] for r in ours})
+        lo, hi = ns_sorted[0], ns_sorted[-1]
+        for field, what in (("build_s", "build time"), ("compile_s", "cargo build --release time")):
+            growth = [
+                f"{k} {by[(k, hi)][field] / by[(k, lo)][field]:.2g}x"
+                for k in ("f", "grad", "hvp")
+                if (k, lo) in by and (k, hi) in by and by[(k, lo)].get(field) and by[(k, hi)].get(field)
+            ]
+            lines.append(f"- {what} at N={hi} / at N={lo}: " + (", ".join(growth) or "not measured"))
+        sizes = [(n, by[("grad", n)].get("workspace")) for n in ns_sorted if ("grad", n) in by]
+        if len(sizes) >= 2 and all(w is not None for _, w in sizes):
+            (n0, w0), (n1, w1) = sizes[0], sizes[-1]
+            per = (w1 - w0) / (n1 - n0)
+            lines.append(f"- gradient workspace grows by {per:.3g} per stage (nx = {nx}): {sizes}")
+        for peer, label in (("casadi", "CasADi unrolled C"), ("casadi_loop", "CasADi mapaccum")):
+            worse = []
+            total = 0
+            for r in ours:
+                p = index.get((peer, problem, r["n"], r["kernel"]), {})
+                if r.get("ns") and p.get("ns"):
+                    total += 1
+                    if r["ns"] > p["ns"]:
+                        worse.append(f"{r['kernel']}({r['n']}) {r['ns'] / p['ns']:.2g}x")
+            verdict = "met" if not worse else "**MISSED** on " + "; ".join(worse)
+            lines.append(
+                f"- ns/call ours ≤ {label}: {verdict} ({total} pairs)" if total else f"- vs {label}: -"
+            )
+    return lines
 
 
 def _slope(pts: list[tuple[int, float]]) -> float:

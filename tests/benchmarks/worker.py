@@ -33,7 +33,7 @@ from typing import Any
 
 import problems
 
-CASADI = ("casadi", "casadi_cse")
+CASADI = ("casadi", "casadi_cse", "casadi_loop")
 
 
 class _OursAdapter:
@@ -107,7 +107,19 @@ def _ours_config(M: Any, job: dict[str, Any]) -> Any:
     return cfg
 
 
+def _ours_staged(M: Any, job: dict[str, Any]) -> Any:
+    """The staged kernel (``SingleShootingProblem``) of ``job``: a loop in Rust."""
+    t0 = time.perf_counter()
+    functions = problems.pendulum_stage_functions(M)
+    _construction[0] += time.perf_counter() - t0
+    return problems.pendulum_staged_ours(M, job["size"], job["kernel"], functions)
+
+
 def _build_rust(system: str, M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
+    if job["problem"] in problems.STAGED:
+        staged = _ours_staged(M, job)
+        result = staged.generate_rust(_ours_config(M, job))
+        return result.source, result, staged
     f = _gradgen_function(M, job)
     if hasattr(f, "pattern"):  # our sparse Hessian or Jacobian: the kernel is its Function
         result = f.function.generate_rust(config=_ours_config(M, job))
@@ -119,11 +131,31 @@ def _build_rust(system: str, M: Any, job: dict[str, Any]) -> tuple[str, Any, Any
     return result.source, result, f
 
 
+def _casadi_loop_cost(M: Any, n: int) -> tuple[list[Any], Any]:
+    """CasADi's loop version of a staged problem: one SX stage function ``(x, cost), u, p ->
+    (x_next, cost + ell)`` whose ``mapaccum`` over ``n`` stages carries the state and the running
+    cost; the MX total cost adds the terminal cost to the last accumulator."""
+    ca = M.ca
+    t0 = time.perf_counter()
+    x, u, p, c = ca.SX.sym("x", 2), ca.SX.sym("u"), ca.SX.sym("p", 2), ca.SX.sym("c")
+    nxt, ell = problems.pendulum_stage(M, [x[0], x[1]], u, [p[0], p[1]])
+    step = ca.Function("stage", [ca.vertcat(x, c), u, p], [ca.vertcat(*nxt, c + ell)])
+    _construction[0] += time.perf_counter() - t0
+    roll = step.mapaccum("rollout", n)
+    x0, us, ps = ca.MX.sym("x0", 2), ca.MX.sym("u", n), ca.MX.sym("p", 2)
+    acc = roll(ca.vertcat(x0, 0), ca.reshape(us, 1, n), ca.repmat(ps, 1, n))
+    last = acc[:, n - 1]
+    return [x0, us, ps], last[2] + problems.pendulum_terminal([last[0], last[1]])
+
+
 def _casadi_function(M: Any, job: dict[str, Any]) -> Any:
     ca = M.ca
-    inputs, expr = _build_problem(M, job["problem"], job["size"])
-    blocks = [ca.vertcat(*b) for b in inputs]
-    wrt = blocks[0]
+    if job["system"] == "casadi_loop":
+        blocks, expr = _casadi_loop_cost(M, job["size"])
+    else:
+        inputs, expr = _build_problem(M, job["problem"], job["size"])
+        blocks = [ca.vertcat(*b) for b in inputs]
+    wrt = blocks[problems.WRT.get(job["problem"], 0)]
     kernel = job["kernel"]
     if kernel == "f":
         outs, ins = [expr], blocks
@@ -135,10 +167,12 @@ def _casadi_function(M: Any, job: dict[str, Any]) -> Any:
     elif kernel == "jac":
         outs, ins = [ca.jacobian(ca.vertcat(*expr), wrt)], blocks
     elif kernel == "hvp":
-        v = ca.SX.sym("v", wrt.numel())
+        v = type(wrt).sym("v", wrt.numel())
         outs, ins = [ca.jtimes(ca.gradient(expr, wrt), wrt, v)], [*blocks, v]
     else:
         raise ValueError(f"unknown kernel {kernel!r}")
+    if job["system"] == "casadi_loop":  # an MX function: its loops are generated as C loops
+        return ca.Function(job["function_name"], ins, outs)
     return ca.Function(job["function_name"], ins, outs, {"cse": job["system"] == "casadi_cse"})
 
 
@@ -180,6 +214,18 @@ def _ours_stages(M: Any, job: dict[str, Any]) -> tuple[dict[str, float], dict[st
 
     gc.collect()
     t_start = time.perf_counter()
+    if job["problem"] in problems.STAGED:
+        # problem: the stage Functions; round trip: the staged kernel (its stage kernels and
+        # their derivatives); rust printing: generate_rust of the module
+        with observe_passes(on_pass):
+            functions = timed("problem", problems.pendulum_stage_functions, M)
+            staged = timed(
+                "round trip", problems.pendulum_staged_ours, M, job["size"], job["kernel"], functions
+            )
+            timed("rust printing", staged.generate_rust, _ours_config(M, job))
+        stages["total"] = time.perf_counter() - t_start
+        ops = _module_ops(staged.kernel)
+        return stages, {"primal": ops, "generated": ops}
     with observe_passes(on_pass):
         inputs, expr = timed("problem", _build_problem, M, job["problem"], job["size"])
         f = timed(
@@ -199,6 +245,13 @@ def _ours_stages(M: Any, job: dict[str, Any]) -> tuple[dict[str, float], dict[st
     return stages, {"primal": f.kernel.op_count(), "generated": g.kernel.op_count()}
 
 
+def _module_ops(kernel: Any) -> int:
+    """Instructions of a staged kernel's module: every kernel it calls, once."""
+    from gradgen.ir.staged import module_of
+
+    return sum(k.op_count() for k in module_of([kernel]))
+
+
 def main() -> int:
     job = json.loads(pathlib.Path(sys.argv[1]).read_text())
     out = pathlib.Path(job["out_dir"])
@@ -212,6 +265,7 @@ def main() -> int:
             "gradgen052": _OursAdapter,  # same API (import name `gradgen`)
             "casadi": _CasadiAdapter,
             "casadi_cse": _CasadiAdapter,
+            "casadi_loop": _CasadiAdapter,
         }[system]()
         meta["import_s"] = time.perf_counter() - t0
         meta["rss_after_import_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -243,6 +297,8 @@ def main() -> int:
             (out / "kernel.c").write_text(source)
             meta["workspace"] = int(fun.sz_w())
             meta["iw"] = int(fun.sz_iw())
+            # an MX function uses the argument and result arrays past its own ports as scratch
+            meta["sz_arg"], meta["sz_res"] = int(fun.sz_arg()), int(fun.sz_res())
             meta["input_sizes"] = [int(fun.nnz_in(i)) for i in range(fun.n_in())]
             sp = fun.sparsity_out(0)
             rows, cols = sp.get_triplet()
@@ -273,8 +329,9 @@ def main() -> int:
                 if system == "ours":
                     import gradgen
 
+                    staged = job["problem"] in problems.STAGED
                     gradgen.create_rust_project(
-                        fun,
+                        fun.function if staged else fun,
                         str(crate),
                         crate_name=job["crate_name"],
                         function_name=job["function_name"],
