@@ -101,6 +101,7 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
+from .python_interface import RustPythonInterfaceProjectResult
 from .sets import SquaredDistanceToSet
 from .shooting import SingleShootingProblem
 from .simplification import CSEAssignment, CSEPlan, cse, simplify
@@ -150,7 +151,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
     "generate_rust", "create_multi_function_rust_project", "RustBackendMode", "RustScalarType",
     "CSEPlan", "CSEAssignment", "SXNode", "RustCodegenResult", "RustProjectResult",
-    "RustMultiFunctionProjectResult", "RustDerivativeBundleResult",
+    "RustMultiFunctionProjectResult", "RustDerivativeBundleResult", "RustPythonInterfaceProjectResult",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian", "SparseJacobian",
     # extension points: user elementary functions
     "register_elementary_function", "get_registered_elementary_function",

@@ -42,14 +42,10 @@ UNSUPPORTED: dict[str, str] = {
     "SingleShootingGradientFunction": _UNROLL,
     "SingleShootingHvpFunction": _UNROLL,
     "SingleShootingJointFunction": _UNROLL,
-    "RustPythonInterfaceProjectResult": "call generated kernels from Python with gradgen.compile(...)",
 }
 
 #: RustBackendConfig options of gradgen 0.5.2 this library does not provide -> what to use
-UNSUPPORTED_OPTIONS: dict[str, str] = {
-    "with_enable_python_interface": "call generated kernels from Python with gradgen.compile(...)",
-    "with_build_python_interface": "call generated kernels from Python with gradgen.compile(...)",
-}
+UNSUPPORTED_OPTIONS: dict[str, str] = {}
 
 
 def unsupported(owner: str, name: str, instead: str) -> UnsupportedFeatureError:

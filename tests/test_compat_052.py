@@ -616,6 +616,24 @@ def test_build_crate_option(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "nocargo" / "src" / "lib.rs").is_file()
 
 
+def test_python_interface_options(tmp_path: pathlib.Path) -> None:
+    """Item 6: 0.5.2's Python interface options write the PyO3 crate ``<crate>_python`` (built and
+    imported in tests/test_python_interface.py)."""
+    f, _ = _kernel_pair()
+    with pytest.raises(gg.ConfigError, match=r"with_enable_python_interface\(\) first"):
+        gg.RustBackendConfig().with_build_python_interface(True)  # 0.5.2 returned this error instead
+    config = gg.RustBackendConfig().with_enable_python_interface().with_build_python_interface(False)
+    project = f.create_rust_project(tmp_path / "pyi", config=config)
+    interface = project.python_interface
+    assert isinstance(interface, gg.RustPythonInterfaceProjectResult)
+    assert interface.project_dir == (tmp_path / "pyi_python").absolute() and interface.module_name == "pyi"
+    assert interface.low_level_crate_name == "pyi" and interface.library is None
+    for path in (interface.cargo_toml, interface.pyproject, interface.readme, interface.lib_rs):
+        assert path.is_file()
+    assert 'version = "0.28.2"' in interface.cargo_toml.read_text()  # 0.5.2's pyo3
+    assert 'module-name = "pyi"' in interface.pyproject.read_text()
+
+
 # ---- item 8: the migration table of GUIDE.md ----------------------------------------------------------
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
