@@ -176,11 +176,11 @@ def array_field(name: str, items: Sequence[str], indent: str = "        ") -> li
     inner = indent + "    "
     lines = [f"{indent}{name}: &["]
     if all(len(i) <= _SHORT_ITEM for i in items):
-        line = inner.rstrip()
+        line = inner[:-1]  # each item adds a space before it
         for item in items:
-            if len(line) + len(item) + 2 > _MAX_WIDTH:
+            if len(line) + len(item) + 2 >= _MAX_WIDTH:  # rustfmt keeps a column free
                 lines.append(line)
-                line = inner.rstrip()
+                line = inner[:-1]
             line += f" {item},"
         lines.append(line)
     else:
