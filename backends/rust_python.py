@@ -36,7 +36,16 @@ import attrs
 
 from gradgen.ir.errors import ConfigError
 
-from .emitter import Call, Emitter, emit_array, emit_assign, emit_fn_header
+from .emitter import (
+    INDENT,
+    MAX_WIDTH,
+    Call,
+    Emitter,
+    emit_array,
+    emit_assign,
+    emit_call_statement,
+    emit_fn_header,
+)
 from .errors import InvalidNameError
 from .metadata import array_field
 from .signature import FunctionSignature
@@ -172,12 +181,29 @@ def _text_signature(f: FunctionSignature) -> str:
     return "(" + ", ".join([*f.input_names, "workspace=None"]) + ")"
 
 
+def _field(e: Emitter, key: str, value: str) -> None:
+    """``key: value,`` in a struct literal; rustfmt moves a value too long for the line below."""
+    if e.indent + len(key) + len(value) + 3 <= MAX_WIDTH:
+        e.line(f"{key}: {value},")
+    else:
+        e.line(f"{key}:")
+        e.lines.append(" " * (e.indent + len(INDENT)) + value + ",")
+
+
+def _attribute(e: Emitter, item: str) -> None:
+    """``#[pyo3(item)]``; rustfmt puts a too long item on a line of its own."""
+    if e.indent + len(item) + 9 <= MAX_WIDTH:
+        e.line(f"#[pyo3({item})]")
+    else:
+        e.lines += ["#[pyo3(", INDENT + item, ")]"]
+
+
 def _kernel_entry(e: Emitter, index: int, f: PythonFunction) -> None:
     s = f.signature
     e.line(f"/// The generated function `{s.function_name}`.")
     e.line(f"static KERNEL_{index}: Kernel = Kernel {{")
-    e.line(f"name: {json.dumps(f.python_name)},")
-    e.line(f"rust_name: {json.dumps(s.function_name)},")
+    _field(e, "name", json.dumps(f.python_name))
+    _field(e, "rust_name", json.dumps(s.function_name))
     fields = (
         ("input_names", [json.dumps(a.name) for a in s.inputs]),
         ("input_sizes", [str(a.size) for a in s.inputs]),
@@ -207,7 +233,14 @@ def _adapter(e: Emitter, index: int, f: PythonFunction, scalar: str) -> None:
     e.line("let mut outputs = outputs.iter_mut();")
     args = ["inputs.next().ok_or(Failure::Arity)?"] * len(s.inputs)
     args += ["outputs.next().ok_or(Failure::Arity)?"] * len(s.outputs)
-    emit_assign(e, "let result = ", Call(f"low::{s.function_name}", (*args, "work")))
+    call = Call(f"low::{s.function_name}", (*args, "work"))
+    if e.indent + len("let result = ") + len(call.callee) + 1 <= MAX_WIDTH:
+        emit_assign(e, "let result = ", call)
+    else:  # rustfmt breaks after `=` when even the callee does not fit
+        e.line("let result =")
+        e.level += 1
+        emit_call_statement(e, call)
+        e.level -= 1
     e.line("result.map_err(Failure::Kernel)")
     e.line("}")
 
@@ -221,8 +254,8 @@ def _python_function(e: Emitter, index: int, f: PythonFunction, dialect: Pyo3Dia
     e.line(f"/// Takes {inputs}; returns a dict of {outputs}.")
     for attribute in dialect.varargs:
         e.line(attribute)
-    e.line(f"#[pyo3(name = {json.dumps(f.python_name)})]")
-    e.line(f"#[pyo3(text_signature = {json.dumps(_text_signature(s))})]")
+    _attribute(e, f"name = {json.dumps(f.python_name)}")
+    _attribute(e, f"text_signature = {json.dumps(_text_signature(s))}")
     emit_fn_header(
         e,
         "",

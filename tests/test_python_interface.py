@@ -131,6 +131,33 @@ def test_source_per_pyo3_version_is_rustfmt_exact(
     assert maturin == ("maturin>=1.0,<2.0" if feature else "maturin>=1.9.4,<2.0")
 
 
+@pytest.mark.parametrize(("count", "stem"), [(40, "v"), (12, "an_input_with_an_extraordinarily_long_name_")])
+def test_wide_and_long_named_functions_stay_rustfmt_exact(
+    tmp_path: pathlib.Path, count: int, stem: str
+) -> None:
+    """Long names and many arguments: the layouts rustfmt chooses for them (values and attributes
+    moved to their own lines, packed arrays, a call broken after ``=``)."""
+    ins = [SX.sym(f"{stem}{k}") for k in range(count)]
+    f = Function(
+        "fn_" + stem * 2, ins, [sum(ins), ins[0] * ins[-1]], [f"{stem}{k}" for k in range(count)], ["a", "b"]
+    )
+    for version in ("0.17", "0.18", DEFAULT_PYO3_VERSION):
+        crate = "c" + version.replace(".", "_")
+        config = WRITE_ONLY.with_pyo3_version(version).with_crate_name(crate).with_emit_metadata_helpers(True)
+        result = (
+            CodeGenerationBuilder()
+            .with_backend_config(config)
+            .for_function(f)
+            .add_primal()
+            .add_jacobian()
+            .done()
+        ).build(tmp_path / crate)
+        assert result.python_interface is not None and len(result.functions) == count + 1
+        assert rustfmt_check(result.python_interface.lib_rs.read_text()) is None
+        if stem == "v":  # the metadata helpers of the generated crate pack their arrays the same way
+            assert rustfmt_check((result.project_dir / "src" / "lib.rs").read_text()) is None
+
+
 # ---- files --------------------------------------------------------------------------------------------
 
 
