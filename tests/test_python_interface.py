@@ -239,6 +239,9 @@ def test_builder_names_are_those_of_052(tmp_path: pathlib.Path) -> None:
     assert result.function_names[0] == "multi_energy_f"
     source = interface.lib_rs.read_text()
     assert 'name: "energy",\n    rust_name: "multi_energy_f",' in source
+    # 0.5.2's multi-function entry point is the builder: the same interface
+    multi = gg.create_multi_function_rust_project([energy(), rosen()], tmp_path / "mf", config=WRITE_ONLY)
+    assert multi.python_interface is not None and multi.python_interface.function_names == ("energy", "rosen")
 
 
 def _nothing_written(root: pathlib.Path, before: set[pathlib.Path]) -> bool:
@@ -254,6 +257,15 @@ def test_bad_configuration_is_refused_before_any_file_is_written(tmp_path: pathl
     with pytest.raises(gg.ProjectWriteError, match=r"mine_python.*files that gradgen did not generate"):
         gg.create_rust_project(f, tmp_path / "mine", config=WRITE_ONLY)
     assert _nothing_written(tmp_path, before)
+    # overwrite=True writes both crates there and keeps the user's file
+    project = gg.create_rust_project(f, tmp_path / "mine", config=WRITE_ONLY, overwrite=True)
+    assert project.python_interface is not None and project.python_interface.lib_rs.is_file()
+    assert (tmp_path / "mine_python" / "notes.txt").read_text() == "mine"
+    shutil.rmtree(tmp_path / "mine")
+    shutil.rmtree(tmp_path / "mine_python")
+    (tmp_path / "mine_python").mkdir()
+    (tmp_path / "mine_python" / "notes.txt").write_text("mine")
+    before = set(tmp_path.rglob("*"))
     # ... and the same through the builder
     block = CodeGenerationBuilder().with_backend_config(WRITE_ONLY).for_function(f).add_primal().done()
     with pytest.raises(gg.ProjectWriteError, match="mine_python"):
