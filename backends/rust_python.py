@@ -55,7 +55,7 @@ DEFAULT_PYO3_VERSION = "0.28.2"
 #: names the module defines itself; a generated function cannot take one of them
 MODULE_API = ("GradgenError", "Workspace", "all_functions", "call", "function_info", "workspace_for_function")
 #: a version requirement we can read: an optional operator, then MAJOR.MINOR[.PATCH]
-_VERSION = re.compile(r"\s*(\^|=|~)?\s*(\d+)\.(\d+)(?:\.(\d+))?\s*")
+_VERSION = re.compile(r"(\^|=|~)?(\d+)\.(\d+)(?:\.(\d+))?")
 #: a Python identifier as an attribute of a module (ASCII, as Rust identifiers are)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -94,7 +94,7 @@ def test_config_options_and_their_errors() -> None:
         config.with_enable_python_interface("yes")  # type: ignore[arg-type]
     for good in ("0.17", "0.17.3", "=0.20.3", "^0.23", "~0.18.1", "0.28.2", "0.30"):
         assert config.with_pyo3_version(good).pyo3_version == good
-    for bad in ("0.16", "0.21", "0.22.1", "1.0", "latest", ">=0.17", "0.17.*", 17, None):
+    for bad in ("0.16", "0.21", "0.22.1", "1.0", "latest", ">=0.17", "0.17.*", " 0.17", "^ 0.23", 17, None):
         with pytest.raises(gg.ConfigError, match="pyo3 version"):
             config.with_pyo3_version(bad)  # type: ignore[arg-type]
 
