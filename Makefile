@@ -1,5 +1,6 @@
 # gradgen developer commands. Every target does its own set-up (virtualenv, editable install,
-# Debian's librust-libm-dev for offline no_std builds when missing and running as root).
+# Debian's librust-libm-dev and librust-pyo3-dev for offline no_std and PyO3 builds when missing
+# and running as root).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,12 +20,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) system-deps ## Create .venv with gradgen (editable) and the dev tools
 
-system-deps: ## Install Debian's librust-libm-dev (offline libm for no_std crates) if missing
-	@if ! dpkg -s librust-libm-dev >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librust-libm-dev; \
-	  else echo "warning: librust-libm-dev is missing; run as root or install it to build no_std crates"; fi; \
-	fi
+system-deps: ## Install Debian's librust-libm-dev and librust-pyo3-dev (offline builds) if missing
+	@for pkg in librust-libm-dev librust-pyo3-dev; do \
+	  if ! dpkg -s $$pkg >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg; \
+	    else echo "warning: $$pkg is missing; run as root or install it (offline no_std and PyO3 builds)"; fi; \
+	  fi; \
+	done
 	@command -v cargo >/dev/null || { echo "error: cargo is not installed (https://rustup.rs)"; exit 1; }
 
 demo: setup ## Generate a crate from examples/energy.py, build it with cargo and run it

@@ -132,6 +132,18 @@ def _array_items(e: Emitter, items: Sequence[str], suffix: str, close: str = "]"
     e.line(close + suffix)
 
 
+def emit_array(e: Emitter, head: str, items: Sequence[str], tail: str = ";") -> None:
+    """``head[a, b, c]tail`` (``head`` such as ``"static A: [u8; 3] = "``) as rustfmt lays out an
+    array literal: on one line when its elements take at most 60 columns and the line fits,
+    else broken over lines (several elements per line when all are short)."""
+    flat = ", ".join(items)
+    if len(flat) <= ARRAY_WIDTH and e.indent + len(head) + len(flat) + 2 + len(tail) <= MAX_WIDTH:
+        e.line(f"{head}[{flat}]{tail}")
+        return
+    e.line(head + "[")
+    _array_items(e, items, tail)
+
+
 def _array_fits(a: Array) -> bool:
     return len(", ".join(a.items)) <= ARRAY_WIDTH
 

@@ -167,19 +167,20 @@ pub struct FunctionMetadata {
 _SHORT_ITEM = 10
 
 
-def _field(name: str, items: Sequence[str], indent: str = "        ") -> list[str]:
-    """``name: &[a, b],`` inside a struct literal as rustfmt lays it out."""
+def array_field(name: str, items: Sequence[str], indent: str = "        ") -> list[str]:
+    """``name: &[a, b],`` inside a struct literal as rustfmt lays it out (``indent`` is the
+    field's indentation)."""
     one = f"{indent}{name}: &[{', '.join(items)}],"
     if len(", ".join(items)) <= _ARRAY_WIDTH and len(one) <= _MAX_WIDTH:
         return [one]
     inner = indent + "    "
     lines = [f"{indent}{name}: &["]
     if all(len(i) <= _SHORT_ITEM for i in items):
-        line = inner.rstrip()
+        line = inner[:-1]  # each item adds a space before it
         for item in items:
-            if len(line) + len(item) + 2 > _MAX_WIDTH:
+            if len(line) + len(item) + 2 >= _MAX_WIDTH:  # rustfmt keeps a column free
                 lines.append(line)
-                line = inner.rstrip()
+                line = inner[:-1]
             line += f" {item},"
         lines.append(line)
     else:
@@ -196,10 +197,10 @@ def meta_function(k: FunctionSignature) -> str:
         "    FunctionMetadata {",
         f'        function_name: "{fn}",',
         f"        workspace_size: {k.workspace_size},",
-        *_field("input_names", [json.dumps(a.name) for a in k.inputs]),
-        *_field("input_sizes", [str(a.size) for a in k.inputs]),
-        *_field("output_names", [json.dumps(a.name) for a in k.outputs]),
-        *_field("output_sizes", [str(a.size) for a in k.outputs]),
+        *array_field("input_names", [json.dumps(a.name) for a in k.inputs]),
+        *array_field("input_sizes", [str(a.size) for a in k.inputs]),
+        *array_field("output_names", [json.dumps(a.name) for a in k.outputs]),
+        *array_field("output_sizes", [str(a.size) for a in k.outputs]),
         "    }",
         "}",
     ]

@@ -31,7 +31,6 @@ from gradgen.errors import (
 )
 from gradgen.ir.expr import SX
 
-from . import compat as _compat
 from .builder import BuildResult, CodeGenerationBuilder, FunctionBundle, create_multi_function_rust_project
 from .bundle import DerivativeBundle, create_rust_derivative_bundle
 from .codegen import RustProjectResult, create_rust_project, generate_rust
@@ -108,6 +107,7 @@ from .elementary import (
 from .function import Function
 from .native_call import compile
 from .progress import _enable_from_environment, enable_progress
+from .python_interface import RustPythonInterfaceProjectResult
 from .sets import SquaredDistanceToSet
 from .shooting import (
     SingleShootingBundle,
@@ -140,14 +140,6 @@ RustMultiFunctionProjectResult = BuildResult
 RustDerivativeBundleResult = DerivativeBundle
 
 
-def __getattr__(name: str) -> object:
-    """gradgen 0.5.2 names this library does not provide fail with an error naming what to use."""
-    instead = _compat.UNSUPPORTED.get(name)
-    if instead is not None:
-        raise _compat.unsupported("gradgen.", name, instead)
-    raise AttributeError(f"module 'gradgen' has no attribute {name!r}")
-
-
 __version__ = "0.1.0"
 
 # fmt: off
@@ -165,7 +157,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "RustBackendConfig", "create_rust_project", "create_rust_derivative_bundle",
     "generate_rust", "create_multi_function_rust_project", "RustBackendMode", "RustScalarType",
     "CSEPlan", "CSEAssignment", "SXNode", "RustCodegenResult", "RustProjectResult",
-    "RustMultiFunctionProjectResult", "RustDerivativeBundleResult",
+    "RustMultiFunctionProjectResult", "RustDerivativeBundleResult", "RustPythonInterfaceProjectResult",
     "CodeGenerationBuilder", "FunctionBundle", "compile", "SparseHessian", "SparseJacobian",
     # extension points: user elementary functions
     "register_elementary_function", "get_registered_elementary_function",

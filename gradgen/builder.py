@@ -75,7 +75,7 @@ import attrs
 
 from gradgen.backends.crate import crate_files, resolve_crate_name
 from gradgen.backends.paths import user_path
-from gradgen.backends.writes import write_project
+from gradgen.backends.writes import plan_write, write_project
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, DifferentiationError, GradgenTypeError, ProjectWriteError
 from gradgen.passes import autodiff as ad
@@ -86,6 +86,14 @@ from .cargo_build import cargo_build
 from .composed import ComposedFunction
 from .function import Function
 from .kernel_plans import GeneratedCrate, GeneratedFunction, Request, generate_crate
+from .python_interface import (
+    RustPythonInterfaceProjectResult,
+    builder_python_name,
+    built_python_interface,
+    check_python_interface,
+    plan_python_interface,
+    write_python_interface,
+)
 from .shooting import SingleShootingBundle, SingleShootingProblem, _ShootingFunction
 from .staged import StagedFunction, has_staged_joint
 
@@ -266,6 +274,8 @@ class BuildResult:
     #: ``src/lib.rs`` as written: the generated module with the crate-root attributes of the
     #: optional ``ffi`` feature (``backends.ffi``)
     source: str = attrs.field(repr=False)
+    #: the PyO3 extension crate written beside it (``with_enable_python_interface()``)
+    python_interface: RustPythonInterfaceProjectResult | None = attrs.field(default=None, repr=False)
 
     @property
     def crate_name(self) -> str:
@@ -555,10 +565,22 @@ class CodeGenerationBuilder:
             facts={f.name: f.as_json() for f in crate.functions},
             kernels=crate.kernels,
         )
+        interface = None
+        if self.config.enable_python_interface:  # both crates checked before either is written
+            named = [
+                (builder_python_name(crate.crate_name, f.name, f.kind), f.signature) for f in crate.functions
+            ]
+            interface = plan_python_interface(project_dir, crate.crate_name, named, self.config)
+            plan_write(project_dir, list(files), overwrite)
+            check_python_interface(interface, overwrite)
         write_project(project_dir, files, overwrite=overwrite)
+        if interface is not None:
+            write_python_interface(interface, overwrite)
         if self.config.build_crate:
             cargo_build(project_dir, self.config.build_profile)
-        return BuildResult(project_dir, crate, files["src/lib.rs"])
+        if interface is not None:
+            interface = built_python_interface(interface, self.config)
+        return BuildResult(project_dir, crate, files["src/lib.rs"], interface)
 
 
 def create_multi_function_rust_project(

@@ -94,6 +94,15 @@ def create_rust_derivative_bundle(
         cfg = config if primal else derived_config
         # generated and checked (names, levels) for every crate before the first one is written
         crates[directory] = plan_rust_project(fn, root / directory, crate_name=name, config=cfg)
-    for project in crates.values():
-        write_rust_project(project)
-    return DerivativeBundle(root, crates)
+    directories = {(root / d).absolute(): d for d in crates}
+    for directory, project in crates.items():
+        interface = project.python_interface
+        if interface is not None and interface.project_dir in directories:
+            raise ProjectWriteError(
+                f"the Python interface of the crate {directory!r} would be written into the directory "
+                f"of the crate {directories[interface.project_dir]!r}; rename the inputs of {f.name!r}"
+            )
+        if interface is not None:
+            directories[interface.project_dir] = directory
+    written = {directory: write_rust_project(project) for directory, project in crates.items()}
+    return DerivativeBundle(root, written)

@@ -17,7 +17,7 @@ import attrs
 from gradgen.backends.crate import crate_files, resolve_crate_name
 from gradgen.backends.paths import user_path
 from gradgen.backends.rust_module import RustGenerationResult, emit_module, generation_result
-from gradgen.backends.writes import write_project
+from gradgen.backends.writes import plan_write, write_project
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, GradgenTypeError
 from gradgen.ir.kernel import Kernel
@@ -25,6 +25,13 @@ from gradgen.ir.nogc import paused_gc
 
 from .cargo_build import cargo_build
 from .pipeline import compile_kernel as compile_kernel  # re-exported for callers of codegen
+from .python_interface import (
+    RustPythonInterfaceProjectResult,
+    built_python_interface,
+    check_python_interface,
+    plan_python_interface,
+    write_python_interface,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .function import Function
@@ -38,6 +45,8 @@ class RustProjectResult:
     crate_name: str
     source: str = attrs.field(repr=False)
     generation: RustGenerationResult = attrs.field(repr=False)
+    #: the PyO3 extension crate written beside it (``with_enable_python_interface()``)
+    python_interface: RustPythonInterfaceProjectResult | None = attrs.field(default=None, repr=False)
 
     @property
     def function_name(self) -> str:
@@ -116,8 +125,7 @@ def create_rust_project(
     """
     config = with_overrides(config, None, backend_mode, scalar_type, math_library)
     project = plan_rust_project(f, path, crate_name, function_name, config)
-    write_rust_project(project, overwrite)
-    return project
+    return write_rust_project(project, overwrite)
 
 
 def plan_rust_project(
@@ -137,14 +145,25 @@ def plan_rust_project(
     project_dir = user_path(path, "the project path")
     name = resolve_crate_name(config.crate_name, project_dir)
     result = generate_rust(f, config)
+    interface = None
+    if config.enable_python_interface:
+        interface = plan_python_interface(
+            project_dir, name, [(result.signature.function_name, result.signature)], config
+        )
     return RustProjectResult(
-        project_dir=project_dir, crate_name=name, source=result.source, generation=result
+        project_dir=project_dir,
+        crate_name=name,
+        source=result.source,
+        generation=result,
+        python_interface=interface,
     )
 
 
-def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> None:
+def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> RustProjectResult:
     """Write a planned crate (see :func:`plan_rust_project`) with its ``metadata.json``; its
-    ``Cargo.toml`` also describes the function for ``gradgen.compile``."""
+    ``Cargo.toml`` also describes the function for ``gradgen.compile``. A planned Python interface
+    is checked with the crate, written after it and built when its config asks; the result
+    records it."""
     result = project.generation
     files = crate_files(
         project.crate_name,
@@ -156,6 +175,16 @@ def write_rust_project(project: RustProjectResult, overwrite: bool = False) -> N
         embed_in_manifest=True,
         kernels=[result.kernel],
     )
+    interface = project.python_interface
+    if interface is not None:  # both crates checked before either is written
+        plan_write(project.project_dir, list(files), overwrite)
+        check_python_interface(interface, overwrite)
     write_project(project.project_dir, files, overwrite=overwrite)
-    if isinstance(result.config, RustBackendConfig) and result.config.build_crate:
-        cargo_build(project.project_dir, result.config.build_profile)
+    if interface is not None:
+        write_python_interface(interface, overwrite)
+    config = result.config
+    if isinstance(config, RustBackendConfig) and config.build_crate:
+        cargo_build(project.project_dir, config.build_profile)
+    if interface is not None and isinstance(config, RustBackendConfig):
+        project = attrs.evolve(project, python_interface=built_python_interface(interface, config))
+    return project

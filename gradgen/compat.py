@@ -18,27 +18,9 @@ from gradgen.errors import (
     FunctionDefinitionError,
     GradgenTypeError,
     InvalidLevelError,
-    UnsupportedFeatureError,
 )
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ordered import refuse_unordered
-
-#: the public names of gradgen 0.5.2 this library does not provide -> what to use instead
-UNSUPPORTED: dict[str, str] = {
-    "RustPythonInterfaceProjectResult": "call generated kernels from Python with gradgen.compile(...)",
-}
-
-#: RustBackendConfig options of gradgen 0.5.2 this library does not provide -> what to use
-UNSUPPORTED_OPTIONS: dict[str, str] = {
-    "with_enable_python_interface": "call generated kernels from Python with gradgen.compile(...)",
-    "with_build_python_interface": "call generated kernels from Python with gradgen.compile(...)",
-}
-
-
-def unsupported(owner: str, name: str, instead: str) -> UnsupportedFeatureError:
-    """The error for a 0.5.2 name we do not provide."""
-    return UnsupportedFeatureError(f"{owner}{name} of gradgen 0.5.2 is not supported here: {instead}")
-
 
 #: 0.5.2's named efforts (its pass counts are these levels' names there); ours are levels
 EFFORT_NAMES = ("none", "basic", "medium", "high", "max")

@@ -46,7 +46,8 @@ class KernelCallError(GradgenError, ValueError):
 
 
 class UnsupportedFeatureError(GradgenError, NotImplementedError):
-    """A gradgen 0.5.2 name this library does not provide; the message names what to use."""
+    """A gradgen 0.5.2 feature this library does not provide. Every name of 0.5.2's public API is
+    provided today, so nothing raises it; it stays so that code catching it keeps working."""
 
 
 __all__ = [

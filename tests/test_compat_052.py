@@ -616,6 +616,24 @@ def test_build_crate_option(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "nocargo" / "src" / "lib.rs").is_file()
 
 
+def test_python_interface_options(tmp_path: pathlib.Path) -> None:
+    """Item 6: 0.5.2's Python interface options write the PyO3 crate ``<crate>_python`` (built and
+    imported in tests/test_python_interface.py)."""
+    f, _ = _kernel_pair()
+    with pytest.raises(gg.ConfigError, match=r"with_enable_python_interface\(\) first"):
+        gg.RustBackendConfig().with_build_python_interface(True)  # 0.5.2 returned this error instead
+    config = gg.RustBackendConfig().with_enable_python_interface().with_build_python_interface(False)
+    project = f.create_rust_project(tmp_path / "pyi", config=config)
+    interface = project.python_interface
+    assert isinstance(interface, gg.RustPythonInterfaceProjectResult)
+    assert interface.project_dir == (tmp_path / "pyi_python").absolute() and interface.module_name == "pyi"
+    assert interface.low_level_crate_name == "pyi" and interface.library is None
+    for path in (interface.cargo_toml, interface.pyproject, interface.readme, interface.lib_rs):
+        assert path.is_file()
+    assert 'version = "0.28.2"' in interface.cargo_toml.read_text()  # 0.5.2's pyo3
+    assert 'module-name = "pyi"' in interface.pyproject.read_text()
+
+
 # ---- item 8: the migration table of GUIDE.md ----------------------------------------------------------
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -665,10 +683,8 @@ def test_migration_table_lists_every_052_name() -> None:
     sin_row = next(text for owner, attr, _, text in rows if (owner, attr) == ("gradgen", "sin"))
     missing = [n for n in NAMES_052 if n not in listed and f" {n} " not in f" {sin_row.replace('`', ' ')} "]
     assert not missing, f"0.5.2 names missing from the migration table: {missing}"
-    from gradgen import compat
-
-    unsupported = {attr for _, attr, status, _ in rows if status == "not supported"}
-    assert unsupported == set(compat.UNSUPPORTED) | set(compat.UNSUPPORTED_OPTIONS)
+    unsupported = {attr for _, attr, status, _ in rows if status not in ("same", "accepted")}
+    assert not unsupported, f"every 0.5.2 name is provided; the table says otherwise for {unsupported}"
 
 
 @pytest.mark.parametrize(("owner", "attr", "status", "instead"), migration_rows(), ids=lambda v: str(v)[:40])
@@ -676,13 +692,6 @@ def test_every_table_name_works_or_names_its_alternative(
     owner: str, attr: str, status: str, instead: str
 ) -> None:
     target = OWNERS[owner]
-    if status == "not supported":
-        with pytest.raises(gg.UnsupportedFeatureError) as info:
-            value = getattr(target, attr)
-            value()  # the RustBackendConfig options raise when called
-        assert f"{attr} of gradgen 0.5.2 is not supported here" in str(info.value)
-        assert instead.replace("`", "").split(" (")[0] in str(info.value)
-        return
     getattr(target, attr)  # resolves
     # ... and a test of this module uses it
     source = pathlib.Path(__file__).read_text()
