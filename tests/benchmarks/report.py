@@ -30,7 +30,7 @@ _STAGES = [
     "other passes",
 ]
 #: the columns whose peer cells show ours/peer
-_RATIO_FIELDS = ("build_s", "build_core_s", "ops", "compile_s", "ns", "peak_rss_mb")
+_RATIO_FIELDS = ("build_s", "build_core_s", "ops", "compile_s", "ns", "kernel_ns", "peak_rss_mb")
 #: the log-log slope target of the rosenbrock gradient build time
 SLOPE_TARGET = 1.05
 _KERNEL_ORDER = ["f", "grad", "hess", "hess_dense", "hvp", "jac"]
@@ -79,8 +79,13 @@ def write_report(data: dict[str, Any]) -> str:
         "ops/calls = arithmetic operations "
         "and math-function calls counted in the kernel source (`tests/benchmarks/counting.py`); work = "
         "workspace length (CasADi: `sz_w`, its register count); compile = `cargo build --release` of the "
-        "generated crate / `gcc -O3 -c` of CasADi's C; ns = median of 5 harness loops (calls per loop in "
-        "the `loop` column); err = ‖out - ref‖∞/‖ref‖∞ against numpy references; peak = build process "
+        "generated crate / `gcc -O3 -c` of CasADi's C; ns/call = median of 15 harness loops of about "
+        "20 ms (calls per loop in the `loop` column), each call through a function pointer the "
+        "optimizer cannot see through (Rust: `std::hint::black_box`, C: a `volatile` pointer); "
+        "harness ns = the same loop calling an empty function of the same signature (cycling the "
+        "inputs, building the slices or argument arrays, the indirect call); kernel ns = ns/call - "
+        "harness ns (`tests/benchmarks/harness.py`); err = ‖out - ref‖∞/‖ref‖∞ "
+        "against numpy references; peak = build process "
         "max RSS. Peer rows show ours/peer in parentheses (< 1 means ours is smaller/faster). "
         "`CasADi 3.8.2` is CasADi's default build (`cse=False`, its faster one), `CasADi 3.8.2 cse` "
         'the same with `{"cse": True}` (fewer operations, slower build). '
@@ -94,9 +99,9 @@ def write_report(data: dict[str, Any]) -> str:
         "Sizes 3000 and 10000 measure the build only.",
         "",
         "| problem | n | kernel | system | build ms | build-expr ms | ops | calls | work | compile s "
-        "| ns/call | loop | err "
+        "| ns/call | kernel ns | harness ns | loop | err "
         "| peak MB | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in keys:
         ours = index.get(("ours", *key), {})
@@ -121,7 +126,8 @@ def write_report(data: dict[str, Any]) -> str:
                 f"| {key[0]} | {key[1]} | {kernel} | {_LABEL.get(system, system)} | "
                 f"{cell('build_s', 'ms')} | {cell('build_core_s', 'ms')} | "
                 f"{cell('ops', 'int')} | {_fmt(r.get('calls'), 'int')} | {_fmt(r.get('workspace'), 'int')} | "
-                f"{cell('compile_s', 's')} | {cell('ns', 'ns')} | {_fmt(r.get('iters'), 'int')} | "
+                f"{cell('compile_s', 's')} | {cell('ns', 'ns')} | {cell('kernel_ns', 'ns')} | "
+                f"{_fmt(r.get('harness_ns'), 'ns')} | {_fmt(r.get('iters'), 'int')} | "
                 f"{_fmt(r.get('rel_err'), 'err')} | {cell('peak_rss_mb', 'mb')} | {status} |"
             )
     lines += ["", "## Targets (from this run)", ""]
@@ -183,8 +189,9 @@ def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> li
                 misses.append(f"{o['problem']}({o['n']}) {o['kernel']} {o[field] / p[field]:.2g}x")
         return misses, total
 
-    check("kernel speed ours ≤ 1.0x CasADi", *cmp(pairs, "ns", 1.0))
-    check("kernel speed ours ≤ 1.0x CasADi cse", *cmp(pairs_cse, "ns", 1.0))
+    check("kernel speed ours ≤ 1.0x CasADi (kernel ns, harness cost removed)", *cmp(pairs, "kernel_ns", 1.0))
+    check("kernel speed ours ≤ 1.0x CasADi (ns/call, harness included)", *cmp(pairs, "ns", 1.0))
+    check("kernel speed ours ≤ 1.0x CasADi cse (kernel ns)", *cmp(pairs_cse, "kernel_ns", 1.0))
     check("kernel speed ours ≤ 1.0x gradgen 0.5.2", *cmp(pairs052, "ns", 1.0))
     check("operation count ours ≤ CasADi cse", *cmp(pairs_cse, "ops", 1.0))
     check(
