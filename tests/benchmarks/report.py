@@ -1,6 +1,6 @@
 """The Markdown report: one table (absolute numbers with ours/peer ratios beside them), the
 target checks of the benchmark issue, where our build time goes (per stage and per pass, from the
-pass manager's events) and the large-graph runs."""
+pass manager's events), the scheduling fence study (``fence.py``) and the large-graph runs."""
 
 from __future__ import annotations
 
@@ -135,6 +135,8 @@ def write_report(data: dict[str, Any]) -> str:
     lines += _stage_table(rows, index)
     if data.get("floor"):
         lines += _floor_table(data["floor"])
+    if data.get("fence"):
+        lines += fence_table(data["fence"])
     if data.get("large"):
         lines += [
             "",
@@ -342,4 +344,55 @@ def _floor_table(floor: dict[str, Any]) -> list[str]:
         ratio = f"{cost / bound:.1f}" if bound else "-"
         lines.append(f"| {stage} | {cost:.2f} | {f'{ref} {bound:.2f}' if bound else '-'} | {ratio} |")
     lines.append(f"| total | {stages['total']:.2f} | | |")
+    return lines
+
+
+def fence_table(study: dict[str, Any]) -> list[str]:
+    """The Markdown section of the study: ns/call per (problem, layout), ratios to the
+    baseline, and per layout the problems where it is the fastest (within 3 %)."""
+    variants, base = study["variants"], study["baseline"]
+    lines = [
+        "",
+        "## Scheduling fence study (ours, ns/call)",
+        "",
+        "`tests/benchmarks/fence.py`: every problem generated once per layout (`fence K`: a "
+        "`compiler_fence` every K statements; `no fence`; `chunks of K`: no fence, "
+        "`#[inline(never)]` functions of K statements over the workspace), all layouts timed "
+        f"by one harness in interleaved rounds (median of the loops, one run); `(x)` = ns / `{base}`; "
+        "`harness` = the same loop around an empty function; `same` = outputs of every layout "
+        "bit-identical, `err` = against the Python interpreter.",
+        "",
+        "| problem | ops | " + " | ".join(variants) + " | harness | best | same | err |",
+        "|---|---|" + "---|" * (len(variants) + 4),
+    ]
+    wins = dict.fromkeys(variants, 0)
+    logs: dict[str, list[float]] = {v: [] for v in variants}
+    worst = dict.fromkeys(variants, 1.0)
+    for r in study["rows"]:
+        ns = r["ns"]
+        ref = ns[base]
+        best = min(variants, key=lambda v: ns[v])
+        for v in variants:
+            if ns[v] <= 1.03 * ns[best]:
+                wins[v] += 1
+            logs[v].append(math.log(ns[v] / ref))
+            worst[v] = max(worst[v], ns[v] / ns[best])
+        cells = " | ".join(f"{ns[v]:.4g}" + ("" if v == base else f" ({ns[v] / ref:.2f}x)") for v in variants)
+        lines.append(
+            f"| {r['problem']} | {r['ops']} | {cells} | {ns['harness']:.3g} | {best} | "
+            f"{'yes' if r['identical'] else '**NO**'} | {r['rel_err']:.1e} |"
+        )
+    n = len(study["rows"])
+    lines += [
+        "",
+        f"Per layout, over {n} problems: on how many it is the fastest or within 3 % of the fastest; "
+        f"geometric mean of its ns/call / `{base}`'s (the harness's own cost is a few ns, below "
+        "1 % of every problem here); its worst ns/call / the fastest layout's, over the problems.",
+        "",
+        "| layout | fastest (within 3 %) | geomean vs " + base + " | worst vs fastest |",
+        "|---|---|---|---|",
+    ]
+    for v in variants:
+        gm = math.exp(sum(logs[v]) / max(len(logs[v]), 1))
+        lines.append(f"| {v} | {wins[v]}/{n} | {gm:.3f} | {worst[v]:.2f}x |")
     return lines

@@ -2,7 +2,7 @@
 
 Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,casadi_cse,gradgen052]
 [--problems rosenbrock,rosenbrock_product,logsumexp,pendulum,pendulum_product,shooting] [--sizes 10,20]
-[--no-large]``.
+[--no-large] [--no-fence]``.
 
 CasADi runs twice: ``casadi`` is its default build (``cse=False``, the faster one; the build
 time targets compare against it) and ``casadi_cse`` is ``{"cse": True}`` (fewer operations; the
@@ -11,7 +11,8 @@ operation count target compares against it). Both use the same virtualenv.
 Each system builds each kernel in its own interpreter (``worker.py``): ours in this venv, the
 peers in virtualenvs that this driver creates under ``tests/benchmarks/.peers/``. Kernels are
 compiled natively (``cargo build --release`` per generated crate, ``gcc -O3 -c`` for CasADi's C),
-timed by a native harness and checked against numpy references. Results go to
+timed by a native harness and checked against numpy references. The scheduling fence study
+(``fence.py``) then times the layouts of long kernels. Results go to
 ``tests/benchmarks/results/`` (``results.json``, ``results.md``, ``build_time.png``). A case that
 fails (error, compile failure, time limit) is reported as such in the table.
 """
@@ -348,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=None, help="peer build time limit per kernel [s]")
     ap.add_argument("--sizes", default="", help="only these problem sizes (comma-separated; default all)")
     ap.add_argument("--no-large", action="store_true", help="skip the 10^6-node and pendulum N=300 runs")
+    ap.add_argument("--no-fence", action="store_true", help="skip the scheduling fence study (fence.py)")
     args = ap.parse_args(argv)
     if args.timeout is None:
         args.timeout = 20.0 if args.quick else 60.0
@@ -420,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(sys_rows)
     large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
     floor = pass_floor(1000 if args.quick else 10_000) if "ours" in systems else None
+    fence = None
+    if not args.no_fence and "ours" in systems:
+        from .fence import run_study  # fence.py reads this module's paths
+
+        fence = run_study(args.quick, log)
     compare_patterns(rows)
     for r in rows:
         r.pop("meta", None)
@@ -431,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "total_s": time.perf_counter() - t_start,
     }
-    data = {"info": info, "rows": rows, "large": large, "floor": floor}
+    data = {"info": info, "rows": rows, "large": large, "floor": floor, "fence": fence}
     (RESULTS / "results.json").write_text(json.dumps(data, indent=1))
     md = write_report(data)
     (RESULTS / "results.md").write_text(md)
