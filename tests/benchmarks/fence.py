@@ -61,6 +61,8 @@ VARIANTS: dict[str, tuple[int | None, int]] = {
 }
 #: the study's harness binary (apart from the main bench's ``bench_harness``)
 HARNESS = "fence_harness"
+#: timed loops per (problem, layout) and round
+LOOPS = 21
 #: the layout every other one is compared with in the table
 BASELINE = "fence 32"
 
@@ -292,8 +294,8 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     log(f"[fence] {len(VARIANTS)} crates and the harness compiled in {time.perf_counter() - t0:.0f} s")
     exe = TARGET / "release" / HARNESS
     rows = []
-    budget = 0.05 if quick else 0.1
-    rounds = 1 if quick else 2
+    budget = 0.001  # seconds per loop: short loops, so that preempted ones are outliers
+    rounds = 1 if quick else 3
     for i, p in enumerate(probs):
         d = root / f"p{i}"
         d.mkdir(exist_ok=True)
@@ -301,12 +303,12 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
         outputs: dict[str, np.ndarray] = {}
         loops: dict[str, list[float]] = {v: [] for v in [*VARIANTS, "harness"]}
         probe = _loops(exe, f"{i}:{BASELINE}", d, 200, 1)
-        iters = int(min(2e5, max(50, budget * 1e9 / max(probe[0], 1.0))))
+        iters = int(min(2e5, max(20, budget * 1e9 / max(probe[0], 1.0))))
         for _ in range(rounds):
             for variant in VARIANTS:
-                loops[variant] += _loops(exe, f"{i}:{variant}", d, iters, 5)
+                loops[variant] += _loops(exe, f"{i}:{variant}", d, iters, LOOPS)
                 outputs[variant] = np.fromfile(d / "out.bin", dtype="<f8")
-            loops["harness"] += _loops(exe, f"{i}:{BASELINE}{HARNESS_SUFFIX}", d, iters, 5, "empty.bin")
+            loops["harness"] += _loops(exe, f"{i}:{BASELINE}{HARNESS_SUFFIX}", d, iters, LOOPS, "empty.bin")
         ref = np.array(p.reference)
         base = outputs[BASELINE]
         identical = all(np.array_equal(o.view("<u8"), base.view("<u8")) for o in outputs.values())

@@ -281,10 +281,10 @@ def harness_run(
             r["status"] = f"harness failed (exit {probe['rc']}): {probe['err'][-200:]}"
             continue
         ns = float(probe["out"].split()[1])
-        # many short loops and their median: a loop that a neighbour's burst of work slows down
-        # (a shared machine) is an outlier the median ignores, where a few long loops all suffer
-        budget = 0.005 if args.quick else 0.02  # seconds per loop
-        iters = int(min(1e7, max(100, budget * 1e9 / max(ns, 1.0))))
+        # many short loops and their median: on a shared machine a loop that the scheduler
+        # preempts is an outlier the median ignores, where long loops are all preempted
+        budget = 0.0005 if args.quick else 0.001  # seconds per loop
+        iters = int(min(1e7, max(20, budget * 1e9 / max(ns, 1.0))))
         ns_total = time_loop(exe, r["key"], d, iters, LOOPS)
         ns_harness = time_loop(exe, r["key"] + HARNESS_SUFFIX, d, iters, LOOPS, "empty.bin")
         if ns_total is None or ns_harness is None:
@@ -306,7 +306,7 @@ def harness_run(
 
 
 #: timed loops per case (the figure is their median)
-LOOPS = 15
+LOOPS = 41
 
 
 def time_loop(
