@@ -285,8 +285,8 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     hdir = root / "harness"
     (hdir / "src").mkdir(parents=True, exist_ok=True)
     toml, main = rust_harness(cases, crates, HARNESS)
-    (hdir / "Cargo.toml").write_text(toml)
-    (hdir / "src" / "main.rs").write_text(main)
+    _write_if_changed(hdir / "Cargo.toml", toml)
+    _write_if_changed(hdir / "src" / "main.rs", main)
     t0 = time.perf_counter()
     res = run_measured(["cargo", "build", "--release", "-q"], hdir, env, 3600)
     if res["rc"] != 0:
