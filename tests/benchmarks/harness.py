@@ -7,14 +7,24 @@ call the kernel once and write the outputs to a file, then run ``reps`` timed lo
 the inputs, copy ``s`` perturbed by ``1e-9 * s``, and one output element is accumulated, so no
 call can be skipped. (Perturbing an input element right before each call instead would time a
 store-to-load forwarding stall whenever the compiler reads inputs with vector loads, which says
-more about the harness than about the kernel.) The kernel is a direct call into a separately
-compiled unit (no inlining across it). The harness prints ``NS <ns per call of each rep>`` and
-the checksum.
+more about the harness than about the kernel.) The harness prints ``NS <ns per call of each rep>``
+and the checksum.
+
+Both sides call the kernel the same way: through a function pointer the optimizer cannot see
+through (Rust: ``std::hint::black_box`` of the function item; C: a ``volatile`` function
+pointer), so neither harness inlines, specializes or hoists anything of the kernel into its loop.
+Case ``KEY@harness`` (:data:`HARNESS_SUFFIX`) runs the same loop calling an empty function of the
+same signature through the same kind of pointer: its ns/call is the harness's own cost (cycling
+the inputs, building the slices or argument arrays, the indirect call, the accumulation), and
+``ns(KEY) - ns(KEY@harness)`` is what the kernel itself costs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: key suffix of a case's empty-function run (the harness's own cost)
+HARNESS_SUFFIX = "@harness"
 
 
 @dataclass
@@ -32,26 +42,49 @@ class Case:
     sz_res: int = 0
 
 
-def rust_harness(cases: list[Case], crate_paths: dict[str, str]) -> tuple[str, str]:
-    """(Cargo.toml, src/main.rs) of a bin crate timing every case."""
-    deps = "\n".join(f'{c.crate} = {{ path = "{crate_paths[c.crate]}" }}' for c in cases)
+def _offsets(sizes: list[int]) -> list[int]:
+    offs = [0]
+    for s in sizes:
+        offs.append(offs[-1] + s)
+    return offs
+
+
+def rust_harness(
+    cases: list[Case], crate_paths: dict[str, str], name: str = "bench_harness"
+) -> tuple[str, str]:
+    """(Cargo.toml, src/main.rs) of bin crate ``name`` timing every case (several cases may
+    share a crate) and, under ``KEY@harness``, the same loop around an empty function."""
+    crates = list(dict.fromkeys(c.crate for c in cases))
+    deps = "\n".join(f'{c} = {{ path = "{crate_paths[c]}" }}' for c in crates)
     toml = (
-        '[package]\nname = "bench_harness"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
         f"[dependencies]\n{deps}\n\n[profile.release]\nopt-level = 3\n"
     )
+    arities = sorted({len(c.input_sizes) for c in cases})
+    empties = []
+    for n in arities:
+        params = ", ".join(["_: &[f64]"] * n + ["_: &mut [f64]", "_: &mut [f64]"])
+        empties.append(f"#[inline(never)]\nfn empty{n}<E>({params}) -> Result<(), E> {{\n    Ok(())\n}}\n")
     arms = []
     for c in cases:
-        offs = [0]
-        for s in c.input_sizes:
-            offs.append(offs[-1] + s)
-        args = ", ".join(f"&x[{offs[i]}..{offs[i + 1]}]" for i in range(len(c.input_sizes)))
-        arms.append(
-            f'        "{c.key}" => run({offs[-1]}, {c.output_size}, {max(c.workspace, 1)}, &args, '
-            f"|x: &[f64], y: &mut [f64], w: &mut [f64]| {c.crate}::{c.function}({args}, y, w).is_ok()),"
-        )
-    main = f"""use std::io::Write;
+        offs = _offsets(c.input_sizes)
+        n = len(c.input_sizes)
+        args = ", ".join(f"&x[{offs[i]}..{offs[i + 1]}]" for i in range(n))
+        params = ", ".join(["&[f64]"] * n + ["&mut [f64]", "&mut [f64]"])
+        fn_type = f"fn({params}) -> Result<(), {c.crate}::GradgenError>"
+        for key, target in ((c.key, f"{c.crate}::{c.function}"), (c.key + HARNESS_SUFFIX, f"empty{n}")):
+            arms.append(
+                f'        "{key}" => {{\n'
+                f"            let kernel: {fn_type} = black_box({target});\n"
+                f"            run({offs[-1]}, {c.output_size}, {max(c.workspace, 1)}, &args, "
+                f"|x: &[f64], y: &mut [f64], w: &mut [f64]| kernel({args}, y, w).is_ok())\n"
+                "        }"
+            )
+    main = f"""use std::hint::black_box;
+use std::io::Write;
 use std::time::Instant;
 
+{chr(10).join(empties)}
 fn run<F: FnMut(&[f64], &mut [f64], &mut [f64]) -> bool>(
     nin: usize,
     nout: usize,
@@ -113,29 +146,31 @@ fn main() {{
 
 
 def c_harness(cases: list[Case]) -> str:
-    """A C program timing every CasADi case (link with each case's kernel.o and -lm)."""
+    """A C program timing every CasADi case (link with each case's kernel.o and -lm) and, under
+    ``KEY@harness``, the same loop around an empty function."""
     protos = "\n".join(
         f"int {c.function}(const double** arg, double** res, long long int* iw, double* w, int mem);"
         for c in cases
     )
     arms = []
     for c in cases:
-        offs = [0]
-        for s in c.input_sizes:
-            offs.append(offs[-1] + s)
+        offs = _offsets(c.input_sizes)
         set_args = " ".join(f"arg[{i}] = x + {offs[i]};" for i in range(len(c.input_sizes)))
         set_args_loop = " ".join(f"arg[{i}] = xs + {offs[i]};" for i in range(len(c.input_sizes)))
         arms.append(
-            f"""  if (strcmp(argv[1], "{c.key}") == 0) {{
+            f"""  if (strcmp(argv[1], "{c.key}") == 0 || strcmp(argv[1], "{c.key}{HARNESS_SUFFIX}") == 0) {{
+    kernel_fn volatile pick = strcmp(argv[1], "{c.key}") == 0 ? {c.function} : empty_fn;
+    kernel_fn kernel = pick;
     nin = {offs[-1]}; nout = {c.output_size};
     double *x = malloc(sizeof(double) * 8 * nin), *base = malloc(sizeof(double) * nin);
     double *y = malloc(sizeof(double) * (nout + 1)), *w = malloc(sizeof(double) * {max(c.workspace, 1)});
     long long int *iw = malloc(sizeof(long long int) * {max(c.iw, 1)});
     const double* arg[{max(c.sz_arg, len(c.input_sizes))}]; double* res[{max(c.sz_res, 1)}] = {{y}};
+    for (long k = 0; k < nout; k++) y[k] = 0.0;
     read_inputs(argv[2], base, nin);
     for (long s = 0; s < 8; s++) for (long k = 0; k < nin; k++) x[s * nin + k] = base[k] + 1e-9 * (double)s;
     {set_args}
-    if ({c.function}(arg, res, iw, w, 0) != 0) return 2;
+    if (kernel(arg, res, iw, w, 0) != 0) return 2;
     write_outputs(argv[3], y, nout);
     printf("NS");
     for (int r = 0; r < reps; r++) {{
@@ -143,7 +178,7 @@ def c_harness(cases: list[Case]) -> str:
       for (long it = 0; it < iters; it++) {{
         const double* xs = x + (it & 7) * nin;
         {set_args_loop}
-        {c.function}(arg, res, iw, w, 0);
+        kernel(arg, res, iw, w, 0);
         acc += y[it % nout];
       }}
       printf(" %.3f", (now_ns() - t0) / (double)iters);
@@ -156,8 +191,14 @@ def c_harness(cases: list[Case]) -> str:
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+typedef int (*kernel_fn)(const double** arg, double** res, long long int* iw, double* w, int mem);
 {protos}
 
+__attribute__((noinline)) static int empty_fn(const double** arg, double** res, long long int* iw,
+                                              double* w, int mem) {{
+  (void)arg; (void)res; (void)iw; (void)w; (void)mem;
+  return 0;
+}}
 static double now_ns(void) {{
   struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;

@@ -2,7 +2,7 @@
 
 Usage: ``python -m tests.benchmarks.run [--quick] [--systems ours,casadi,casadi_cse,casadi_loop,gradgen052]
 [--problems rosenbrock,rosenbrock_product,logsumexp,pendulum,pendulum_product,shooting,pendulum_staged]
-[--no-large]``.
+[--sizes 10,20] [--no-large] [--no-fence]``.
 
 CasADi runs twice: ``casadi`` is its default build (``cse=False``, the faster one; the build
 time targets compare against it) and ``casadi_cse`` is ``{"cse": True}`` (fewer operations; the
@@ -12,7 +12,8 @@ staged problems only) is CasADi's loop version: an MX function over ``mapaccum``
 Each system builds each kernel in its own interpreter (``worker.py``): ours in this venv, the
 peers in virtualenvs that this driver creates under ``tests/benchmarks/.peers/``. Kernels are
 compiled natively (``cargo build --release`` per generated crate, ``gcc -O3 -c`` for CasADi's C),
-timed by a native harness and checked against numpy references. Results go to
+timed by a native harness and checked against numpy references. The scheduling fence study
+(``fence.py``) then times the layouts of long kernels. Results go to
 ``tests/benchmarks/results/`` (``results.json``, ``results.md``, ``build_time.png``). A case that
 fails (error, compile failure, time limit) is reported as such in the table.
 """
@@ -38,7 +39,7 @@ from tests.cargo import cargo_env
 
 from . import reference
 from .counting import count_ops
-from .harness import Case, c_harness, rust_harness
+from .harness import HARNESS_SUFFIX, Case, c_harness, rust_harness
 from .problems import KERNELS, OURS_EXTRA, PROBLEMS, SYSTEMS_OF, UNROLLED_SYSTEMS
 from .report import write_report
 
@@ -299,18 +300,18 @@ def harness_run(
             r["status"] = f"harness failed (exit {probe['rc']}): {probe['err'][-200:]}"
             continue
         ns = float(probe["out"].split()[1])
-        budget = 0.08 if args.quick else 0.4  # seconds per rep
-        iters = int(min(1e5 if not args.quick else 2e4, max(1e3, budget * 1e9 / max(ns, 1.0))))
-        if not args.quick:
-            iters = max(iters, 100_000) if ns * 1e5 <= 2e9 else iters
-        timed = run_measured(
-            [str(exe), r["key"], str(d / "in.bin"), str(d / "out.bin"), str(iters), "5"], d, None, 900
-        )
-        if timed["rc"] != 0:
-            r["status"] = f"harness failed (exit {timed['rc']})"
+        # many short loops and their median: on a shared machine a loop that the scheduler
+        # preempts is an outlier the median ignores, where long loops are all preempted
+        budget = 0.0005 if args.quick else 0.001  # seconds per loop
+        iters = int(min(1e7, max(20, budget * 1e9 / max(ns, 1.0))))
+        ns_total = time_loop(exe, r["key"], d, iters, LOOPS)
+        ns_harness = time_loop(exe, r["key"] + HARNESS_SUFFIX, d, iters, LOOPS, "empty.bin")
+        if ns_total is None or ns_harness is None:
+            r["status"] = "harness failed"
             continue
-        reps = [float(v) for v in timed["out"].splitlines()[0].split()[1:]]
-        r["ns"] = float(np.median(reps))
+        r["ns"] = ns_total
+        r["harness_ns"] = ns_harness
+        r["kernel_ns"] = ns_total - ns_harness
         r["iters"] = iters
         got = np.fromfile(d / "out.bin", dtype="<f8")
         meta = r["meta"]
@@ -321,6 +322,23 @@ def harness_run(
             got = dense.reshape(-1)  # row-major; the Hessian is symmetric
         ref = reference.reference(r["problem"], r["n"], r["kernel"], blocks)
         r["rel_err"] = reference.max_rel_error(got, ref)
+
+
+#: timed loops per case (the figure is their median)
+LOOPS = 41
+
+
+def time_loop(
+    exe: pathlib.Path, key: str, d: pathlib.Path, iters: int, loops: int, out: str = "out.bin"
+) -> float | None:
+    """Median ns/call of ``loops`` harness loops of ``iters`` calls of case ``key`` (``None``
+    if the harness failed); the first call's outputs go to ``d / out``."""
+    cmd = [str(exe), key, str(d / "in.bin"), str(d / out), str(iters), str(loops)]
+    timed = run_measured(cmd, d, None, 900)
+    if timed["rc"] != 0:
+        return None
+    reps = [float(v) for v in timed["out"].splitlines()[0].split()[1:]]
+    return float(np.median(reps))
 
 
 def large_benchmarks(args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -348,10 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--timeout", type=float, default=None, help="peer build time limit per kernel [s]")
+    ap.add_argument("--sizes", default="", help="only these problem sizes (comma-separated; default all)")
     ap.add_argument("--no-large", action="store_true", help="skip the 10^6-node and pendulum N=300 runs")
     ap.add_argument(
         "--compile-timeout", type=float, default=1200.0, help="native compile time limit per kernel [s]"
     )
+    ap.add_argument("--no-fence", action="store_true", help="skip the scheduling fence study (fence.py)")
     args = ap.parse_args(argv)
     if args.timeout is None:
         args.timeout = 20.0 if args.quick else 60.0
@@ -370,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"peer {s} unavailable: {err}")
     rows: list[dict[str, Any]] = []
     cases = case_list(args.quick, set(args.problems.split(",")))
+    if args.sizes:
+        cases = [c for c in cases if str(c[1]) in args.sizes.split(",")]
     for system in systems:
         failed_at: dict[tuple[str, str], str] = {}
         sys_rows = []
@@ -424,6 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     # the floor of the rosenbrock gradient's passes, measured when rosenbrock is benchmarked
     with_floor = "ours" in systems and "rosenbrock" in args.problems.split(",")
     floor = pass_floor(1000 if args.quick else 10_000) if with_floor else None
+    fence = None
+    if not args.no_fence and "ours" in systems:
+        from .fence import run_study  # fence.py reads this module's paths
+
+        fence = run_study(args.quick, log)
     compare_patterns(rows)
     for r in rows:
         r.pop("meta", None)
@@ -435,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "total_s": time.perf_counter() - t_start,
     }
-    data = {"info": info, "rows": rows, "large": large, "floor": floor}
+    data = {"info": info, "rows": rows, "large": large, "floor": floor, "fence": fence}
     (RESULTS / "results.json").write_text(json.dumps(data, indent=1))
     md = write_report(data)
     (RESULTS / "results.md").write_text(md)

@@ -1,0 +1,360 @@
+"""The scheduling-fence study: how the layout of long kernels changes their speed.
+
+Usage: ``python -m tests.benchmarks.fence [--quick]`` (``make bench`` runs it too; its table is
+the "Scheduling fence" section of ``results.md``).
+
+Every problem of :data:`STUDY` (bench problems and random programs of 10^3 to 10^5 operations,
+primal and derivative kernels of different shapes) is generated once per layout of
+:data:`VARIANTS`:
+
+* ``fence K``: one function per 1000 statements (the allocator's default chunking) with
+  ``core::sync::atomic::compiler_fence`` every ``K`` statements (the printer's layout is
+  ``K = backends.rust.FENCE_EVERY``, chosen from this study);
+* ``no fence``: the same without fences;
+* ``chunks of K``: no fence, and the kernel split into ``#[inline(never)]`` functions of ``K``
+  statements, values crossing a boundary going through the workspace (``max_chunk=K``).
+
+The fences are inserted into (or removed from) the generated text here, so the study measures
+every layout whatever the printer's own choice is. Each layout's kernels form one crate; one
+harness (``harness.py``: calls through an opaque function pointer) times every (problem,
+layout) pair, interleaving the layouts in rounds so that drift of a shared machine hits all
+of them alike; the figure is the median of all loops. Every layout's outputs are checked
+bit for bit against each other and against an independent Python evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import gradgen
+from gradgen.ir.ops import OP_INFO, Op
+from tests.cargo import cargo_env
+from tests.random_programs import DOMAIN_WRAPPERS, Program, RandomDraw, _Builder, chain_program
+
+from . import problems, reference
+from .harness import HARNESS_SUFFIX, Case, rust_harness
+from .report import fence_table
+from .run import TARGET, WORK, run_measured
+
+FENCE = "core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);"
+#: layout name -> (fence spacing or None, statements per generated function)
+VARIANTS: dict[str, tuple[int | None, int]] = {
+    "fence 16": (16, 1000),
+    "fence 32": (32, 1000),
+    "fence 64": (64, 1000),
+    "fence 128": (128, 1000),
+    "no fence": (None, 1000),
+    "chunks of 64": (None, 64),
+    "chunks of 256": (None, 256),
+}
+#: the study's harness binary (apart from the main bench's ``bench_harness``)
+HARNESS = "fence_harness"
+#: timed loops per (problem, layout) and round
+LOOPS = 21
+#: the layout every other one is compared with in the table
+BASELINE = "fence 32"
+
+
+#: the operations of the study's random programs: mostly arithmetic, some math calls (weights)
+_RANDOM_OPS: tuple[tuple[Op, int], ...] = (
+    (Op.ADD, 6),
+    (Op.SUB, 4),
+    (Op.MUL, 6),
+    (Op.DIV, 2),
+    (Op.SIN, 1),
+    (Op.COS, 1),
+    (Op.EXP, 1),
+    (Op.TANH, 1),
+    (Op.SQRT, 1),
+    (Op.LOG, 1),
+)
+
+
+def random_program(seed: int, n_inputs: int, nodes: int, recency: float) -> Program:
+    """A random smooth program of ``nodes`` operations (plus the domain wrappers of
+    ``tests.random_programs``) over ``n_inputs`` inputs: every operand is an earlier input or
+    computed value (one of the last three with probability ``recency``: deep; else any:
+    shared), a constant second operand with probability 0.2."""
+    rng = random.Random(seed)
+    b = _Builder(n_inputs)
+    values = list(range(n_inputs))
+    ops = [op for op, w in _RANDOM_OPS for _ in range(w)]
+    for _ in range(nodes):
+        op = rng.choice(ops)
+        args = []
+        for _k in range(OP_INFO[op].arity):
+            if args and rng.random() < 0.2:
+                args.append(b.const(round(rng.uniform(-2.0, 2.0), 3)))
+            elif rng.random() < recency:
+                args.append(values[-1 - rng.randrange(min(3, len(values)))])
+            else:
+                args.append(rng.choice(values))
+        wrap = DOMAIN_WRAPPERS[op]
+        if wrap is not None:
+            args = wrap(b, args)
+        values.append(b.add(op, args))
+    return Program(n_inputs, tuple(b.nodes), (values[-1],), "general", True)
+
+
+@dataclass
+class Problem:
+    label: str
+    function: Any  # gradgen Function
+    inputs: list[np.ndarray]
+    reference: list[float] = field(default_factory=list)
+
+
+class _Math:
+    """The math adapter of :mod:`problems` for gradgen (as ``worker.py``'s)."""
+
+    sin, exp, log = staticmethod(gradgen.sin), staticmethod(gradgen.exp), staticmethod(gradgen.log)
+
+    def vec(self, name: str, n: int) -> Any:
+        return gradgen.SXVector.sym(name, n)
+
+
+#: kernel -> the Function the bench times for it (sparse results: their Function)
+_DERIVE: dict[str, Callable[[Any], Any]] = {
+    "grad": lambda f: f.gradient(0),
+    "hvp": lambda f: f.hvp(0),
+    "hess": lambda f: f.sparse_hessian(0, triangle="full").function,
+    "hess_dense": lambda f: f.hessian(0),
+    "jac": lambda f: f.sparse_jacobian(0).function,
+}
+
+
+def _bench_problem(problem: str, n: int, kernel: str) -> Callable[[], Problem]:
+    def build() -> Problem:
+        ins, expr = problems.PROBLEMS[problem](_Math(), n)
+        f = gradgen.Function("bench", ins, [gradgen.SXVector(expr) if isinstance(expr, list) else expr])
+        g = _DERIVE[kernel](f)
+        blocks = reference.inputs(problem, n, kernel)
+        return Problem(f"{problem}({n}) {kernel}", g, blocks)
+
+    return build
+
+
+def _random_problem(shape: str, nodes: int, kernel: str, seed: int) -> Callable[[], Problem]:
+    def build() -> Problem:
+        if shape == "general":
+            prog: Program = random_program(seed, 50, nodes, 0.5)
+        else:
+            prog = chain_program(RandomDraw(seed), min_steps=nodes // 3, max_steps=nodes // 3)
+        # every value no other one reads is an output (their sum for a gradient), so the whole
+        # program is live
+        read = {a for _, args, _ in prog.nodes for a in args}
+        computed = (prog.n_inputs + k for k, (name, _, _) in enumerate(prog.nodes) if name != "const")
+        sinks = [v for v in computed if v not in read]
+        x = gradgen.SXVector.sym("x", prog.n_inputs)
+        values = _values(prog, list(x))
+        outs = [values[v] for v in sinks]
+        if kernel == "grad":
+            total = outs[0]
+            for o in outs[1:]:
+                total = total + o
+            f = gradgen.Function("r", [x], [total]).gradient(0)
+        else:
+            f = gradgen.Function("r", [x], [gradgen.SXVector(outs)])
+        rng = random.Random(seed)
+        point = np.array([rng.uniform(-1.0, 1.0) for _ in range(prog.n_inputs)])
+        return Problem(f"random {shape} {kernel} ({len(sinks)} outputs)", f, [point])
+
+    return build
+
+
+def _values(prog: Program, symbols: list[Any]) -> list[Any]:
+    """Every value of ``prog`` as SX over ``symbols`` (inputs first, then one per node)."""
+    from gradgen.ir.expr import SX
+    from gradgen.ir.ops import OP_BY_NAME, Op
+
+    vals: list[Any] = list(symbols)
+    for name, args, attr in prog.nodes:
+        op = OP_BY_NAME[name]
+        if op is Op.CONST:
+            vals.append(SX.const(float(attr)))
+        else:
+            vals.append(SX.make(op, tuple(vals[a] for a in args), attr))
+    return vals
+
+
+#: (builder) of every problem of the study, in table order
+STUDY: list[Callable[[], Problem]] = [
+    _bench_problem("rosenbrock", 100, "hess"),
+    _bench_problem("rosenbrock", 30, "hess_dense"),
+    _bench_problem("rosenbrock", 1000, "grad"),
+    _bench_problem("rosenbrock", 1000, "hvp"),
+    _bench_problem("logsumexp", 20, "grad"),
+    _bench_problem("logsumexp", 20, "hess"),
+    _bench_problem("pendulum", 100, "grad"),
+    _bench_problem("pendulum", 100, "hvp"),
+    _bench_problem("shooting", 100, "jac"),
+    _random_problem("general", 1_000, "f", 1),
+    _random_problem("general", 10_000, "f", 2),
+    _random_problem("general", 60_000, "f", 3),
+    _random_problem("chain", 3_000, "grad", 4),
+    _random_problem("general", 2_000, "grad", 5),
+]
+QUICK = [0, 2, 6, 10, 12]
+
+
+def with_fences(source: str, every: int | None) -> str:
+    """``source`` with a fence before every ``every``-th statement of each function body (the
+    statements are the ``let`` lines at the body's indentation), or with none."""
+    out: list[str] = []
+    count = 0
+    for line in source.splitlines():
+        if line.strip() == FENCE:
+            continue
+        if line.startswith(("fn ", "pub fn ")):
+            count = 0
+        elif line.startswith("    let "):
+            if every is not None and count and count % every == 0:
+                out.append("    " + FENCE)
+            count += 1
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _module(problems_: list[Problem], fence: int | None, max_chunk: int) -> tuple[str, list[int]]:
+    """The Rust module of every problem's kernel in one layout, and each kernel's workspace."""
+    from gradgen import RustBackendConfig
+    from gradgen.backends.rust_module import emit_module
+    from gradgen.pipeline import compile_kernel
+
+    cfg = RustBackendConfig()
+    names = [f"k{i}" for i in range(len(problems_))]
+    kernels = []
+    for i, p in enumerate(problems_):
+        others = [n for n in names if n != names[i]]
+        kernels.append(compile_kernel(p.function.kernel, cfg, names[i], others, max_chunk=max_chunk))
+    work = [k.allocation.workspace_size for k in kernels]
+    return with_fences(emit_module(kernels, cfg), fence), work
+
+
+def _write_if_changed(path: pathlib.Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _slug(name: str) -> str:
+    return "fence_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build, compile and time every (problem, layout); the figures as a JSON-able dict."""
+    from gradgen.ir.interp import run as interpret
+
+    builders = [STUDY[i] for i in QUICK] if quick else STUDY
+    t0 = time.perf_counter()
+    probs = [b() for b in builders]
+    for p in probs:
+        p.reference = [v for out in interpret(p.function.kernel, [list(b) for b in p.inputs]) for v in out]
+    log(f"[fence] {len(probs)} problems built in {time.perf_counter() - t0:.1f} s")
+    root = WORK / "fence"
+    env = cargo_env()
+    env["CARGO_TARGET_DIR"] = str(TARGET)
+    crates: dict[str, str] = {}
+    cases: list[Case] = []
+    for variant, (fence, chunk) in VARIANTS.items():
+        crate = _slug(variant)
+        d = root / crate
+        (d / "src").mkdir(parents=True, exist_ok=True)
+        source, work = _module(probs, fence, chunk)
+        _write_if_changed(
+            d / "Cargo.toml",
+            f'[package]\nname = "{crate}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+            '[lib]\npath = "src/lib.rs"\n',
+        )
+        _write_if_changed(d / "src" / "lib.rs", source)  # unchanged crates are not rebuilt
+        crates[crate] = str(d)
+        for i, p in enumerate(probs):
+            sizes = [len(b) for b in p.inputs]
+            cases.append(Case(f"{i}:{variant}", crate, f"k{i}", sizes, len(p.reference), work[i]))
+    hdir = root / "harness"
+    (hdir / "src").mkdir(parents=True, exist_ok=True)
+    toml, main = rust_harness(cases, crates, HARNESS)
+    _write_if_changed(hdir / "Cargo.toml", toml)
+    _write_if_changed(hdir / "src" / "main.rs", main)
+    t0 = time.perf_counter()
+    res = run_measured(["cargo", "build", "--release", "-q"], hdir, env, 3600)
+    if res["rc"] != 0:
+        raise RuntimeError("fence study harness does not build: " + res["err"][-2000:])
+    log(f"[fence] {len(VARIANTS)} crates and the harness compiled in {time.perf_counter() - t0:.0f} s")
+    exe = TARGET / "release" / HARNESS
+    rows = []
+    budget = 0.001  # seconds per loop: short loops, so that preempted ones are outliers
+    rounds = 1 if quick else 3
+    for i, p in enumerate(probs):
+        d = root / f"p{i}"
+        d.mkdir(exist_ok=True)
+        np.concatenate(p.inputs).astype("<f8").tofile(d / "in.bin")
+        outputs: dict[str, np.ndarray] = {}
+        loops: dict[str, list[float]] = {v: [] for v in [*VARIANTS, "harness"]}
+        probe = _loops(exe, f"{i}:{BASELINE}", d, 200, 1)
+        iters = int(min(2e5, max(20, budget * 1e9 / max(probe[0], 1.0))))
+        for _ in range(rounds):
+            for variant in VARIANTS:
+                loops[variant] += _loops(exe, f"{i}:{variant}", d, iters, LOOPS)
+                outputs[variant] = np.fromfile(d / "out.bin", dtype="<f8")
+            loops["harness"] += _loops(exe, f"{i}:{BASELINE}{HARNESS_SUFFIX}", d, iters, LOOPS, "empty.bin")
+        ref = np.array(p.reference)
+        base = outputs[BASELINE]
+        identical = all(np.array_equal(o.view("<u8"), base.view("<u8")) for o in outputs.values())
+        finite = np.isfinite(ref)
+        scale = max(float(np.max(np.abs(ref[finite]), initial=0.0)), 1e-300)
+        err = float(np.max(np.abs(base[finite] - ref[finite]), initial=0.0)) / scale
+        if not np.array_equal(np.isfinite(base), finite):
+            err = math.inf
+        ns = {v: statistics.median(t) for v, t in loops.items()}
+        row = {
+            "problem": p.label,
+            "ops": p.function.kernel.op_count(),
+            "iters": iters,
+            "ns": ns,
+            "identical": identical,
+            "rel_err": err,
+        }
+        rows.append(row)
+        log(
+            f"    {p.label}: "
+            + ", ".join(f"{v} {t:.4g}" for v, t in ns.items())
+            + f" (identical {identical}, err {err:.1e})"
+        )
+    return {"variants": list(VARIANTS), "baseline": BASELINE, "rows": rows}
+
+
+def _loops(
+    exe: pathlib.Path, key: str, d: pathlib.Path, iters: int, reps: int, out: str = "out.bin"
+) -> list[float]:
+    res = run_measured([str(exe), key, str(d / "in.bin"), str(d / out), str(iters), str(reps)], d, None, 900)
+    if res["rc"] != 0:
+        raise RuntimeError(f"fence study case {key} failed: {res['err'][-500:]}")
+    return [float(v) for v in res["out"].splitlines()[0].split()[1:]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="six problems, one round")
+    ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results" / "fence.json"))
+    args = ap.parse_args(argv)
+    study = run_study(args.quick)
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.out).write_text(json.dumps(study, indent=1))
+    print("\n".join(fence_table(study)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

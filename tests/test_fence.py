@@ -1,0 +1,118 @@
+"""The scheduling fence of long kernels (``backends.rust.FENCE_EVERY``): where the printer puts
+it, and that crates of long kernels carrying it (one function, several chunk functions, a
+Hessian storing into many outputs) build clippy- and rustfmt-clean and compute, in an optimized
+build, what the Python evaluator computes (the crate's own ``tests/reference.rs``).
+
+Which spacing is the fastest is measured, not tested: ``tests/benchmarks/fence.py``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+import gradgen as gg
+from gradgen import SX, CodeGenerationBuilder, Function, SXVector, generate_rust
+from gradgen.backends.rust import FENCE_EVERY, SCHEDULING_FENCE
+from gradgen.passes.allocate import DEFAULT_MAX_CHUNK
+from tests.benchmarks.fence import with_fences
+from tests.cargo import cargo, rustfmt_check
+
+
+def _statements_between_fences(body: str) -> list[int]:
+    """The number of ``let`` statements before the first fence and between fences."""
+    counts = [0]
+    for line in body.splitlines():
+        text = line.strip()
+        if text == SCHEDULING_FENCE:
+            counts.append(0)
+        elif text.startswith("let "):
+            counts[-1] += 1
+    return counts
+
+
+def _chain(n: int) -> Function:
+    x = SX.sym("x")
+    e = x
+    for _ in range(n):  # two statements per step: e * e, then + 1
+        e = e * e + 1
+    return Function("chain", [x], [e])
+
+
+def _rosenbrock(n: int) -> Function:
+    x = SXVector.sym("x", n)
+    total = 0.0 * x[0]
+    for i in range(n - 1):
+        total = total + 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return Function("rosenbrock", [x], [total], input_names=["x"])
+
+
+def test_a_fence_after_every_fence_every_statements() -> None:
+    """Runs of exactly ``FENCE_EVERY`` statements, the last run shorter, no fence at the end."""
+    n_statements = 5 * FENCE_EVERY + 3
+    source = generate_rust(_chain((n_statements + 1) // 2)).source
+    body = source[source.index("pub fn chain") :]
+    counts = _statements_between_fences(body)
+    assert sum(counts) == 2 * ((n_statements + 1) // 2)
+    assert counts[:-1] == [FENCE_EVERY] * (len(counts) - 1)
+    assert 0 < counts[-1] <= FENCE_EVERY
+
+
+def test_no_fence_in_short_kernels() -> None:
+    source = generate_rust(_chain(FENCE_EVERY // 2)).source
+    assert FENCE_EVERY // 2 * 2 == FENCE_EVERY
+    assert SCHEDULING_FENCE not in source
+
+
+def test_every_chunk_function_counts_its_own_statements() -> None:
+    """A kernel longer than one chunk: each chunk function starts a new count."""
+    source = generate_rust(_chain(DEFAULT_MAX_CHUNK)).source  # 2000 statements: two chunks
+    starts = [m.start() for m in re.finditer(r"\nfn ", source)]
+    assert len(starts) == 2
+    for start, stop in zip(starts, [*starts[1:], source.index("pub fn chain")], strict=True):
+        counts = _statements_between_fences(source[start:stop])
+        assert sum(counts) == DEFAULT_MAX_CHUNK
+        assert counts[:-1] == [FENCE_EVERY] * (len(counts) - 1)
+
+
+def test_the_study_places_fences_as_the_printer_does() -> None:
+    """``tests/benchmarks/fence.py`` measures other spacings by rewriting the text; with the
+    printer's spacing its rewrite is the printer's own output."""
+    source = generate_rust(_chain(DEFAULT_MAX_CHUNK)).source
+    assert with_fences(source, FENCE_EVERY) == source
+    assert SCHEDULING_FENCE not in with_fences(source, None)
+
+
+@pytest.mark.usefixtures("cargo_available")
+def test_long_kernels_with_fences_compute_the_python_values(tmp_path: pathlib.Path) -> None:
+    """An optimized build of long fenced kernels (a chunked gradient, a sparse Hessian storing
+    hundreds of outputs, a deep chain) passes the crate's reference tests against the Python
+    evaluator, and the crate is clippy- and rustfmt-clean."""
+    rosen = _rosenbrock(150)
+    x = SXVector.sym("x", 3)
+    deep = x[0]
+    for k in range(400):
+        deep = gg.sin(deep) * x[1] + x[(k + 2) % 3] * 0.5
+    chain = Function("deep", [x], [deep], input_names=["x"])
+    root = tmp_path / "fenced"
+    (
+        CodeGenerationBuilder()
+        .for_function(rosen)
+        .add_gradient()
+        .add_hessian(wrt=0, sparse=True)
+        .done()
+        .for_function(chain)
+        .add_primal()
+        .add_gradient()
+        .done()
+        .build(root)
+    )
+    source = (root / "src" / "lib.rs").read_text()
+    assert source.count(SCHEDULING_FENCE) >= 40
+    assert len(re.findall(r"\n#\[inline\(never\)\]\nfn ", source)) >= 2  # the gradient is chunked
+    assert rustfmt_check(source) is None
+    proc = cargo(["test", "--release", "-q"], root)
+    assert re.search(r"test result: ok\. 8 passed", proc.stdout), proc.stdout
+    cargo(["clippy", "--release", "--all-targets", "--", "-D", "warnings"], root)
