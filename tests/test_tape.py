@@ -1,5 +1,6 @@
 """``ir.tape.split_tape``: a joint forward + reverse kernel split into a forward half that
-records a tape and a reverse half that reads it."""
+records a tape and a reverse half that reads it; the single-shooting adjoint sweeps use it so
+that their reversed loop does not recompute the forward stage."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import Op
 from gradgen.ir.tape import split_tape
+from tests.test_shooting import X0, P, _controls, _direction, pendulum
 
 
 def _joint() -> Kernel:
@@ -65,3 +67,24 @@ def test_bad_splits_are_refused() -> None:
     staged = gg.map_function(gg.Function("sq", [gg.SX.sym("a")], [gg.SX.sym("a") ** 2]), 3).kernel
     with pytest.raises(VerificationError, match="is staged"):
         split_tape(staged, [0])
+
+
+@pytest.mark.parametrize("kind", ["gradient", "hvp"])
+def test_the_reversed_loop_of_single_shooting_recomputes_no_forward_stage(kind: str) -> None:
+    n = 12
+    problem = pendulum(n)
+    fn = problem.gradient() if kind == "gradient" else problem.hvp()
+    back = fn.kernel.steps[-1]
+    assert back.reverse and back.count == n
+    # the stage's sines and cosines run once, in the rollout; the reversed loop reads the tape
+    assert not {Op.SIN, Op.COS} & set(back.callee.ops)
+    assert "tape" in [p.name for p in back.callee.inputs]
+    loops = [s.callee for s in fn.kernel.steps if s.count == n]
+    assert len(loops) == 2
+    # per stage, what the unrolled kernel does: the rollout's 4 sines and the 4 cosines of its tape
+    assert sum(k.ops.count(Op.SIN) + k.ops.count(Op.COS) for k in loops) == 4 + 4
+    us = _controls(n)
+    args = (X0, us, P) if kind == "gradient" else (X0, us, P, _direction(n))
+    reference = problem.to_function()
+    want = reference.gradient(1) if kind == "gradient" else reference.hvp(1)
+    assert fn(*args) == pytest.approx(want(*args), rel=1e-12, abs=1e-15)
