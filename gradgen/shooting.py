@@ -10,11 +10,15 @@ Every kernel of a problem is one staged kernel (:mod:`ir.staged`) assembled by o
 :func:`_assemble`, from the outputs it is asked for (a :class:`SingleShootingBundle`):
 
 1. one forward loop carrying the state (and the running cost, and with an HVP the state
-   tangent), storing the states ``x_0 .. x_{N-1}`` when something needs them (the adjoint
-   sweep, or the ``x_traj`` output, which then doubles as the storage);
+   tangent), storing the states ``x_0 .. x_{N-1}`` when something needs them (the ``x_traj``
+   output, or a reversed step that reads them) and, with a gradient or an HVP, each stage's
+   tape (below);
 2. one terminal call: the total cost, the terminal adjoint ``grad Vf`` and its tangent;
 3. with a gradient or an HVP, one reversed loop calling the VJP of the stage Hamiltonian
    ``ell + lambda . f`` (and its JVP for the HVP) with the adjoint carried from stage to stage.
+   That step is split at the adjoint (:func:`ir.tape.split_tape`): the values it computes from
+   the forward stage alone are the stage's tape, written by the forward loop (which shares
+   them with its own stage by hash-consing) and read here, so no stage is computed twice.
 
 :meth:`~SingleShootingProblem.primal`, :meth:`~SingleShootingProblem.gradient`,
 :meth:`~SingleShootingProblem.hvp` and :meth:`~SingleShootingProblem.joint` are that one
@@ -550,7 +554,7 @@ class SingleShootingProblem:
                 res.append(unroll(b, split.forward, early)[0])
             return res
 
-        roll_name = "tangent_rollout" if hvp else "rollout" if stored else "stage"
+        roll_name = "tangent_rollout" if hvp else "rollout" if stored or split is not None else "stage"
         roll_k = _build(f"{self.name}_{roll_name}", fin.ports, fout.ports, forward)
         f_inputs: list[Ref | None] = [None] * len(fin.ports)
         f_inputs[i_u] = Ref("in", 1, 0, nu)
@@ -679,7 +683,7 @@ class SingleShootingProblem:
     ) -> SingleShootingGradientFunction:
         """``<name>_gradient`` with output ``grad_<u_seq>`` (and ``x_traj`` with
         ``include_states``): the gradient of the total cost w.r.t. the control sequence by an
-        adjoint sweep (forward rollout storing the states, terminal gradient, reversed loop
+        adjoint sweep (forward rollout storing the stage tapes, terminal gradient, reversed loop
         over the stage Hamiltonian's VJP)."""
         labels = ("gradient", "states") if _flag(include_states, "include_states") else ("gradient",)
         kernel, st = self._assemble(labels, _named(name, f"{self.name}_gradient"))
@@ -688,10 +692,10 @@ class SingleShootingProblem:
     def hvp(self, include_states: bool = False, name: str | None = None) -> SingleShootingHvpFunction:
         """``<name>_hvp`` with the inputs of the cost plus ``v_<u_seq>`` and output
         ``hvp_<u_seq>`` (and ``x_traj`` with ``include_states``): the Hessian of the total cost
-        w.r.t. ``u_seq`` times ``v``, forward over adjoint: one forward loop storing the states
-        and their tangents (the JVP of the dynamics), the terminal gradient and Hessian-vector
-        product, then one reversed loop calling the JVP of the adjoint step with the adjoint
-        and its tangent carried."""
+        w.r.t. ``u_seq`` times ``v``, forward over adjoint: one forward loop carrying the state
+        and its tangent (the JVP of the dynamics) and storing the stage tapes, the terminal
+        gradient and Hessian-vector product, then one reversed loop calling the JVP of the
+        adjoint step with the adjoint and its tangent carried."""
         labels = ("hvp", "states") if _flag(include_states, "include_states") else ("hvp",)
         kernel, st = self._assemble(labels, _named(name, f"{self.name}_hvp"))
         return SingleShootingHvpFunction(kernel, st.f, st.n, self)
