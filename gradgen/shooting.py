@@ -10,11 +10,15 @@ Every kernel of a problem is one staged kernel (:mod:`ir.staged`) assembled by o
 :func:`_assemble`, from the outputs it is asked for (a :class:`SingleShootingBundle`):
 
 1. one forward loop carrying the state (and the running cost, and with an HVP the state
-   tangent), storing the states ``x_0 .. x_{N-1}`` when something needs them (the adjoint
-   sweep, or the ``x_traj`` output, which then doubles as the storage);
+   tangent), storing the states ``x_0 .. x_{N-1}`` when something needs them (the ``x_traj``
+   output, or a reversed step that reads them) and, with a gradient or an HVP, each stage's
+   tape (below);
 2. one terminal call: the total cost, the terminal adjoint ``grad Vf`` and its tangent;
 3. with a gradient or an HVP, one reversed loop calling the VJP of the stage Hamiltonian
    ``ell + lambda . f`` (and its JVP for the HVP) with the adjoint carried from stage to stage.
+   That step is split at the adjoint (:func:`ir.tape.split_tape`): the values it computes from
+   the forward stage alone are the stage's tape, written by the forward loop (which shares
+   them with its own stage by hash-consing) and read here, so no stage is computed twice.
 
 :meth:`~SingleShootingProblem.primal`, :meth:`~SingleShootingProblem.gradient`,
 :meth:`~SingleShootingProblem.hvp` and :meth:`~SingleShootingProblem.joint` are that one
@@ -34,6 +38,7 @@ from gradgen.errors import ConfigError, DifferentiationError, FunctionDefinition
 from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll
+from gradgen.ir.tape import TapeSplit, split_tape
 
 from .function import Function
 from .staged import StagedFunction, _build, _check_count, _check_name
@@ -466,15 +471,58 @@ class SingleShootingProblem:
             zero_refs = tuple(r for r in (run0, dx0) if r is not None)
             steps.append(Call(zero_k, 1, (Ref("in", 0),), zero_refs))
 
+        # the reversed loop's stage (the VJP of the stage Hamiltonian, with the HVP its JVP),
+        # split at the adjoint: what it computes from the forward stage alone is written by the
+        # rollout to a tape of N blocks, the reversed loop reads it instead of recomputing it
+        split: TapeSplit | None = None
+        if adjoint:
+            adj = self._adjoint(f, ell)  # (x, u, p, lam) -> (H_x, H_u)
+            adj_jvp = adj.jvp(wrt_index=[0, 1, 3]) if hvp else None  # (.., dx, du, dlam) -> dH
+            bin_, bout = _Slots(), _Slots()
+            b_x, b_dx = bin_.add("x", nx), (bin_.add("dx", nx) if hvp else -1)
+            b_u, b_du = bin_.add("u", nu), (bin_.add("du", nu) if hvp else -1)
+            b_p, b_lam = bin_.add("p", par.size), bin_.add("lam", nx)
+            b_dlam = bin_.add("dlam", nx) if hvp else -1
+            bout.add("lam_prev", nx)
+            k_dlam = bout.add("dlam_prev", nx) if hvp else -1
+            k_grad = bout.add("grad_u", nu) if grad else -1
+            k_hvp = bout.add("hvp_u", nu) if hvp else -1
+
+            def backward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+                xk, uk, pk, lam = ins[b_x], ins[b_u], ins[b_p], ins[b_lam]
+                h_x, h_u = unroll(b, adj.kernel, [xk, uk, pk, lam])
+                res = [h_x]
+                if adj_jvp is not None:
+                    args = [xk, uk, pk, lam, ins[b_dx], ins[b_du], ins[b_dlam]]
+                    dh_x, dh_u = unroll(b, adj_jvp.kernel, args)
+                    res.append(dh_x)
+                if grad:
+                    res.append(h_u)
+                if adj_jvp is not None:
+                    res.append(dh_u)
+                return res
+
+            back_name = f"{self.name}_adjoint_tangent" if hvp else f"{self.name}_adjoint"
+            joint_k = _build(back_name, bin_.ports, bout.ports, backward)
+            late = [b_lam] + ([b_dlam] if hvp else [])
+            split = split_tape(joint_k, late)
+            if not split.tape_size:
+                split = None
+
         # 1. the forward rollout
-        stored = adjoint or states  # the states x_0 .. x_{N-1}: in x_traj when it is an output
+        reads_x = adjoint and (split is None or b_x in split.kept)
+        reads_dx = hvp and (split is None or b_dx in split.kept)
+        stored = reads_x or states  # the states x_0 .. x_{N-1}: in x_traj when it is an output
         x_store: Ref | None = None
         if states:
             x_store, x_final = Ref("out", o_traj, 0, nx), Ref("out", o_traj, n * nx)
         else:
-            x_store = Ref("tmp", tmp(n * nx).index, 0, nx) if adjoint else None
+            x_store = Ref("tmp", tmp(n * nx).index, 0, nx) if reads_x else None
             x_final = tmp(nx)
-        dx_store = Ref("tmp", tmp(n * nx).index, 0, nx) if hvp else None
+        dx_store = Ref("tmp", tmp(n * nx).index, 0, nx) if reads_dx else None
+        tape_store = None
+        if split is not None:
+            tape_store = Ref("tmp", tmp(n * split.tape_size).index, 0, split.tape_size)
         run_final = tmp(1) if cost else None
         dx_final = tmp(nx) if hvp else None
         f_jvp = f.jvp(wrt_index=[0, 1]) if hvp else None  # (x, u, p, dx, du) -> dx_next
@@ -487,7 +535,8 @@ class SingleShootingProblem:
         j_run = fout.add("cost_next", 1, True) if cost else -1
         j_dx = fout.add("dx_next", nx) if hvp else -1
         j_x = fout.add("x_now", nx) if stored else -1
-        j_dxs = fout.add("dx_now", nx) if hvp else -1
+        j_dxs = fout.add("dx_now", nx) if reads_dx else -1
+        j_tape = fout.add("tape", split.tape_size) if split is not None else -1
 
         def forward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
             xk, uk, pk = ins[i_x], ins[i_u], ins[i_p]
@@ -498,11 +547,14 @@ class SingleShootingProblem:
                 res.append(unroll(b, f_jvp.kernel, [xk, uk, pk, ins[i_dx], ins[i_du]])[0])
             if stored:
                 res.append(xk)
-            if hvp:
+            if reads_dx:
                 res.append(ins[i_dx])
+            if split is not None:
+                early = [xk, ins[i_dx], uk, ins[i_du], pk] if hvp else [xk, uk, pk]
+                res.append(unroll(b, split.forward, early)[0])
             return res
 
-        roll_name = "tangent_rollout" if hvp else "rollout" if stored else "stage"
+        roll_name = "tangent_rollout" if hvp else "rollout" if stored or split is not None else "stage"
         roll_k = _build(f"{self.name}_{roll_name}", fin.ports, fout.ports, forward)
         f_inputs: list[Ref | None] = [None] * len(fin.ports)
         f_inputs[i_u] = Ref("in", 1, 0, nu)
@@ -512,8 +564,10 @@ class SingleShootingProblem:
         f_outputs: list[Ref | None] = [None] * len(fout.ports)
         if stored:
             f_outputs[j_x] = x_store
-        if hvp:
+        if reads_dx:
             f_outputs[j_dxs] = dx_store
+        if split is not None:
+            f_outputs[j_tape] = tape_store
         carries = [Carry(i_x, 0, Ref("in", 0), x_final)]
         if cost:
             assert run0 is not None
@@ -564,48 +618,26 @@ class SingleShootingProblem:
 
         # 3. the reversed adjoint loop
         if adjoint:
-            assert x_store is not None and lam_n is not None
-            adj = self._adjoint(f, ell)  # (x, u, p, lam) -> (H_x, H_u)
-            adj_jvp = adj.jvp(wrt_index=[0, 1, 3]) if hvp else None  # (.., dx, du, dlam) -> dH
-            bin_, bout = _Slots(), _Slots()
-            b_x, b_dx = bin_.add("x", nx), (bin_.add("dx", nx) if hvp else -1)
-            b_u, b_du = bin_.add("u", nu), (bin_.add("du", nu) if hvp else -1)
-            b_p, b_lam = bin_.add("p", par.size), bin_.add("lam", nx)
-            b_dlam = bin_.add("dlam", nx) if hvp else -1
-            bout.add("lam_prev", nx)
-            k_dlam = bout.add("dlam_prev", nx) if hvp else -1
-            k_grad = bout.add("grad_u", nu) if grad else -1
-            k_hvp = bout.add("hvp_u", nu) if hvp else -1
-
-            def backward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-                xk, uk, pk, lam = ins[b_x], ins[b_u], ins[b_p], ins[b_lam]
-                h_x, h_u = unroll(b, adj.kernel, [xk, uk, pk, lam])
-                res = [h_x]
-                if adj_jvp is not None:
-                    args = [xk, uk, pk, lam, ins[b_dx], ins[b_du], ins[b_dlam]]
-                    dh_x, dh_u = unroll(b, adj_jvp.kernel, args)
-                    res.append(dh_x)
-                if grad:
-                    res.append(h_u)
-                if adj_jvp is not None:
-                    res.append(dh_u)
-                return res
-
-            back_name = f"{self.name}_adjoint_tangent" if hvp else f"{self.name}_adjoint"
-            back_k = _build(back_name, bin_.ports, bout.ports, backward)
-            b_inputs: list[Ref | None] = [None] * len(bin_.ports)
-            b_inputs[b_x], b_inputs[b_u], b_inputs[b_p] = x_store, Ref("in", 1, 0, nu), p_ref
+            assert lam_n is not None
+            bound: dict[int, Ref | None] = {b_u: Ref("in", 1, 0, nu), b_p: p_ref, b_lam: None}
+            bound[b_x] = x_store
             if hvp:
-                b_inputs[b_dx], b_inputs[b_du] = dx_store, Ref("in", direction, 0, nu)
+                bound.update({b_dx: dx_store, b_du: Ref("in", direction, 0, nu), b_dlam: None})
+            if split is None:
+                back_k, order = joint_k, list(range(len(bin_.ports)))
+                b_inputs = [bound[i] for i in order]
+            else:
+                back_k, order = split.reverse, [*split.kept, -1, *late]
+                b_inputs = [tape_store if i < 0 else bound[i] for i in order]
             b_outputs: list[Ref | None] = [None] * len(bout.ports)
             if grad:
                 b_outputs[k_grad] = Ref("out", o_grad, 0, nu)
             if hvp:
                 b_outputs[k_hvp] = Ref("out", o_hvp, 0, nu)
-            b_carries = [Carry(b_lam, 0, lam_n)]
+            b_carries = [Carry(order.index(b_lam), 0, lam_n)]
             if hvp:
                 assert dlam_n is not None
-                b_carries.append(Carry(b_dlam, k_dlam, dlam_n))
+                b_carries.append(Carry(order.index(b_dlam), k_dlam, dlam_n))
             steps.append(Call(back_k, n, tuple(b_inputs), tuple(b_outputs), tuple(b_carries), reverse=True))
 
         kernel = Kernel(
@@ -651,7 +683,7 @@ class SingleShootingProblem:
     ) -> SingleShootingGradientFunction:
         """``<name>_gradient`` with output ``grad_<u_seq>`` (and ``x_traj`` with
         ``include_states``): the gradient of the total cost w.r.t. the control sequence by an
-        adjoint sweep (forward rollout storing the states, terminal gradient, reversed loop
+        adjoint sweep (forward rollout storing the stage tapes, terminal gradient, reversed loop
         over the stage Hamiltonian's VJP)."""
         labels = ("gradient", "states") if _flag(include_states, "include_states") else ("gradient",)
         kernel, st = self._assemble(labels, _named(name, f"{self.name}_gradient"))
@@ -660,10 +692,10 @@ class SingleShootingProblem:
     def hvp(self, include_states: bool = False, name: str | None = None) -> SingleShootingHvpFunction:
         """``<name>_hvp`` with the inputs of the cost plus ``v_<u_seq>`` and output
         ``hvp_<u_seq>`` (and ``x_traj`` with ``include_states``): the Hessian of the total cost
-        w.r.t. ``u_seq`` times ``v``, forward over adjoint: one forward loop storing the states
-        and their tangents (the JVP of the dynamics), the terminal gradient and Hessian-vector
-        product, then one reversed loop calling the JVP of the adjoint step with the adjoint
-        and its tangent carried."""
+        w.r.t. ``u_seq`` times ``v``, forward over adjoint: one forward loop carrying the state
+        and its tangent (the JVP of the dynamics) and storing the stage tapes, the terminal
+        gradient and Hessian-vector product, then one reversed loop calling the JVP of the
+        adjoint step with the adjoint and its tangent carried."""
         labels = ("hvp", "states") if _flag(include_states, "include_states") else ("hvp",)
         kernel, st = self._assemble(labels, _named(name, f"{self.name}_hvp"))
         return SingleShootingHvpFunction(kernel, st.f, st.n, self)
