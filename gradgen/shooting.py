@@ -252,6 +252,9 @@ class SingleShootingProblem:
         self.penalties: tuple[Function, Function, float | SX] | None = None
         self.names = ("x0", "u_seq", "p")
         self.simplification: str | int | None = None
+        #: whether the rollout records the stage tape the reversed loop reads (faster) or the
+        #: reversed loop recomputes the stage from the stored states (workspace N * nx)
+        self.stage_tape = True
 
     # ---- definition (each ``with_*`` returns a new problem) -----------------------------------------
     def _with(self, **changes: Any) -> SingleShootingProblem:
@@ -320,6 +323,15 @@ class SingleShootingProblem:
     def with_simplification(self, level: str | int) -> SingleShootingProblem:
         """Simplify the stage functions at ``level`` before staging them."""
         return self._with(simplification=level)
+
+    def with_stage_tape(self, enabled: bool = True) -> SingleShootingProblem:
+        """Whether the derivative kernels record the stage tape (the default: the reversed loop
+        reads what the rollout computed, the workspace holds ``N`` tapes) or, with ``False``,
+        recompute each stage in the reversed loop from the ``N`` stored states (the workspace
+        holds ``N * nx`` values for the gradient, ``2 * N * nx`` for the HVP)."""
+        if not isinstance(enabled, bool):
+            raise GradgenTypeError(f"with_stage_tape takes True or False, got {enabled!r}")
+        return self._with(stage_tape=enabled)
 
     @property
     def penalty_weight_name(self) -> str | None:
@@ -505,8 +517,8 @@ class SingleShootingProblem:
             back_name = f"{self.name}_adjoint_tangent" if hvp else f"{self.name}_adjoint"
             joint_k = _build(back_name, bin_.ports, bout.ports, backward)
             late = [b_lam] + ([b_dlam] if hvp else [])
-            split = split_tape(joint_k, late)
-            if not split.tape_size:
+            split = split_tape(joint_k, late) if self.stage_tape else None
+            if split is not None and not split.tape_size:
                 split = None
 
         # 1. the forward rollout

@@ -5,16 +5,19 @@ that their reversed loop does not recompute the forward stage."""
 from __future__ import annotations
 
 import math
+import pathlib
 import random
 
 import pytest
 
 import gradgen as gg
+from gradgen.config import RustBackendConfig
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import Op
 from gradgen.ir.tape import split_tape
+from tests.cargo import cargo_env
 from tests.test_shooting import X0, P, _controls, _direction, pendulum
 
 
@@ -88,3 +91,44 @@ def test_the_reversed_loop_of_single_shooting_recomputes_no_forward_stage(kind: 
     reference = problem.to_function()
     want = reference.gradient(1) if kind == "gradient" else reference.hvp(1)
     assert fn(*args) == pytest.approx(want(*args), rel=1e-12, abs=1e-15)
+
+
+def test_without_the_tape_the_reversed_loop_recomputes_from_the_stored_states(
+    tmp_path: pathlib.Path, cargo_available: None
+) -> None:
+    """``with_stage_tape(False)``: the workspace holds the ``N`` states (and, for the HVP, their
+    tangents) instead of ``N`` tapes, the reversed loop evaluates the stage again, the values are
+    the same, and the compiled kernels agree with Python."""
+    n = 12
+    taped, plain = pendulum(n), pendulum(n).with_stage_tape(False)
+    assert plain.with_stage_tape().stage_tape and not plain.stage_tape
+    us, v = _controls(n), _direction(n)
+    for kind, per_stage in (("gradient", 2), ("hvp", 4)):
+        fast = taped.gradient() if kind == "gradient" else taped.hvp()
+        slow = plain.gradient() if kind == "gradient" else plain.hvp()
+        back = slow.kernel.steps[-1]
+        assert back.reverse and {Op.SIN, Op.COS} <= set(back.callee.ops)
+        assert "tape" not in [p.name for p in back.callee.inputs]
+        # the states (nx = 2), with their tangents for the HVP, plus scratch independent of n
+        small, large = (plain.with_horizon(m) for m in (n, 5 * n))
+        work = [
+            (s.gradient() if kind == "gradient" else s.hvp()).generate_rust().workspace_size
+            for s in (small, large)
+        ]
+        assert work[1] - work[0] == 4 * n * per_stage
+        assert slow.generate_rust().workspace_size < fast.generate_rust().workspace_size
+        args = (X0, us, P) if kind == "gradient" else (X0, us, P, v)
+        assert slow(*args) == pytest.approx(fast(*args), rel=1e-13, abs=1e-16)
+    builder = (
+        gg.CodeGenerationBuilder()
+        .with_backend_config(RustBackendConfig().with_crate_name("untaped"))
+        .for_function(plain)
+        .add_gradient(wrt=1)
+        .add_hvp(wrt=1)
+        .done()
+    )
+    lib = gg.compile(builder, build_dir=tmp_path / "cache", env=cargo_env())
+    assert lib.untaped_pendulum_grad_u_seq(X0, us, P) == pytest.approx(plain.gradient()(X0, us, P), rel=1e-12)
+    assert lib.untaped_pendulum_hvp_u_seq(X0, us, P, v) == pytest.approx(plain.hvp()(X0, us, P, v), rel=1e-12)
+    with pytest.raises(gg.GradgenTypeError, match=r"with_stage_tape takes True or False, got 'no'"):
+        plain.with_stage_tape("no")  # type: ignore[arg-type]
