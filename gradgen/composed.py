@@ -368,7 +368,7 @@ class ComposedFunction:
     def generate_rust(self, config: RustBackendConfig | None = None, **options: Any) -> RustGenerationResult:
         """The staged primal's Rust module (the keyword options of :meth:`Function.generate_rust`:
         ``function_name``, ``backend_mode``, ``scalar_type``)."""
-        return self.function.generate_rust(config, **options)
+        return self.primal.generate_rust(config, **options)
 
     def create_rust_project(
         self,
@@ -380,9 +380,7 @@ class ComposedFunction:
         **options: Any,
     ) -> RustProjectResult:
         """A crate of the staged primal (see :meth:`Function.create_rust_project`)."""
-        return self.function.create_rust_project(
-            path, crate_name, function_name, config, overwrite, **options
-        )
+        return self.primal.create_rust_project(path, crate_name, function_name, config, overwrite, **options)
 
 
 class _ComposedDerivative(StagedFunction):

@@ -11,7 +11,6 @@ kernels included, with each intermediate result in a temporary of the workspace.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -25,10 +24,7 @@ from .composed import ComposedFunction, _kernel, _name_or_index
 from .function import Function
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradgen.backends.rust_module import RustGenerationResult
-    from gradgen.config import RustBackendConfig
-
-    from .codegen import RustProjectResult
+    pass
 from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name, _with_state_output
 
 
@@ -150,24 +146,6 @@ class FunctionComposition(StagedFunction):
         names it (gradgen 0.5.2's spelling); ``gradient(1)`` is ``gradient(wrt_index=1)``."""
         name, wrt_index = _name_or_index(name, wrt_index)
         return StagedFunction(_gradient_kernel(self, wrt_index, name), self.stage, self.count)
-
-    def generate_rust(self, config: RustBackendConfig | None = None, **options: Any) -> RustGenerationResult:
-        """The pipeline's Rust module (the keyword options of :meth:`Function.generate_rust`)."""
-        return self.function.generate_rust(config, **options)
-
-    def create_rust_project(
-        self,
-        path: str | os.PathLike[str],
-        crate_name: str | None = None,
-        function_name: str | None = None,
-        config: RustBackendConfig | None = None,
-        overwrite: bool = False,
-        **options: Any,
-    ) -> RustProjectResult:
-        """A crate of the pipeline (see :meth:`Function.create_rust_project`)."""
-        return self.function.create_rust_project(
-            path, crate_name, function_name, config, overwrite, **options
-        )
 
     def derivative(self, kind: str, wrt: int) -> StagedFunction:
         if kind == "gradient":

@@ -181,8 +181,10 @@ class StagedFunction:
             kernel = attrs.evolve(kernel, name=_check_name("a function name", name))
         return Function.from_kernel(kernel)
 
-    def generate_rust(self, config: RustBackendConfig | None = None) -> RustGenerationResult:
-        return self.function.generate_rust(config)
+    def generate_rust(self, config: RustBackendConfig | None = None, **options: Any) -> RustGenerationResult:
+        """The staged kernel's Rust module (the keyword options of :meth:`Function.generate_rust`:
+        ``function_name``, ``backend_mode``, ``scalar_type``, ``math_library``)."""
+        return self.function.generate_rust(config, **options)
 
     def create_rust_project(
         self,
@@ -191,8 +193,12 @@ class StagedFunction:
         function_name: str | None = None,
         config: RustBackendConfig | None = None,
         overwrite: bool = False,
+        **options: Any,
     ) -> RustProjectResult:
-        return self.function.create_rust_project(path, crate_name, function_name, config, overwrite)
+        """A crate of the staged kernel (see :meth:`Function.create_rust_project`)."""
+        return self.function.create_rust_project(
+            path, crate_name, function_name, config, overwrite, **options
+        )
 
 
 class BatchedFunction(StagedFunction):

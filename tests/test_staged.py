@@ -447,3 +447,18 @@ def test_straight_line_passes_refuse_a_staged_kernel() -> None:
     assert gg.Function("again", staged.to_function().inputs, [exprs])(_states(3), _controls(3)) == staged(
         _states(3), _controls(3)
     )
+
+
+def test_staged_objects_take_the_052_code_generation_keywords(tmp_path: pathlib.Path) -> None:
+    """Every staged object's ``generate_rust``/``create_rust_project`` takes the keyword options
+    of ``Function.generate_rust`` (gradgen 0.5.2's spellings), like a Function."""
+    s = gg.SXVector.sym("s", 2)
+    step = gg.Function("step", [s], [[s[1], -0.5 * s[0]]], ["s"], ["s_next"])
+    mapped = gg.map_function(step, 4)
+    result = mapped.generate_rust(function_name="pairs", scalar_type="f32", backend_mode="no_std")
+    assert "pub fn pairs(" in result.source and "f32" in result.source and "#![no_std]" in result.source
+    project = mapped.create_rust_project(tmp_path / "pairs", crate_name="pairs", scalar_type="f32")
+    assert "f32" in (tmp_path / "pairs" / "src" / "lib.rs").read_text()
+    assert project.function_name == mapped.name
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        mapped.generate_rust(colour="red")
