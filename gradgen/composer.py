@@ -11,7 +11,7 @@ kernels included, with each intermediate result in a temporary of the workspace.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -22,9 +22,6 @@ from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 
 from .composed import ComposedFunction, _kernel, _name_or_index
 from .function import Function
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name, _with_state_output
 
 
