@@ -12,9 +12,6 @@ import re
 import pytest
 
 import gradgen as gg
-from gradgen.backends.crate import write_crate
-from gradgen.backends.rust_literals import to_f32
-from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import (
     DifferentiationError,
@@ -22,9 +19,8 @@ from gradgen.errors import (
     FunctionDefinitionError,
     GradgenTypeError,
 )
-from gradgen.pipeline import compile_kernel
-from tests.cargo import build_and_lint, cargo, cargo_env, rustfmt_check
-from tests.test_autodiff_rust import _main_rs
+from tests.cargo import cargo_env, rustfmt_check
+from tests.staged_crates import build_and_compare, central_columns
 
 SX, SXVector, Function = gg.SX, gg.SXVector, gg.Function
 
@@ -92,21 +88,6 @@ def _mixed_python(x: list[float], params: list[float]) -> list[float]:
     for p in (q, [0.2, 0.05], q):
         x = _rotor_python(x, p)
     return x
-
-
-def _central(fn, args: list[list[float]], wrt: int, h: float = 1e-6) -> list[list[float]]:
-    """Central differences: one column per element of input ``wrt`` (outputs flattened)."""
-    cols = []
-    for j in range(len(args[wrt])):
-        plus = [list(a) for a in args]
-        minus = [list(a) for a in args]
-        plus[wrt][j] += h
-        minus[wrt][j] -= h
-        fp, fm = fn(*plus), fn(*minus)
-        fp = [fp] if isinstance(fp, float) else list(fp)
-        fm = [fm] if isinstance(fm, float) else list(fm)
-        cols.append([(a - b) / (2 * h) for a, b in zip(fp, fm, strict=True)])
-    return cols
 
 
 def _row_major(cols: list[list[float]]) -> list[float]:
@@ -203,7 +184,7 @@ def test_jacobian_is_an_adjoint_sweep_matching_central_differences() -> None:
     comp = mixed()
     jac = comp.jacobian()
     assert jac.name == "mixed_jacobian_x0" and jac.output_names == ("jacobian_y",)
-    fd = _row_major(_central(comp, [X0, PARAMS], 0))
+    fd = _row_major(central_columns(comp, [X0, PARAMS], 0))
     assert jac(X0, PARAMS) == pytest.approx(fd, rel=1e-7, abs=1e-9)
     assert jac(X0, PARAMS) == pytest.approx(comp.to_function().jacobian(0)(X0, PARAMS), rel=1e-13)
     assert jac.to_function()(X0, PARAMS) == pytest.approx(jac(X0, PARAMS), rel=1e-14)
@@ -226,7 +207,7 @@ def test_gradient_is_the_derivative_with_respect_to_the_state() -> None:
         gg.ComposedFunction("s", SX.sym("s0")).repeat(g, params=[SX.sym(f"w{k}") for k in range(6)]).finish()
     )
     ws = [0.3, -0.2, 0.5, 0.1, 0.4, -0.6]
-    fd = _central(scalar, [[0.7], ws], 0)[0][0]
+    fd = central_columns(scalar, [[0.7], ws], 0)[0][0]
     assert scalar.gradient()(0.7, ws) == pytest.approx(fd, rel=1e-7)
 
 
@@ -321,15 +302,15 @@ def test_pipeline_values_and_staged_stages() -> None:
 
 def test_pipeline_derivatives_match_central_differences() -> None:
     comp = pipeline()
-    fd = [col[0] for col in _central(comp, [XS, [0.5]], 0)]
+    fd = [col[0] for col in central_columns(comp, [XS, [0.5]], 0)]
     assert comp.gradient()(XS, 0.5) == pytest.approx(fd, rel=1e-7, abs=1e-9)
-    fd_acc = _central(comp, [XS, [0.5]], 1)[0][0]
+    fd_acc = central_columns(comp, [XS, [0.5]], 1)[0][0]
     assert comp.gradient(1)(XS, 0.5) == pytest.approx(fd_acc, rel=1e-7)
     v = [0.2, -0.1, 0.4, 0.3, -0.2, 0.1]
     grad = comp.gradient()
     hv_fd = [
         sum(c * vi for c, vi in zip(col, v, strict=True))
-        for col in zip(*_central(grad, [XS, [0.5]], 0), strict=True)
+        for col in zip(*central_columns(grad, [XS, [0.5]], 0), strict=True)
     ]
     hvp = comp.hvp()
     assert hvp.input_names == ("xs", "acc0", "v_xs")
@@ -355,9 +336,11 @@ def test_pipeline_gradient_is_a_reverse_sweep_over_staged_stage_vjps() -> None:
     x = SXVector.sym("x", 2)
     weigh = Function("weigh", [x, SX.sym("c")], [x[0] * SX.sym("c") + x[1] * x[1]], ["y", "c"], ["out"])
     comp2 = gg.FunctionComposer(mixed()).feed_into(weigh, arg="y").compose()
-    fd = [col[0] for col in _central(comp2, [X0, PARAMS, [1.5]], 0)]
+    fd = [col[0] for col in central_columns(comp2, [X0, PARAMS, [1.5]], 0)]
     assert comp2.gradient(0)(X0, PARAMS, 1.5) == pytest.approx(fd, rel=1e-7, abs=1e-9)
-    assert comp2.gradient(2)(X0, PARAMS, 1.5) == pytest.approx(_central(comp2, [X0, PARAMS, [1.5]], 2)[0][0])
+    assert comp2.gradient(2)(X0, PARAMS, 1.5) == pytest.approx(
+        central_columns(comp2, [X0, PARAMS, [1.5]], 2)[0][0]
+    )
     with pytest.raises(DifferentiationError, match="offers no staged vector-Jacobian product"):
         comp2.gradient(1)  # the parameters of a composition
     # an input read by several stages: their contributions are added (a loop of additions)
@@ -452,7 +435,7 @@ def test_hvp_of_a_scalar_composition_matches_central_differences() -> None:
     comp = scalar_composition()
     hvp = comp.hvp()
     assert hvp.input_names == ("s0", "parameters", "v_s0") and hvp.output_names == ("hvp_s0",)
-    fd = _central(comp.gradient(), [[0.7], WS], 0)[0][0]
+    fd = central_columns(comp.gradient(), [[0.7], WS], 0)[0][0]
     assert hvp(0.7, WS, 1.3) == pytest.approx(1.3 * fd, rel=1e-7)
     with pytest.raises(DifferentiationError, match="needs a scalar state"):
         mixed().hvp()
@@ -501,34 +484,12 @@ def _build_and_run(
     root: pathlib.Path, scalar: str, mode: str
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     config = RustBackendConfig().with_scalar_type(scalar).with_backend_mode(mode)
-    compiled = []
-    names: list[str] = []
-    python: dict[str, list[float]] = {}
-    for name, fn, args in _cases():
-        if scalar == "f32":
-            args = [[to_f32(v) for v in a] for a in args]
-        kernel = compile_kernel(fn.kernel, config, name, other_kernels=tuple(names))
-        names.append(name)
-        compiled.append((name, kernel, args))
-        outs = fn(*args)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        for k, o in enumerate(outs):
-            python[f"{name}.{k}"] = [o] if isinstance(o, float) else list(o)
-    source = emit_module([k for _, k, _ in compiled], config)
-    assert rustfmt_check(source) is None
-    assert "unsafe" not in source.replace("#![forbid(unsafe_code)]", "")
-    assert "panic!" not in source and ".unwrap()" not in source
-    crate = f"composed_{scalar}_{mode}"
-    write_crate(root, crate, source, names, config.no_std)
-    (root / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
-    build_and_lint(root)  # cargo build, clippy -D warnings
-    out = cargo(["run", "-q", "--bin", crate], root).stdout
-    rust: dict[str, list[float]] = {}
-    for line in out.splitlines():
-        label, *vals = line.split(" ")
-        rust[label] = [float(v) for v in vals]
-    assert set(rust) == set(python)
-    return rust, python
+
+    def check(source: str, kernels: list[object]) -> None:
+        assert "unsafe" not in source.replace("#![forbid(unsafe_code)]", "")
+        assert "panic!" not in source and ".unwrap()" not in source
+
+    return build_and_compare(root, f"composed_{scalar}_{mode}", _cases(), config, check=check)
 
 
 @pytest.mark.parametrize(

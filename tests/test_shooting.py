@@ -10,14 +10,10 @@ import re
 import pytest
 
 import gradgen as gg
-from gradgen.backends.crate import write_crate
-from gradgen.backends.rust_literals import to_f32
-from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError
-from gradgen.pipeline import compile_kernel
-from tests.cargo import build_and_lint, cargo, cargo_env, rustfmt_check
-from tests.test_autodiff_rust import _main_rs
+from tests.cargo import cargo_env, rustfmt_check
+from tests.staged_crates import build_and_compare
 
 DT = 0.05
 
@@ -135,34 +131,13 @@ def test_rust_equals_python(tmp_path: pathlib.Path, scalar: str, mode: str, carg
     problem = pendulum(n)
     config = RustBackendConfig().with_scalar_type(scalar).with_backend_mode(mode)
     args = [X0, _controls(n), P]
-    if scalar == "f32":
-        args = [[to_f32(v) for v in a] for a in args]
     cases = [
-        ("ocp_cost", problem.primal()),
-        ("ocp_states", problem.primal(include_states=True)),
-        ("ocp_gradient", problem.gradient()),
-        ("ocp_hvp", problem.hvp()),
+        ("ocp_cost", problem.primal(), args),
+        ("ocp_states", problem.primal(include_states=True), args),
+        ("ocp_gradient", problem.gradient(), args),
+        ("ocp_hvp", problem.hvp(), [*args, _direction(n)]),
     ]
-    compiled, names, python = [], [], {}
-    for name, fn in cases:
-        if name == "ocp_hvp":
-            v = _direction(n) if scalar == "f64" else [to_f32(x) for x in _direction(n)]
-            args = [*args, v]
-        compiled.append((name, compile_kernel(fn.kernel, config, name, tuple(names)), args))
-        names.append(name)
-        outs = fn(*args)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        for k, o in enumerate(outs):
-            python[f"{name}.{k}"] = [o] if isinstance(o, float) else list(o)
-    source = emit_module([k for _, k, _ in compiled], config)
-    assert rustfmt_check(source) is None
-    crate = f"shooting_{scalar}"
-    write_crate(tmp_path, crate, source, names, config.no_std)
-    (tmp_path / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
-    build_and_lint(tmp_path)
-    out = cargo(["run", "-q", "--bin", crate], tmp_path).stdout
-    rust = {line.split(" ")[0]: [float(v) for v in line.split(" ")[1:]] for line in out.splitlines()}
-    assert set(rust) == set(python)
+    rust, python = build_and_compare(tmp_path, f"shooting_{scalar}", cases, config)
     tol = {"rel": 1e-12, "abs": 1e-14} if scalar == "f64" else {"rel": 1e-3, "abs": 1e-4}
     for label, ref in python.items():
         assert rust[label] == pytest.approx(ref, **tol), label

@@ -11,16 +11,11 @@ import re
 import pytest
 
 import gradgen as gg
-from gradgen.backends.crate import write_crate
-from gradgen.backends.rust_literals import to_f32
-from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.staged import Call, Carry, Ref
-from gradgen.pipeline import compile_kernel
-from tests.cargo import build_and_lint, cargo, rustfmt_check
-from tests.test_autodiff_rust import _main_rs
+from tests.staged_crates import build_and_compare, central_columns
 
 DT = 0.1
 
@@ -232,43 +227,20 @@ def _build_and_run(
     root: pathlib.Path, scalar: str, mode: str
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     config = RustBackendConfig().with_scalar_type(scalar).with_backend_mode(mode)
-    compiled = []
-    names: list[str] = []
-    python: dict[str, list[float]] = {}
-    for name, fn, args in _cases():
-        if scalar == "f32":
-            args = [[to_f32(v) for v in a] for a in args]
-        chunk = {"max_chunk": 3} if name == "chunky" else {}
-        kernel = compile_kernel(fn.kernel, config, name, other_kernels=tuple(names), **chunk)  # type: ignore[arg-type]
-        if name == "chunky":
-            assert kernel.steps[0].callee.allocation.workspace_size > 0
-        names.append(name)
-        compiled.append((name, kernel, args))
-        outs = fn(*args)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        for k, o in enumerate(outs):
-            python[f"{name}.{k}"] = [o] if isinstance(o, float) else list(o)
-    source = emit_module([k for _, k, _ in compiled], config)
-    assert rustfmt_check(source) is None
-    # the private functions, one per called kernel: the bicycle Jacobian; rollout, seed and VJP
-    # for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost, add; cost
-    # (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); bicycle (iterate); three
-    # (wide); bicycle (chunky) and its chunk functions
-    chunks = len(compiled[-1][1].steps[0].callee.allocation.chunks)
-    assert chunks > 1
-    assert source.count("\nfn ") == 13 + 1 + 3 + 1 + 1 + 1 + chunks
-    assert "\n        .zip(" in source  # the wide loop header, laid out as rustfmt does
-    crate = f"staged_{scalar}"
-    write_crate(root, crate, source, names, config.no_std)
-    (root / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
-    build_and_lint(root)
-    out = cargo(["run", "-q", "--bin", crate], root).stdout
-    rust: dict[str, list[float]] = {}
-    for line in out.splitlines():
-        label, *vals = line.split(" ")
-        rust[label] = [float(v) for v in vals]
-    assert set(rust) == set(python)
-    return rust, python
+
+    def check(source: str, kernels: list[Kernel]) -> None:
+        assert kernels[-1].steps[0].callee.allocation.workspace_size > 0  # chunky
+        # the private functions, one per called kernel: the bicycle Jacobian; rollout, seed and
+        # VJP for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost,
+        # add; cost (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); bicycle
+        # (iterate); three (wide); bicycle (chunky) and its chunk functions
+        chunks = len(kernels[-1].steps[0].callee.allocation.chunks)
+        assert chunks > 1
+        assert source.count("\nfn ") == 13 + 1 + 3 + 1 + 1 + 1 + chunks
+        assert "\n        .zip(" in source  # the wide loop header, laid out as rustfmt does
+
+    options = {"chunky": {"max_chunk": 3}}
+    return build_and_compare(root, f"staged_{scalar}", _cases(), config, options, check)
 
 
 def test_f64_std_rust_equals_python(tmp_path: pathlib.Path, cargo_available: None) -> None:
@@ -321,21 +293,6 @@ def test_staged_crate_snapshot(rust_snapshot) -> None:
 
 
 # ---- staged derivatives -------------------------------------------------------------------------
-def _central(fn, args: list[list[float]], wrt: int, h: float = 1e-6) -> list[list[float]]:
-    """Central differences: one column per element of input ``wrt`` (outputs flattened)."""
-    cols = []
-    for j in range(len(args[wrt])):
-        plus = [list(a) for a in args]
-        minus = [list(a) for a in args]
-        plus[wrt][j] += h
-        minus[wrt][j] -= h
-        fp, fm = fn(*plus), fn(*minus)
-        fp = [fp] if isinstance(fp, float) else list(fp)
-        fm = [fm] if isinstance(fm, float) else list(fm)
-        cols.append([(a - b) / (2 * h) for a, b in zip(fp, fm, strict=True)])
-    return cols
-
-
 def test_jacobian_of_a_zip_is_a_loop_over_block_jacobians() -> None:
     n = 4
     zipped = gg.zip_function(bicycle_step(), n)
@@ -344,7 +301,7 @@ def test_jacobian_of_a_zip_is_a_loop_over_block_jacobians() -> None:
     assert jac.kernel.steps and jac.output_sizes == (n * 4 * 2,)
     xs, us = _states(n), _controls(n)
     blocks = jac(xs, us)
-    fd = _central(zipped, [xs, us], 1)  # fd[col][row]
+    fd = central_columns(zipped, [xs, us], 1)  # fd[col][row]
     dense = zipped.to_function().jacobian(1)(xs, us)
     for row in range(4 * n):
         for col in range(2 * n):
@@ -365,7 +322,7 @@ def test_gradient_of_a_fold_is_an_adjoint_sweep() -> None:
         assert grad.kernel.steps[-1].reverse
         got = grad(*args)
         got = [got] if isinstance(got, float) else got
-        fd = [col[0] for col in _central(rolled, args, wrt)]
+        fd = [col[0] for col in central_columns(rolled, args, wrt)]
         assert got == pytest.approx(fd, rel=1e-7, abs=1e-8)
         unrolled = rolled.to_function().gradient(wrt)(*args)
         assert got == pytest.approx([unrolled] if isinstance(unrolled, float) else unrolled, rel=1e-14)

@@ -12,14 +12,10 @@ import re
 import pytest
 
 import gradgen as gg
-from gradgen.backends.crate import write_crate
-from gradgen.backends.rust_literals import to_f32
-from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
 from gradgen.errors import ConfigError, EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
-from gradgen.pipeline import compile_kernel
-from tests.cargo import build_and_lint, cargo, cargo_env, rustfmt_check
-from tests.test_autodiff_rust import _main_rs
+from tests.cargo import cargo_env, rustfmt_check
+from tests.staged_crates import build_and_compare, central_columns
 from tests.test_shooting import X0, P, _controls, _direction, _python_cost, pendulum
 from tests.test_staged import _bicycle_python, bicycle_step
 from tests.test_staged import _controls as _bicycle_controls
@@ -217,17 +213,6 @@ def _roll(x0: list[float], us: list[float]) -> list[float]:
     return s
 
 
-def _central_columns(fn, args: list[list[float]], wrt: int, h: float = 1e-6) -> list[list[float]]:  # type: ignore[no-untyped-def]
-    cols = []
-    for j in range(len(args[wrt])):
-        plus = [list(a) for a in args]
-        minus = [list(a) for a in args]
-        plus[wrt][j] += h
-        minus[wrt][j] -= h
-        cols.append([(a - b) / (2 * h) for a, b in zip(fn(*plus), fn(*minus), strict=True)])
-    return cols
-
-
 S0 = [0.2, -0.1, 0.3, 1.2]
 
 
@@ -243,7 +228,7 @@ def test_jacobian_of_a_fold_with_a_vector_accumulator(wrt: int) -> None:
     cols = len((S0, us)[wrt])
     assert jac.output_sizes == (4 * cols,)
     got = jac(S0, us)
-    fd = _central_columns(_roll, [S0, us], wrt)  # fd[col][row], of the plain Python loop
+    fd = central_columns(_roll, [S0, us], wrt)  # fd[col][row], of the plain Python loop
     for row in range(4):
         for col in range(cols):
             assert got[row * cols + col] == pytest.approx(fd[col][row], rel=1e-6, abs=1e-8), (row, col)
@@ -268,7 +253,7 @@ def test_vjp_of_a_fold_is_the_adjoint_sweep_seeded_at_run_time(wrt: int) -> None
     cols = len((S0, us)[wrt])
     expected = [sum(w[i] * dense[i * cols + j] for i in range(4)) for j in range(cols)]
     assert got == pytest.approx(expected, rel=1e-13, abs=1e-15)
-    fd = _central_columns(lambda *a: [sum(x * y for x, y in zip(w, _roll(*a), strict=True))], [S0, us], wrt)
+    fd = central_columns(lambda *a: [sum(x * y for x, y in zip(w, _roll(*a), strict=True))], [S0, us], wrt)
     assert got == pytest.approx([c[0] for c in fd], rel=1e-6, abs=1e-8)
 
 
@@ -310,26 +295,11 @@ def _cases() -> list[tuple[str, gg.StagedFunction, list[list[float]]]]:
 @pytest.mark.parametrize(("scalar", "mode"), [("f64", "std"), ("f32", "no_std")])
 def test_rust_equals_python(tmp_path: pathlib.Path, scalar: str, mode: str, cargo_available: None) -> None:
     config = RustBackendConfig().with_scalar_type(scalar).with_backend_mode(mode)
-    compiled, names, python = [], [], {}
-    for name, fn, args in _cases():
-        if scalar == "f32":
-            args = [[to_f32(x) for x in a] for a in args]
-        compiled.append((name, compile_kernel(fn.kernel, config, name, tuple(names)), args))
-        names.append(name)
-        outs = fn(*args)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        for k, o in enumerate(outs):
-            python[f"{name}.{k}"] = [o] if isinstance(o, float) else list(o)
-    source = emit_module([k for _, k, _ in compiled], config)
-    assert rustfmt_check(source) is None
-    assert "#![forbid(unsafe_code)]" in source or mode == "std"
-    crate = f"staged_joint_{scalar}"
-    write_crate(tmp_path, crate, source, names, config.no_std)
-    (tmp_path / "src" / "main.rs").write_text(_main_rs(crate, compiled, scalar))
-    build_and_lint(tmp_path)
-    out = cargo(["run", "-q", "--bin", crate], tmp_path).stdout
-    rust = {line.split(" ")[0]: [float(x) for x in line.split(" ")[1:]] for line in out.splitlines()}
-    assert set(rust) == set(python)
+
+    def check(source: str, kernels: list[object]) -> None:
+        assert "#![forbid(unsafe_code)]" in source or mode == "std"
+
+    rust, python = build_and_compare(tmp_path, f"staged_joint_{scalar}", _cases(), config, check=check)
     tol = {"rel": 1e-12, "abs": 1e-13} if scalar == "f64" else {"rel": 2e-3, "abs": 2e-4}
     for label, ref in python.items():
         assert rust[label] == pytest.approx(ref, **tol), label
