@@ -11,7 +11,7 @@ in :mod:`gradgen.codegen`, which only ever reads ``f.kernel``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gradgen.errors import (
@@ -87,6 +87,11 @@ class Function:
         self.output_names: tuple[str, ...] = tuple(p.name for p in kernel.outputs)
         self._symbols = symbols
         self._raised: tuple[tuple[SX, ...], ...] | None = None
+        #: when this is the Function of a staged kernel: ``derive(kind, wrt)`` -> the kernel of a
+        #: staged derivative and ``joint(parts)`` -> a staged joint kernel (set by ``gradgen.staged``;
+        #: held here, not in a module table, so both go away with the Function)
+        self.staged_derive: Callable[[str, int], Kernel] | None = None
+        self.staged_joint: Callable[[Sequence[tuple[str, tuple[int, ...]]]], Kernel] | None = None
 
     # ---- structure ----------------------------------------------------------------------
     @classmethod

@@ -11,7 +11,6 @@ with ``N``. :meth:`StagedFunction.to_function` is the unrolled equivalent (for c
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,45 +65,36 @@ def _stage(f: Function, simplification: str | int | None) -> Function:
     return f if simplification is None else f.simplify(simplification)
 
 
-#: the staged derivative kernels of a staged kernel's Function, for code generators that only see
-#: the Function (the builder): ``derive(kind, wrt)`` -> the kernel of that derivative
-_DERIVATIVES: weakref.WeakKeyDictionary[Function, Callable[[str, int], Kernel]] = weakref.WeakKeyDictionary()
-
-
 def staged_derivative(f: Function, kind: str, wrt: int) -> Kernel:
     """The staged kernel of derivative ``kind`` (``gradient``, ``jacobian``, ``hvp``) w.r.t.
     input ``wrt`` of the staged Function ``f``; ``DifferentiationError`` when it has none."""
-    derive = _DERIVATIVES.get(f)
-    if derive is None:
+    if f.staged_derive is None:
         raise DifferentiationError(f"{f.name!r} is staged and offers no staged {kind}")
-    return derive(kind, wrt)
+    return f.staged_derive(kind, wrt)
 
 
 #: one builder bundle's ``(artifact, wrt input indices)`` pairs, as ``FunctionBundle.resolve`` gives them
 Parts = Sequence[tuple[str, tuple[int, ...]]]
 
-#: the staged joint kernels of a staged kernel's Function: ``joint(parts)`` -> the kernel
-#: computing the bundle's artifacts (``f``, ``grad``, ...) together, or ``DifferentiationError``
-_JOINTS: weakref.WeakKeyDictionary[Function, Callable[[Parts], Kernel]] = weakref.WeakKeyDictionary()
-
 
 def register_staged_joint(f: Function, joint: Callable[[Parts], Kernel]) -> None:
-    """Offer ``joint`` as the builder's ``add_joint`` of the staged Function ``f``."""
-    _JOINTS[f] = joint
+    """Offer ``joint`` (``parts`` -> the kernel computing the builder bundle's artifacts ``f``,
+    ``grad``, ... together, or ``DifferentiationError``) as the builder's ``add_joint`` of the
+    staged Function ``f``."""
+    f.staged_joint = joint
 
 
 def has_staged_joint(f: Function) -> bool:
     """Whether the staged Function ``f`` offers joint kernels (``add_joint`` in the builder)."""
-    return f in _JOINTS
+    return f.staged_joint is not None
 
 
 def staged_joint(f: Function, parts: Parts) -> Kernel:
     """The staged kernel computing the builder bundle's ``parts`` of the staged Function ``f``
     together; ``DifferentiationError`` when it offers none."""
-    joint = _JOINTS.get(f)
-    if joint is None:
+    if f.staged_joint is None:
         raise DifferentiationError(f"{f.name!r} is staged and offers no staged joint kernel")
-    return joint(parts)
+    return f.staged_joint(parts)
 
 
 class StagedFunction:
@@ -128,7 +118,7 @@ class StagedFunction:
         self.stage = stage
         self.count = count
         self._derive = derive
-        _DERIVATIVES[self.function] = lambda kind, wrt: self.derivative(kind, wrt).kernel
+        self.function.staged_derive = lambda kind, wrt: self.derivative(kind, wrt).kernel
         if joint is not None:
             register_staged_joint(self.function, lambda parts: joint([a for a, _ in parts]).kernel)
 

@@ -419,3 +419,26 @@ def test_staged_objects_take_the_052_code_generation_keywords(tmp_path: pathlib.
     assert project.function_name == mapped.name
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         mapped.generate_rust(colour="red")
+
+
+def test_a_staged_function_is_collected_with_its_derivative_hooks() -> None:
+    """The staged derivative and joint hooks live on the Function, so dropping the staged object
+    frees it (a long-running generator making many problems does not keep them all)."""
+    import gc
+    import weakref
+
+    from gradgen.staged import has_staged_joint, staged_derivative
+
+    mapped = gg.map_function(stage_cost(), 3)
+    assert staged_derivative(mapped.function, "jacobian", 0).steps
+    x, u, p = gg.SX.sym("x"), gg.SX.sym("u"), gg.SX.sym("p")
+    dyn = gg.Function("dyn", [x, u, p], [x + 0.1 * gg.sin(u * p)], ["x", "u", "p"], ["x1"])
+    ell = gg.Function("ell", [x, u, p], [x**2 + u**2], ["x", "u", "p"], ["l"])
+    vf = gg.Function("vf", [x, p], [p * x**2], ["x", "p"], ["v"])
+    problem = gg.SingleShootingProblem("p").with_horizon(3).with_dynamics(dyn)
+    shooting = problem.with_costs(ell, vf).primal()
+    assert has_staged_joint(shooting.function)
+    refs = [weakref.ref(mapped.function), weakref.ref(shooting.function)]
+    del mapped, shooting, problem
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
