@@ -358,7 +358,9 @@ def time_cases(runs: list[tuple[pathlib.Path, dict[str, Any], float]], args: arg
     for g, slots in groups.items():
         systems = ", ".join(s for s, k in slots if not k.endswith(HARNESS_SUFFIX))
         log(f"[time] {g[0]} n={g[1]} {g[2]}: {systems}")
+    t0 = time.perf_counter()
     samples = time_round_robin(list(groups.values()), ROUNDS, LOOPS, timer)
+    log(f"[time] {len(runs)} rows in {len(groups)} groups timed in {time.perf_counter() - t0:.0f} s")
     for _, r, _ in runs:
         total = samples[(r["system"], r["key"])]
         empty = samples[(r["system"], r["key"] + HARNESS_SUFFIX)]
