@@ -187,7 +187,8 @@ def speed_table(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) ->
         "ns/call (spread %: interquartile range of the loops as % of the median) of every row "
         "timed for ours and CasADi, all systems of a row interleaved in the same rounds; `x` = "
         "ours / CasADi of ns/call, `kernel x` = the same of kernel ns (the harness's empty-loop "
-        "cost removed). A ratio whose distance from 1 is within the spreads is noise.",
+        "cost removed). A ratio whose distance from 1 is within the spreads is noise. What makes the "
+        "rows that lose lose: `tests/benchmarks/KERNEL_SPEED.md`.",
         "",
         "| problem | n | kernel | ours ns (spread) | "
         + " | ".join(f"{_LABEL[s]} ns (spread) | x | kernel x" for s in _PEERS)
