@@ -49,6 +49,8 @@ def _fmt(v: Any, kind: str) -> str:
         return f"{v:.4g}"
     if kind == "err":
         return f"{v:.1e}"
+    if kind == "pct":
+        return f"{v:.1f}"
     if kind == "mb":
         return f"{v:.0f}"
     return str(v)
@@ -80,8 +82,13 @@ def write_report(data: dict[str, Any]) -> str:
         "ops/calls = arithmetic operations "
         "and math-function calls counted in the kernel source (`tests/benchmarks/counting.py`); work = "
         "workspace length (CasADi: `sz_w`, its register count); compile = `cargo build --release` of the "
-        "generated crate / `gcc -O3 -c` of CasADi's C; ns/call = median of 41 harness loops of about "
-        "1 ms (calls per loop in the `loop` column), each call through a function pointer the "
+        "generated crate / `gcc -O3 -c` of CasADi's C; ns/call = median of 40 harness loops of about "
+        "1 ms (calls per loop in the `loop` column, the same for every system of a row), timed in "
+        "8 round-robin rounds: in each round every system's kernel and its harness loop run 5 loops, "
+        "in an order rotated per round, so load drift on a shared machine hits every system alike "
+        "(`tests/benchmarks/rounds.py`); spread = interquartile range of those loops as % of their "
+        "median (the noise behind the figure; a ratio between two rows is only as sure as their "
+        "spreads); each call through a function pointer the "
         "optimizer cannot see through (Rust: `std::hint::black_box`, C: a `volatile` pointer); "
         "harness ns = the same loop calling an empty function of the same signature (cycling the "
         "inputs, building the slices or argument arrays, the indirect call); kernel ns = ns/call - "
@@ -100,9 +107,9 @@ def write_report(data: dict[str, Any]) -> str:
         "Sizes 3000 and 10000 measure the build only.",
         "",
         "| problem | n | kernel | system | build ms | build-expr ms | ops | calls | work | compile s "
-        "| ns/call | kernel ns | harness ns | loop | err "
+        "| ns/call | spread % | kernel ns | harness ns | loop | err "
         "| peak MB | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in keys:
         ours = index.get(("ours", *key), {})
@@ -127,10 +134,12 @@ def write_report(data: dict[str, Any]) -> str:
                 f"| {key[0]} | {key[1]} | {kernel} | {_LABEL.get(system, system)} | "
                 f"{cell('build_s', 'ms')} | {cell('build_core_s', 'ms')} | "
                 f"{cell('ops', 'int')} | {_fmt(r.get('calls'), 'int')} | {_fmt(r.get('workspace'), 'int')} | "
-                f"{cell('compile_s', 's')} | {cell('ns', 'ns')} | {cell('kernel_ns', 'ns')} | "
+                f"{cell('compile_s', 's')} | {cell('ns', 'ns')} | {_fmt(r.get('ns_spread'), 'pct')} | "
+                f"{cell('kernel_ns', 'ns')} | "
                 f"{_fmt(r.get('harness_ns'), 'ns')} | {_fmt(r.get('iters'), 'int')} | "
                 f"{_fmt(r.get('rel_err'), 'err')} | {cell('peak_rss_mb', 'mb')} | {status} |"
             )
+    lines += speed_table(rows, index)
     lines += ["", "## Targets (from this run)", ""]
     lines += _targets(rows, index)
     lines += _staged_section(rows, index)
@@ -156,6 +165,56 @@ def write_report(data: dict[str, Any]) -> str:
                 f"{_fmt(r.get('compile_peak_rss_mb'), 'mb')} | {r['status'][:160]} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def speed_table(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> list[str]:
+    """ns/call of ours beside both CasADi builds, per row timed by all three: the figures, their
+    spreads and the ratios (of ns/call and of kernel ns)."""
+    timed = [
+        r
+        for r in rows
+        if r["system"] == "ours"
+        and r.get("ns") is not None
+        and any(index.get((s, r["problem"], r["n"], r["kernel"]), {}).get("ns") for s in _PEERS)
+    ]
+    if not timed:
+        return []
+    timed.sort(key=lambda r: (r["problem"], r["n"], _KERNEL_ORDER.index(r["kernel"])))
+    lines = [
+        "",
+        "## Kernel speed: ours / CasADi",
+        "",
+        "ns/call (spread %: interquartile range of the loops as % of the median) of every row "
+        "timed for ours and CasADi, all systems of a row interleaved in the same rounds; `x` = "
+        "ours / CasADi of ns/call, `kernel x` = the same of kernel ns (the harness's empty-loop "
+        "cost removed). A ratio whose distance from 1 is within the spreads is noise. What makes the "
+        "rows that lose lose: `tests/benchmarks/KERNEL_SPEED.md`.",
+        "",
+        "| problem | n | kernel | ours ns (spread) | "
+        + " | ".join(f"{_LABEL[s]} ns (spread) | x | kernel x" for s in _PEERS)
+        + " |",
+        "|---|---|---|---|" + "---|---|---|" * len(_PEERS),
+    ]
+
+    def ns_cell(r: dict[str, Any]) -> str:
+        if r.get("ns") is None:
+            return "-"
+        return f"{_fmt(r['ns'], 'ns')} ({_fmt(r.get('ns_spread'), 'pct')})"
+
+    for r in timed:
+        cells = [ns_cell(r)]
+        for s in _PEERS:
+            p = index.get((s, r["problem"], r["n"], r["kernel"]), {})
+            cells.append(ns_cell(p))
+            cells.append(_ratio(r.get("ns"), p.get("ns")).strip(" ()") or "-")
+            cells.append(_ratio(r.get("kernel_ns"), p.get("kernel_ns")).strip(" ()") or "-")
+        kernel = _KERNEL_LABEL.get(r["kernel"], r["kernel"])
+        lines.append(f"| {r['problem']} | {r['n']} | {kernel} | " + " | ".join(cells) + " |")
+    return lines
+
+
+#: the peers of the kernel speed table
+_PEERS = ("casadi", "casadi_cse")
 
 
 def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> list[str]:

@@ -12,7 +12,10 @@ staged problems only) is CasADi's loop version: an MX function over ``mapaccum``
 Each system builds each kernel in its own interpreter (``worker.py``): ours in this venv, the
 peers in virtualenvs that this driver creates under ``tests/benchmarks/.peers/``. Kernels are
 compiled natively (``cargo build --release`` per generated crate, ``gcc -O3 -c`` for CasADi's C),
-timed by a native harness and checked against numpy references. The scheduling fence study
+and checked against numpy references through a native harness per system. Timing comes last, for
+all systems at once: per (problem, size, kernel), rounds in which every system's kernel and its
+empty-function loop run a few loops each, in an order rotated per round (``rounds.py``), so that
+load drift on a shared machine hits every system alike. The scheduling fence study
 (``fence.py``) then times the layouts of long kernels. Results go to
 ``tests/benchmarks/results/`` (``results.json``, ``results.md``, ``build_time.png``). A case that
 fails (error, compile failure, time limit) is reported as such in the table.
@@ -42,6 +45,7 @@ from .counting import count_ops
 from .harness import HARNESS_SUFFIX, Case, c_harness, rust_harness
 from .problems import KERNELS, OURS_EXTRA, PROBLEMS, SYSTEMS_OF, UNROLLED_SYSTEMS
 from .report import write_report
+from .rounds import median, spread, time_round_robin
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -243,12 +247,12 @@ def compile_case(row: dict[str, Any], env: dict[str, str], limit: float) -> None
         row["compile_peak_rss_mb"] = res.get("peak_rss_mb")
 
 
-def harness_run(
-    system: str, rows: list[dict[str, Any]], env: dict[str, str], args: argparse.Namespace
-) -> None:
+def build_harness(system: str, rows: list[dict[str, Any]], env: dict[str, str]) -> pathlib.Path | None:
+    """Compile ``system``'s timing harness over its compiled rows; the executable, or ``None``
+    (the rows are then marked as failed)."""
     ok = [r for r in rows if r["status"] == "ok" and "compile_s" in r]
     if not ok:
-        return
+        return None
     hdir = WORK / system / "harness"
     cases = []
     for r in ok:
@@ -280,65 +284,108 @@ def harness_run(
         (hdir / "Cargo.toml").write_text(toml)
         (hdir / "src" / "main.rs").write_text(main)
         res = run_measured(["cargo", "build", "--release", "-q"], hdir, env, 1800)
-        exe = TARGET / "release" / "bench_harness"
+        # one executable per system: the next system's harness build replaces the target's
+        exe = hdir / "bench_harness"
+        if res["rc"] == 0:
+            shutil.copy2(TARGET / "release" / "bench_harness", exe)
     if res["rc"] != 0:
         for r in ok:
             r["status"] = "harness does not build: " + res["err"][-300:].replace("\n", " ")
-        return
-    for r in ok:
-        blocks = reference.inputs(r["problem"], r["n"], r["kernel"])
-        flat = np.concatenate(blocks)
-        if sum(r["input_sizes"]) != len(flat):
-            r["status"] = f"unexpected input sizes {r['input_sizes']}"
-            continue
-        d = WORK / system / r["key"]
-        flat.astype("<f8").tofile(d / "in.bin")
-        probe = run_measured(
-            [str(exe), r["key"], str(d / "in.bin"), str(d / "out.bin"), "1000", "1"], d, None, 600
-        )
-        if probe["rc"] != 0:
-            r["status"] = f"harness failed (exit {probe['rc']}): {probe['err'][-200:]}"
-            continue
-        ns = float(probe["out"].split()[1])
-        # many short loops and their median: on a shared machine a loop that the scheduler
-        # preempts is an outlier the median ignores, where long loops are all preempted
-        budget = 0.0005 if args.quick else 0.001  # seconds per loop
-        iters = int(min(1e7, max(20, budget * 1e9 / max(ns, 1.0))))
-        ns_total = time_loop(exe, r["key"], d, iters, LOOPS)
-        ns_harness = time_loop(exe, r["key"] + HARNESS_SUFFIX, d, iters, LOOPS, "empty.bin")
-        if ns_total is None or ns_harness is None:
+        return None
+    return exe
+
+
+def probe_case(exe: pathlib.Path, system: str, r: dict[str, Any]) -> float | None:
+    """Run case ``r`` once through the harness: check its outputs against the numpy reference
+    (``rel_err``) and return the ns/call of a short probe loop (``None``: the row failed)."""
+    blocks = reference.inputs(r["problem"], r["n"], r["kernel"])
+    flat = np.concatenate(blocks)
+    if sum(r["input_sizes"]) != len(flat):
+        r["status"] = f"unexpected input sizes {r['input_sizes']}"
+        return None
+    d = WORK / system / r["key"]
+    flat.astype("<f8").tofile(d / "in.bin")
+    probe = run_measured(
+        [str(exe), r["key"], str(d / "in.bin"), str(d / "out.bin"), "1000", "3"], d, None, 600
+    )
+    if probe["rc"] != 0:
+        r["status"] = f"harness failed (exit {probe['rc']}): {probe['err'][-200:]}"
+        return None
+    got = np.fromfile(d / "out.bin", dtype="<f8")
+    meta = r["meta"]
+    if "out_rows" in meta:  # a sparse Hessian (CasADi's, ours): its nonzeros, densified here
+        rows_, cols_ = meta["out_rows"], meta["out_cols"]
+        dense = np.zeros(meta["out_shape"])
+        dense[rows_, cols_] = got
+        got = dense.reshape(-1)  # row-major; the Hessian is symmetric
+    ref = reference.reference(r["problem"], r["n"], r["kernel"], blocks)
+    r["rel_err"] = reference.max_rel_error(got, ref)
+    return min(float(v) for v in probe["out"].split()[1:4])
+
+
+#: timing rounds per case and loops per slot and round (the figure is the median of all loops)
+ROUNDS = 8
+LOOPS = 5
+
+
+def time_cases(runs: list[tuple[pathlib.Path, dict[str, Any], float]], args: argparse.Namespace) -> None:
+    """Time every probed row (harness executable, row, probe ns) in round-robin rounds
+    (``rounds.py``): per (problem, size, kernel), every system's kernel and empty-function
+    harness loop in each round, so that load drift hits every system alike. Sets ``ns``,
+    ``harness_ns``, ``kernel_ns``, ``iters`` and the spreads of the loops on each row."""
+    groups: dict[tuple[str, int, str], list[tuple[str, str]]] = {}
+    where: dict[tuple[str, str], tuple[pathlib.Path, dict[str, Any]]] = {}
+    probes: dict[tuple[str, int, str], list[float]] = {}
+    for exe, r, ns in runs:
+        g = (r["problem"], r["n"], r["kernel"])
+        for key in (r["key"], r["key"] + HARNESS_SUFFIX):
+            groups.setdefault(g, []).append((r["system"], key))
+            where[(r["system"], key)] = (exe, r)
+        probes.setdefault(g, []).append(ns)
+    # many short loops and their median: on a shared machine a loop that the scheduler preempts
+    # is an outlier the median ignores, where long loops are all preempted. The same calls per
+    # loop for every system of a group, about ``budget`` seconds for the slowest.
+    budget = 0.0005 if args.quick else 0.001
+    iters = {g: int(min(1e7, max(20, budget * 1e9 / max(max(p), 1.0)))) for g, p in probes.items()}
+
+    def timer(slot: tuple[str, str], loops: int) -> list[float] | None:
+        exe, r = where[slot]
+        g = (r["problem"], r["n"], r["kernel"])
+        d = WORK / slot[0] / r["key"]
+        out = "empty.bin" if slot[1].endswith(HARNESS_SUFFIX) else "out.bin"
+        return time_loop(exe, slot[1], d, iters[g], loops, out)
+
+    for g, slots in groups.items():
+        systems = ", ".join(s for s, k in slots if not k.endswith(HARNESS_SUFFIX))
+        log(f"[time] {g[0]} n={g[1]} {g[2]}: {systems}")
+    t0 = time.perf_counter()
+    samples = time_round_robin(list(groups.values()), ROUNDS, LOOPS, timer)
+    log(f"[time] {len(runs)} rows in {len(groups)} groups timed in {time.perf_counter() - t0:.0f} s")
+    for _, r, _ in runs:
+        total = samples[(r["system"], r["key"])]
+        empty = samples[(r["system"], r["key"] + HARNESS_SUFFIX)]
+        if not total or not empty:
             r["status"] = "harness failed"
             continue
-        r["ns"] = ns_total
-        r["harness_ns"] = ns_harness
-        r["kernel_ns"] = ns_total - ns_harness
-        r["iters"] = iters
-        got = np.fromfile(d / "out.bin", dtype="<f8")
-        meta = r["meta"]
-        if "out_rows" in meta:  # a sparse Hessian (CasADi's, ours): its nonzeros, densified here
-            rows_, cols_ = meta["out_rows"], meta["out_cols"]
-            dense = np.zeros(meta["out_shape"])
-            dense[rows_, cols_] = got
-            got = dense.reshape(-1)  # row-major; the Hessian is symmetric
-        ref = reference.reference(r["problem"], r["n"], r["kernel"], blocks)
-        r["rel_err"] = reference.max_rel_error(got, ref)
-
-
-#: timed loops per case (the figure is their median)
-LOOPS = 41
+        r["ns"] = median(total)
+        r["harness_ns"] = median(empty)
+        r["kernel_ns"] = r["ns"] - r["harness_ns"]
+        r["ns_spread"] = spread(total)
+        r["harness_spread"] = spread(empty)
+        r["loops"] = len(total)
+        r["iters"] = iters[(r["problem"], r["n"], r["kernel"])]
 
 
 def time_loop(
     exe: pathlib.Path, key: str, d: pathlib.Path, iters: int, loops: int, out: str = "out.bin"
-) -> float | None:
-    """Median ns/call of ``loops`` harness loops of ``iters`` calls of case ``key`` (``None``
+) -> list[float] | None:
+    """ns/call of each of ``loops`` harness loops of ``iters`` calls of case ``key`` (``None``
     if the harness failed); the first call's outputs go to ``d / out``."""
     cmd = [str(exe), key, str(d / "in.bin"), str(d / out), str(iters), str(loops)]
     timed = run_measured(cmd, d, None, 900)
     if timed["rc"] != 0:
         return None
-    reps = [float(v) for v in timed["out"].splitlines()[0].split()[1:]]
-    return float(np.median(reps))
+    return [float(v) for v in timed["out"].splitlines()[0].split()[1:]]
 
 
 def large_benchmarks(args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -389,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                 unavailable[s] = err
                 log(f"peer {s} unavailable: {err}")
     rows: list[dict[str, Any]] = []
+    runs: list[tuple[pathlib.Path, dict[str, Any], float]] = []
     cases = case_list(args.quick, set(args.problems.split(",")))
     if args.sizes:
         cases = [c for c in cases if str(c[1]) in args.sizes.split(",")]
@@ -440,8 +488,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             sys_rows.append(row)
         log(f"[harness] {system}")
-        harness_run(system, [r for r in sys_rows if r.get("full")], env, args)
+        exe = build_harness(system, [r for r in sys_rows if r.get("full")], env)
+        for r in sys_rows:
+            if exe is not None and r.get("full") and r["status"] == "ok" and "compile_s" in r:
+                ns = probe_case(exe, system, r)
+                if ns is not None:
+                    runs.append((exe, r, ns))
         rows.extend(sys_rows)
+    time_cases(runs, args)
     large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
     # the floor of the rosenbrock gradient's passes, measured when rosenbrock is benchmarked
     with_floor = "ours" in systems and "rosenbrock" in args.problems.split(",")
