@@ -4,7 +4,8 @@ Each kernel becomes ``pub fn name(inputs.., outputs.., work) -> Result<(),
 GradgenError>`` that checks every slice length before touching any slice, then runs the
 statements: values are ``let`` locals named ``prefix + register`` (``Kernel.allocation``), and a
 kernel with several chunks calls one private ``#[inline(never)]`` function per chunk, values
-crossing a chunk boundary going through ``work[slot]``. How each operation prints is the table
+crossing a chunk boundary going through ``work[slot]`` or through an output element before its
+final value is written (``Allocation.scratch``). How each operation prints is the table
 ``backends.rust_ops.RUST_OPS``; layout follows rustfmt (``backends.emitter``).
 """
 
@@ -185,6 +186,12 @@ class KernelPrinter:
             written = compress(range(len(res)), map(not_, zero)) if fill else range(len(res))
             for j in written:
                 self.writes.setdefault(res[j], []).append((p, j))
+        #: value -> where it is kept for later chunks, unless its output writes put it there:
+        #: ``work[slot]`` or an output element (``Allocation.scratch``)
+        self.kept: dict[int, str] = {v: f"{names.work}[{s}]" for v, s in self.alloc.slot.items()}
+        for v, (p, j) in self.alloc.scratch.items():
+            if (p, j) not in self.writes.get(v, ()):
+                self.kept[v] = f"{names.outputs[p]}[{j}]"
         self.lints: set[str] = set()
         #: op -> how _statements prints it on one line (see _flat)
         self._fast: dict[Op, tuple[int, str]] = {op: (_FAST_INFIX, sym) for op, sym in _INFIX.items()}
@@ -204,6 +211,9 @@ class KernelPrinter:
             if a in self._approx:
                 self.lints.add("clippy::approx_constant")
             return self._text[a]
+        kept = self.alloc.scratch.get(a)
+        if kept is not None:
+            return f"{self.names.outputs[kept[0]]}[{kept[1]}]"
         return f"{self.names.work}[{self.alloc.slot[a]}]"
 
     def expr(self, v: int, chunk: int) -> Expr:
@@ -284,13 +294,13 @@ class KernelPrinter:
     def _statements(self, e: Emitter, chunk: int) -> None:
         ch = self.alloc.chunks[chunk]
         ops, args = self.k.ops, self.k.args
-        text, slot, writes = self._text, self.alloc.slot, self.writes
+        text, kept, writes = self._text, self.kept, self.writes
         indent = INDENT * e.level
         width = MAX_WIDTH - len(indent)
         lines = e.lines
         fasts, in_chunk, operand = self._fast, self._chunk, self.operand
         fence = indent + SCHEDULING_FENCE
-        attrs_, outputs, work = self.k.attrs, self.names.outputs, self.names.work
+        attrs_, outputs = self.k.attrs, self.names.outputs
         for k, v in enumerate(self.alloc.statements[ch.start : ch.stop]):
             if k and k % FENCE_EVERY == 0:
                 lines.append(fence)
@@ -320,8 +330,8 @@ class KernelPrinter:
                     stmt = f"let {local} = {flat};"
                     if len(stmt) <= width:
                         lines.append(indent + stmt)
-                        if v in slot:
-                            lines.append(f"{indent}{work}[{slot[v]}] = {local};")
+                        if v in kept:
+                            lines.append(f"{indent}{kept[v]} = {local};")
                         for p, j in writes.get(v, ()):
                             store = f"{outputs[p]}[{j}] = {local};"
                             if len(store) <= width:
@@ -335,7 +345,7 @@ class KernelPrinter:
             typed = isinstance(rhs, IfElse) and _is_literal(rhs.then) and _is_literal(rhs.other)
             head = f"let {local}: {self.scalar} = " if typed else f"let {local} = "
             emit_assign(e, head, rhs)
-            if v in slot or v in writes:
+            if v in kept or v in writes:
                 self._store(e, v, local)
 
     def _flat(self, fast: tuple[int, str], a: tuple[int, ...], chunk: int) -> str | None:
@@ -354,9 +364,9 @@ class KernelPrinter:
         return f"{word}({joined})" if len(joined) <= CALL_ARGS_WIDTH else None
 
     def _store(self, e: Emitter, v: int, local: str) -> None:
-        """The workspace slot and the output elements that receive statement ``v``."""
-        if v in self.alloc.slot:
-            e.line(f"{self.names.work}[{self.alloc.slot[v]}] = {local};")
+        """Where statement ``v`` is kept for later chunks, and the output elements it is the value of."""
+        if v in self.kept:
+            e.line(f"{self.kept[v]} = {local};")
         for p, j in self.writes.get(v, ()):
             emit_assign(e, f"{self.names.outputs[p]}[{j}] = ", local)
 
@@ -442,7 +452,11 @@ class KernelPrinter:
                 read = set(chain.from_iterable(map(k.args.__getitem__, stmts)))
                 inputs = compress(read, map(_INPUT_ONLY.__contains__, map(k.ops.__getitem__, read)))
                 ins = sorted({k.attrs[a][0] for a in inputs})
-                outs = sorted({p for v in filter(self.writes.__contains__, stmts) for p, _ in self.writes[v]})
+                scratch = alloc.scratch
+                outs = sorted(
+                    {p for v in filter(self.writes.__contains__, stmts) for p, _ in self.writes[v]}
+                    | {scratch[v][0] for v in filter(scratch.__contains__, chain(stmts, read))}
+                )
                 work = any(map(alloc.slot.__contains__, stmts)) or any(
                     self._chunk[a] != c for a in filter(alloc.slot.__contains__, read)
                 )

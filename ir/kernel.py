@@ -60,7 +60,9 @@ class Allocation:
     ``statements`` lists the value ids computed by the kernel in emission order. Values used
     only inside the chunk that defines them live in Rust ``let`` locals named by ``local[id]``
     (a register number, reused once the value is dead); values that cross a chunk boundary
-    also get ``slot[id]``, an index into the workspace slice.
+    also get ``slot[id]``, an index into the workspace slice, or ``scratch[id]``, an output
+    element ``(port, element)`` that holds them before the statement that writes its final
+    value (:func:`output_final_writes`).
     """
 
     statements: list[int]
@@ -69,6 +71,31 @@ class Allocation:
     slot: dict[int, int]
     workspace_size: int
     register_count: int
+    scratch: dict[int, tuple[int, int]] = attrs.field(factory=dict)
+
+
+def output_final_writes(kernel: Kernel, position: Sequence[int]) -> list[list[int]]:
+    """The statement index that writes the final value of every output element
+    (``result[port][element]``), given ``position[v]`` (the statement index of value ``v``, -1
+    for a leaf). A computed value is written by its own statement; an input or a constant
+    after every statement (``len(statements)``, which is ``max(position) + 1``); a ``+0.0``
+    constant is ``-1``, "at entry": a backend may fill an output with zeros before any
+    statement runs. An output element is free storage from the kernel's entry up to its
+    final write; the backend must write elements exactly then and nowhere else."""
+    end = max(position, default=-1) + 1
+    ops, attrs_ = kernel.ops, kernel.attrs
+    finals: list[list[int]] = []
+    for res in kernel.results:
+        row = []
+        for v in res:
+            k = position[v]
+            if k < 0:
+                value = attrs_[v]
+                zero = ops[v] is _CONST and value == 0.0 and math.copysign(1.0, value) > 0
+                k = -1 if zero else end
+            row.append(k)
+        finals.append(row)
+    return finals
 
 
 @attrs.define(eq=False)

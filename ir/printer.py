@@ -55,6 +55,9 @@ def format_kernel(kernel: Kernel, comments: Sequence[str] = ()) -> str:
             note = f"  ; c{chunk_of.get(i, 0)} r{alloc.local[i]}"
             if i in alloc.slot:
                 note += f" work[{alloc.slot[i]}]"
+            if i in alloc.scratch:
+                p, j = alloc.scratch[i]
+                note += f" {kernel.outputs[p].name}[{j}]"
         lines.append(f"  v{i} = {text}{note}")
     for k, port in enumerate(kernel.outputs):
         for j, v in enumerate(kernel.results[k]):

@@ -25,7 +25,7 @@ import attrs
 
 from .custom import CustomCall
 from .errors import VerificationError
-from .kernel import Kernel
+from .kernel import Kernel, output_final_writes
 from .ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
 from .staged import verify_staged
 
@@ -94,18 +94,19 @@ def _allocation_record(kernel: Kernel) -> tuple[Any, ...] | None:
     if alloc is None:
         return None
     chunks = [(ch.start, ch.stop) for ch in alloc.chunks]
-    return (list(alloc.statements), chunks, dict(alloc.slot), alloc.workspace_size)
+    return (list(alloc.statements), chunks, dict(alloc.slot), alloc.workspace_size, dict(alloc.scratch))
 
 
 def _same_allocation(kernel: Kernel, record: tuple[Any, ...] | None) -> bool:
     alloc = kernel.allocation
     if alloc is None or record is None:
         return False
-    statements, chunks, slot, size = record
+    statements, chunks, slot, size, scratch = record
     return bool(
         alloc.workspace_size == size
         and alloc.statements == statements
         and alloc.slot == slot
+        and alloc.scratch == scratch
         and [(ch.start, ch.stop) for ch in alloc.chunks] == chunks
     )
 
@@ -311,24 +312,30 @@ def _verify_allocation(kernel: Kernel, fail: Callable[[str], NoReturn]) -> None:
         prev = ch.stop
     if prev != len(stmts):
         fail("chunks do not cover every statement")
-    slot = alloc.slot
-    if not slot:
+    slot, scratch = alloc.slot, alloc.scratch
+    if not slot and not scratch:
         return
 
-    def statement_of(v: int) -> int:
+    def statement_of(v: int, storage: str) -> int:
         k = bisect_left(computed, v)  # the position of v among the statements, in id order
         if k == len(computed) or computed[k] != v:
-            fail(f"v{v} has workspace slot {slot[v]} but is not computed by a statement")
+            fail(f"v{v} has {storage} but is not computed by a statement")
         return k if in_id_order else position[v]
 
     for v, s in slot.items():
         if not (0 <= s < alloc.workspace_size):
             fail(f"v{v} has workspace slot {s} outside the workspace")
+    for v, (p, j) in scratch.items():
+        if v in slot:
+            fail(f"v{v} has both workspace slot {slot[v]} and output element {p}[{j}]")
+        if not (0 <= p < len(kernel.results) and 0 <= j < len(kernel.results[p])):
+            fail(f"v{v} is kept in output element {p}[{j}], which does not exist")
     # two values sharing a slot must not be live at the same time: a value is stored right
     # after its statement and read by the statements of other chunks that use it (a statement
     # reads its operands before it stores its own value), so it is live from its statement to
     # its last read from another chunk
-    defined_at = {v: statement_of(v) for v in slot}
+    defined_at = {v: statement_of(v, f"workspace slot {s}") for v, s in slot.items()}
+    defined_at.update({v: statement_of(v, f"output element {p}[{j}]") for v, (p, j) in scratch.items()})
     last_read: dict[int, int] = {}
     for ch in alloc.chunks:
         for k in range(ch.start, ch.stop):
@@ -345,3 +352,36 @@ def _verify_allocation(kernel: Kernel, fail: Callable[[str], NoReturn]) -> None:
         for (_, a1), (b0, _) in itertools.pairwise(ranges):
             if b0 < a1:
                 fail(f"workspace slot {s} holds two values that are live at the same time")
+    if scratch:
+        _verify_scratch(kernel, defined_at, last_read, fail)
+
+
+def _verify_scratch(
+    kernel: Kernel, defined_at: dict[int, int], last_read: dict[int, int], fail: Callable[[str], NoReturn]
+) -> None:
+    """Values kept in output elements: the tenants of one element are not live at the same
+    time, and each is read for the last time no later than the statement that writes the
+    element's final value (which reads its operands before it writes), unless it is that final
+    value itself."""
+    alloc = kernel.allocation
+    assert alloc is not None
+    position = [-1] * len(kernel.ops)
+    for k, v in enumerate(alloc.statements):
+        position[v] = k
+    finals = output_final_writes(kernel, position)
+    by_element: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for v, (p, j) in alloc.scratch.items():
+        d = defined_at[v]
+        last = last_read.get(v, d)
+        if kernel.results[p][j] != v and last > finals[p][j]:
+            written = "at entry" if finals[p][j] < 0 else f"by statement {finals[p][j]}"
+            fail(
+                f"v{v} is kept in output element {p}[{j}] until statement {last}, but the "
+                f"element's final value is written {written}"
+            )
+        by_element.setdefault((p, j), []).append((d, last))
+    for (p, j), ranges in by_element.items():
+        ranges.sort()
+        for (_, a1), (b0, _) in itertools.pairwise(ranges):
+            if b0 < a1:
+                fail(f"output element {p}[{j}] holds two values that are live at the same time")

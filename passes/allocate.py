@@ -6,20 +6,31 @@ than one. Inside a chunk every value is a ``let`` local; its register number is 
 as the value is dead (a linear scan with a min-heap free list, so numbering is deterministic).
 A value read in a later chunk is also stored in a workspace slot, busy from its own statement to
 the last statement that reads it (statement granularity: a slot freed in the middle of a chunk is
-reused by a value defined later in that chunk); slots are reused the same way, so the workspace
-is the largest number of such values live across one statement. Output elements are written in
-the chunk that defines them, so outputs never need a slot.
+reused by a value defined later in that chunk); slots are reused the same way.
+
+Output elements are storage too: the kernel owns its output slices for the whole call, and an
+element holds nothing useful until the statement that writes its final value
+(:func:`ir.kernel.output_final_writes`). A value crossing chunks whose last read comes no later
+than that statement may live in the element instead of a workspace slot (a statement reads its
+operands before it writes), and a value that is itself an element's final value lives in that
+element from its statement on. Each cross-chunk value, in statement order, takes its own
+element if it has one, else the free element with the earliest final write not before its last
+read (best fit: later elements stay free for longer-lived values), else a free workspace slot,
+else a new one; a reverse sweep writes its outputs late, so the values kept for it mostly fit
+in outputs. The workspace is then the largest number of values live across one statement that
+found no element.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from heapq import heappop, heappush
 from itertools import compress
 
 import attrs
 
 from gradgen.ir.errors import ConfigError
-from gradgen.ir.kernel import Allocation, Chunk, Kernel
+from gradgen.ir.kernel import Allocation, Chunk, Kernel, output_final_writes
 from gradgen.ir.ops import LEAVES, Op
 
 _COMPUTED = frozenset(op for op in Op if op not in LEAVES)
@@ -92,25 +103,53 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
                 heappush(free, r)
         register_count = max(register_count, next_reg)
 
-    # workspace slots for values crossing chunk boundaries: a value is stored right after its
-    # statement and read where a later chunk uses it, so its slot is busy from its statement to
-    # its last read; a statement reads its operands before it stores its own value, so a slot
+    # storage for values crossing chunk boundaries: a value is stored right after its statement
+    # and read where a later chunk uses it, so its storage is busy from its statement to its
+    # last read; a statement reads its operands before it stores its own value, so storage
     # whose last read is the statement itself is free for the value it computes
+    crossing = list(compress(range(m), map((-1).__lt__, map(last_far.__getitem__, statements))))
+    elements: list[tuple[int, int, int]] = []  # (final write, port, element), by final write
+    own: dict[int, int] = {}  # value -> index in elements of one element it is the final value of
+    if crossing:
+        finals = output_final_writes(kernel, pos)
+        elements = sorted((k, p, j) for p, row in enumerate(finals) for j, k in enumerate(row) if k >= 0)
+        for e, (k, _, _) in enumerate(elements):
+            if k < m:  # elements holding a leaf are written after every statement
+                own.setdefault(statements[k], e)
+    deadlines = [k for k, _, _ in elements]
+    free_elements = _FreeSet(len(elements))
     slot: dict[int, int] = {}
+    scratch: dict[int, tuple[int, int]] = {}
     free_slots: list[int] = []
     releases: list[tuple[int, int]] = []  # (last read, slot)
+    element_releases: list[tuple[int, int]] = []  # (last read, index in elements)
     size = 0
-    for k in compress(range(m), map((-1).__lt__, map(last_far.__getitem__, statements))):
+    for k in crossing:
         while releases and releases[0][0] <= k:
             heappush(free_slots, heappop(releases)[1])
+        while element_releases and element_releases[0][0] <= k:
+            free_elements.add(heappop(element_releases)[1])
         v = statements[k]
+        last = last_far[v]
+        mine = own.get(v)
+        if mine is not None:
+            # its own element: earlier tenants were read by statement k, and it is never handed
+            # out again (every later value is read after this final write)
+            scratch[v] = _element(elements[mine])
+            continue
+        fit = free_elements.first_from(bisect_left(deadlines, last))
+        if fit is not None:
+            free_elements.remove(fit)
+            scratch[v] = _element(elements[fit])
+            heappush(element_releases, (last, fit))
+            continue
         if free_slots:
             s = heappop(free_slots)
         else:
             s = size
             size += 1
         slot[v] = s
-        heappush(releases, (last_far[v], s))
+        heappush(releases, (last, s))
     return Allocation(
         statements=statements,
         chunks=chunks,
@@ -118,7 +157,60 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
         slot=slot,
         workspace_size=size,
         register_count=register_count,
+        scratch=scratch,
     )
+
+
+def _element(entry: tuple[int, int, int]) -> tuple[int, int]:
+    return entry[1], entry[2]
+
+
+class _FreeSet:
+    """Which of ``n`` positions are free (all at first): a Fenwick tree of counts, so freeing,
+    taking and finding the first free position at or after ``lo`` are O(log n)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        tree = [0] + [1] * n
+        for i in range(1, n + 1):
+            j = i + (i & -i)
+            if j <= n:
+                tree[j] += tree[i]
+        self.tree = tree
+        self.top = 1 << n.bit_length() if n else 0
+
+    def _update(self, i: int, delta: int) -> None:
+        tree, n = self.tree, self.n
+        i += 1
+        while i <= n:
+            tree[i] += delta
+            i += i & -i
+
+    def add(self, i: int) -> None:
+        self._update(i, 1)
+
+    def remove(self, i: int) -> None:
+        self._update(i, -1)
+
+    def first_from(self, lo: int) -> int | None:
+        """The smallest free position ``>= lo``, or ``None``."""
+        if lo >= self.n:
+            return None
+        tree = self.tree
+        before = 0  # free positions in [0, lo)
+        i = lo
+        while i > 0:
+            before += tree[i]
+            i -= i & -i
+        # the smallest position whose prefix count exceeds ``before``: binary lifting
+        pos, remaining, step = 0, before + 1, self.top
+        while step:
+            nxt = pos + step
+            if nxt <= self.n and tree[nxt] < remaining:
+                pos = nxt
+                remaining -= tree[nxt]
+            step >>= 1
+        return pos if pos < self.n else None
 
 
 def _validate_chunk(instance: object, attribute: object, value: object) -> None:

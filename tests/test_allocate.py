@@ -35,7 +35,16 @@ def execute(kernel: Kernel, inputs: list[list[float]]) -> list[list[float]]:
         return inputs[attr[0]][attr[1]] if kernel.ops[v] is Op.INPUT else attr
 
     work: list[tuple[int, float] | None] = [None] * alloc.workspace_size
-    defined: dict[int, float] = {}  # outputs are written when their value is defined
+    # output elements: written with their final value by the statement that defines it (a
+    # ``+0.0`` constant at entry, as a filled output is; other leaves after every statement), and
+    # holding values of ``alloc.scratch`` before that
+    out: list[list[tuple[int, float] | None]] = [[None] * len(res) for res in kernel.results]
+    writes: dict[int, list[tuple[int, int]]] = {}
+    for p, res in enumerate(kernel.results):
+        for j, v in enumerate(res):
+            writes.setdefault(v, []).append((p, j))
+            if kernel.ops[v] is Op.CONST and bits(kernel.attrs[v]) == bits(0.0):
+                out[p][j] = (v, 0.0)
     for c, ch in enumerate(alloc.chunks):
         regs: dict[int, tuple[int, float]] = {}
         for v in alloc.statements[ch.start : ch.stop]:
@@ -46,6 +55,9 @@ def execute(kernel: Kernel, inputs: list[list[float]]) -> list[list[float]]:
                     continue
                 if chunk_of[a] == c:
                     held = regs.get(alloc.local[a])
+                elif a in alloc.scratch:
+                    p, j = alloc.scratch[a]
+                    held = out[p][j]
                 else:
                     assert a in alloc.slot, f"v{a} is read in chunk {c} but has no workspace slot"
                     held = work[alloc.slot[a]]
@@ -56,8 +68,22 @@ def execute(kernel: Kernel, inputs: list[list[float]]) -> list[list[float]]:
             regs[alloc.local[v]] = (v, value)
             if v in alloc.slot:
                 work[alloc.slot[v]] = (v, value)
-            defined[v] = value
-    return [[defined[v] if v in defined else leaf(v) for v in res] for res in kernel.results]
+            if v in alloc.scratch:
+                p, j = alloc.scratch[v]
+                out[p][j] = (v, value)
+            for p, j in writes.get(v, ()):
+                out[p][j] = (v, value)
+    result: list[list[float]] = []
+    for res, held_row in zip(kernel.results, out, strict=True):
+        row = []
+        for v, held in zip(res, held_row, strict=True):
+            if kernel.ops[v] in LEAVES and not (kernel.ops[v] is Op.CONST and bits(leaf(v)) == bits(0.0)):
+                row.append(leaf(v))  # written after every statement
+                continue
+            assert held is not None and held[0] == v, f"output v{v} was overwritten after its final write"
+            row.append(held[1])
+        result.append(row)
+    return result
 
 
 def allocated(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Kernel:
@@ -100,8 +126,10 @@ def test_long_chain_with_small_chunks_reuses_one_workspace_slot() -> None:
     assert alloc is not None
     assert len(alloc.statements) == 4000 and len(alloc.chunks) == 400
     # each chunk hands one value to the next, whose first statement reads it before the chunk
-    # stores its own hand-over value: one slot serves every boundary
-    assert alloc.workspace_size == 1
+    # stores its own hand-over value: one place serves every boundary, the output element, free
+    # until the last statement writes the result (no workspace at all)
+    assert alloc.workspace_size == 0 and not alloc.slot
+    assert len(alloc.scratch) == 399 and set(alloc.scratch.values()) == {(0, 0)}
     assert alloc.register_count <= 2
     assert execute(out, [[0.001]]) == run(out, [[0.001]])
 
@@ -116,10 +144,14 @@ def test_values_crossing_several_chunks_keep_their_slot() -> None:
     out = allocated(f.kernel, max_chunk=4)
     alloc = out.allocation
     assert alloc is not None
-    # ``a`` keeps one slot across all 16 chunks; the chain's hand-over values share one more (a
-    # slot is free again at its last reader, which reads it before storing its own value)
+    # ``a`` keeps one place across all 16 chunks, the output element (its last reader is the
+    # statement that writes the output, which reads it first); the chain's hand-over values
+    # share one workspace slot (a slot is free again at its last reader, which reads it before
+    # storing its own value)
     assert len(alloc.chunks) == 16
-    assert alloc.workspace_size == 2
+    a_id = alloc.statements[0]
+    assert alloc.scratch == {a_id: (0, 0)}
+    assert alloc.workspace_size == 1 and set(alloc.slot.values()) == {0}
     assert execute(out, [[0.5]]) == run(out, [[0.5]])
 
 
@@ -247,8 +279,14 @@ def test_one_statement_reads_a_slot_and_stores_its_own_value_in_it() -> None:
     out = allocated(_chain(50).kernel, max_chunk=1)
     alloc = out.allocation
     assert alloc is not None and len(alloc.chunks) == 100
-    assert alloc.workspace_size == 1  # every statement reads work[0] and then stores to it
+    # every statement reads y[0] and then stores to it; the last one writes its final value
+    assert alloc.workspace_size == 0 and len(alloc.scratch) == 99
+    assert set(alloc.scratch.values()) == {(0, 0)}
     assert execute(out, [[0.25]]) == run(out, [[0.25]])
+    # the same through one workspace slot: every statement reads work[0] and then stores to it
+    slots = attrs.evolve(alloc, slot=dict.fromkeys(alloc.scratch, 0), scratch={}, workspace_size=1)
+    verify(attrs.evolve(out, allocation=slots), "one slot")
+    assert execute(attrs.evolve(out, allocation=slots), [[0.25]]) == run(out, [[0.25]])
 
 
 def test_a_slot_stored_before_its_last_read_in_the_same_chunk_is_refused() -> None:
@@ -260,11 +298,18 @@ def test_a_slot_stored_before_its_last_read_in_the_same_chunk_is_refused() -> No
     u = b.mul(a, pad)  # statement 3, chunk 1: the last read of ``a``
     y = b.add(t, u)  # statement 4, chunk 2
     k = b.finish("k", [Port("x", 1)], [Port("y", 1)], [[y]])
-    good = allocate(k, 2)  # in id order, as listed above
-    assert good.statements == [a, pad, t, u, y]
-    # ``a`` and ``pad`` cross into chunk 1; ``u`` takes the slot of ``a`` at the statement that
+    chosen = allocate(k, 2)  # in id order, as listed above
+    assert chosen.statements == [a, pad, t, u, y]
+    # ``a`` lives in the output element (read last at statement 3, before ``y`` is written at
+    # 4), ``pad`` and ``t`` in slots; ``u`` takes the element at the statement that reads ``a``
+    # last
+    assert chosen.scratch == {a: (0, 0), u: (0, 0)} and chosen.slot == {pad: 0, t: 1}
+    assert chosen.workspace_size == 2
+    verify(attrs.evolve(k, allocation=chosen), "chosen")
+    assert execute(attrs.evolve(k, allocation=chosen), [[0.5]]) == run(k, [[0.5]])
+    # the same with workspace slots only: ``u`` takes the slot of ``a`` at the statement that
     # reads ``a`` last, ``t`` needs a third one
-    assert good.slot == {a: 0, pad: 1, t: 2, u: 0} and good.workspace_size == 3
+    good = attrs.evolve(chosen, slot={a: 0, pad: 1, t: 2, u: 0}, scratch={}, workspace_size=3)
     verify(attrs.evolve(k, allocation=good), "good")
     assert execute(attrs.evolve(k, allocation=good), [[0.5]]) == run(k, [[0.5]])
     # ``t`` stored into the slot of ``a`` one statement before ``a`` is read there: refused

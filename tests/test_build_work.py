@@ -212,11 +212,18 @@ def test_verifier_checks_the_allocation_and_its_record() -> None:
     for _ in range(6):
         e = e * e + 1.0
     k = SchedulePass().run(Function("chain", [x], [e + a]).kernel)
-    good = attrs.evolve(k, allocation=allocate(k, 2))
+    chosen = allocate(k, 2)
+    # ``a`` is read last by the statement writing the output: it waits in the output element
+    a_id = chosen.statements[0]
+    assert chosen.scratch == {a_id: (0, 0)} and chosen.workspace_size == 1
+    assert verify(attrs.evolve(k, allocation=chosen), "chosen") is not None
+    # the same values in two workspace slots: ``a`` and the chain's hand-over value
+    slots = attrs.evolve(chosen, slot={**chosen.slot, a_id: 1}, scratch={}, workspace_size=2)
+    good = attrs.evolve(k, allocation=slots)
     record = verify(good)
     assert verify(good, "same", record) is record
     alloc = good.allocation
-    assert alloc is not None and alloc.workspace_size == 2  # ``a`` and the chain's hand-over value
+    assert alloc is not None and alloc.workspace_size == 2
     stmts = list(alloc.statements)
     shuffled = Allocation([stmts[1], stmts[0], *stmts[2:]], alloc.chunks, alloc.local, alloc.slot, 2, 2)
     with pytest.raises(VerificationError, match="is scheduled before its argument"):
