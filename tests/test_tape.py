@@ -88,6 +88,11 @@ def test_the_reversed_loop_of_single_shooting_recomputes_no_forward_stage(kind: 
     # the stage's sines and cosines run once, in the rollout; the reversed loop reads the tape
     assert not {Op.SIN, Op.COS} & set(back.callee.ops)
     assert "tape" in [p.name for p in back.callee.inputs]
+    # the smallest tape: 4 cosines and 2 products per stage for the gradient, 12 values for the
+    # HVP; the reversed loop re-reads the control (the HVP: its direction), not the states
+    sizes = {p.name: p.size for p in back.callee.inputs}
+    assert sizes["tape"] == (6 if kind == "gradient" else 12)
+    assert ("u" if kind == "gradient" else "du") in sizes and not {"x", "dx"} & set(sizes)
     loops = [s.callee for s in fn.kernel.steps if s.count == n]
     assert len(loops) == 2
     # per stage, what the unrolled kernel does: the rollout's 4 sines and the 4 cosines of its tape
