@@ -25,6 +25,9 @@ from .emitter import Call as CallExpr
 from .names import NameTable, find_rust_names
 from .signature import FunctionSignature
 
+#: rustfmt's ``chain_width``: a method chain up to this long stays on one line
+CHAIN_WIDTH = 60
+
 
 def emit_length_check(e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
     """``if name.len() != size { return Err(...) }`` (``< size`` for ``at_least``)."""
@@ -189,6 +192,10 @@ class StagedPrinter:
                 header = f"for {pattern} in {chain} {{"
                 if e.indent + len(header) <= MAX_WIDTH:
                     e.line(header)
+                elif len(chain) <= CHAIN_WIDTH:  # rustfmt: a short chain on a line of its own
+                    e.line(f"for {pattern} in")
+                    e.lines.append(f"{INDENT * (e.level + 1)}{chain}")
+                    e.line("{")
                 else:  # rustfmt's layout of a long chain: one `.zip(..)` per line
                     e.line(f"for {pattern} in {iters[0]}")
                     e.lines.extend(f"{INDENT * (e.level + 1)}.zip({it})" for it in iters[1:])

@@ -16,9 +16,11 @@ Every kernel of a problem is one staged kernel (:mod:`ir.staged`) assembled by o
 2. one terminal call: the total cost, the terminal adjoint ``grad Vf`` and its tangent;
 3. with a gradient or an HVP, one reversed loop calling the VJP of the stage Hamiltonian
    ``ell + lambda . f`` (and its JVP for the HVP) with the adjoint carried from stage to stage.
-   That step is split at the adjoint (:func:`ir.tape.split_tape`): the values it computes from
-   the forward stage alone are the stage's tape, written by the forward loop (which shares
-   them with its own stage by hash-consing) and read here, so no stage is computed twice.
+   That step is split at the adjoint (:func:`ir.tape.split_tape`): of the values it computes
+   from the forward stage alone, the smallest set from which the rest is cheap to recompute
+   (with the control and the parameters, free to read again) is the stage's tape, written by
+   the forward loop (which shares them with its own stage by hash-consing) and read here, so
+   no expensive op of a stage is computed twice.
 
 :meth:`~SingleShootingProblem.primal`, :meth:`~SingleShootingProblem.gradient`,
 :meth:`~SingleShootingProblem.hvp` and :meth:`~SingleShootingProblem.joint` are that one
@@ -517,7 +519,10 @@ class SingleShootingProblem:
             back_name = f"{self.name}_adjoint_tangent" if hvp else f"{self.name}_adjoint"
             joint_k = _build(back_name, bin_.ports, bout.ports, backward)
             late = [b_lam] + ([b_dlam] if hvp else [])
-            split = split_tape(joint_k, late) if self.stage_tape else None
+            # free to re-read in the reversed loop: the control, its direction, the parameters
+            # (inputs of the whole kernel), and the state when x_traj stores it anyway
+            free = [b_u, b_p] + ([b_du] if hvp else []) + ([b_x] if states else [])
+            split = split_tape(joint_k, late, free) if self.stage_tape else None
             if split is not None and not split.tape_size:
                 split = None
 

@@ -196,6 +196,21 @@ _LEGACY_NAMES: dict[Op, str] = {Op.INPUT: "symbol", Op.SELECT: "if_else", Op.POW
 #: operations that are not computed (they name a value): never a statement in generated code
 LEAVES = frozenset({Op.CONST, Op.INPUT})
 
+#: operations cheap enough to compute twice (a few machine instructions: arithmetic short of
+#: division, comparisons, selection, rounding, integer powers and the reductions built of them)
+CHEAP = frozenset(
+    {
+        Op.ADD, Op.SUB, Op.MUL, Op.NEG, Op.ABS, Op.MAX, Op.MIN,
+        Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE, Op.SELECT,
+        Op.FLOOR, Op.CEIL, Op.ROUND, Op.TRUNC, Op.SIGNUM, Op.FRACT, Op.POWI,
+        Op.NORM2SQ, Op.NORM1, Op.NORM_INF,
+    }
+)  # fmt: skip
+
+#: the computed operations never evaluated twice when a result can be stored instead
+#: (transcendentals, roots, division, user functions): every operation not a leaf or cheap
+EXPENSIVE = frozenset(op for op in Op if op not in LEAVES and op not in CHEAP)
+
 
 def evaluate(op: Op, attr: object, values: tuple[float, ...] | list[float]) -> float:
     """Apply ``op`` to numeric argument values with gradgen's IEEE semantics."""
