@@ -16,7 +16,8 @@ primal and derivative kernels of different shapes) is generated once per layout 
 * ``32, calls reset`` / ``32, clear 8`` / ``32, scalar none``: fences every 32 statements placed
   around the math calls (libm calls in the optimized build): the count restarts after a call;
   no fence within 8 statements before a call; no fence at all in a kernel with a single scalar
-  output (see :class:`Layout`).
+  output that makes a math call (see :class:`Layout`; the last is the printer's rule, so
+  ``fence 32`` is the printer's layout before it).
 
 The fences are inserted into (or removed from) the generated text here, so the study measures
 every layout whatever the printer's own choice is. Each layout's kernels form one crate; one
@@ -63,7 +64,8 @@ class Layout:
     in the optimized build) bears on the placement: ``"ignored"`` (the statements are
     counted as any other), ``"reset"`` (the count restarts after a statement with a call),
     ``"clear K"`` (no fence within K statements before a call), ``"scalar"`` (no fence at all
-    in a kernel with a single scalar output)."""
+    in a kernel with a single scalar output that makes a math call: the printer's rule,
+    ``backends.rust.fenced``)."""
 
     fence: int | None
     chunk: int = 1000
@@ -284,6 +286,7 @@ def with_fences(
 def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     """The Rust module of every problem's kernel in one layout, and each kernel's workspace."""
     from gradgen import RustBackendConfig
+    from gradgen.backends.rust import fenced
     from gradgen.backends.rust_module import emit_module
     from gradgen.pipeline import compile_kernel
 
@@ -294,11 +297,8 @@ def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
         others = [n for n in names if n != names[i]]
         kernels.append(compile_kernel(p.function.kernel, cfg, names[i], others, max_chunk=layout.chunk))
     work = [k.allocation.workspace_size for k in kernels]
-    scalar = tuple(
-        names[i]
-        for i, p in enumerate(problems_)
-        if layout.calls == "scalar" and [o.size for o in p.function.kernel.outputs] == [1]
-    )
+    unfenced = layout.calls == "scalar"
+    scalar = tuple(names[i] for i, p in enumerate(problems_) if unfenced and not fenced(p.function.kernel))
     calls = "ignored" if layout.calls == "scalar" else layout.calls
     return with_fences(emit_module(kernels, cfg), layout.fence, calls, scalar), work
 
