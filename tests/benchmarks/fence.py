@@ -9,7 +9,7 @@ primal and derivative kernels of different shapes) is generated once per layout 
 
 * ``fence K``: one function per 1000 statements (the allocator's default chunking) with
   ``core::sync::atomic::compiler_fence`` every ``K`` statements (the printer's layout is
-  ``K = backends.rust.FENCE_EVERY``, chosen from this study);
+  ``K = backends.rust.FENCE_EVERY``, chosen from this study, but see ``32, scalar none``);
 * ``no fence``: the same without fences;
 * ``chunks of K``: no fence, and the kernel split into ``#[inline(never)]`` functions of ``K``
   statements, values crossing a boundary going through the workspace (``max_chunk=K``).
