@@ -16,6 +16,7 @@ import pytest
 import gradgen as gg
 from gradgen import SX, CodeGenerationBuilder, Function, SXVector, generate_rust
 from gradgen.backends.rust import FENCE_EVERY, SCHEDULING_FENCE
+from gradgen.ir.ops import Op
 from gradgen.passes.allocate import DEFAULT_MAX_CHUNK
 from tests.benchmarks.fence import with_fences
 from tests.cargo import cargo, rustfmt_check
@@ -116,3 +117,72 @@ def test_long_kernels_with_fences_compute_the_python_values(tmp_path: pathlib.Pa
     proc = cargo(["test", "--release", "-q"], root)
     assert re.search(r"test result: ok\. 8 passed", proc.stdout), proc.stdout
     cargo(["clippy", "--release", "--all-targets", "--", "-D", "warnings"], root)
+
+
+def _calling_chain(n: int) -> Function:
+    """A chain of ``n`` steps of 4 statements (``*``, ``+``, ``*``, ``+``), a ``sin`` call every
+    tenth step: calls 41 statements apart."""
+    x = SX.sym("x")
+    e = x
+    for k in range(n):
+        e = e * e + 1
+        e = (gg.sin(e) if k % 10 == 9 else e * 0.5) + x
+    return Function("calls", [x], [e])
+
+
+def _statement_runs(body: str) -> list[list[bool]]:
+    """Per run between fences, each statement's "calls ``sin``"."""
+    runs: list[list[bool]] = [[]]
+    for line in body.splitlines():
+        text = line.strip()
+        if text == SCHEDULING_FENCE:
+            runs.append([])
+        elif text.startswith("let "):
+            runs[-1].append(".sin()" in text)
+    return runs
+
+
+def test_the_study_places_fences_around_calls_by_its_call_rules() -> None:
+    """The study's layouts that treat math calls specially (``tests/benchmarks/fence.py``)
+    place fences as they say: counted from the last call, clear of the next calls, or none."""
+    source = generate_rust(_calling_chain(60)).source  # the printer puts no fence in it
+    assert ".sin()" in source
+    plain = _statement_runs(with_fences(source, 32))
+    assert [len(r) for r in plain[:-1]] == [32] * (len(plain) - 1)
+    # reset: a fence comes 32 statements after the last call or fence
+    reset = _statement_runs(with_fences(source, 32, "reset"))
+    assert len(reset) < len(plain)
+    for run in reset[:-1]:
+        last_call = max((i for i, c in enumerate(run) if c), default=-1)
+        assert len(run) - 1 - last_call == 32
+    # clear 8: no call among the 8 statements after a fence, and no run shorter than 32
+    clear = _statement_runs(with_fences(source, 32, "clear 8"))
+    assert clear != plain
+    for run in clear[1:]:
+        assert not any(run[:8])
+    for run in clear[:-1]:
+        assert len(run) >= 32
+    # a kernel named in no_fence (and its chunk functions) gets none
+    assert SCHEDULING_FENCE not in with_fences(source, 32, "ignored", ("calls",))
+    assert with_fences(source, 32, "ignored", ("call",)) == with_fences(source, 32)
+
+
+def test_no_fence_in_a_scalar_kernel_with_math_calls() -> None:
+    """A kernel with a single scalar output that calls libm gets no fence, however long; the
+    same statements with a second output, or a scalar kernel without calls, keep theirs."""
+    from gradgen.backends.rust import LIBM_CALLS, fenced
+
+    calls = _calling_chain(60)  # 240 statements, 6 sin calls, one scalar output
+    source = generate_rust(calls).source
+    assert ".sin()" in source and source.count("let ") >= 7 * FENCE_EVERY
+    assert SCHEDULING_FENCE not in source
+    assert not fenced(calls.kernel)
+    x = SX.sym("x")
+    two = Function("two", [x], [SXVector([calls(x), x * 2.0])])
+    assert fenced(two.kernel)
+    two_source = generate_rust(two).source
+    counts = _statements_between_fences(two_source[two_source.index("pub fn two") :])
+    assert counts[:-1] == [FENCE_EVERY] * (len(counts) - 1) and len(counts) >= 7
+    assert fenced(_chain(200).kernel)  # no call (test_a_fence_after_every_fence_every_statements)
+    assert Op.SIN in LIBM_CALLS and Op.EXP in LIBM_CALLS
+    assert not {Op.SQRT, Op.ABS, Op.MAX, Op.MUL} & LIBM_CALLS

@@ -9,10 +9,15 @@ primal and derivative kernels of different shapes) is generated once per layout 
 
 * ``fence K``: one function per 1000 statements (the allocator's default chunking) with
   ``core::sync::atomic::compiler_fence`` every ``K`` statements (the printer's layout is
-  ``K = backends.rust.FENCE_EVERY``, chosen from this study);
+  ``K = backends.rust.FENCE_EVERY``, chosen from this study, but see ``32, scalar none``);
 * ``no fence``: the same without fences;
 * ``chunks of K``: no fence, and the kernel split into ``#[inline(never)]`` functions of ``K``
   statements, values crossing a boundary going through the workspace (``max_chunk=K``).
+* ``32, calls reset`` / ``32, clear 8`` / ``32, scalar none``: fences every 32 statements placed
+  around the math calls (libm calls in the optimized build): the count restarts after a call;
+  no fence within 8 statements before a call; no fence at all in a kernel with a single scalar
+  output that makes a math call (see :class:`Layout`; the last is the printer's rule, so
+  ``fence 32`` is the printer's layout before it).
 
 The fences are inserted into (or removed from) the generated text here, so the study measures
 every layout whatever the printer's own choice is. Each layout's kernels form one crate; one
@@ -29,6 +34,7 @@ import json
 import math
 import pathlib
 import random
+import re
 import statistics
 import sys
 import time
@@ -49,15 +55,35 @@ from .report import fence_table
 from .run import TARGET, WORK, run_measured
 
 FENCE = "core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);"
-#: layout name -> (fence spacing or None, statements per generated function)
-VARIANTS: dict[str, tuple[int | None, int]] = {
-    "fence 16": (16, 1000),
-    "fence 32": (32, 1000),
-    "fence 64": (64, 1000),
-    "fence 128": (128, 1000),
-    "no fence": (None, 1000),
-    "chunks of 64": (None, 64),
-    "chunks of 256": (None, 256),
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One layout of the study: a fence every ``fence`` statements (``None``: no fence) in
+    functions of at most ``chunk`` statements; ``calls`` says how a math call (a libm call
+    in the optimized build) bears on the placement: ``"ignored"`` (the statements are
+    counted as any other), ``"reset"`` (the count restarts after a statement with a call),
+    ``"clear K"`` (no fence within K statements before a call), ``"scalar"`` (no fence at all
+    in a kernel with a single scalar output that makes a math call: the printer's rule,
+    ``backends.rust.fenced``)."""
+
+    fence: int | None
+    chunk: int = 1000
+    calls: str = "ignored"
+
+
+#: layout name -> layout
+VARIANTS: dict[str, Layout] = {
+    "fence 16": Layout(16),
+    "fence 32": Layout(32),
+    "fence 64": Layout(64),
+    "fence 128": Layout(128),
+    "no fence": Layout(None),
+    "chunks of 64": Layout(None, 64),
+    "chunks of 256": Layout(None, 256),
+    "32, calls reset": Layout(32, calls="reset"),
+    "32, clear 8": Layout(32, calls="clear 8"),
+    "32, scalar none": Layout(32, calls="scalar"),
 }
 #: the study's harness binary (apart from the main bench's ``bench_harness``)
 HARNESS = "fence_harness"
@@ -127,6 +153,7 @@ class _Math:
 
 #: kernel -> the Function the bench times for it (sparse results: their Function)
 _DERIVE: dict[str, Callable[[Any], Any]] = {
+    "f": lambda f: f,
     "grad": lambda f: f.gradient(0),
     "hvp": lambda f: f.hvp(0),
     "hess": lambda f: f.sparse_hessian(0, triangle="full").function,
@@ -209,27 +236,57 @@ STUDY: list[Callable[[], Problem]] = [
 QUICK = [0, 2, 6, 10, 12]
 
 
-def with_fences(source: str, every: int | None) -> str:
-    """``source`` with a fence before every ``every``-th statement of each function body (the
-    statements are the ``let`` lines at the body's indentation), or with none."""
-    out: list[str] = []
-    count = 0
-    for line in source.splitlines():
-        if line.strip() == FENCE:
+#: a statement that calls libm in the optimized build (``std`` method or ``no_std`` function)
+_CALL = re.compile(
+    r"\.(?:exp|exp_m1|ln|ln_1p|log2|log10|sin|cos|tan|sin_cos|asin|acos|atan|atan2|sinh|cosh|tanh"
+    r"|asinh|acosh|atanh|powf|cbrt|hypot)\(|libm::"
+)
+_FN = re.compile(r"(?:pub )?fn (\w+)")
+
+
+def with_fences(
+    source: str, every: int | None, calls: str = "ignored", no_fence: tuple[str, ...] = ()
+) -> str:
+    """``source`` with fences placed by the rule of a :class:`Layout` in each function body (the
+    statements are the ``let`` lines at the body's indentation; a deeper line continues the
+    statement above it), or with none; functions whose name starts with one of ``no_fence``
+    (a kernel and its chunk functions) get none."""
+    lines = [line for line in source.splitlines() if line.strip() != FENCE]
+    # per function: its statements as [first line, calls libm]
+    functions: list[tuple[str, list[list[Any]]]] = []
+    for i, line in enumerate(lines):
+        m = _FN.match(line)
+        if m:
+            functions.append((m.group(1), []))
+        elif functions and line.startswith("    let "):
+            functions[-1][1].append([i, bool(_CALL.search(line))])
+        elif functions and functions[-1][1] and line.startswith("        ") and _CALL.search(line):
+            functions[-1][1][-1][1] = True
+    before: set[int] = set()
+    clear = int(calls.split()[1]) if calls.startswith("clear") else 0
+    for name, stmts in functions:
+        if every is None or any(name == k or name.startswith(k + "_chunk") for k in no_fence):
             continue
-        if line.startswith(("fn ", "pub fn ")):
-            count = 0
-        elif line.startswith("    let "):
-            if every is not None and count and count % every == 0:
-                out.append("    " + FENCE)
+        count = 0
+        for j, (line_no, has_call) in enumerate(stmts):
+            if count >= every and not any(c for _, c in stmts[j : j + clear]):
+                before.add(line_no)
+                count = 0
             count += 1
+            if has_call and calls == "reset":
+                count = 0
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if i in before:
+            out.append("    " + FENCE)
         out.append(line)
     return "\n".join(out) + "\n"
 
 
-def _module(problems_: list[Problem], fence: int | None, max_chunk: int) -> tuple[str, list[int]]:
+def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     """The Rust module of every problem's kernel in one layout, and each kernel's workspace."""
     from gradgen import RustBackendConfig
+    from gradgen.backends.rust import fenced
     from gradgen.backends.rust_module import emit_module
     from gradgen.pipeline import compile_kernel
 
@@ -238,9 +295,12 @@ def _module(problems_: list[Problem], fence: int | None, max_chunk: int) -> tupl
     kernels = []
     for i, p in enumerate(problems_):
         others = [n for n in names if n != names[i]]
-        kernels.append(compile_kernel(p.function.kernel, cfg, names[i], others, max_chunk=max_chunk))
+        kernels.append(compile_kernel(p.function.kernel, cfg, names[i], others, max_chunk=layout.chunk))
     work = [k.allocation.workspace_size for k in kernels]
-    return with_fences(emit_module(kernels, cfg), fence), work
+    unfenced = layout.calls == "scalar"
+    scalar = tuple(names[i] for i, p in enumerate(problems_) if unfenced and not fenced(p.function.kernel))
+    calls = "ignored" if layout.calls == "scalar" else layout.calls
+    return with_fences(emit_module(kernels, cfg), layout.fence, calls, scalar), work
 
 
 def _write_if_changed(path: pathlib.Path, text: str) -> None:
@@ -267,11 +327,11 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     env["CARGO_TARGET_DIR"] = str(TARGET)
     crates: dict[str, str] = {}
     cases: list[Case] = []
-    for variant, (fence, chunk) in VARIANTS.items():
+    for variant, layout in VARIANTS.items():
         crate = _slug(variant)
         d = root / crate
         (d / "src").mkdir(parents=True, exist_ok=True)
-        source, work = _module(probs, fence, chunk)
+        source, work = _module(probs, layout)
         _write_if_changed(
             d / "Cargo.toml",
             f'[package]\nname = "{crate}"\nversion = "0.1.0"\nedition = "2021"\n\n'
