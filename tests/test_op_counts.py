@@ -14,12 +14,9 @@ opt-in level ``high`` (``OPT_IN_CEILING``) within 1.0x of both.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-import gradgen as gg
-from gradgen import RustBackendConfig
+from tests.bench_kernels import generated
 from tests.benchmarks import problems
 from tests.benchmarks.counting import count_ops
 
@@ -110,37 +107,8 @@ CASADI: dict[tuple[str, int, str], tuple[int, int]] = {
 }
 
 
-class _Ours:
-    g = gg
-    sin, exp, log = gg.sin, gg.exp, gg.log
-
-    @staticmethod
-    def vec(name: str, n: int) -> Any:
-        return gg.SXVector.sym(name, n)
-
-
-_FUNCTIONS: dict[tuple[str, int], gg.Function] = {}
-
-
 def _source(problem: str, n: int, kernel: str, level: str = "medium") -> str:
-    config = RustBackendConfig().with_function_name("k").with_simplification(level)
-    if problem in problems.STAGED:
-        return str(problems.pendulum_staged_ours(_Ours, n, kernel).generate_rust(config=config).source)
-    f = _FUNCTIONS.get((problem, n))
-    if f is None:
-        inputs, expr = problems.PROBLEMS[problem](_Ours, n)
-        names = [f"in{k}" for k in range(len(inputs))]
-        f = gg.Function("bench", inputs, [expr], input_names=names, output_names=["y"])
-        _FUNCTIONS[(problem, n)] = f
-    g = {
-        "f": lambda: f,
-        "grad": lambda: f.gradient(0),
-        "hess": lambda: f.sparse_hessian(0, triangle="full").function,
-        "hess_dense": lambda: f.hessian(0),
-        "hvp": lambda: f.hvp(0),
-        "jac": lambda: f.sparse_jacobian(0).function,
-    }[kernel]()
-    return str(g.generate_rust(config=config).source)
+    return str(generated(problem, n, kernel, level).source)
 
 
 @pytest.mark.parametrize(("problem", "n", "kernel"), sorted(CEILING), ids=lambda v: str(v))

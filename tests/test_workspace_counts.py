@@ -18,12 +18,9 @@ workspace. ``ABOVE_CASADI_DEFAULT`` lists the rows allowed above ``cse=False`` (
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-import gradgen as gg
-from gradgen import RustBackendConfig
+from tests.bench_kernels import generated
 from tests.benchmarks import problems
 
 #: (problem, size, kernel) -> workspace length (f64 slots) of our generated kernel
@@ -93,44 +90,9 @@ CASADI: dict[tuple[str, int, str], tuple[int, int]] = {
 ABOVE_CASADI_DEFAULT: set[tuple[str, int, str]] = set()
 
 
-class _Ours:
-    g = gg
-    sin, exp, log = gg.sin, gg.exp, gg.log
-
-    @staticmethod
-    def vec(name: str, n: int) -> Any:
-        return gg.SXVector.sym(name, n)
-
-
-_FUNCTIONS: dict[tuple[str, int], gg.Function] = {}
-
-
-def _workspace(problem: str, n: int, kernel: str) -> int:
-    config = RustBackendConfig().with_function_name("k").with_simplification("medium")
-    if problem in problems.STAGED:
-        return int(
-            problems.pendulum_staged_ours(_Ours, n, kernel).generate_rust(config=config).workspace_size
-        )
-    f = _FUNCTIONS.get((problem, n))
-    if f is None:
-        inputs, expr = problems.PROBLEMS[problem](_Ours, n)
-        names = [f"in{k}" for k in range(len(inputs))]
-        out = gg.SXVector(expr) if isinstance(expr, list) else expr
-        f = gg.Function("bench", inputs, [out], input_names=names, output_names=["y"])
-        _FUNCTIONS[(problem, n)] = f
-    g = {
-        "f": lambda: f,
-        "grad": lambda: f.gradient(0),
-        "hess": lambda: f.sparse_hessian(0, triangle="full").function,
-        "hvp": lambda: f.hvp(0),
-        "jac": lambda: f.sparse_jacobian(0).function,
-    }[kernel]()
-    return int(g.generate_rust(config=config).workspace_size)
-
-
 @pytest.mark.parametrize(("problem", "n", "kernel"), sorted(CEILING), ids=lambda v: str(v))
 def test_kernel_workspace_never_grows(problem: str, n: int, kernel: str) -> None:
-    work = _workspace(problem, n, kernel)
+    work = int(generated(problem, n, kernel).workspace_size)
     ceiling = CEILING[(problem, n, kernel)]
     assert work <= ceiling, f"{problem}({n}) {kernel}: workspace {work}, the ceiling is {ceiling}"
     peer = CASADI.get((problems.base_problem(problem), n, kernel))
