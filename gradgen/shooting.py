@@ -522,7 +522,9 @@ class SingleShootingProblem:
             # free to re-read in the reversed loop: the control, its direction, the parameters
             # (inputs of the whole kernel), and the state when x_traj stores it anyway
             free = [b_u, b_p] + ([b_du] if hvp else []) + ([b_x] if states else [])
-            split = split_tape(joint_k, late, free) if self.stage_tape else None
+            # the parameters are the same at every stage: what they alone give is hoisted out of
+            # the loops (``ir.hoist``), never taped
+            split = split_tape(joint_k, late, free, [b_p]) if self.stage_tape else None
             if split is not None and not split.tape_size:
                 split = None
 
