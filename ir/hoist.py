@@ -8,8 +8,9 @@ such loop's callee into
 
 * a *prologue*, ``<callee>_prologue``: the invariant inputs -> one output ``hoisted``, called
   once before the loop and writing a temporary of the caller (a small workspace block), and
-* the *body*: the callee's inputs plus ``hoisted`` (bound to that temporary with stride ``0``)
-  -> the callee's outputs, reading the hoisted values instead of computing them.
+* the *body*: the callee's inputs (less an invariant one it no longer reads) plus ``hoisted``
+  (bound to that temporary with stride ``0``) -> the callee's outputs, reading the hoisted
+  values instead of computing them.
 
 Which values are hoisted (:func:`hoisted_values`): an invariant value that a non-invariant
 instruction or an output reads (the frontier) and that is worth a workspace slot, meaning its
@@ -86,11 +87,15 @@ def hoisted_values(kernel: Kernel, ports: Sequence[int]) -> list[int]:
 @attrs.frozen(eq=False)
 class HoistSplit:
     """A loop's callee split in two: ``prologue`` (the callee's inputs ``ports``, in order ->
-    ``hoisted``) and ``body`` (the callee's inputs, then ``hoisted`` -> the callee's outputs)."""
+    ``hoisted``) and ``body`` (the callee's inputs ``kept``, then ``hoisted`` -> the callee's
+    outputs)."""
 
     prologue: Kernel
     body: Kernel
     ports: tuple[int, ...]
+    #: the callee inputs the body still reads (every input not invariant, and the invariant
+    #: ones a value left in the body reads), in order; ``hoisted`` comes after them
+    kept: tuple[int, ...]
 
 
 def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
@@ -98,8 +103,8 @@ def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
     are none (or ``kernel`` is staged)."""
     if kernel.steps:
         return None
-    ports = tuple(sorted(set(ports)))
-    values = hoisted_values(kernel, ports)
+    invariant = tuple(sorted(set(ports)))
+    values = hoisted_values(kernel, invariant)
     if not values:
         return None
     ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
@@ -135,27 +140,41 @@ def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
         (out,),
         [[new[v] for v in values]],
     )
-    # the body: every instruction, the hoisted values read from the appended input
-    bb = KernelBuilder()
+    # the body: the instructions the outputs still need, the hoisted values read from the
+    # appended input; an invariant input none of them reads is dropped
     slot = {v: k for k, v in enumerate(values)}
-    extra = len(kernel.inputs)
+    live = bytearray(len(ops))
+    for res in kernel.results:
+        for v in res:
+            live[v] = 1
+    for i in range(len(ops) - 1, -1, -1):
+        if live[i] and i not in slot:
+            for a in args[i]:
+                live[a] = 1
+    fixed = set(invariant)
+    read = {attrs_[i][0] for i, op in enumerate(ops) if live[i] and op is Op.INPUT}
+    kept = tuple(p for p in range(len(kernel.inputs)) if p not in fixed or p in read)
+    place = {p: k for k, p in enumerate(kept)}
+    bb = KernelBuilder()
     for i, op in enumerate(ops):
+        if not live[i]:
+            continue
         k = slot.get(i)
         if k is not None:
-            new[i] = bb.input(extra, k)
+            new[i] = bb.input(len(kept), k)
         elif op is Op.CONST:
             new[i] = bb.const(attrs_[i])
         elif op is Op.INPUT:
-            new[i] = bb.input(*attrs_[i])
+            new[i] = bb.input(place[attrs_[i][0]], attrs_[i][1])
         else:
             new[i] = bb.emit(op, [new[a] for a in args[i]], attrs_[i])
     body = bb.finish(
         kernel.name,
-        (*kernel.inputs, out),
+        (*(kernel.inputs[p] for p in kept), out),
         kernel.outputs,
         [[new[v] for v in res] for res in kernel.results],
     )
-    return HoistSplit(prologue, body, ports)
+    return HoistSplit(prologue, body, ports, kept)
 
 
 def invariant_ports(call: Call) -> list[int]:
@@ -184,7 +203,10 @@ def hoist_loops(kernel: Kernel) -> Kernel:
         temps.append(split.prologue.outputs[0].size)
         refs = tuple(call.inputs[p] for p in split.ports)
         steps.append(Call(split.prologue, 1, refs, (block,)))
-        steps.append(attrs.evolve(call, callee=split.body, inputs=(*call.inputs, block)))
+        place = {p: k for k, p in enumerate(split.kept)}
+        carries = tuple(attrs.evolve(c, input=place[c.input]) for c in call.carries)
+        inputs = (*(call.inputs[p] for p in split.kept), block)
+        steps.append(attrs.evolve(call, callee=split.body, inputs=inputs, carries=carries))
     if not changed:
         return kernel
     return attrs.evolve(kernel, steps=tuple(steps), temps=tuple(temps))
