@@ -1,0 +1,357 @@
+"""``ir.hoist``: values of the loop-invariant inputs (the parameters of a horizon, a shared
+parameter block) computed once, in a prologue before the loop, instead of once per stage; and
+never on the tape of an adjoint sweep."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import random
+
+import pytest
+
+import gradgen as gg
+from gradgen.config import RustBackendConfig
+from gradgen.dump import main as dump_main
+from gradgen.ir.hoist import (
+    HOISTED,
+    INVARIANT,
+    hoist_loops,
+    hoisted_values,
+    invariant_ports,
+    invariant_values,
+    split_invariant,
+)
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.ops import EXPENSIVE, Op
+from gradgen.ir.printer import format_module
+from gradgen.ir.staged import Call, Ref, module_of, unrolled
+from gradgen.ir.tape import split_tape
+from gradgen.ir.verify import verify
+from gradgen.staged import StagedFunction
+from tests.staged_crates import build_and_compare, central_columns
+
+SX, SXVector, Function = gg.SX, gg.SXVector, gg.Function
+
+
+# ---- the rule ---------------------------------------------------------------------------------
+def _stage() -> tuple[Kernel, dict[str, int]]:
+    """``(x[1], p[3]) -> (y[1], z[1])`` with parameter-only values of every kind: ``-p0`` and
+    ``p0 p1`` (one cheap op each), ``sin(p2)`` (expensive), ``(p0 + p1) p2`` (a chain of two
+    cheap ops), ``exp(p1)`` (an output of its own) and ``p0 + 1`` read only by the chain's
+    neighbour ``sqrt(p0 + 1)``."""
+    b = KernelBuilder()
+    x = b.input(0, 0)
+    p0, p1, p2 = (b.input(1, j) for j in range(3))
+    v = {
+        "neg": b.neg(p0),
+        "prod": b.mul(p0, p1),
+        "sin": b.emit(Op.SIN, [p2]),
+        "chain": b.mul(b.add(p0, p1), p2),
+        "exp": b.emit(Op.EXP, [p1]),
+        "root": b.emit(Op.SQRT, [b.add(p0, b.const(1.0))]),
+    }
+    y = b.sum([b.mul(x, v[k]) for k in ("neg", "prod", "sin", "chain", "root")])
+    k = b.finish("stage", (Port("x", 1), Port("p", 3)), (Port("y", 1), Port("z", 1)), [[y], [v["exp"]]])
+    # every instruction is live, so the builder's ids are the kernel's
+    assert len(k.ops) == len(b.ops) and k.ops[v["sin"]] is Op.SIN and k.ops[v["chain"]] is Op.MUL
+    return k, v
+
+
+def test_only_values_worth_a_slot_are_hoisted() -> None:
+    """Hoisted: an expensive op or a chain of two ops or more; recomputed per stage: a single
+    cheap op of inputs (``-p0``, ``p0 p1``: a workspace slot costs a load, about what they cost)."""
+    k, ids = _stage()
+    got = hoisted_values(k, [1])
+    assert got == sorted(ids[n] for n in ("sin", "chain", "exp", "root"))
+    assert not {ids["neg"], ids["prod"]} & set(got)
+    # nothing is invariant when the parameters change per stage
+    assert hoisted_values(k, []) == [] and hoisted_values(k, [0]) == []
+
+
+def test_the_prologue_and_the_body_compute_the_stage() -> None:
+    k, _ = _stage()
+    split = split_invariant(k, [1])
+    assert split is not None and split.ports == (1,)
+    pro, body = split.prologue, split.body
+    assert pro.name == "stage_prologue" and [p.name for p in pro.inputs] == ["p"]
+    assert [(p.name, p.size) for p in pro.outputs] == [(HOISTED, 4)]
+    assert [p.name for p in body.inputs] == ["x", "p", HOISTED] and body.outputs == k.outputs
+    # the body computes no expensive op and keeps the two single cheap ones
+    assert not EXPENSIVE & set(body.ops) and {Op.NEG, Op.MUL} <= set(body.ops)
+    rng = random.Random(5)
+    for _ in range(20):
+        x, p = [rng.uniform(-2, 2)], [rng.uniform(0, 2) for _ in range(3)]
+        hoisted = run(pro, [p])[0]
+        got = run(body, [x, p, hoisted])
+        assert got == run(k, [x, p])
+        y = x[0] * (-p[0] + p[0] * p[1] + math.sin(p[2]) + (p[0] + p[1]) * p[2] + math.sqrt(p[0] + 1))
+        assert got[0][0] == pytest.approx(y, rel=1e-14) and got[1] == [math.exp(p[1])]
+
+
+def test_a_taken_port_name_is_not_reused() -> None:
+    b = KernelBuilder()
+    x, p = b.input(0, 0), b.input(1, 0)
+    k = b.finish("s", (Port("x", 1), Port(HOISTED, 1)), (Port("y", 1),), [[b.mul(x, b.emit(Op.EXP, [p]))]])
+    split = split_invariant(k, [1])
+    assert split is not None and split.body.inputs[-1].name == f"_{HOISTED}"
+
+
+def _loop(count: int, stride: int) -> Kernel:
+    k, _ = _stage()
+    call = Call(
+        k, count, (Ref("in", 0, 0, 1), Ref("in", 1, 0, stride)), (Ref("out", 0, 0, 1), Ref("out", 1, 0, 1))
+    )
+    ports = (Port("x_seq", count), Port("p", 3 if not stride else 3 * count))
+    outs = (Port("y_seq", count), Port("z_seq", count))
+    return Kernel("loop", ports, outs, [], [], [], [[], []], steps=(call,))
+
+
+def test_a_loop_gets_a_prologue_call_and_keeps_its_values() -> None:
+    staged = _loop(5, 0)
+    hoisted = hoist_loops(staged)
+    verify(hoisted, "test")
+    pro, body = hoisted.steps
+    assert pro.count == 1 and pro.inputs == (Ref("in", 1),) and pro.outputs == (Ref("tmp", 0),)
+    assert hoisted.temps == (4,) and body.count == 5 and body.inputs[-1] == Ref("tmp", 0)
+    assert invariant_ports(body) == [1, 2]
+    # hoisting again changes nothing: the body's invariant values are single cheap ops
+    assert hoist_loops(hoisted) is hoisted
+    rng = random.Random(2)
+    xs, p = [rng.uniform(-1, 1) for _ in range(5)], [0.3, 0.7, 1.1]
+    assert run(hoisted, [xs, p]) == run(staged, [xs, p]) == run(unrolled(hoisted), [xs, p])
+    # per stage the loop body evaluates no expensive op; the prologue does, once
+    assert not EXPENSIVE & set(body.callee.ops)
+    assert [op for op in pro.callee.ops if op in EXPENSIVE] == [Op.SIN, Op.EXP, Op.SQRT]
+
+
+@pytest.mark.parametrize(("count", "stride"), [(1, 0), (5, 3)])
+def test_no_prologue_without_a_loop_or_without_an_invariant_input(count: int, stride: int) -> None:
+    """One call (``count == 1``) runs its values once anyway; per-stage parameter blocks
+    (stride 3) are not invariant; a map or a fold has no invariant input."""
+    staged = _loop(count, stride)
+    assert hoist_loops(staged) is staged
+    a, v = SX.sym("a"), SXVector.sym("v", 2)
+    fold = gg.reduce_function(Function("f", [a, v], [a * gg.cos(v[0]) + gg.exp(v[1])], ["a", "v"], ["o"]), 4)
+    assert len(fold.kernel.steps) == 1 and len(fold.gradient(1).kernel.steps) == 3
+    assert all(not s.callee.name.endswith("_prologue") for s in fold.gradient(1).kernel.steps)
+
+
+# ---- single shooting: a model with expensive parameter-only values --------------------------------
+def _rocket(p_direct: bool = False) -> gg.SingleShootingProblem:
+    """A damped oscillator ``x = (position, speed)`` whose coefficients are expensive functions of
+    the parameters ``p = (k, c, m, b)``: stiffness ``exp(k)``, damping ``sqrt(c)``, input gain
+    ``cos(b) / m``. With ``p_direct``, the same model with those coefficients given directly as
+    the parameters (what a perfect hoisting reduces the stage to)."""
+    x, u, p = SXVector.sym("x", 2), SXVector.sym("u", 1), SXVector.sym("p", 4)
+    if p_direct:
+        stiff, damp, gain = p[0], p[1], p[2]
+    else:
+        stiff, damp, gain = gg.exp(p[0]), gg.sqrt(p[1]), gg.cos(p[3]) / p[2]
+    dt = 0.05
+    acc = -stiff * gg.sin(x[0]) - damp * x[1] + gain * gg.tanh(u[0])
+    f = Function("osc", [x, u, p], [[x[0] + dt * x[1], x[1] + dt * acc]], ["x", "u", "p"], ["x_next"])
+    ell = Function("ell", [x, u, p], [x[0] ** 2 + 0.1 * x[1] ** 2 + 0.01 * u[0] ** 2], ["x", "u", "p"], ["l"])
+    vf = Function("vf", [x, p], [10.0 * (x[0] ** 2 + x[1] ** 2)], ["x", "p"], ["v"])
+    return gg.SingleShootingProblem("osc").with_horizon(8).with_dynamics(f).with_costs(ell, vf)
+
+
+def _tape(fn: StagedFunction) -> int:
+    sizes = [p.size for s in fn.kernel.steps for p in s.callee.outputs if p.name == "tape"]
+    assert len(sizes) == 1
+    return sizes[0]
+
+
+def _work(problem: gg.SingleShootingProblem, kind: str, n: int) -> int:
+    p = problem.with_horizon(n)
+    fn = p.gradient() if kind == "gradient" else p.hvp()
+    return fn.generate_rust().workspace_size
+
+
+@pytest.mark.parametrize("kind", ["gradient", "hvp"])
+def test_the_tape_has_no_per_stage_term_for_parameter_only_values(kind: str) -> None:
+    """The tape of the model with ``exp(k)``, ``sqrt(c)``, ``cos(b) / m`` is the tape of the
+    same model given those three coefficients as parameters: the expensive parameter-only values
+    cost nothing per stage (each was a tape slot per stage, 3 in all, before hoisting)."""
+    model, direct = _rocket(), _rocket(p_direct=True)
+    fn = model.gradient() if kind == "gradient" else model.hvp()
+    ref = direct.gradient() if kind == "gradient" else direct.hvp()
+    # the gradient: sin(x0), tanh(u) and two products; the HVP: 7 values
+    per_stage = {"gradient": 4, "hvp": 7}[kind]
+    assert _tape(fn) == _tape(ref) == per_stage
+    # the workspace grows by the tape per stage, as for the model without those values
+    for problem in (model, direct):
+        assert _work(problem, kind, 21) - _work(problem, kind, 20) == per_stage
+    back = fn.kernel.steps[-1]
+    assert back.reverse and back.callee.inputs[-1].name == HOISTED
+    # the cut without the invariant inputs (before hoisting) tapes the three values per stage
+    if kind == "gradient":
+        joint = model._adjoint(model.dynamics, model.stage_cost)  # type: ignore[arg-type]
+        assert [p.name for p in joint.kernel.inputs] == ["x", "u", "p", "lam"]
+        assert split_tape(joint.kernel, [3], [1, 2]).tape_size == per_stage + 3
+        assert split_tape(joint.kernel, [3], [1, 2], [2]).tape_size == per_stage
+    # every expensive op of a parameter alone runs in a prologue, never in a loop
+    loops = [s for s in fn.kernel.steps if s.count > 1]
+    prologues = [s for s in fn.kernel.steps if s.callee.name.endswith("_prologue")]
+    assert len(prologues) == len(loops) == 2 and all(s.count == 1 for s in prologues)
+    for call in loops:
+        k = call.callee
+        inv = invariant_values(k, invariant_ports(call))
+        assert not [op for op, i in zip(k.ops, inv, strict=True) if op in EXPENSIVE and i == INVARIANT]
+        assert Op.EXP not in k.ops and Op.SQRT not in k.ops
+
+
+@pytest.mark.parametrize("kind", ["primal", "gradient", "hvp"])
+def test_values_equal_the_unrolled_function_and_central_differences(kind: str) -> None:
+    problem = _rocket()
+    n = problem.horizon
+    assert n is not None
+    rng = random.Random(11)
+    x0, p = [0.4, -0.2], [0.3, 0.5, 1.5, 0.2]
+    us = [rng.uniform(-1, 1) for _ in range(n)]
+    v = [rng.uniform(-1, 1) for _ in range(n)]
+    ref = problem.to_function()
+    if kind == "primal":
+        got = problem.primal()(x0, us, p)
+        assert got == pytest.approx(ref(x0, us, p), rel=1e-14)
+        return
+    if kind == "gradient":
+        fn = problem.gradient()
+        got = fn(x0, us, p)
+        assert got == pytest.approx(ref.gradient(1)(x0, us, p), rel=1e-12, abs=1e-15)
+        cols = central_columns(lambda *a: problem.primal()(*a), [x0, us, p], 1)
+        assert got == pytest.approx([c[0] for c in cols], rel=1e-6, abs=1e-8)
+        return
+    fn = problem.hvp()
+    got = fn(x0, us, p, v)
+    assert got == pytest.approx(ref.hvp(1)(x0, us, p, v), rel=1e-12, abs=1e-15)
+    grad = problem.gradient()
+    h = 1e-5
+    plus = grad(x0, [a + h * b for a, b in zip(us, v, strict=True)], p)
+    minus = grad(x0, [a - h * b for a, b in zip(us, v, strict=True)], p)
+    assert got == pytest.approx(
+        [(a - b) / (2 * h) for a, b in zip(plus, minus, strict=True)], rel=1e-6, abs=1e-8
+    )
+
+
+def test_the_generated_code_does_not_grow_with_the_horizon() -> None:
+    for kind in ("gradient", "hvp"):
+        lines = []
+        for n in (5, 500):
+            p = _rocket().with_horizon(n)
+            fn = p.gradient() if kind == "gradient" else p.hvp()
+            src = fn.generate_rust().source
+            assert "_prologue(" in src
+            lines.append(len(src.splitlines()))
+        assert abs(lines[1] - lines[0]) <= 2, (kind, lines)
+
+
+# ---- compositions: one parameter block shared by every stage ------------------------------------
+def _rotor() -> Function:
+    x, q = SXVector.sym("x", 2), SXVector.sym("q", 2)
+    return Function(
+        "rotor",
+        [x, q],
+        [
+            [
+                x[0] * gg.cos(q[0]) - x[1] * gg.sin(q[0]) + q[1],
+                gg.tanh(x[0] * gg.sin(q[0]) + x[1] * gg.cos(q[0])),
+            ]
+        ],
+        ["x", "q"],
+        ["x_next"],
+    )
+
+
+def _shared(k: int = 6) -> gg.ComposedFunction:
+    q = SXVector.sym("q", 2)
+    return gg.ComposedFunction("spin", SXVector.sym("x0", 2)).repeat(_rotor(), params=[q] * k).finish()
+
+
+def test_a_shared_parameter_block_is_hoisted_in_the_composition_and_its_derivatives() -> None:
+    comp = _shared()
+    x0, q = [0.3, -0.4], [0.7, 0.1]
+    for fn, args in (
+        (comp.primal, [x0, q]),
+        (comp.jacobian(), [x0, q]),
+        (comp.vjp(), [x0, q, [1.0, -2.0]]),
+    ):
+        loops = [s for s in fn.kernel.steps if s.count > 1]
+        assert loops and all(not {Op.SIN, Op.COS} & set(s.callee.ops) for s in loops)
+        assert fn(*args) == pytest.approx(fn.to_function()(*args), rel=1e-14, abs=1e-15)
+    jac = comp.jacobian()(x0, q)
+    cols = central_columns(lambda *a: comp(*a), [x0, q], 0)
+    assert jac == pytest.approx([cols[j][i] for i in range(2) for j in range(2)], rel=1e-6, abs=1e-8)
+
+
+# ---- the crate -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("scalar", "mode"), [("f64", "std"), ("f64", "no_std"), ("f32", "std"), ("f32", "no_std")]
+)
+def test_compiled_kernels_with_prologues_equal_python(
+    scalar: str, mode: str, tmp_path: pathlib.Path, cargo_available: None
+) -> None:
+    problem, comp = _rocket(), _shared()
+    n = problem.horizon
+    assert n is not None
+    rng = random.Random(4)
+    us = [rng.uniform(-1, 1) for _ in range(n)]
+    v = [rng.uniform(-1, 1) for _ in range(n)]
+    shooting = [[0.4, -0.2], us, [0.3, 0.5, 1.5, 0.2]]
+    cases = [
+        ("osc_f", problem.primal(), shooting),
+        ("osc_grad", problem.gradient(), shooting),
+        ("osc_hvp", problem.hvp(), [*shooting, v]),
+        ("spin_f", comp.primal, [[0.3, -0.4], [0.7, 0.1]]),
+        ("spin_jf", comp.jacobian(), [[0.3, -0.4], [0.7, 0.1]]),
+    ]
+
+    def check(source: str, kernels: list[Kernel]) -> None:
+        # the stage helpers of the loops and their prologues, each once in the module
+        assert source.count("fn osc_grad_osc_adjoint_prologue(") == 1
+        assert source.count("osc_grad_osc_adjoint_prologue(") == 2  # defined, called once
+        names = {k.name for root in kernels for k in module_of([root])}
+        assert {n for n in names if n.endswith("_prologue")} >= {"osc_adjoint_prologue", "rotor_prologue"}
+
+    config = RustBackendConfig().with_scalar_type(scalar).with_backend_mode(mode).with_crate_name("hoisted")
+    rust, python = build_and_compare(tmp_path, "hoisted", cases, config, check=check)
+    tol = 1e-12 if scalar == "f64" else 2e-4
+    for label, want in python.items():
+        assert rust[label] == pytest.approx(want, rel=tol, abs=tol), label
+
+
+# ---- the IR, the interpreter and the dump tool ----------------------------------------------------
+def test_ir_snapshot_of_a_gradient_with_prologues(ir_snapshot) -> None:
+    fn = _rocket().with_horizon(3).gradient()
+    text = format_module([fn.kernel])
+    assert "call osc_adjoint_prologue(in2[0;4]) -> (t" in text
+    assert f"{HOISTED}[" in text
+    assert text == ir_snapshot
+
+
+def test_the_dump_tool_prints_the_prologue(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "target.py"
+    target.write_text(
+        "import gradgen as gg\n"
+        "q, x = gg.SXVector.sym('q', 2), gg.SXVector.sym('x', 2)\n"
+        "y = [x[0] * gg.cos(q[0]) + q[1], x[1] * gg.exp(q[1])]\n"
+        "g = gg.Function('g', [x, q], [y], ['x', 'q'], ['y'])\n"
+        "comp = gg.ComposedFunction('c', gg.SXVector.sym('x0', 2)).repeat(g, params=[q] * 4).finish()\n"
+    )
+    assert dump_main([f"{target}:comp"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("kernel g_prologue(q[2]) -> (hoisted[2])") < out.index("kernel c(")
+    assert "  s0 = call g_prologue(in1[0;2]) -> (t3[0;2])\n" in out
+    assert "  s1 = loop k in 4: call g(carry, in1[0;2], t3[0;2]) -> (carry)\n" in out
+
+
+def test_staged_function_lowers_through_hoisting_once() -> None:
+    """``StagedFunction`` applies ``hoist_loops`` to the kernel it is given, so a kernel built
+    by hand gets its prologue too, and an already hoisted one is taken as it is."""
+    staged = StagedFunction(_loop(4, 0), Function("id", [SX.sym("a")], [SX.sym("a")]), 4)
+    assert [s.callee.name for s in staged.kernel.steps] == ["stage_prologue", "stage"]
+    again = StagedFunction(staged.kernel, staged.stage, 4)
+    assert again.kernel is staged.kernel
