@@ -28,7 +28,7 @@ Which forward values are taped:
   forward half. That is a minimum vertex cut (:func:`_recomputed`); among the minimum cuts,
   the one recomputing the fewest values. Division stays expensive here: treating it as cheap
   shortens the bicycle MPC's tape from 7 to 6 values per stage but made its gradient and HVP
-  1.1-1.3x slower (round-robin medians, N = 50).
+  1.1-1.35x slower (round-robin medians, N = 50).
 
 With ``invariant_inputs`` (inputs the same at every stage of the loop, such as the
 parameters), a value of those inputs alone is never taped: the reverse half recomputes it and
