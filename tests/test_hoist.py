@@ -30,7 +30,9 @@ from gradgen.ir.staged import Call, Ref, module_of, unrolled
 from gradgen.ir.tape import split_tape
 from gradgen.ir.verify import verify
 from gradgen.staged import StagedFunction
+from tests.random_programs import RandomDraw, general_program, input_point
 from tests.staged_crates import build_and_compare, central_columns
+from tests.test_tape import STAGE_OPS, _same, _scalar_ports
 
 SX, SXVector, Function = gg.SX, gg.SXVector, gg.Function
 
@@ -355,3 +357,51 @@ def test_staged_function_lowers_through_hoisting_once() -> None:
     assert [s.callee.name for s in staged.kernel.steps] == ["stage_prologue", "stage"]
     again = StagedFunction(staged.kernel, staged.stage, 4)
     assert again.kernel is staged.kernel
+
+
+# ---- the tape cut with invariant inputs, on random stage kernels --------------------------------
+@pytest.mark.parametrize("seed", range(24))
+def test_random_stage_kernels_with_invariant_inputs_never_tape_their_values(seed: int) -> None:
+    """Random VJPs (or JVPs) split with random free inputs, some of them invariant: the halves
+    still compute the kernel, the reverse half reads no tape value computed from the invariant
+    inputs alone, and the tape is never longer than without the invariant inputs."""
+    d = RandomDraw(9_300_000 + seed)
+    program = general_program(d, smooth=True, max_nodes=40, ops=STAGE_OPS, every_output=seed % 2 == 0)
+    fn = program.function(f"r{seed}")
+    base = fn.vjp(wrt_index=0) if seed % 3 else fn.jvp(wrt_index=0)
+    k = _scalar_ports(base.kernel)
+    rng = random.Random(seed)
+    late = list(range(program.n_inputs, len(k.inputs)))
+    free = [p for p in range(program.n_inputs) if rng.random() < 0.6]
+    fixed = [p for p in free if rng.random() < 0.5]
+    cut, plain = split_tape(k, late, free, fixed), split_tape(k, late, free)
+    assert cut.tape_size <= plain.tape_size
+    # no tape entry is a value of the invariant inputs alone
+    early = [p for p in range(len(k.inputs)) if p not in late]
+    inv = invariant_values(cut.forward, [early.index(p) for p in fixed])
+    assert not any(inv[v] == INVARIANT for v in cut.forward.results[0][: cut.tape_size])
+    for _ in range(3):
+        point = input_point(d, program, special=False)
+        values = [[v] for v in point] + [[rng.uniform(-2, 2)] for _ in late]
+        tape = run(cut.forward, [values[p] for p in early])[0]
+        args = [values[p] for p in cut.kept] + ([tape] if cut.tape_size else []) + [values[p] for p in late]
+        assert _same(run(cut.reverse, args), run(k, values))
+
+
+def test_a_runtime_penalty_weight_and_the_parameters_are_hoisted_together() -> None:
+    """With ``c`` a runtime input, the loops read the parameters and ``c`` packed in one
+    temporary (stride 0): still invariant, still hoisted, values unchanged."""
+    x, u, p = SXVector.sym("x", 2), SXVector.sym("u", 1), SXVector.sym("p", 4)
+    q = Function("q", [x, u, p], [[gg.exp(p[0]) * u[0] - 0.5]], ["x", "u", "p"], ["r"])
+    qn = Function("qn", [x, p], [[x[0] * gg.sqrt(p[1])]], ["x", "p"], ["r_N"])
+    problem = _rocket().with_penalties(q, qn, SX.sym("rho"))
+    n = problem.horizon
+    assert n is not None
+    rng = random.Random(8)
+    us, v = [rng.uniform(-1, 1) for _ in range(n)], [rng.uniform(-1, 1) for _ in range(n)]
+    args = ([0.4, -0.2], us, [0.3, 0.5, 1.5, 0.2], 3.0)
+    ref = problem.to_function()
+    for fn, want in ((problem.gradient(), ref.gradient(1)), (problem.hvp(), ref.hvp(1))):
+        assert any(s.callee.name.endswith("_prologue") for s in fn.kernel.steps)
+        extra = (v,) if len(fn.input_sizes) == 5 else ()
+        assert fn(*args, *extra) == pytest.approx(want(*args, *extra), rel=1e-12, abs=1e-14)
