@@ -405,3 +405,34 @@ def test_a_runtime_penalty_weight_and_the_parameters_are_hoisted_together() -> N
         assert any(s.callee.name.endswith("_prologue") for s in fn.kernel.steps)
         extra = (v,) if len(fn.input_sizes) == 5 else ()
         assert fn(*args, *extra) == pytest.approx(want(*args, *extra), rel=1e-12, abs=1e-14)
+
+
+def test_the_hvp_of_a_composition_hoists_its_forward_and_reversed_loops() -> None:
+    """The tangent of the staged gradient (forward over adjoint) of a scalar composition over
+    one shared block: both loops get a prologue, and the values are the unrolled HVP's."""
+    s, q = SX.sym("s"), SXVector.sym("q", 2)
+    g = Function("g", [s, q], [s * gg.cos(q[0]) + gg.sin(s) * gg.exp(q[1])], ["s", "q"], ["s_next"])
+    comp = gg.ComposedFunction("c", SX.sym("s0")).repeat(g, params=[q] * 5).finish()
+    hvp = comp.hvp()
+    names = [(st.count, st.callee.name) for st in hvp.kernel.steps]
+    assert names == [
+        (1, "g_rollout_tangent_prologue"),
+        (5, "g_rollout_tangent"),
+        (1, "c_seed_tangent"),
+        (1, "g_adjoint_tangent_prologue"),
+        (5, "g_adjoint_tangent"),
+    ]
+    for st in hvp.kernel.steps:
+        if st.count > 1:  # cos(q0), exp(q1) run in the prologues; cos(s) of the state stays
+            k = st.callee
+            inv = invariant_values(k, invariant_ports(st))
+            assert Op.EXP not in k.ops
+            assert not [op for op, i in zip(k.ops, inv, strict=True) if op in EXPENSIVE and i == INVARIANT]
+    for point in ((0.3, [0.7, 0.1], 0.9), (-1.2, [2.0, -0.5], -0.4)):
+        x0, qv, v = point
+        want = comp.to_function().hvp(0)(x0, qv, v)
+        assert hvp(x0, qv, v) == pytest.approx(want, rel=1e-13, abs=1e-15)
+        h = 1e-5
+        grad = comp.gradient()
+        fd = (grad(x0 + h * v, qv) - grad(x0 - h * v, qv)) / (2 * h)
+        assert hvp(x0, qv, v) == pytest.approx(fd, rel=1e-6, abs=1e-8)
