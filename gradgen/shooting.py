@@ -20,7 +20,9 @@ Every kernel of a problem is one staged kernel (:mod:`ir.staged`) assembled by o
    from the forward stage alone, the smallest set from which the rest is cheap to recompute
    (with the control and the parameters, free to read again) is the stage's tape, written by
    the forward loop (which shares them with its own stage by hash-consing) and read here, so
-   no expensive op of a stage is computed twice.
+   no expensive op of a stage is computed twice. A value of the parameters alone is never
+   taped: each loop computes it once, in a prologue before the loop (:mod:`ir.hoist`, applied
+   to every staged kernel when it becomes a :class:`~gradgen.staged.StagedFunction`).
 
 :meth:`~SingleShootingProblem.primal`, :meth:`~SingleShootingProblem.gradient`,
 :meth:`~SingleShootingProblem.hvp` and :meth:`~SingleShootingProblem.joint` are that one
@@ -522,7 +524,9 @@ class SingleShootingProblem:
             # free to re-read in the reversed loop: the control, its direction, the parameters
             # (inputs of the whole kernel), and the state when x_traj stores it anyway
             free = [b_u, b_p] + ([b_du] if hvp else []) + ([b_x] if states else [])
-            split = split_tape(joint_k, late, free) if self.stage_tape else None
+            # the parameters are the same at every stage: what they alone give is hoisted out of
+            # the loops (``ir.hoist``), never taped
+            split = split_tape(joint_k, late, free, [b_p]) if self.stage_tape else None
             if split is not None and not split.tape_size:
                 split = None
 

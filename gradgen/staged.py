@@ -18,6 +18,7 @@ import attrs
 
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX
+from gradgen.ir.hoist import hoist_loops
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
 from gradgen.ir.verify import verify
@@ -111,6 +112,7 @@ class StagedFunction:
         derive: Callable[[str, int], StagedFunction] | None = None,
         joint: Callable[[Sequence[str]], StagedFunction] | None = None,
     ) -> None:
+        kernel = hoist_loops(kernel)
         verify(kernel, "staging")
         self.kernel = kernel
         self.function = Function.from_kernel(kernel)

@@ -139,8 +139,12 @@ def test_symbols_with_one_name_share_a_slot() -> None:
     assert comp(X0, qv + rv) == pytest.approx(expected, rel=1e-15)
     shared = gg.ComposedFunction("c", SXVector.sym("x0", 2)).repeat(g, params=[q, q, q]).finish()
     assert shared.parameter_size == 2
-    (call,) = shared.kernel.steps  # one loop reading the same block at every stage
-    assert call.count == 3 and call.inputs[1].stride == 0
+    # one loop reading the same block at every stage, after the prologue computing the sine and
+    # the cosine of that block once (``ir.hoist``)
+    prologue, call = shared.kernel.steps
+    assert prologue.count == 1 and prologue.callee.name == "rotor_prologue"
+    assert sorted(op.name for op in prologue.callee.ops if op.name in ("SIN", "COS")) == ["COS", "SIN"]
+    assert call.count == 3 and call.inputs[1].stride == 0 and call.inputs[2] == prologue.outputs[0]
 
 
 def test_repeat_is_one_loop_whatever_the_number_of_blocks() -> None:
