@@ -26,10 +26,11 @@ tapes an invariant value, so a hoisted value is computed once per loop, never pe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import attrs
 
-from .kernel import Kernel, KernelBuilder, Port
+from .kernel import Kernel, KernelBuilder, Port, cone
 from .ops import EXPENSIVE, Op
 from .staged import Call, Ref
 
@@ -109,19 +110,13 @@ def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
         return None
     ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
     # the prologue: the cones of the hoisted values, reading only the ports they read
-    cone = bytearray(len(ops))
-    for v in values:
-        cone[v] = 1
-    for i in range(len(ops) - 1, -1, -1):
-        if cone[i]:
-            for a in args[i]:
-                cone[a] = 1
-    ports = tuple(sorted({attrs_[i][0] for i, op in enumerate(ops) if cone[i] and op is Op.INPUT}))
+    needed = cone(kernel, values)
+    ports = tuple(sorted({attrs_[i][0] for i, op in enumerate(ops) if needed[i] and op is Op.INPUT}))
     at = {p: k for k, p in enumerate(ports)}
     pb = KernelBuilder()
     new = [0] * len(ops)
     for i, op in enumerate(ops):
-        if not cone[i]:
+        if not needed[i]:
             continue
         if op is Op.CONST:
             new[i] = pb.const(attrs_[i])
@@ -143,14 +138,7 @@ def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
     # the body: the instructions the outputs still need, the hoisted values read from the
     # appended input; an invariant input none of them reads is dropped
     slot = {v: k for k, v in enumerate(values)}
-    live = bytearray(len(ops))
-    for res in kernel.results:
-        for v in res:
-            live[v] = 1
-    for i in range(len(ops) - 1, -1, -1):
-        if live[i] and i not in slot:
-            for a in args[i]:
-                live[a] = 1
+    live = cone(kernel, chain.from_iterable(kernel.results), slot)
     fixed = set(invariant)
     read = {attrs_[i][0] for i, op in enumerate(ops) if live[i] and op is Op.INPUT}
     kept = tuple(p for p in range(len(kernel.inputs)) if p not in fixed or p in read)

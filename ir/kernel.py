@@ -14,7 +14,7 @@ the arguments of commutative operations canonically, and ``finish`` drops dead i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from itertools import accumulate, compress, repeat
 from operator import is_not
 from types import MappingProxyType
@@ -96,6 +96,21 @@ def output_final_writes(kernel: Kernel, position: Sequence[int]) -> list[list[in
             row.append(k)
         finals.append(row)
     return finals
+
+
+def cone(kernel: Kernel, roots: Iterable[int], stop: Container[int] = ()) -> bytearray:
+    """1 for every value ``roots`` read, directly or through other values, and the roots
+    themselves (one pass in decreasing id order, which is a topological order reversed); a
+    value in ``stop`` is marked but its arguments are not followed."""
+    args = kernel.args
+    mark = bytearray(len(kernel.ops))
+    for v in roots:
+        mark[v] = 1
+    for v in range(len(mark) - 1, -1, -1):
+        if mark[v] and v not in stop:
+            for a in args[v]:
+                mark[a] = 1
+    return mark
 
 
 @attrs.define(eq=False)

@@ -14,9 +14,11 @@ after the first), so they land in the same Rust function and LLVM can merge them
 
 from __future__ import annotations
 
+from itertools import chain
+
 import attrs
 
-from gradgen.ir.kernel import Kernel
+from gradgen.ir.kernel import Kernel, cone
 from gradgen.ir.ops import Op
 
 from .schedule_pressure import hoist_last_uses
@@ -76,14 +78,7 @@ def _sin_cos_partners(kernel: Kernel) -> dict[int, int]:
             found[(op, args[v][0])] = v
     if not found:
         return {}
-    live = bytearray(len(ops))
-    for res in kernel.results:
-        for v in res:
-            live[v] = 1
-    for v in range(len(ops) - 1, -1, -1):
-        if live[v]:
-            for a in args[v]:
-                live[a] = 1
+    live = cone(kernel, chain.from_iterable(kernel.results))
     pairs: dict[int, int] = {}
     for (op, a), v in found.items():
         if op is Op.SIN:
