@@ -23,3 +23,8 @@ class BuildError(GradgenError, RuntimeError):
 
 class SnippetError(GradgenError, ValueError):
     """A user Rust snippet is malformed: unbalanced delimiters, a missing function, a bad placeholder."""
+
+
+class CAbiLimitError(GradgenError, ValueError):
+    """A function has more slices (inputs, outputs and the workspace) than the status codes of
+    its C ABI can number (``backends.ffi.MAX_SLICES``)."""

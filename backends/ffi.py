@@ -5,13 +5,22 @@ per generated function taking, in the order of the Rust function, a pointer and 
 each input, each output and the workspace, and returning an ``i32`` status:
 
 * ``0`` success;
-* ``INPUT_LENGTH + k`` (1000 + k): input ``k`` has the wrong length;
-* ``OUTPUT_LENGTH + k`` (2000 + k): output ``k`` has the wrong length;
-* ``WORKSPACE_LENGTH`` (3000): the workspace is too short;
-* ``NULL_POINTER + k`` (4000 + k): slice ``k`` (inputs, then outputs, then the workspace) is a
+* ``INPUT_LENGTH + k`` (100000 + k): input ``k`` has the wrong length;
+* ``OUTPUT_LENGTH + k`` (200000 + k): output ``k`` has the wrong length;
+* ``WORKSPACE_LENGTH`` (300000): the workspace is too short;
+* ``NULL_POINTER + k`` (400000 + k): slice ``k`` (inputs, then outputs, then the workspace) is a
   null pointer with a nonzero length;
 * ``ARGUMENT_COUNT`` (-1): the arrays of ``NAME_ffi_array`` are null or not of the function's
-  slice count.
+  slice count;
+* ``UNKNOWN_ARGUMENT`` (-2): the Rust function named an argument the wrapper does not know (the
+  generated code never does).
+
+The families are :data:`STATUS_SPACING` apart and an index ``k`` is always below it: a function
+has at most :data:`MAX_SLICES` slices (inputs, outputs and the workspace), and
+:func:`check_encodable` refuses one with more (:class:`~backends.errors.CAbiLimitError`) before
+anything is rendered or written, so every code names exactly one family and one slice.
+:data:`STATUS_CODES` is the one table of the codes: ``ffi.rs`` declares its constants from it
+and :func:`decode_status` (used by ``gradgen.compile``) reads it back.
 
 Each function also gets ``NAME_ffi_array(ptrs, lens, count)``: the same call with the pointers and
 lengths of its ``count`` slices (inputs, outputs, workspace) passed as two arrays, so a function
@@ -35,7 +44,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import attrs
+
 from .emitter import Array, Call, Emitter, emit_assign, emit_call_statement, emit_fn_header
+from .errors import CAbiLimitError
 from .names import Namespace
 from .signature import FunctionSignature
 
@@ -43,15 +55,65 @@ from .signature import FunctionSignature
 SYMBOL_SUFFIX = "_ffi"
 #: suffix of its variant taking the slices as arrays of pointers and lengths
 ARRAY_SYMBOL_SUFFIX = "_ffi_array"
+#: distance between two families of status codes: ``FAMILY + k`` for slice ``k < STATUS_SPACING``
+STATUS_SPACING = 100_000
+#: the most slices (inputs, outputs and the workspace) a function's C ABI can number
+MAX_SLICES = STATUS_SPACING
 #: the status codes, as in the generated ``ffi.rs``
 OK = 0
-INPUT_LENGTH = 1000
-OUTPUT_LENGTH = 2000
-WORKSPACE_LENGTH = 3000
-NULL_POINTER = 4000
+INPUT_LENGTH = 1 * STATUS_SPACING
+OUTPUT_LENGTH = 2 * STATUS_SPACING
+WORKSPACE_LENGTH = 3 * STATUS_SPACING
+NULL_POINTER = 4 * STATUS_SPACING
 ARGUMENT_COUNT = -1
-#: the index reported when the Rust error names an unknown argument (cannot happen)
-UNKNOWN_ARGUMENT = 999
+#: the status when the Rust error names an argument the wrapper does not know (cannot happen)
+UNKNOWN_ARGUMENT = -2
+
+
+@attrs.frozen
+class StatusCode:
+    """One constant of ``ffi.rs``: its name, value, documentation and, for a family
+    ``value + k``, what its index ``k`` numbers (``None`` for a single code)."""
+
+    name: str
+    value: int
+    doc: str
+    family: str | None = None
+
+
+#: every status code: ``ffi.rs`` declares these constants, :func:`decode_status` reads them
+STATUS_CODES: tuple[StatusCode, ...] = (
+    StatusCode("OK", OK, "Status of a successful call."),
+    StatusCode(
+        "INPUT_LENGTH",
+        INPUT_LENGTH,
+        "Input `k` has the wrong length: the status is `INPUT_LENGTH + k`.",
+        "input",
+    ),
+    StatusCode(
+        "OUTPUT_LENGTH",
+        OUTPUT_LENGTH,
+        "Output `k` has the wrong length: the status is `OUTPUT_LENGTH + k`.",
+        "output",
+    ),
+    StatusCode("WORKSPACE_LENGTH", WORKSPACE_LENGTH, "The workspace is shorter than required."),
+    StatusCode(
+        "NULL_POINTER",
+        NULL_POINTER,
+        "Slice `k` is a null pointer with a nonzero length: the status is `NULL_POINTER + k`.",
+        "slice",
+    ),
+    StatusCode(
+        "ARGUMENT_COUNT",
+        ARGUMENT_COUNT,
+        "The arrays given to a `NAME_ffi_array` function are null or have the wrong length.",
+    ),
+    StatusCode(
+        "UNKNOWN_ARGUMENT",
+        UNKNOWN_ARGUMENT,
+        "The function reported an argument this module does not know (generated code never does).",
+    ),
+)
 #: attributes of the crate root: no unsafe code at all without the feature, only in ``ffi`` with it
 ROOT_ATTRIBUTES = (
     '#![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]',
@@ -60,7 +122,7 @@ ROOT_ATTRIBUTES = (
 #: the declaration of the module in the crate root
 MOD_DECLARATION = ('#[cfg(feature = "ffi")]', "#[allow(unsafe_code)]", "pub mod ffi;")
 #: version of this ABI; part of the build cache key
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 #: a signature from Rust names and lengths (see ``FunctionSignature.from_sizes``)
@@ -88,50 +150,80 @@ _HEADER = f"""//! C ABI of the generated functions (cargo feature `ffi`). Genera
 //! length for every input, every output and the workspace, and returns a status code: `0` on
 //! success, [`INPUT_LENGTH`]` + k` or [`OUTPUT_LENGTH`]` + k` when input or output `k` has the
 //! wrong length, [`WORKSPACE_LENGTH`] when the workspace is too short, and [`NULL_POINTER`]` + k`
-//! when slice `k` (inputs, then outputs, then the workspace) is null with a nonzero length.
-//! Nothing is written when the status is not `0`. Each `NAME_ffi_array` function makes the same
-//! call with the pointers and lengths of the slices passed as two arrays of `count` values (for
-//! callers that limit the number of arguments); it returns [`ARGUMENT_COUNT`] when an array is
-//! null or `count` is not the function's number of slices.
+//! when slice `k` (inputs, then outputs, then the workspace) is null with a nonzero length. The
+//! families are [`STATUS_SPACING`] apart and `k` is always below it (gradgen refuses a function
+//! with more slices), so a positive status is the family `status - status % STATUS_SPACING` and
+//! the index `status % STATUS_SPACING`. Nothing is written when the status is not `0`. Each
+//! `NAME_ffi_array` function makes the same call with the pointers and lengths of the slices
+//! passed as two arrays of `count` values (for callers that limit the number of arguments); it
+//! returns [`ARGUMENT_COUNT`] when an array is null or `count` is not the function's number of
+//! slices.
 
 use crate::GradgenError;
 
-/// Status of a successful call.
-pub const OK: i32 = 0;
-/// Input `k` has the wrong length: the status is `INPUT_LENGTH + k`.
-pub const INPUT_LENGTH: i32 = {INPUT_LENGTH};
-/// Output `k` has the wrong length: the status is `OUTPUT_LENGTH + k`.
-pub const OUTPUT_LENGTH: i32 = {OUTPUT_LENGTH};
-/// The workspace is shorter than required.
-pub const WORKSPACE_LENGTH: i32 = {WORKSPACE_LENGTH};
-/// Slice `k` is a null pointer with a nonzero length: the status is `NULL_POINTER + k`.
-pub const NULL_POINTER: i32 = {NULL_POINTER};
-/// The arrays given to a `NAME_ffi_array` function are null or have the wrong length.
-pub const ARGUMENT_COUNT: i32 = {ARGUMENT_COUNT};
+CONSTANTS
+/// Distance between two families of codes: the index `k` in `FAMILY + k` is below it.
+pub const STATUS_SPACING: i32 = {STATUS_SPACING:_};
 
 /// The status of a call that returned `result`; `inputs` and `outputs` are the argument names.
 fn status(result: Result<(), GradgenError>, inputs: &[&str], outputs: &[&str]) -> i32 {{
     match result {{
         Ok(()) => OK,
-        Err(GradgenError::InputLength {{ argument, .. }}) => {{
-            INPUT_LENGTH + position(inputs, argument)
-        }}
-        Err(GradgenError::OutputLength {{ argument, .. }}) => {{
-            OUTPUT_LENGTH + position(outputs, argument)
-        }}
+        Err(GradgenError::InputLength {{ argument, .. }}) => coded(INPUT_LENGTH, inputs, argument),
+        Err(GradgenError::OutputLength {{ argument, .. }}) => coded(OUTPUT_LENGTH, outputs, argument),
         Err(GradgenError::WorkspaceLength {{ .. }}) => WORKSPACE_LENGTH,
     }}
 }}
 
-/// The index of `name` in `names` ({UNKNOWN_ARGUMENT} if absent, which the generated code never causes).
-fn position(names: &[&str], name: &str) -> i32 {{
+/// `family + k` for the index `k` of `name` in `names`, or [`UNKNOWN_ARGUMENT`] when `name` is
+/// absent (which the generated code never causes).
+fn coded(family: i32, names: &[&str], name: &str) -> i32 {{
     names
         .iter()
         .position(|candidate| *candidate == name)
         .and_then(|index| i32::try_from(index).ok())
-        .unwrap_or({UNKNOWN_ARGUMENT})
+        .filter(|index| *index < STATUS_SPACING)
+        .map_or(UNKNOWN_ARGUMENT, |index| family + index)
 }}
 """
+_HEADER = _HEADER.replace(
+    "CONSTANTS\n",
+    "".join(f"/// {c.doc}\npub const {c.name}: i32 = {c.value:_};\n" for c in STATUS_CODES),
+)
+
+
+def decode_status(status: int) -> tuple[StatusCode, int | None] | None:
+    """The :data:`STATUS_CODES` entry a status stands for and, for a family, the slice index
+    ``k`` it names; ``None`` for a status the C ABI never returns."""
+    for code in STATUS_CODES:
+        if code.family is None and status == code.value:
+            return code, None
+    family, index = divmod(status, STATUS_SPACING)
+    for code in STATUS_CODES:
+        if code.family is not None and code.value == family * STATUS_SPACING:
+            return code, index
+    return None
+
+
+def check_slice_count(name: str, n_inputs: int, n_outputs: int) -> None:
+    """Refuse (:class:`~backends.errors.CAbiLimitError`) a function ``name`` whose slices (its
+    inputs, outputs and the workspace) the status codes cannot number: more than
+    :data:`MAX_SLICES`."""
+    n = n_inputs + n_outputs + 1
+    if n > MAX_SLICES:
+        raise CAbiLimitError(
+            f"function {name!r} has {n:,} slices ({n_inputs:,} input(s), {n_outputs:,} output(s) and "
+            f"the workspace); its C ABI numbers at most {MAX_SLICES:,} in its status codes "
+            f"(FAMILY + k with k < {STATUS_SPACING:,}): group scalar arguments into vector inputs "
+            "and outputs"
+        )
+
+
+def check_encodable(functions: Sequence[FunctionSignature]) -> None:
+    """:func:`check_slice_count` of each of ``functions``."""
+    for f in functions:
+        check_slice_count(f.function_name, len(f.inputs), len(f.outputs))
+
 
 _INPUT_HELPER = """
 /// The slice behind `ptr`, or `None` for a null pointer with a nonzero length.
@@ -259,7 +351,9 @@ def _array_wrapper(e: Emitter, f: FunctionSignature, scalar: str) -> None:
 
 
 def render_ffi(functions: Sequence[FunctionSignature], scalar: str) -> str:
-    """The source of ``src/ffi.rs`` for ``functions`` (all of one crate, scalar ``f64``/``f32``)."""
+    """The source of ``src/ffi.rs`` for ``functions`` (all of one crate, scalar ``f64``/``f32``);
+    :func:`check_encodable` first."""
+    check_encodable(functions)
     out = Emitter()
     out.block(_HEADER)
     if any(f.input_names for f in functions):

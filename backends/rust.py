@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from itertools import chain, compress
 from operator import not_
 
-from gradgen.ir.custom import CustomCall
+from gradgen.ir.custom import CustomCall, DerivativeBlock, ElementaryDefinition
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import LEAVES, Op, evaluate
@@ -39,7 +39,7 @@ from .emitter import (
     emit_fn_header,
 )
 from .names import find_rust_names
-from .rust_custom import call_expr
+from .rust_custom import block_expr, call_expr, rust_block
 from .rust_literals import float_literal, near_std_constant
 from .rust_loops import emit_length_check
 from .rust_ops import POWI_MULTIPLY_MAX, RUST_OPS, Kind, math_call
@@ -59,6 +59,9 @@ POWI_MULTIPLY_OPERAND = 16
 
 _CONST_ONLY = frozenset({Op.CONST})
 _INPUT_ONLY = frozenset({Op.INPUT})
+_CUSTOM_ONLY = frozenset({Op.CUSTOM})
+#: a block of derivative entries of a user function at one point: definition, block, arguments
+_BlockKey = tuple[ElementaryDefinition, DerivativeBlock, tuple[int, ...]]
 #: infix operators printed on the fast path of ``_statements``
 _INFIX: dict[Op, str] = {
     op: spec.symbol for op, spec in RUST_OPS.items() if spec.kind is Kind.INFIX and spec.symbol
@@ -229,6 +232,17 @@ class KernelPrinter:
         self._fast[Op.POWI] = (self._FAST_POWI, "")
         #: statements between fences (more than a chunk has: none)
         self._fence_every = FENCE_EVERY if fenced(kernel) else n + 1
+        #: derivative entries of user functions: statement -> its block at its point and its
+        #: index there; each block is computed once per chunk that reads it, into a local
+        #: numbered after every register (``_block_locals``)
+        self._entries: dict[int, tuple[_BlockKey, int]] = {}
+        self._block_locals: dict[tuple[int, _BlockKey], str] = {}
+        self._next_block = -1  # set at the first block
+        for i in compress(range(n), map(_CUSTOM_ONLY.__contains__, ops)):
+            call: CustomCall = attrs_[i]
+            if call.part:
+                block, index = rust_block(call)
+                self._entries[i] = ((call.definition, block, kernel.args[i]), index)
 
     # ---- operands and expressions ------------------------------------------------------------
     def operand(self, a: int, chunk: int) -> str:
@@ -302,6 +316,9 @@ class KernelPrinter:
         if kind is Kind.CUSTOM:
             call = self.k.attrs[v]
             self.custom.add(call)
+            if call.part:  # read from its block, computed by _emit_block
+                key, index = self._entries[v]
+                return f"{self._block_locals[(chunk, key)]}[{index}]"
             n = call.definition.input_dimension
             xs = self._norm_vector(args[:n], chunk)
             return call_expr(call, xs, [self.operand(a, chunk) for a in args[n:]])
@@ -317,6 +334,23 @@ class KernelPrinter:
             ):
                 return str(self.names.inputs[p])
         return Array(tuple(self.operand(a, chunk) for a in args))
+
+    def _emit_block(self, e: Emitter, v: int, chunk: int) -> None:
+        """The block statement ``v`` reads, unless this chunk already computed it at that point:
+        ``let wK = NAME_jacobian_values(x, w);`` (``backends.rust_custom``)."""
+        key, _ = self._entries[v]
+        if (chunk, key) in self._block_locals:
+            return
+        d, block, args = key
+        if self._next_block < 0:
+            self._next_block = 1 + max(self.alloc.local.values(), default=-1)
+        local = f"{self.names.local_prefix}{self._next_block}"
+        self._next_block += 1
+        n = d.input_dimension
+        xs = self._norm_vector(args[:n], chunk)
+        ws = [self.operand(a, chunk) for a in args[n:]]
+        emit_assign(e, f"let {local} = ", block_expr(d, block, xs, ws))
+        self._block_locals[(chunk, key)] = local
 
     # ---- statements ------------------------------------------------------------------------------
     def _statements(self, e: Emitter, chunk: int) -> None:
@@ -368,6 +402,8 @@ class KernelPrinter:
                             else:
                                 emit_assign(e, f"{outputs[p]}[{j}] = ", local)
                         continue
+            if v in self._entries:
+                self._emit_block(e, v, chunk)
             rhs = self.expr(v, chunk)
             # `if c { 1.0 } else { 0.0 }` alone does not fix the float type, and a later method
             # call on the local (`w0.cos()`) would be ambiguous (E0689): annotate those lets

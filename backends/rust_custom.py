@@ -14,9 +14,13 @@ Snippets are templates with these placeholders (spaces inside the braces are opt
 ``{{ math_suffix }}`` (``f`` for ``no_std`` f32, else empty), so that
 ``{{ math_library }}::exp{{ math_suffix }}(t)`` is ``f64::exp(t)``, ``f32::exp(t)``,
 ``libm::exp(t)`` or ``libm::expf(t)``: the same snippet builds for every target (for functions
-whose std and libm names agree). A kernel calls ``NAME(&[..], &[..])`` for the value, and the
-wrappers ``NAME_partial(x, w, i)`` / ``NAME_second_partial(x, w, i, j)`` emitted here for
-derivative entries. Every item is emitted once per crate, only when a kernel uses it, with an
+whose std and libm names agree). A kernel calls ``NAME(&[..], &[..])`` for the value. Derivative
+entries are read from blocks (``ir.custom.derivative_block``), one call per point and block in
+each function body, through wrappers emitted here that return fixed-size arrays (the kernel reads
+them at constant indices, which cannot panic): ``NAME_jacobian_values(x, w) -> [T; n]``,
+``NAME_hessian_values(x, w) -> [T; n * n]`` and, without a Hessian snippet,
+``NAME_hessian_column(x, w, j) -> [T; n]`` (``NAME_hvp`` with the unit vector ``e_j``).
+Every item is emitted once per crate, only when a kernel uses it, with an
 ``#[allow(..)]`` placed by gradgen on the user's functions (they are the user's code; the crate
 stays clippy-clean whatever their style). :func:`check_definition` validates the name and every
 snippet before anything is generated.
@@ -27,7 +31,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from gradgen.ir.custom import CustomCall, ElementaryDefinition
+from gradgen.ir.custom import (
+    HESSIAN,
+    HESSIAN_COLUMN,
+    JACOBIAN,
+    CustomCall,
+    DerivativeBlock,
+    ElementaryDefinition,
+    derivative_block,
+)
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import Op
 
@@ -55,8 +67,13 @@ def code_of(snippets: dict[str, str | None]) -> tuple[tuple[tuple[str, str], ...
     return code, frozenset(ORDERS[k] for k, _ in code if k in ORDERS)
 
 
-#: the wrappers gradgen emits around the user's derivative functions
-WRAPPERS: tuple[str, ...] = ("_partial", "_second_partial")
+#: block kind -> suffix of the wrapper gradgen emits around the user's derivative function
+BLOCK_WRAPPERS: dict[str, str] = {
+    JACOBIAN: "_jacobian_values",
+    HESSIAN: "_hessian_values",
+    HESSIAN_COLUMN: "_hessian_column",
+}
+WRAPPERS: tuple[str, ...] = tuple(BLOCK_WRAPPERS.values())
 PLACEHOLDERS: tuple[str, ...] = ("scalar_type", "backend_mode", "math_library", "math_suffix")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ANY_TEMPLATE = re.compile(r"\{%|\{#")
@@ -193,14 +210,26 @@ def kernel_item_names(kernel: Kernel) -> tuple[str, ...]:
     return tuple(names)
 
 
+def rust_block(call: CustomCall) -> tuple[DerivativeBlock, int]:
+    """The block a derivative entry is read from in Rust and its index there: second partials
+    come from the Hessian snippet when there is one, else from Hessian columns (``NAME_hvp``)."""
+    return derivative_block(call, call.definition.snippet("rust_hessian") is not None)
+
+
 def call_expr(call: CustomCall, x: str | Array, w: Sequence[str]) -> Call:
-    """The Rust call computing ``call`` on its printed ``x`` (a slice or an array literal) and
-    ``w`` operands."""
-    name = call.definition.name
-    if not call.part:
-        return Call(name, (x, Array(tuple(w))))
-    suffix = WRAPPERS[len(call.part) - 1]
-    return Call(name + suffix, (x, Array(tuple(w)), *map(str, call.part)))
+    """The Rust call computing the value ``call`` (part ``()``) on its printed ``x`` (a slice or
+    an array literal) and ``w`` operands."""
+    if call.part:
+        raise BuildError(f"{call.label} is a derivative entry: read it from its block (block_expr)")
+    return Call(call.definition.name, (x, Array(tuple(w))))
+
+
+def block_expr(d: ElementaryDefinition, block: DerivativeBlock, x: str | Array, w: Sequence[str]) -> Call:
+    """The Rust call returning the array of ``block`` of ``d`` on the printed ``x`` and ``w``."""
+    args: tuple[str | Array, ...] = (x, Array(tuple(w)))
+    if block.kind == HESSIAN_COLUMN:
+        args += (str(block.column),)
+    return Call(d.name + BLOCK_WRAPPERS[block.kind], args)
 
 
 def _user_item(text: str, fns: Iterable[str], scalar: str, no_std: bool) -> str:
@@ -212,37 +241,37 @@ def _user_item(text: str, fns: Iterable[str], scalar: str, no_std: bool) -> str:
     return out + "\n"
 
 
-def _partial_wrapper(name: str, n: int, scalar: str) -> str:
-    return (
-        f"/// `d {name} / d x[i]`, from `{name}_jacobian`.\n"
-        f"fn {name}_partial(x: &[{scalar}], w: &[{scalar}], i: usize) -> {scalar} {{\n"
-        f"    let mut out = [0.0; {n}];\n"
-        f"    {name}_jacobian(x, w, &mut out);\n"
-        "    out[i]\n"
-        "}\n"
-    )
-
-
-def _second_partial_wrapper(name: str, n: int, scalar: str, from_hessian: bool) -> str:
-    head = f"fn {name}_second_partial(x: &[{scalar}], w: &[{scalar}], i: usize, j: usize) -> {scalar} {{\n"
-    if from_hessian:
-        index = f"i * {n} + j" if n > 1 else "i + j"
+def _block_wrapper(name: str, n: int, scalar: str, kind: str) -> str:
+    """The wrapper returning block ``kind`` of the function ``name`` (``n`` inputs) as an array."""
+    params = f"x: &[{scalar}], w: &[{scalar}]"
+    if kind == JACOBIAN:
         return (
-            f"/// `d2 {name} / d x[i] d x[j]`, from `{name}_hessian`.\n"
-            + head
-            + f"    let mut out = [0.0; {n * n}];\n"
+            f"/// Every `d {name} / d x[i]`, from `{name}_jacobian`.\n"
+            f"fn {name}_jacobian_values({params}) -> [{scalar}; {n}] {{\n"
+            f"    let mut out = [0.0; {n}];\n"
+            f"    {name}_jacobian(x, w, &mut out);\n"
+            "    out\n"
+            "}\n"
+        )
+    if kind == HESSIAN:
+        return (
+            f"/// Every `d2 {name} / d x[i] d x[j]` (at `i * {n} + j`), from `{name}_hessian`.\n"
+            f"fn {name}_hessian_values({params}) -> [{scalar}; {n * n}] {{\n"
+            f"    let mut out = [0.0; {n * n}];\n"
             f"    {name}_hessian(x, w, &mut out);\n"
-            f"    out[{index}]\n"
+            "    out\n"
             "}\n"
         )
     return (
-        f"/// `d2 {name} / d x[i] d x[j]`, from `{name}_hvp` with the unit vector `e_j`.\n"
-        + head
-        + f"    let mut v = [0.0; {n}];\n"
-        "    v[j] = 1.0;\n"
+        f"/// Column `j` of the Hessian of `{name}` (`H e_j`), from `{name}_hvp`.\n"
+        f"fn {name}_hessian_column({params}, j: usize) -> [{scalar}; {n}] {{\n"
+        f"    let mut v = [0.0; {n}];\n"
+        "    if let Some(entry) = v.get_mut(j) {\n"
+        "        *entry = 1.0;\n"
+        "    }\n"
         f"    let mut out = [0.0; {n}];\n"
         f"    {name}_hvp(x, w, &v, &mut out);\n"
-        "    out[i]\n"
+        "    out\n"
         "}\n"
     )
 
@@ -271,13 +300,13 @@ def custom_items(calls: Iterable[CustomCall], scalar: str, no_std: bool) -> list
             items.append(_user_item(_need(d, "rust_primal"), [name], scalar, no_std))
         if 1 in orders:
             items.append(_user_item(_need(d, "rust_jacobian"), [name + "_jacobian"], scalar, no_std))
-            items.append(_partial_wrapper(name, n, scalar))
+            items.append(_block_wrapper(name, n, scalar, JACOBIAN))
         if 2 in orders:
             from_hessian = d.snippet("rust_hessian") is not None
             kind = "rust_hessian" if from_hessian else "rust_hvp"
             text = _need(d, kind, "rust_hessian or rust_hvp")
             items.append(_user_item(text, [name + SNIPPETS[kind]], scalar, no_std))
-            items.append(_second_partial_wrapper(name, n, scalar, from_hessian))
+            items.append(_block_wrapper(name, n, scalar, HESSIAN if from_hessian else HESSIAN_COLUMN))
     return items
 
 

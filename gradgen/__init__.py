@@ -8,6 +8,7 @@ from gradgen.backends.rust_module import RustGenerationResult
 from gradgen.config import RustBackendConfig, RustBackendMode, RustScalarType
 from gradgen.errors import (
     BuildError,
+    CAbiLimitError,
     ConfigError,
     ConstantOverflowError,
     CustomFunctionError,
@@ -178,6 +179,7 @@ __all__ = [  # noqa: RUF022 - grouped by topic, in the order the guide presents 
     "UnknownPassError", "VerificationError", "ProjectWriteError", "BuildError", "ShapeError",
     "KernelCallError", "UnsupportedFeatureError", "CustomFunctionError", "SnippetError",
     "StagedKernelError", "ConstantOverflowError", "InvalidPathError", "VectorIndexError",
+    "CAbiLimitError",
 ]
 # fmt: on
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from gradgen.backends.errors import (
     BuildError,
+    CAbiLimitError,
     InvalidNameError,
     InvalidPathError,
     ProjectWriteError,
@@ -52,6 +53,7 @@ class UnsupportedFeatureError(GradgenError, NotImplementedError):
 
 __all__ = [
     "BuildError",
+    "CAbiLimitError",
     "ConfigError",
     "ConstantOverflowError",
     "CustomFunctionError",

@@ -95,6 +95,7 @@ class _Crate:
 def _function_crate(f: Function, config: RustBackendConfig) -> _Crate:
     from .codegen import generate_rust
 
+    ffi.check_slice_count(f.name, len(f.input_sizes), len(f.output_sizes))  # before the passes run
     result = generate_rust(f, config)
     name = resolve_crate_name(config.crate_name, f.name)
     files = crate_files(name, result.source, [result.signature], config, ffi=True, metadata_file=True)
@@ -148,7 +149,8 @@ def _path_crate(path: pathlib.Path) -> _Crate:
         meta = json.loads(files["metadata.json"])
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BuildError(f"cannot read the crate at {str(path)!r}: {exc}") from exc
-    name, _, _ = signatures(meta, str(path / "metadata.json"))
+    name, _, sigs = signatures(meta, str(path / "metadata.json"))
+    ffi.check_encodable(sigs)  # before anything is written to the cache
     return _Crate(name, files)
 
 

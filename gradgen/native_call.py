@@ -33,10 +33,6 @@ _CTYPES = {name: s.ctypes_type for name, s in SCALARS.items()}
 _DTYPES = {name: s.numpy_dtype for name, s in SCALARS.items()}
 #: the most arguments a ``ctypes`` foreign function takes
 CTYPES_MAX_ARGUMENTS = 1024
-_MESSAGES = {
-    ffi.INPUT_LENGTH: "input",
-    ffi.OUTPUT_LENGTH: "output",
-}
 
 
 #: NumPy dtype kinds a kernel argument may have: bool, signed, unsigned, float
@@ -202,28 +198,28 @@ class CompiledFunction(SignatureView):
     def raise_for_status(self, status: int) -> None:
         """Raise the :class:`KernelCallError` a nonzero status code of the C function stands for."""
         sig = self.signature
-        base, index = divmod(status, 1000)
-        base *= 1000
-        slots = sig.inputs if base == ffi.INPUT_LENGTH else sig.outputs if base == ffi.OUTPUT_LENGTH else ()
-        if base in _MESSAGES and index < len(slots):
-            s = slots[index]
-            raise KernelCallError(
-                f"{self.name!r} rejected its {_MESSAGES[base]} {s.name!r}: wrong length, expected {s.size} "
-                f"(status {status})"
-            )
-        if status == ffi.WORKSPACE_LENGTH:
-            raise KernelCallError(
-                f"{self.name!r} rejected its workspace: expected at least {sig.workspace_size} "
-                f"(status {status})"
-            )
         names = [s.name for s in sig.inputs + sig.outputs] + ["work"]
-        if base == ffi.NULL_POINTER and index < len(names):
-            raise KernelCallError(f"{self.name!r} got a null pointer for {names[index]!r} (status {status})")
-        if status == ffi.ARGUMENT_COUNT:
-            raise KernelCallError(
-                f"{self.name!r} rejected its argument arrays: expected {len(names)} pointers and lengths "
-                f"(status {status})"
-            )
+        decoded = ffi.decode_status(status)  # the table of backends.ffi, as ffi.rs declares it
+        if decoded is not None:
+            code, k = decoded
+            lengths = {"input": sig.inputs, "output": sig.outputs}.get(code.family or "")
+            if lengths is not None and k is not None and k < len(lengths):
+                raise KernelCallError(
+                    f"{self.name!r} rejected its {code.family} {lengths[k].name!r}: wrong length, "
+                    f"expected {lengths[k].size} (status {status})"
+                )
+            if code.value == ffi.NULL_POINTER and k is not None and k < len(names):
+                raise KernelCallError(f"{self.name!r} got a null pointer for {names[k]!r} (status {status})")
+            if code.value == ffi.WORKSPACE_LENGTH:
+                raise KernelCallError(
+                    f"{self.name!r} rejected its workspace: expected at least {sig.workspace_size} "
+                    f"(status {status})"
+                )
+            if code.value == ffi.ARGUMENT_COUNT:
+                raise KernelCallError(
+                    f"{self.name!r} rejected its argument arrays: expected {len(names)} pointers and "
+                    f"lengths (status {status})"
+                )
         raise KernelCallError(f"{self.name!r} returned the unknown status {status}")
 
 

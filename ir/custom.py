@@ -10,6 +10,12 @@ definition and which *part* it computes: ``()`` the value, ``(i,)`` the partial 
 
 Hash-consing keys a call by its registered name and part (a definition is compared by identity,
 and the registry keeps one definition per name).
+
+One derivative callback call gives many entries: the Jacobian callback all ``n`` partials, the
+Hessian callback all ``n * n`` second partials, an HVP with the unit vector ``e_j`` column ``j`` of
+the Hessian. :func:`derivative_block` names the :class:`DerivativeBlock` an entry comes from and
+its index there, so that evaluators (:class:`DerivativeMemo` for the interpreter, the Rust
+printer) run each callback once per point and block, not once per entry.
 """
 
 from __future__ import annotations
@@ -91,23 +97,29 @@ class ElementaryDefinition:
         return _scalar(self.name, "eval_python", self._call(self.eval_python, values))
 
     def partial(self, values: Sequence[float], i: int) -> float:
-        if self.jacobian is None:
-            raise self._missing("jacobian")
-        out = _flat(self.name, "jacobian", self._call(self.jacobian, values), self.input_dimension)
-        return out[i]
+        return self.block(DerivativeBlock(JACOBIAN), values)[i]
 
     def second_partial(self, values: Sequence[float], i: int, j: int) -> float:
+        block, index = derivative_block(CustomCall(self, (i, j)), self.hessian is not None)
+        return self.block(block, values)[index]
+
+    def block(self, block: DerivativeBlock, values: Sequence[float]) -> list[float]:
+        """The entries of ``block`` at the point ``values`` (``x`` then ``w``): one callback call."""
         n = self.input_dimension
-        if self.hessian is not None:
-            out = _flat(self.name, "hessian", self._call(self.hessian, values), n * n)
-            return out[i * n + j]
+        if block.kind == JACOBIAN:
+            if self.jacobian is None:
+                raise self._missing("jacobian")
+            return _flat(self.name, "jacobian", self._call(self.jacobian, values), n)
+        if block.kind == HESSIAN:
+            if self.hessian is None:
+                raise self._missing("hessian")
+            return _flat(self.name, "hessian", self._call(self.hessian, values), n * n)
         if self.hvp is None:
             raise self._missing("hessian or hvp")
         unit = [0.0] * n
-        unit[j] = 1.0
+        unit[block.column] = 1.0
         v: Any = unit[0] if n == 1 else tuple(unit)
-        out = _flat(self.name, "hvp", self._call(self.hvp, values, v), n)
-        return out[i]
+        return _flat(self.name, "hvp", self._call(self.hvp, values, v), n)
 
     # ---- which derivatives exist -------------------------------------------------------------
     def has_part(self, order: int) -> bool:
@@ -192,6 +204,59 @@ class CustomCall:
         """The call computing ``d(this)/dx_k``."""
         part = tuple(sorted((*self.part, k)))
         return CustomCall(self.definition, part)
+
+
+#: the kinds of :class:`DerivativeBlock`
+JACOBIAN, HESSIAN, HESSIAN_COLUMN = "jacobian", "hessian", "hessian_column"
+
+
+@attrs.frozen
+class DerivativeBlock:
+    """The entries one derivative callback call gives: ``JACOBIAN`` (the ``n`` partials),
+    ``HESSIAN`` (the ``n * n`` second partials, row major) or ``HESSIAN_COLUMN`` (column
+    ``column`` of the Hessian, an HVP with the unit vector ``e_column``)."""
+
+    kind: str
+    column: int = -1
+
+
+def derivative_block(call: CustomCall, from_hessian: bool) -> tuple[DerivativeBlock, int]:
+    """The block the derivative entry ``call`` is read from and its index in the block. A second
+    partial ``(i, j)`` (``i <= j``) comes from the whole Hessian when ``from_hessian``, else from
+    column ``j`` (the Hessian is symmetric): a whole Hessian then costs ``n`` HVPs."""
+    part = call.part
+    if len(part) == 1:
+        return DerivativeBlock(JACOBIAN), part[0]
+    if len(part) != 2:
+        raise CustomFunctionError(f"{call.label} is not a derivative entry")
+    i, j = part
+    if from_hessian:
+        return DerivativeBlock(HESSIAN), i * call.definition.input_dimension + j
+    return DerivativeBlock(HESSIAN_COLUMN, j), i
+
+
+class DerivativeMemo:
+    """The derivative blocks computed during one evaluation of a kernel: a ``CUSTOM`` entry is
+    read from its block at its point, and each block is computed once per point. A point is the
+    tuple of argument value ids of the instruction: equal ids hold equal values (a ``-0.0`` and a
+    ``0.0`` stay apart, as a callback may tell them apart)."""
+
+    __slots__ = ("_blocks",)
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple[ElementaryDefinition, DerivativeBlock, tuple[int, ...]], list[float]] = {}
+
+    def evaluate(self, call: CustomCall, point: tuple[int, ...], values: Sequence[float]) -> float:
+        """The value of ``call`` on the arguments ``point`` (value ids) holding ``values``."""
+        if not call.part:
+            return evaluate_custom(call, *values)
+        d = call.definition
+        block, index = derivative_block(call, d.hessian is not None)
+        key = (d, block, point)
+        entries = self._blocks.get(key)
+        if entries is None:
+            entries = self._blocks[key] = d.block(block, values)
+        return entries[index]
 
 
 def evaluate_custom(call: CustomCall, *values: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .custom import DerivativeMemo
 from .kernel import Kernel
 from .ops import OP_INFO, AttrKind, Op
 from .staged import run_staged
@@ -16,7 +17,7 @@ from .staged import run_staged
 _INPUT, _CONST = Op.INPUT, Op.CONST
 #: op -> (evaluate function, attribute kind), looked up once per distinct op of a kernel
 _DISPATCH: dict[Op, tuple[Any, AttrKind]] = {op: (info.evaluate, info.attr) for op, info in OP_INFO.items()}
-_NONE, _INT = AttrKind.NONE, AttrKind.INT
+_NONE, _INT, _CUSTOM = AttrKind.NONE, AttrKind.INT, AttrKind.CUSTOM
 
 
 def run(kernel: Kernel, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
@@ -25,6 +26,7 @@ def run(kernel: Kernel, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
         return run_staged(kernel, inputs, run)
     ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
     values: list[float] = [0.0] * len(ops)
+    memo = DerivativeMemo()  # each derivative callback of a user function once per point
     for i, op in enumerate(ops):
         if op is _INPUT:
             p, j = attrs_[i]
@@ -44,6 +46,8 @@ def run(kernel: Kernel, inputs: Sequence[Sequence[float]]) -> list[list[float]]:
                     values[i] = fn(*[values[v] for v in a])
             elif kind is _INT:
                 values[i] = fn(values[a[0]], attrs_[i])
+            elif kind is _CUSTOM:
+                values[i] = memo.evaluate(attrs_[i], a, [values[v] for v in a])
             else:
                 values[i] = fn(attrs_[i], *[values[v] for v in a])
     return [[values[v] for v in res] for res in kernel.results]

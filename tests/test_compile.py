@@ -464,28 +464,28 @@ def test_status_codes_from_rust_are_mapped(calls: CompiledCrate) -> None:
     cases = [
         (
             (z.ctypes.data, n - 1, out.ctypes.data, n, work.ctypes.data, ws),
-            1000,
-            "'calls_rosen_grad' rejected its input 'z': wrong length, expected 260 (status 1000)",
+            100_000,
+            "'calls_rosen_grad' rejected its input 'z': wrong length, expected 260 (status 100000)",
         ),
         (
             (z.ctypes.data, n, out.ctypes.data, n + 1, work.ctypes.data, ws),
-            2000,
-            "'calls_rosen_grad' rejected its output 'grad_z': wrong length, expected 260 (status 2000)",
+            200_000,
+            "'calls_rosen_grad' rejected its output 'grad_z': wrong length, expected 260 (status 200000)",
         ),
         (
             (z.ctypes.data, n, out.ctypes.data, n, work.ctypes.data, ws - 1),
-            3000,
-            f"'calls_rosen_grad' rejected its workspace: expected at least {ws} (status 3000)",
+            300_000,
+            f"'calls_rosen_grad' rejected its workspace: expected at least {ws} (status 300000)",
         ),
         (
             (None, n, out.ctypes.data, n, work.ctypes.data, ws),
-            4000,
-            "'calls_rosen_grad' got a null pointer for 'z' (status 4000)",
+            400_000,
+            "'calls_rosen_grad' got a null pointer for 'z' (status 400000)",
         ),
         (
             (z.ctypes.data, n, out.ctypes.data, n, None, ws),
-            4002,
-            "'calls_rosen_grad' got a null pointer for 'work' (status 4002)",
+            400_002,
+            "'calls_rosen_grad' got a null pointer for 'work' (status 400002)",
         ),
     ]
     out[:] = 7.0
@@ -500,7 +500,7 @@ def test_status_codes_from_rust_are_mapped(calls: CompiledCrate) -> None:
     status = hvp.c_function(
         x3.ctypes.data, 3, x3.ctypes.data, 1, x3.ctypes.data, 2, out.ctypes.data, 3, None, 0
     )
-    assert status == 1002
+    assert status == 100_002
     with pytest.raises(KernelCallError, match="rejected its input 'v_x': wrong length, expected 3"):
         hvp.raise_for_status(status)
     with pytest.raises(KernelCallError, match="returned the unknown status 17"):

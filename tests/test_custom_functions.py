@@ -328,7 +328,17 @@ def test_crate_emits_each_snippet_once_and_lints_clean(crates, mode: str, scalar
     _, built = crates
     crate_dir = built[(mode, scalar)].library.crate_dir
     lib = (crate_dir / "src" / "lib.rs").read_text()
-    for fn in ("spx", "spx_jacobian", "spx_hessian", "spx_partial", "spx_second_partial", "cube", "cube_hvp"):
+    for fn in (
+        "spx",
+        "spx_jacobian",
+        "spx_hessian",
+        "spx_jacobian_values",
+        "spx_hessian_values",
+        "cube",
+        "cube_hvp",
+        "cube_jacobian_values",
+        "cube_hessian_column",
+    ):
         assert lib.count(f"fn {fn}(") == 1, fn
     assert "fn cube_hessian(" not in lib  # only what is used: the cube's Hessian comes from its hvp
     assert "{{" not in lib

@@ -54,6 +54,12 @@ F = Function("f", [X, V], [X * V.sum()], input_names=["x", "v"], output_names=["
 G = Function("g", [V], [V * 2.0], input_names=["v"], output_names=["w"])
 
 
+def _too_many_slices() -> Function:
+    """A function with one slice more than the status codes of the C ABI number."""
+    xs = [SX.sym(f"x{i}") for i in range(99_999)]
+    return Function("wide", xs, [xs[0] + xs[-1]], output_names=["y"])
+
+
 @attrs.frozen
 class Case:
     id: str
@@ -653,6 +659,13 @@ CASES = [
         lambda t: gg.compile(t / "nothing"),
         BuildError,
         r"'.*nothing' is not a Cargo crate \(no Cargo\.toml\)",
+    ),
+    Case(
+        "compile-more-slices-than-the-c-abi-numbers",
+        lambda t: gg.compile(_too_many_slices(), build_dir=t / "cache"),
+        errors.CAbiLimitError,
+        r"function 'wide' has 100,001 slices \(99,999 input\(s\), 1 output\(s\) and the workspace\); "
+        r"its C ABI numbers at most 100,000 in its status codes",
     ),
     Case(
         "builder-target-type",

@@ -143,8 +143,8 @@ def op_cases() -> list[Case]:
                 )
                 cases.append(Case(f, tuple(NORM_POINTS)))
         elif op is Op.CUSTOM:
-            # a user function with Rust snippets: its value, and a Jacobian entry through the
-            # `_partial` wrapper
+            # a user function with Rust snippets: its value, and a Jacobian entry read from the
+            # array of the `_jacobian_values` wrapper
             for part in ((), (1,)):
                 tag = "".join(map(str, part))
                 f = _function(
