@@ -31,7 +31,7 @@ from gradgen.ir.custom import CustomCall, ElementaryDefinition
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import Op
 
-from .emitter import Array, Call
+from .emitter import Array, Call, Emitter, emit_call_statement, emit_fn_header
 from .errors import BuildError, InvalidNameError, SnippetError
 from .names import validate_explicit
 from .rust_ops import helper_names
@@ -212,38 +212,57 @@ def _user_item(text: str, fns: Iterable[str], scalar: str, no_std: bool) -> str:
     return out + "\n"
 
 
+def _wrapper(doc: str, fn: str, params: Sequence[str], scalar: str, body: Sequence[str | Call]) -> str:
+    """A private wrapper function laid out as rustfmt prints it (``body``: lines and calls)."""
+    e = Emitter()
+    e.line(doc)
+    emit_fn_header(e, "", fn, params, f" -> {scalar}")
+    for item in body:
+        if isinstance(item, Call):
+            emit_call_statement(e, item)
+        else:
+            e.line(item)
+    e.line("}")
+    return e.getvalue()
+
+
 def _partial_wrapper(name: str, n: int, scalar: str) -> str:
-    return (
-        f"/// `d {name} / d x[i]`, from `{name}_jacobian`.\n"
-        f"fn {name}_partial(x: &[{scalar}], w: &[{scalar}], i: usize) -> {scalar} {{\n"
-        f"    let mut out = [0.0; {n}];\n"
-        f"    {name}_jacobian(x, w, &mut out);\n"
-        "    out[i]\n"
-        "}\n"
+    return _wrapper(
+        f"/// `d {name} / d x[i]`, from `{name}_jacobian`.",
+        f"{name}_partial",
+        (f"x: &[{scalar}]", f"w: &[{scalar}]", "i: usize"),
+        scalar,
+        (f"let mut out = [0.0; {n}];", Call(f"{name}_jacobian", ("x", "w", "&mut out")), "out[i]"),
     )
 
 
 def _second_partial_wrapper(name: str, n: int, scalar: str, from_hessian: bool) -> str:
-    head = f"fn {name}_second_partial(x: &[{scalar}], w: &[{scalar}], i: usize, j: usize) -> {scalar} {{\n"
+    params = (f"x: &[{scalar}]", f"w: &[{scalar}]", "i: usize", "j: usize")
     if from_hessian:
         index = f"i * {n} + j" if n > 1 else "i + j"
-        return (
-            f"/// `d2 {name} / d x[i] d x[j]`, from `{name}_hessian`.\n"
-            + head
-            + f"    let mut out = [0.0; {n * n}];\n"
-            f"    {name}_hessian(x, w, &mut out);\n"
-            f"    out[{index}]\n"
-            "}\n"
+        return _wrapper(
+            f"/// `d2 {name} / d x[i] d x[j]`, from `{name}_hessian`.",
+            f"{name}_second_partial",
+            params,
+            scalar,
+            (
+                f"let mut out = [0.0; {n * n}];",
+                Call(f"{name}_hessian", ("x", "w", "&mut out")),
+                f"out[{index}]",
+            ),
         )
-    return (
-        f"/// `d2 {name} / d x[i] d x[j]`, from `{name}_hvp` with the unit vector `e_j`.\n"
-        + head
-        + f"    let mut v = [0.0; {n}];\n"
-        "    v[j] = 1.0;\n"
-        f"    let mut out = [0.0; {n}];\n"
-        f"    {name}_hvp(x, w, &v, &mut out);\n"
-        "    out[i]\n"
-        "}\n"
+    return _wrapper(
+        f"/// `d2 {name} / d x[i] d x[j]`, from `{name}_hvp` with the unit vector `e_j`.",
+        f"{name}_second_partial",
+        params,
+        scalar,
+        (
+            f"let mut v = [0.0; {n}];",
+            "v[j] = 1.0;",
+            f"let mut out = [0.0; {n}];",
+            Call(f"{name}_hvp", ("x", "w", "&v", "&mut out")),
+            "out[i]",
+        ),
     )
 
 
