@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import pathlib
 import re
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 
@@ -36,14 +37,12 @@ from gradgen.backends.ffi import wrapper_crate
 #: name lengths, in characters, of every generated function, crate, input and output
 LENGTHS = (1, 20, 40, 60, 70, 80, 100, 120)
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["rustfmt", "--version"], capture_output=True).returncode != 0, reason="no rustfmt"
-)
+pytestmark = pytest.mark.skipif(shutil.which("rustfmt") is None, reason="no rustfmt")
 
 
 def ident(tag: str, n: int) -> str:
-    """A snake_case identifier of exactly ``n`` characters starting with ``tag`` (``n >= 1``);
-    different tags give different names."""
+    """A snake_case identifier of exactly ``n`` characters starting with ``tag`` (``n >= 1``;
+    for ``n == 1`` the first letter of ``tag``)."""
     if n == 1:
         return tag[0]
     text = tag + "".join(f"_{k}x" for k in range(n))
@@ -171,6 +170,7 @@ def test_derivative_kernels(tmp_path: pathlib.Path) -> None:
         ]
         for k, kernel in enumerate(kernels):
             kernel.create_rust_project(tmp_path / f"d{n}_{k}", crate_name=ident("dcrate", n))
+        scalar.create_rust_derivative_bundle(tmp_path / f"bundle{n}", simplify_derivatives="high")
     assert_rustfmt_exact([tmp_path], len(LENGTHS))
 
 
@@ -190,6 +190,7 @@ def _builder_crate(n: int, config: RustBackendConfig) -> CodeGenerationBuilder:
         .for_function(f)
         .add_primal()
         .add_jacobian(wrt=0)
+        .add_jacobian(wrt=1, sparse=True)
         .add_vjp(wrt=0)
         .done()
         .for_function(g)
