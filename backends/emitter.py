@@ -249,9 +249,8 @@ def rewrite(a: Node, shape: Shape, in_macro: bool = False) -> str | None:
     if isinstance(a, str):
         return _rewrite_text(a, shape)
     if isinstance(a, Call):
-        return _rewrite_list(
-            a.callee, "(", ")", a.args, shape, CALL_ARGS_WIDTH, in_macro or a.callee.endswith("!")
-        )
+        macro, method = a.callee.endswith("!"), a.callee.startswith(".")
+        return _rewrite_list(a.callee, "(", ")", a.args, shape, CALL_ARGS_WIDTH, in_macro or macro, method)
     if isinstance(a, Array):
         if not a.borrowed:
             return _rewrite_list("", "[", "]", a.items, shape, ARRAY_WIDTH, in_macro)
@@ -311,11 +310,19 @@ def _rewrite_if_else(c: IfElse, shape: Shape, in_macro: bool) -> str | None:
 
 
 def _rewrite_list(
-    ident: str, open_: str, close: str, args: Sequence[Node], shape: Shape, max_items: int, in_macro: bool
+    ident: str,
+    open_: str,
+    close: str,
+    args: Sequence[Node],
+    shape: Shape,
+    max_items: int,
+    in_macro: bool,
+    method: bool = False,
 ) -> str | None:
-    """``ident(args)`` / ``[args]`` (rustfmt's ``overflow::Context``)."""
-    if len(ident) > shape.width:
-        return None  # rustfmt lays out the callee first, in the whole shape
+    """``ident(args)`` / ``[args]`` (rustfmt's ``overflow::Context``); a function's callee must
+    fit the shape (rustfmt lays it out first), a ``method`` name need not."""
+    if len(ident) > shape.width and not method:
+        return None
     one_line_width = max(0, shape.width - len(ident) - 2)
     one_line = shape.left(len(ident) + 1)
     one_line = Shape(one_line.indent, one_line.offset, max(0, one_line.width - 1))
@@ -415,19 +422,49 @@ def _rewrite_chain(c: Chain, shape: Shape, in_macro: bool) -> str | None:
         links.pop(0)
     if not links:
         return root
-    rest = "".join("." + link.flat() for link in links)
-    budget = shape.width if len(c.links) == 1 else min(shape.width, CHAIN_WIDTH)
-    if "\n" not in root and len(root) + len(rest) <= budget:
-        return root + rest
-    child = Shape.line(shape.indent + TAB)
-    parts = [root]
-    for k, link in enumerate(links):
-        at = child if k < len(links) - 1 else Shape(child.indent, child.offset, child.width - shape.overhead)
-        text = rewrite(Call("." + link.callee, link.args), at, in_macro)
+    # a root ending like a block (an index by a literal broken onto its own short line) keeps
+    # its calls at its own indentation
+    tail_line = root.rsplit("\n", 1)[-1].strip()
+    block_like = "\n" in root and re.fullmatch(r"\[[0-9]+\]", tail_line) is not None and len(tail_line) <= TAB
+    child = Shape.line(shape.indent + (0 if block_like else TAB))
+    texts = [root]
+    for link in links[:-1]:
+        text = rewrite(Call("." + link.callee, link.args), child, in_macro)
         if text is None:
             return None
-        parts.append(" " * child.indent + text)
-    return "\n".join(parts)
+        texts.append(text)
+    last = Call("." + links[-1].callee, links[-1].args)
+    almost = sum(len(t) for t in texts)
+    budget = (shape.width if len(c.links) == 1 else min(shape.width, CHAIN_WIDTH)) - almost
+    one_line = budget > 0 and all("\n" not in t for t in texts)
+    last_text: str | None = None
+    joined = False
+    if one_line:
+        rw = _rewrite_list(
+            last.callee, "(", ")", last.args, shape.left(almost), CALL_ARGS_WIDTH, in_macro, True
+        )
+        if rw is not None:
+            fits = len(rw.split("\n", 1)[0]) <= budget
+            new = rewrite(last, Shape(child.indent, child.offset, child.width - shape.overhead), in_macro)
+            if fits and _lines(rw) >= 4:
+                last_text, joined = rw, True
+            elif new is not None and not fits:
+                last_text = new
+            elif new is not None and _lines(new) >= _lines(rw):
+                last_text, joined = rw, fits
+            elif new is not None:
+                last_text = new
+            else:
+                last_text, joined = rw, fits
+    if last_text is None:
+        at = shape if one_line else Shape(child.indent, child.offset, child.width - shape.overhead)
+        last_text = rewrite(last, at, in_macro)
+        if last_text is None:
+            return None
+    texts.append(last_text)
+    if joined:
+        return "".join(texts)
+    return ("\n" + " " * child.indent).join(texts)
 
 
 def _rewrite_binary(b: Binary, shape: Shape, in_macro: bool) -> str | None:
@@ -490,40 +527,48 @@ def _place(e: Emitter, head: str, text: str, tail: str) -> None:
     e.lines.extend(rest)
 
 
-def _choose_rhs(e: Emitter, head: str, rhs: Node, tail: str) -> None:
-    """``head rhs tail`` (``head`` such as ``"let w0 = "`` or ``"argument: "``) with the
-    right-hand side on the line of ``head`` or on the next one (rustfmt's ``choose_rhs``)."""
+def _choose_rhs(e: Emitter, head: str, rhs: Node, tail: str, column: int | None = None) -> None:
+    """``head rhs tail`` (``head`` such as ``"let w0 = "`` or ``"argument: "``, starting at
+    ``column``, by default the indentation) with the right-hand side on the line of ``head`` or
+    on the next one, one block deeper (rustfmt's ``choose_rhs``)."""
     indent = e.indent
-    same = Shape.line(indent, len(tail), len(head))
+    start = indent if column is None else column
+    lead = " " * start + head
+    same = Shape(indent, start + len(head), MAX_WIDTH - start - len(head) - len(tail))
     flat = _one_line(rhs)
     if flat is not None and len(flat) <= same.width:
-        e.lines.append(INDENT * e.level + head + flat + tail)
+        e.lines.append(lead + flat + tail)
         return
+
+    def place(text: str) -> None:
+        first, *rest = (text + tail).split("\n")
+        e.lines.append(lead + first)
+        e.lines.extend(rest)
+
     orig = rewrite(rhs, same)
     if orig is not None and _fits(orig, same):
-        _place(e, head, orig, tail)
+        place(orig)
         return
     below = Shape.line(indent + TAB, len(tail))
     new = rewrite(rhs, below)
-    pad = " " * below.indent
 
     def next_line(text: str) -> None:
-        e.lines.append(INDENT * e.level + head.rstrip())
+        e.lines.append(lead.rstrip())
         first, *rest = (text + tail).split("\n")
-        e.lines.append(pad + first)
+        e.lines.append(" " * below.indent + first)
         e.lines.extend(rest)
 
     if orig is None and new is None:
-        _place(e, head, _flat(rhs), tail)  # rustfmt keeps what it cannot fit
+        place(_flat(rhs))  # rustfmt keeps what it cannot fit
     elif orig is None:
         assert new is not None
         next_line(new)
     elif new is None or not _str_fits(new, below):
-        _place(e, head, orig, tail)
+        place(orig)
     elif _prefer_next_line(orig, new):
         next_line(new)
     else:
-        _place(e, head, orig, tail)
+        place(orig)
 
 
 def _str_fits(text: str, shape: Shape) -> bool:
@@ -583,6 +628,15 @@ def emit_array(e: Emitter, head: str, items: Sequence[str], tail: str = ";") -> 
 
 def emit_assign(e: Emitter, head: str, rhs: Expr, tail: str = ";") -> None:
     """``head rhs;`` where ``head`` is ``"let w0 = "`` or ``"y[0] = "``."""
+    target = _INDEX.fullmatch(head[:-3]) if head.endswith(" = ") and not head.startswith("let ") else None
+    if target is not None:
+        # rustfmt lays out the assigned place first, leaving room for ` =` and the semicolon
+        place = _rewrite_text(head[:-3], Shape.line(e.indent, 2 + len(tail)))
+        if place is not None and "\n" in place:
+            first, last = place.split("\n")
+            e.lines.append(INDENT * e.level + first)
+            _choose_rhs(e, last.lstrip() + " = ", rhs, tail, len(last) - len(last.lstrip()))
+            return
     _choose_rhs(e, head, rhs, tail)
 
 
