@@ -504,3 +504,22 @@ def test_sanitized_names(tmp_path: pathlib.Path) -> None:
             .build(tmp_path / f"zb{k}")
         )
     assert_rustfmt_exact([tmp_path], 2 * len(SANITIZED))
+
+
+def test_every_length_where_layouts_change(tmp_path: pathlib.Path) -> None:
+    """Each name length from 60 to 125 characters (where statements stop fitting on one line,
+    then on the next line, then anywhere): a single-function crate and staged loops."""
+    for n in range(60, 126):
+        _function(n).create_rust_project(
+            tmp_path / f"c{n}",
+            crate_name=ident("crate", n),
+            config=RustBackendConfig().with_emit_metadata_helpers(True),
+        )
+        step, fold = _stage(n)
+        gg.map_function(step, 7, name=ident("mapped", n)).jacobian(0).create_rust_project(
+            tmp_path / f"m{n}", crate_name=ident("crate", n)
+        )
+        gg.reduce_function(fold, 6, name=ident("reduced", n)).vjp(1).create_rust_project(
+            tmp_path / f"r{n}", crate_name=ident("crate", n)
+        )
+    assert_rustfmt_exact([tmp_path], 3 * 66)
