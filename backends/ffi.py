@@ -46,7 +46,15 @@ from collections.abc import Sequence
 
 import attrs
 
-from .emitter import Array, Call, Emitter, emit_assign, emit_call_statement, emit_fn_header
+from .emitter import (
+    Array,
+    Call,
+    Emitter,
+    Match,
+    emit_assign,
+    emit_fn_header,
+    emit_statement,
+)
 from .errors import CAbiLimitError
 from .names import Namespace
 from .signature import FunctionSignature
@@ -296,26 +304,12 @@ def _wrapper(e: Emitter, f: FunctionSignature, scalar: str) -> None:
     for k, (n, ln) in enumerate(zip(slices, lengths, strict=True)):
         code = "NULL_POINTER" if k == 0 else f"NULL_POINTER + {k}"
         helper = "self::input" if k < n_in else "self::output"
-        call = Call(helper, (n, ln))
-        head = f"let {n} = match "
-        if e.indent + len(head) + len(call.flat()) + 2 <= 100:
-            e.line(f"{head}{call.flat()} {{")
-        else:
-            e.line(f"let {n} = match {helper}(")
-            e.line(f"{n},")
-            e.line(f"{ln},")
-            e.line(") {")
-        e.line("Some(slice) => slice,")
-        e.line(f"None => return {code},")
-        e.line("};")
+        arms = ("Some(slice) => slice,", f"None => return {code},")
+        emit_assign(e, f"let {n} = ", Match(Call(helper, (n, ln)), arms))
     emit_assign(e, "let result = ", Call(f"crate::{f.function_name}", tuple(slices)))
-    tail = Emitter()
-    tail.level = e.level
     ins = Array(tuple(f'"{n}"' for n in f.input_names))
     outs = Array(tuple(f'"{n}"' for n in f.output_names))
-    emit_call_statement(tail, Call("self::status", ("result", ins, outs)))
-    tail.lines[-1] = tail.lines[-1][:-1]  # the tail expression: no semicolon
-    e.lines.extend(tail.lines)
+    emit_statement(e, Call("self::status", ("result", ins, outs)), "")  # the tail expression
     e.line("}")
 
 
@@ -342,11 +336,7 @@ def _array_wrapper(e: Emitter, f: FunctionSignature, scalar: str) -> None:
     args: list[str] = []
     for k in range(n):
         args += [f"ptr[{k}]", f"len[{k}]"]
-    tail = Emitter()
-    tail.level = e.level
-    emit_call_statement(tail, Call(symbol(f), tuple(args)))
-    tail.lines[-1] = tail.lines[-1][:-1]  # the tail expression: no semicolon
-    e.lines.extend(tail.lines)
+    emit_statement(e, Call(symbol(f), tuple(args)), "")  # the tail expression
     e.line("}")
 
 

@@ -23,14 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 from .config import RustTargetOptions
+from .emitter import INDENT, MAX_WIDTH, Array, Emitter, emit_assign, emit_field, emit_fn_header
 from .names import Namespace
 from .signature import FunctionSignature, SparseOutput
 
 #: version of the metadata.json layout
 METADATA_FORMAT = 1
-#: rustfmt's default ``max_width`` and ``array_width`` (the widest array kept on one line)
-_MAX_WIDTH = 100
-_ARRAY_WIDTH = 60
 #: a constant: (name, doc comment, value); an int is a ``usize``, a sequence a ``[usize; N]``
 Constant: TypeAlias = tuple[str, str, "int | Sequence[int]"]
 
@@ -39,31 +37,22 @@ def usize_item(name: str, value: int | Sequence[int]) -> str:
     """``pub const name: usize = value;`` or ``pub const name: [usize; N] = [...];`` laid out
     as ``rustfmt --edition 2021`` prints it: an array of at most 60 columns stays on one line
     (after ``=``, or on the next line when the declaration is too long), a longer one becomes a
-    block with the elements four spaces in, as many per line as fit in 100 columns. Exact as long
-    as ``pub const NAME: [usize; N] = [`` fits in 100 columns (names up to about 70 characters);
-    beyond that rustfmt breaks inside the type and this layout differs from it."""
+    block with the elements four spaces in, as many per line as fit in 100 columns; the type
+    goes to the next line when ``pub const NAME: T =`` is too long."""
+    e = Emitter()
+    rhs: str | Array
     if isinstance(value, int):
-        return f"pub const {name}: usize = {value};"
-    items = [str(int(v)) for v in value]
-    head = f"pub const {name}: [usize; {len(items)}] = "
-    array = f"[{', '.join(items)}]"
-    if len(array) - 2 <= _ARRAY_WIDTH:  # the width of the elements, brackets excluded
-        if len(head) + len(array) + 1 <= _MAX_WIDTH:
-            return f"{head}{array};"
-        return f"{head.rstrip()}\n    {array};"
-    lines = [head + "["]
-    single = f"    {', '.join(items)},"
-    if len(single) <= _MAX_WIDTH:
-        return "\n".join([*lines, single, "];"])
-    line = "   "
-    for item in items:
-        # several lines: rustfmt keeps a column free on each of them
-        if len(line) + len(item) + 2 >= _MAX_WIDTH:
-            lines.append(line)
-            line = "   "
-        line += f" {item},"
-    lines += [line, "];"]
-    return "\n".join(lines)
+        ty, rhs = "usize", str(value)
+    else:
+        items = tuple(str(int(v)) for v in value)
+        ty, rhs = f"[usize; {len(items)}]", Array(items, borrowed=False)
+    if len(f"pub const {name}: {ty} =") <= MAX_WIDTH:
+        emit_assign(e, f"pub const {name}: {ty} = ", rhs)
+    else:  # rustfmt moves the type to the next line
+        e.line(f"pub const {name}:")
+        e.level += 1
+        emit_assign(e, f"{ty} = ", rhs)
+    return e.getvalue().rstrip("\n")
 
 
 def _pattern_constants(fn: str, s: SparseOutput) -> list[Constant]:
@@ -109,7 +98,7 @@ def rust_constants(kernels: Sequence[FunctionSignature]) -> dict[str, str]:
                 )
         for name, doc, value, source in items:
             taken.claim(name, f"the constant for {source}")
-            lines += [f"/// {doc}", f"pub const {name}: usize = {value};"]
+            lines += [f"/// {doc}", usize_item(name, value)]
         for name, doc, data in [c for sp in k.sparse_outputs for c in _pattern_constants(fn, sp)]:
             taken.claim(name, f"the constant {name} of {fn!r}")
             lines += [f"/// {doc}", usize_item(name, data)]
@@ -163,45 +152,29 @@ pub struct FunctionMetadata {
 }
 """
 
-#: rustfmt's ``short_array_element_width_threshold``: arrays of such items are packed per line
-_SHORT_ITEM = 10
-
 
 def array_field(name: str, items: Sequence[str], indent: str = "        ") -> list[str]:
     """``name: &[a, b],`` inside a struct literal as rustfmt lays it out (``indent`` is the
     field's indentation)."""
-    one = f"{indent}{name}: &[{', '.join(items)}],"
-    if len(", ".join(items)) <= _ARRAY_WIDTH and len(one) <= _MAX_WIDTH:
-        return [one]
-    inner = indent + "    "
-    lines = [f"{indent}{name}: &["]
-    if all(len(i) <= _SHORT_ITEM for i in items):
-        line = inner[:-1]  # each item adds a space before it
-        for item in items:
-            if len(line) + len(item) + 2 >= _MAX_WIDTH:  # rustfmt keeps a column free
-                lines.append(line)
-                line = inner[:-1]
-            line += f" {item},"
-        lines.append(line)
-    else:
-        lines += [f"{inner}{item}," for item in items]
-    return [*lines, f"{indent}],"]
+    e = Emitter()
+    e.level = len(indent) // len(INDENT)
+    emit_field(e, name, Array(tuple(items)))
+    return e.lines
 
 
 def meta_function(k: FunctionSignature) -> str:
     """``pub fn <function>_meta() -> FunctionMetadata`` for one generated function."""
     fn = k.function_name
-    body = [
-        f"/// Names and sizes of the arguments of [`{fn}`].",
-        f"pub fn {fn}_meta() -> FunctionMetadata {{",
-        "    FunctionMetadata {",
-        f'        function_name: "{fn}",',
-        f"        workspace_size: {k.workspace_size},",
-        *array_field("input_names", [json.dumps(a.name) for a in k.inputs]),
-        *array_field("input_sizes", [str(a.size) for a in k.inputs]),
-        *array_field("output_names", [json.dumps(a.name) for a in k.outputs]),
-        *array_field("output_sizes", [str(a.size) for a in k.outputs]),
-        "    }",
-        "}",
-    ]
-    return "\n".join(body) + "\n"
+    e = Emitter()
+    e.line(f"/// Names and sizes of the arguments of [`{fn}`].")
+    emit_fn_header(e, "pub ", f"{fn}_meta", (), " -> FunctionMetadata")
+    e.line("FunctionMetadata {")
+    emit_field(e, "function_name", f'"{fn}"')
+    e.line(f"workspace_size: {k.workspace_size},")
+    e.lines += array_field("input_names", [json.dumps(a.name) for a in k.inputs])
+    e.lines += array_field("input_sizes", [str(a.size) for a in k.inputs])
+    e.lines += array_field("output_names", [json.dumps(a.name) for a in k.outputs])
+    e.lines += array_field("output_sizes", [str(a.size) for a in k.outputs])
+    e.line("}")
+    e.line("}")
+    return e.getvalue()

@@ -30,6 +30,7 @@ from .emitter import (
     Array,
     Binary,
     Call,
+    Chain,
     Emitter,
     Expr,
     IfElse,
@@ -37,6 +38,7 @@ from .emitter import (
     emit_assign,
     emit_call_statement,
     emit_fn_header,
+    emit_statement,
 )
 from .names import find_rust_names
 from .rust_custom import block_expr, call_expr, rust_block
@@ -491,7 +493,8 @@ class KernelPrinter:
             return
         e.line("for (argument, expected, actual) in [")
         for name, size in zip(names, sizes, strict=True):
-            e.line(f'("{name}", {size}, {name}.len()),')
+            length = Chain(name, (Call("len", ()),))
+            emit_statement(e, Call("", (f'"{name}"', str(size), length)), ",")  # a tuple
         e.line("] {")
         e.line("if actual != expected {")
         e.line(f"return Err(GradgenError::{variant} {{")
@@ -550,7 +553,7 @@ class KernelPrinter:
             self._check(body, n.work, "WorkspaceLength", alloc.workspace_size, True)
         for p, fill in enumerate(self.filled):
             if fill:
-                body.line(f"{n.outputs[p]}.fill(0.0);")
+                emit_statement(body, Chain(n.outputs[p], (Call("fill", ("0.0",)),)))
         if chunked:
             for call in calls:
                 emit_call_statement(body, call)

@@ -43,7 +43,7 @@ from gradgen.ir.custom import (
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.ops import Op
 
-from .emitter import Array, Call
+from .emitter import Array, Call, Emitter, emit_call_statement, emit_fn_header
 from .errors import BuildError, InvalidNameError, SnippetError
 from .names import validate_explicit
 from .rust_ops import helper_names
@@ -241,38 +241,53 @@ def _user_item(text: str, fns: Iterable[str], scalar: str, no_std: bool) -> str:
     return out + "\n"
 
 
+def _wrapper(doc: str, fn: str, params: Sequence[str], ret: str, body: Sequence[str | Call]) -> str:
+    """A private wrapper function laid out as rustfmt prints it (``body``: lines and calls)."""
+    e = Emitter()
+    e.line(doc)
+    emit_fn_header(e, "", fn, params, f" -> {ret}")
+    for item in body:
+        if isinstance(item, Call):
+            emit_call_statement(e, item)
+        else:
+            e.line(item)
+    e.line("}")
+    return e.getvalue()
+
+
 def _block_wrapper(name: str, n: int, scalar: str, kind: str) -> str:
     """The wrapper returning block ``kind`` of the function ``name`` (``n`` inputs) as an array."""
-    params = f"x: &[{scalar}], w: &[{scalar}]"
+    params = (f"x: &[{scalar}]", f"w: &[{scalar}]")
     if kind == JACOBIAN:
-        return (
-            f"/// Every `d {name} / d x[i]`, from `{name}_jacobian`.\n"
-            f"fn {name}_jacobian_values({params}) -> [{scalar}; {n}] {{\n"
-            f"    let mut out = [0.0; {n}];\n"
-            f"    {name}_jacobian(x, w, &mut out);\n"
-            "    out\n"
-            "}\n"
+        return _wrapper(
+            f"/// Every `d {name} / d x[i]`, from `{name}_jacobian`.",
+            f"{name}_jacobian_values",
+            params,
+            f"[{scalar}; {n}]",
+            (f"let mut out = [0.0; {n}];", Call(f"{name}_jacobian", ("x", "w", "&mut out")), "out"),
         )
     if kind == HESSIAN:
-        return (
-            f"/// Every `d2 {name} / d x[i] d x[j]` (at `i * {n} + j`), from `{name}_hessian`.\n"
-            f"fn {name}_hessian_values({params}) -> [{scalar}; {n * n}] {{\n"
-            f"    let mut out = [0.0; {n * n}];\n"
-            f"    {name}_hessian(x, w, &mut out);\n"
-            "    out\n"
-            "}\n"
+        return _wrapper(
+            f"/// Every `d2 {name} / d x[i] d x[j]` (at `i * {n} + j`), from `{name}_hessian`.",
+            f"{name}_hessian_values",
+            params,
+            f"[{scalar}; {n * n}]",
+            (f"let mut out = [0.0; {n * n}];", Call(f"{name}_hessian", ("x", "w", "&mut out")), "out"),
         )
-    return (
-        f"/// Column `j` of the Hessian of `{name}` (`H e_j`), from `{name}_hvp`.\n"
-        f"fn {name}_hessian_column({params}, j: usize) -> [{scalar}; {n}] {{\n"
-        f"    let mut v = [0.0; {n}];\n"
-        "    if let Some(entry) = v.get_mut(j) {\n"
-        "        *entry = 1.0;\n"
-        "    }\n"
-        f"    let mut out = [0.0; {n}];\n"
-        f"    {name}_hvp(x, w, &v, &mut out);\n"
-        "    out\n"
-        "}\n"
+    return _wrapper(
+        f"/// Column `j` of the Hessian of `{name}` (`H e_j`), from `{name}_hvp`.",
+        f"{name}_hessian_column",
+        (*params, "j: usize"),
+        f"[{scalar}; {n}]",
+        (
+            f"let mut v = [0.0; {n}];",
+            "if let Some(entry) = v.get_mut(j) {",
+            "*entry = 1.0;",
+            "}",
+            f"let mut out = [0.0; {n}];",
+            Call(f"{name}_hvp", ("x", "w", "&v", "&mut out")),
+            "out",
+        ),
     )
 
 

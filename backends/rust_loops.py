@@ -20,39 +20,45 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
 from gradgen.ir.staged import STAGE_LAYOUT, Call, Ref, StageLayout, StepLayout, span
 
-from .emitter import INDENT, MAX_WIDTH, Emitter, _call_fits, emit_fn_header
+from .emitter import (
+    CHAIN_WIDTH,
+    INDENT,
+    MAX_WIDTH,
+    Binary,
+    Chain,
+    Emitter,
+    emit_assign,
+    emit_field,
+    emit_fn_header,
+    emit_if,
+    emit_statement,
+)
 from .emitter import Call as CallExpr
 from .names import NameTable, find_rust_names
 from .signature import FunctionSignature
 
-#: rustfmt's ``chain_width``: a method chain up to this long stays on one line
-CHAIN_WIDTH = 60
+
+def _method(receiver: str, *links: tuple[str, tuple[str, ...]]) -> Chain:
+    return Chain(receiver, tuple(CallExpr(name, args) for name, args in links))
 
 
 def emit_length_check(e: Emitter, name: str, variant: str, size: int, at_least: bool) -> None:
     """``if name.len() != size { return Err(...) }`` (``< size`` for ``at_least``)."""
     if at_least and size == 1:  # clippy's len_zero wants is_empty() for `< 1`
-        e.line(f"if {name}.is_empty() {{")
+        emit_if(e, _method(name, ("is_empty", ())))
     else:
-        e.line(f"if {name}.len() {'<' if at_least else '!='} {size} {{")
+        emit_if(e, Binary(_method(name, ("len", ())), "<" if at_least else "!=", str(size)))
     e.line(f"return Err(GradgenError::{variant} {{")
-    e.line(f'argument: "{name}",')
+    emit_field(e, "argument", f'"{name}"')
     e.line(f"expected: {size},")
-    e.line(f"actual: {name}.len(),")
+    emit_field(e, "actual", _method(name, ("len", ())))
     e.line("});")
     e.line("}")
 
 
 def emit_try_call(e: Emitter, callee: str, args: Sequence[str]) -> None:
     """``callee(args)?;`` laid out as rustfmt does."""
-    call = CallExpr(callee, tuple(args))
-    if _call_fits(call) and e.indent + len(call.flat()) + 2 <= MAX_WIDTH:
-        e.line(call.flat() + "?;")
-    else:  # rustfmt puts each argument of a call that does not fit on its own line
-        e.line(f"{callee}(")
-        for a in args:
-            e.line(f"{a},")
-        e.line(")?;")
+    emit_statement(e, CallExpr(callee, tuple(args)), "?;")
 
 
 class StagedPrinter:
@@ -160,8 +166,8 @@ class StagedPrinter:
         for (var, per_stage), port in zip(in_vars, callee.inputs, strict=True):
             if per_stage:
                 it = self.fresh()
-                rev = ".rev()" if call.reverse else ""
-                e.line(f"let {it} = {text[var].lstrip('&')}.chunks_exact({port.size}){rev};")
+                links = [("chunks_exact", (str(port.size),))] + ([("rev", ())] if call.reverse else [])
+                emit_assign(e, f"let {it} = ", _method(text[var].lstrip("&"), *links))
                 iters.append(it)
                 items.append(self.fresh())
                 args.append(items[-1])
@@ -170,8 +176,8 @@ class StagedPrinter:
         for (var, per_stage), port in zip(out_vars, callee.outputs, strict=True):
             if per_stage:
                 it = self.fresh()
-                rev = ".rev()" if call.reverse else ""
-                e.line(f"let {it} = {text[var]}.chunks_exact_mut({port.size}){rev};")
+                links = [("chunks_exact_mut", (str(port.size),))] + ([("rev", ())] if call.reverse else [])
+                emit_assign(e, f"let {it} = ", _method(text[var], *links))
                 iters.append(it)
                 items.append(self.fresh())
                 args.append(items[-1])
@@ -179,7 +185,7 @@ class StagedPrinter:
                 args.append(text[var])
         args.append(text[work_var] if work_var is not None else "&mut []")
         for (cur, _), init in zip(carry_vars, inits, strict=True):
-            e.line(f"{cur}.copy_from_slice({text[init]});")
+            emit_statement(e, _method(cur, ("copy_from_slice", (text[init],))))
         if looped:
             if not iters:
                 e.line(f"for _ in 0..{call.count} {{")
@@ -203,11 +209,11 @@ class StagedPrinter:
         emit_try_call(e, cnames.function, args)
         if looped:
             for cur, nxt in carry_vars:
-                e.line(f"core::mem::swap(&mut {cur}, &mut {nxt});")
+                emit_statement(e, CallExpr("core::mem::swap", (f"&mut {cur}", f"&mut {nxt}")))
             e.line("}")
         for (cur, nxt), final in zip(carry_vars, finals, strict=True):
             if final is not None:
-                e.line(f"{text[final]}.copy_from_slice({cur if looped else nxt});")
+                emit_statement(e, _method(text[final], ("copy_from_slice", (cur if looped else nxt,))))
 
     def _carve(
         self, e: Emitter, regions: dict[str, tuple[str, int, int, bool]], mutable: set[str]
@@ -231,14 +237,16 @@ class StagedPrinter:
             for n, (lo, hi, var) in enumerate(parts):
                 if lo > pos:
                     rest = self.fresh()
-                    e.line(f"let (_, {rest}) = {cur}.split_at_mut({lo - pos});")
+                    emit_assign(e, f"let (_, {rest}) = ", _method(cur, ("split_at_mut", (str(lo - pos),))))
                     cur, pos = rest, lo
                 binding = f"mut {var}" if var in mutable else var
                 if n == len(parts) - 1:
-                    e.line(f"let ({binding}, _) = {cur}.split_at_mut({hi - pos});")
+                    emit_assign(e, f"let ({binding}, _) = ", _method(cur, ("split_at_mut", (str(hi - pos),))))
                 else:
                     rest = self.fresh()
-                    e.line(f"let ({binding}, {rest}) = {cur}.split_at_mut({hi - pos});")
+                    emit_assign(
+                        e, f"let ({binding}, {rest}) = ", _method(cur, ("split_at_mut", (str(hi - pos),)))
+                    )
                     cur, pos = rest, hi
                 text[var] = var
         return text

@@ -37,13 +37,12 @@ import attrs
 from gradgen.ir.errors import ConfigError
 
 from .emitter import (
-    INDENT,
-    MAX_WIDTH,
     Call,
     Emitter,
+    attribute,
     emit_array,
     emit_assign,
-    emit_call_statement,
+    emit_field,
     emit_fn_header,
 )
 from .errors import InvalidNameError
@@ -58,6 +57,10 @@ MODULE_API = ("GradgenError", "Workspace", "all_functions", "call", "function_in
 _VERSION = re.compile(r"(\^|=|~)?(\d+)\.(\d+)(?:\.(\d+))?")
 #: a Python identifier as an attribute of a module (ASCII, as Rust identifiers are)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+#: the attribute naming the Python module (``MODULE`` replaced by its name)
+MODULE_NAME = '#[pyo3(name = "MODULE")]'
 
 
 @attrs.frozen
@@ -104,7 +107,7 @@ def pyo3_dialect(version: object) -> Pyo3Dialect:
         raise ConfigError(
             f"pyo3 version {version!r} is not supported by the Python interface: use {supported}"
         )
-    module_name = '#[pyo3(name = "MODULE")]'
+    module_name = MODULE_NAME
     if minor <= 20:
         varargs = (
             ('#[pyfunction(args = "*")]',)
@@ -181,29 +184,17 @@ def _text_signature(f: FunctionSignature) -> str:
     return "(" + ", ".join([*f.input_names, "workspace=None"]) + ")"
 
 
-def _field(e: Emitter, key: str, value: str) -> None:
-    """``key: value,`` in a struct literal; rustfmt moves a value too long for the line below."""
-    if e.indent + len(key) + len(value) + 3 <= MAX_WIDTH:
-        e.line(f"{key}: {value},")
-    else:
-        e.line(f"{key}:")
-        e.lines.append(" " * (e.indent + len(INDENT)) + value + ",")
-
-
 def _attribute(e: Emitter, item: str) -> None:
     """``#[pyo3(item)]``; rustfmt puts a too long item on a line of its own."""
-    if e.indent + len(item) + 9 <= MAX_WIDTH:
-        e.line(f"#[pyo3({item})]")
-    else:
-        e.lines += ["#[pyo3(", INDENT + item, ")]"]
+    e.block(attribute("pyo3", item, e.indent))
 
 
 def _kernel_entry(e: Emitter, index: int, f: PythonFunction) -> None:
     s = f.signature
     e.line(f"/// The generated function `{s.function_name}`.")
     e.line(f"static KERNEL_{index}: Kernel = Kernel {{")
-    _field(e, "name", json.dumps(f.python_name))
-    _field(e, "rust_name", json.dumps(s.function_name))
+    emit_field(e, "name", json.dumps(f.python_name))
+    emit_field(e, "rust_name", json.dumps(s.function_name))
     fields = (
         ("input_names", [json.dumps(a.name) for a in s.inputs]),
         ("input_sizes", [str(a.size) for a in s.inputs]),
@@ -234,13 +225,7 @@ def _adapter(e: Emitter, index: int, f: PythonFunction, scalar: str) -> None:
     args = ["inputs.next().ok_or(Failure::Arity)?"] * len(s.inputs)
     args += ["outputs.next().ok_or(Failure::Arity)?"] * len(s.outputs)
     call = Call(f"low::{s.function_name}", (*args, "work"))
-    if e.indent + len("let result = ") + len(call.callee) + 1 <= MAX_WIDTH:
-        emit_assign(e, "let result = ", call)
-    else:  # rustfmt breaks after `=` when even the callee does not fit
-        e.line("let result =")
-        e.level += 1
-        emit_call_statement(e, call)
-        e.level -= 1
+    emit_assign(e, "let result = ", call)
     e.line("result.map_err(Failure::Kernel)")
     e.line("}")
 
@@ -252,8 +237,8 @@ def _python_function(e: Emitter, index: int, f: PythonFunction, dialect: Pyo3Dia
     e.line(f"/// `{f.python_name}{_text_signature(s)}`: the generated function `{s.function_name}`.")
     e.line("///")
     e.line(f"/// Takes {inputs}; returns a dict of {outputs}.")
-    for attribute in dialect.varargs:
-        e.line(attribute)
+    for line in dialect.varargs:
+        e.line(line)
     _attribute(e, f"name = {json.dumps(f.python_name)}")
     _attribute(e, f"text_signature = {json.dumps(_text_signature(s))}")
     emit_fn_header(
@@ -511,11 +496,13 @@ def render_python_lib(
     """``src/lib.rs`` of the wrapper crate of ``crate`` (rustfmt layout)."""
     e = Emitter()
     e.block(_HEAD.replace("CRATE", crate).replace("SCALAR", scalar).replace("MODULE", module))
+    module_item = f"module = {json.dumps(module)}"
     e.line()
     for alias in dialect.aliases:
         e.block(alias)
         e.line()
-    core = _CORE.replace("MODULE", module).replace("VARARGS", "\n".join(dialect.varargs))
+    core = _CORE.replace('#[pyclass(module = "MODULE")]', attribute("pyclass", module_item))
+    core = core.replace("MODULE", module).replace("VARARGS", "\n".join(dialect.varargs))
     e.block(core.replace("ARGS", dialect.args_type).strip("\n"))
     e.line()
     for index, f in enumerate(functions):
@@ -534,7 +521,10 @@ def render_python_lib(
     e.line()
     e.line(f"/// The Python module `{module}`: the generated functions of `{crate}`.")
     for line in dialect.module_header:
-        e.line(line.replace("MODULE", module))
+        if line == MODULE_NAME:
+            e.block(attribute("pyo3", f"name = {json.dumps(module)}"))
+        else:
+            e.line(line.replace("MODULE", module))
     for line in _MODULE_BODY.split("\n"):
         e.line(line)
     for index in range(len(functions)):

@@ -31,7 +31,16 @@ from collections.abc import Sequence
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel
 
-from .emitter import ARRAY_WIDTH, MAX_WIDTH, Call, Emitter, _array_items, emit_assign, emit_call_statement
+from .emitter import (
+    ARRAY_WIDTH,
+    MAX_WIDTH,
+    Call,
+    Emitter,
+    _array_items,
+    emit_assign,
+    emit_call_statement,
+    emit_fn_header,
+)
 from .names import find_rust_names
 from .rust_literals import float_literal
 from .scalars import scalar_type
@@ -170,7 +179,7 @@ def _reference_test(
     tol = float_literal(tolerance(scalar, kernel.op_count()), scalar)
     e.line()
     e.line("#[test]")
-    e.line(f"fn {fn}_matches_the_python_evaluator() {{")
+    emit_fn_header(e, "", f"{fn}_matches_the_python_evaluator", (), "")
     for j, a in enumerate(sig.outputs):
         e.line(f"let mut out_{j} = vec![0.0_{scalar}; {a.size}];")
     e.line(f"let mut work = vec![0.0_{scalar}; {sig.workspace_size}];")
@@ -193,7 +202,7 @@ def _error_test(e: Emitter, crate_name: str, sig: FunctionSignature, kernel: Ker
     assert names is not None
     e.line()
     e.line("#[test]")
-    e.line(f"fn {fn}_rejects_wrong_lengths() {{")
+    emit_fn_header(e, "", f"{fn}_rejects_wrong_lengths", (), "")
     for j, a in enumerate(sig.inputs):
         e.line(f"let in_{j} = vec![0.5_{scalar}; {a.size + 1}];")
     for j, a in enumerate(sig.outputs):
@@ -225,9 +234,14 @@ def _error_test(e: Emitter, crate_name: str, sig: FunctionSignature, kernel: Ker
         ]
     if w:
         cases.append(("work", w - 1, "workspace", names.work, w))
+    checks = Emitter()  # the same checks after every refused call: laid out once
+    checks.level = e.level
+    for j in range(len(sig.outputs)):
+        emit_call_statement(checks, Call("untouched", (f'"{fn}"', f"&out_{j}")))
+    untouched = checks.lines
     for bad, length, variant, arg, expected in cases:
         emit_assign(e, "let result = ", call(bad, length))
-        e.line(f'assert_eq!(result, {variant}("{arg}", {expected}, {length}));')
-        for j in range(len(sig.outputs)):
-            e.line(f'untouched("{fn}", &out_{j});')
+        expected_error = Call(variant, (f'"{arg}"', str(expected), str(length)))
+        emit_call_statement(e, Call("assert_eq!", ("result", expected_error)))
+        e.lines += untouched
     e.line("}")
