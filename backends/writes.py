@@ -43,6 +43,7 @@ from collections.abc import Mapping
 import attrs
 
 from .errors import ProjectWriteError
+from .paths import check_name_lengths
 
 #: the ``Cargo.toml`` table that marks a crate as gradgen's and lists the files it generated
 MARKER_TABLE = "package.metadata.gradgen"
@@ -110,6 +111,7 @@ def plan_write(path: str | os.PathLike[str], generated: list[str], overwrite: bo
     if not isinstance(overwrite, bool):
         raise ProjectWriteError(f"overwrite must be True or False, got {overwrite!r}")
     path = pathlib.Path(path)
+    check_name_lengths(path, "the project path")
     for name in generated:
         _check_relative(name)
     if MANIFEST not in generated:

@@ -102,6 +102,12 @@ def _register_custom(**kwargs: Any) -> Any:
     return gg.register_elementary_function(name="bad", input_dimension=1, **{"eval_python": abs, **kwargs})
 
 
+def _long_named(n: int) -> Function:
+    """A function and its second input both named with ``n`` letters ``a``."""
+    x, y = SX.sym("x"), SX.sym("a" * n)
+    return Function("a" * n, [x, y], [x * x * y], ["x", "a" * n], ["out"])
+
+
 CASES = [
     Case(
         "staged-kernel-through-a-straight-line-pass",
@@ -275,6 +281,20 @@ CASES = [
         lambda t: gg.compile(str(t / "cra\0te")),
         errors.InvalidPathError,
         r"the crate path contains a NUL character",
+    ),
+    Case(
+        "project-path-component-too-long",
+        lambda t: gg.create_rust_project(F, str(t / ("c" * 256))),
+        errors.InvalidPathError,
+        r"the project path has a component of 256 bytes, longer than the 255 a file system accepts",
+    ),
+    Case(
+        # the function's name makes the Jacobian crate's directory 256 bytes long: refused
+        # before the primal crate (a short name) is written
+        "bundle-crate-directory-too-long",
+        lambda t: gg.create_rust_derivative_bundle(_long_named(123), str(t / "b")),
+        errors.InvalidPathError,
+        r"the project path has a component of 256 bytes, longer than the 255 a file system accepts",
     ),
     Case(
         "compile-build-dir-nul",
