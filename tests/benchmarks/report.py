@@ -250,7 +250,7 @@ def peer052_table(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) 
         "is `2/a * a**2` (NaN at a = 0: the staged gradient and HVP, whose first control is 0), "
         "its forward-over-reverse HVP of `a**2` evaluates `ln(a)` (NaN for a < 0: the Rosenbrock "
         "HVP), and the negation of an inlined sum is printed `-(a) + (b)` (the staged pendulum's "
-        "dynamics helper).",
+        "dynamics helper, the diagonal of the product-form Rosenbrock Hessian).",
         "",
         "| problem | n | kernel | ns/call ours / 0.5.2 | x | build ms ours / 0.5.2 | x "
         "| compile s ours / 0.5.2 | x | work ours / 0.5.2 | ops ours / 0.5.2 | vs ours "
