@@ -63,6 +63,12 @@ def test_generation_limits() -> None:
     assert run.generation_limit("ours", 20.0) == 600.0
 
 
+def test_a_worker_killed_by_a_signal_is_reported_with_its_name() -> None:
+    # a stack overflow of the deep-recursion thread ends the worker with SIGSEGV
+    assert run._signal_name(-11) == ", SIGSEGV"
+    assert run._signal_name(1) == run._signal_name(None) == run._signal_name(-999) == ""
+
+
 def test_a_row_that_does_not_finish_says_where_it_was(tmp_path: pathlib.Path) -> None:
     progress = tmp_path / "progress.json"
     assert run.did_not_finish(60, "generation", progress) == "did not finish in 60 s (generation)"
