@@ -25,8 +25,12 @@ KERNELS = {
 }
 
 # problems only some systems are measured on: gradgen 0.5.2 has no sparse Jacobian (its dense
-# one of the 1,000-stage defects has 6 million entries)
-SYSTEMS_OF = {"shooting": ("ours", "casadi"), "pendulum_staged": ("ours", "casadi", "casadi_loop")}
+# one of the 1,000-stage defects has 6 million entries); it builds the staged problem with its
+# own SingleShootingProblem
+SYSTEMS_OF = {
+    "shooting": ("ours", "casadi"),
+    "pendulum_staged": ("ours", "casadi", "casadi_loop", "gradgen052"),
+}
 
 #: the systems of a problem not in SYSTEMS_OF (``casadi_loop`` exists for staged problems only)
 UNROLLED_SYSTEMS = ("ours", "casadi", "casadi_cse", "gradgen052")
@@ -41,6 +45,10 @@ WRT = {"pendulum_staged": 1}
 #: a ``*_product`` problem is its base problem with every square written as a product ``d * d``
 #: (as users often write it) instead of ``d ** 2``; it computes the same function
 PRODUCT_SUFFIX = "_product"
+
+#: system -> {kernel of KERNELS: the kernel that system builds instead}: gradgen 0.5.2 has no
+#: sparse Hessian, its row is its dense row-major Hessian, beside ours (``hess_dense``)
+SYSTEM_KERNELS = {"gradgen052": {"hess": "hess_dense"}}
 
 # ours only: an extra kernel measured next to one of KERNELS (our dense row-major Hessian next
 # to the sparse one that is compared with CasADi's sparse Hessian)
@@ -178,21 +186,22 @@ def pendulum_staged(M: Any, N: int) -> tuple[list[list[Any]], Any]:
 
 
 def pendulum_stage_functions(M: Any) -> tuple[Any, Any, Any]:
-    """Ours only (``M.g`` is gradgen): the dynamics, stage cost and terminal cost of the staged
-    pendulum as Functions of :func:`pendulum_stage` and :func:`pendulum_terminal`."""
+    """Ours and gradgen 0.5.2 (``M.g`` is the ``gradgen`` module): the dynamics, stage cost and
+    terminal cost of the staged pendulum as Functions of :func:`pendulum_stage` and
+    :func:`pendulum_terminal`."""
     g = M.g
     x, u, p = M.vec("x", 2), M.vec("u", 1), M.vec("p", 2)
     nxt, ell = pendulum_stage(M, x, u[0], p)
     names = ["x", "u", "p"]
-    f = g.Function("dynamics", [x, u, p], [nxt], names, ["x_next"])
+    f = g.Function("dynamics", [x, u, p], [g.SXVector(nxt)], names, ["x_next"])
     stage = g.Function("ell", [x, u, p], [ell], names, ["l"])
     terminal = g.Function("vf", [x, p], [pendulum_terminal(x)], ["x", "p"], ["v"])
     return f, stage, terminal
 
 
 def pendulum_staged_ours(M: Any, N: int, kernel: str, functions: Any = None) -> Any:
-    """Ours only: the staged kernel ``kernel`` of the staged pendulum, a
-    ``SingleShootingProblem`` over ``functions`` (default :func:`pendulum_stage_functions`),
+    """Ours and gradgen 0.5.2 (the same spellings): the staged kernel ``kernel`` of the staged
+    pendulum, a ``SingleShootingProblem`` over ``functions`` (default :func:`pendulum_stage_functions`),
     simplified at ``medium`` (the bench's level)."""
     f, stage, terminal = functions or pendulum_stage_functions(M)
     problem = (

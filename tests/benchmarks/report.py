@@ -100,8 +100,8 @@ def write_report(data: dict[str, Any]) -> str:
         "`hess (sparse)`: CasADi's `hessian` output (its structural nonzeros, the full symmetric "
         'pattern, compressed-column order) and ours from `Function.sparse_hessian(0, triangle="full")` '
         "(see the pattern check below: the same nonzeros in the same order, so the work is identical); "
-        "gradgen 0.5.2 has no sparse Hessian, its row is the dense row-major matrix. `hess (dense)` is "
-        "our dense row-major `Function.hessian(0)` (no peer row). `jac (sparse)`: the banded "
+        "gradgen 0.5.2 has no sparse Hessian: its row is `hess (dense)`, the dense row-major matrix of "
+        "`Function.hessian(0)`, beside ours. `jac (sparse)`: the banded "
         "Jacobian of the pendulum multiple-shooting defects (`2N x (3N + 2)`), CasADi's `jacobian` "
         "(its CCS nonzeros) and ours from `Function.sparse_jacobian(0)` (no gradgen 0.5.2 row). "
         "Sizes 3000 and 10000 measure the build only.",
@@ -140,6 +140,7 @@ def write_report(data: dict[str, Any]) -> str:
                 f"{_fmt(r.get('rel_err'), 'err')} | {cell('peak_rss_mb', 'mb')} | {status} |"
             )
     lines += speed_table(rows, index)
+    lines += peer052_table(rows, index)
     lines += ["", "## Targets (from this run)", ""]
     lines += _targets(rows, index)
     lines += _staged_section(rows, index)
@@ -215,6 +216,73 @@ def speed_table(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) ->
 
 #: the peers of the kernel speed table
 _PEERS = ("casadi", "casadi_cse")
+
+
+def peer052_table(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> list[str]:
+    """Ours beside gradgen 0.5.2 (PyPI), per row it was asked to build: its status (why a row
+    did not finish or is wrong), and where it has figures, ours and its ns/call, build time,
+    native compile time, workspace and operations with the ratios ours / gradgen 0.5.2, and how
+    far its outputs are from ours."""
+    theirs = [r for r in rows if r["system"] == "gradgen052"]
+    if not theirs:
+        return []
+    theirs.sort(key=lambda r: (r["problem"], r["n"], _KERNEL_ORDER.index(r["kernel"])))
+    lines = [
+        "",
+        "## ours / gradgen 0.5.2",
+        "",
+        "gradgen 0.5.2 (PyPI) builds each row with its own API in its own virtualenv (`worker.py`: "
+        "the same `Function` calls, its dense row-major Hessian, its `SingleShootingProblem` for "
+        "the staged pendulum), in a thread with a 1 GiB stack and a recursion limit of 10^6 (it "
+        "recurses over the tree expansion of an expression; at Python's default limit it stops with "
+        "`RecursionError` on the larger rows); its crate is its `lib.rs` with a plain `Cargo.toml`, "
+        "built with `cargo build --release` offline like ours and timed by the same harness in the "
+        "same rounds. `x` = ours / gradgen 0.5.2 (< 1: ours faster or smaller); `vs ours` = largest "
+        "difference of its outputs from ours relative to ours' largest (a kernel whose outputs "
+        "are wrong against the numpy reference is reported and not timed). A row that does not "
+        "finish in its time limit says what it was doing then: the phase, the depth of its stack "
+        "and the functions that fill it (`sx.py __repr__` is 0.5.2's interning, which formats the "
+        "tree expansion of every new node's operands, and `<string> __hash__` the hash its "
+        "dataclasses generate, recursive over the same tree: exponential in the steps of an "
+        "unrolled recurrence that reuses its state). Its unrolled kernels are generated as its "
+        "`Function.generate_rust` does, without simplification; its staged ones at `medium`, like "
+        "ours. Where its outputs are wrong, its generated code says why: the derivative of `a**2` "
+        "is `2/a * a**2` (NaN at a = 0: the staged gradient and HVP, whose first control is 0), "
+        "its forward-over-reverse HVP of `a**2` evaluates `ln(a)` (NaN for a < 0: the Rosenbrock "
+        "HVP), and the negation of an inlined sum is printed `-(a) + (b)` (the staged pendulum's "
+        "dynamics helper, the diagonal of the product-form Rosenbrock Hessian).",
+        "",
+        "| problem | n | kernel | ns/call ours / 0.5.2 | x | build ms ours / 0.5.2 | x "
+        "| compile s ours / 0.5.2 | x | work ours / 0.5.2 | ops ours / 0.5.2 | vs ours "
+        "| gradgen 0.5.2 status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in theirs:
+        o = index.get(("ours", p["problem"], p["n"], p["kernel"]), {})
+
+        def pair(field: str, kind: str, o: dict[str, Any] = o, p: dict[str, Any] = p) -> str:
+            return f"{_fmt(o.get(field), kind)} / {_fmt(p.get(field), kind)}"
+
+        def x(field: str, o: dict[str, Any] = o, p: dict[str, Any] = p) -> str:
+            return _ratio(o.get(field), p.get(field)).strip(" ()") or "-"
+
+        status = p["status"].replace("|", "/")[:400]
+        kernel = _KERNEL_LABEL.get(p["kernel"], p["kernel"])
+        lines.append(
+            f"| {p['problem']} | {p['n']} | {kernel} | {pair('ns', 'ns')} | {x('ns')} | "
+            f"{pair('build_s', 'ms')} | {x('build_s')} | {pair('compile_s', 's')} | {x('compile_s')} | "
+            f"{pair('workspace', 'int')} | {pair('ops', 'int')} | {_fmt(p.get('vs_ours'), 'err')} | "
+            f"{status} |"
+        )
+    timed = [p for p in theirs if p.get("ns") is not None]
+    wins = [p for p in timed if (index.get(("ours", p["problem"], p["n"], p["kernel"])) or {}).get("ns")]
+    finished = sum(1 for p in theirs if p["status"] == "ok")
+    lines += [
+        "",
+        f"gradgen 0.5.2: {finished} of {len(theirs)} rows built, compiled and correct; "
+        f"{len(timed)} timed, {len(wins)} of them beside ours.",
+    ]
+    return lines
 
 
 def _targets(rows: list[dict[str, Any]], index: dict[Any, dict[str, Any]]) -> list[str]:

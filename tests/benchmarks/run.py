@@ -18,7 +18,17 @@ empty-function loop run a few loops each, in an order rotated per round (``round
 load drift on a shared machine hits every system alike. The scheduling fence study
 (``fence.py``) then times the layouts of long kernels. Results go to
 ``tests/benchmarks/results/`` (``results.json``, ``results.md``, ``build_time.png``). A case that
-fails (error, compile failure, time limit) is reported as such in the table.
+fails (error, compile failure, time limit) is reported as such in the table: a build that does not
+finish in its time limit with what it was doing then (the worker's ``progress.json``), a kernel
+whose outputs are wrong (against the numpy reference) is reported and not timed. Every peer row's
+outputs are also compared with ours (``vs_ours``: the largest difference relative to ours).
+
+gradgen 0.5.2 is built with its own API: the same ``Function`` calls, ``generate_rust`` with its
+keyword options, its dense row-major Hessian as the ``hess_dense`` row, its
+``SingleShootingProblem`` for the staged problem; its crate is its ``lib.rs`` with a plain
+``Cargo.toml`` (a std crate without dependencies, built offline like ours). Its time limit per
+kernel is at least :data:`PEER_MIN_TIMEOUT` (its build is superlinear: most unrolled rows do not
+finish, and the report says where each one was when it was stopped).
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from tests.cargo import cargo_env
 from . import reference
 from .counting import count_ops
 from .harness import HARNESS_SUFFIX, Case, c_harness, rust_harness
-from .problems import KERNELS, OURS_EXTRA, PROBLEMS, SYSTEMS_OF, UNROLLED_SYSTEMS
+from .problems import KERNELS, OURS_EXTRA, PROBLEMS, SYSTEM_KERNELS, SYSTEMS_OF, UNROLLED_SYSTEMS
 from .report import write_report
 from .rounds import median, spread, time_round_robin
 
@@ -58,6 +68,8 @@ SYSTEMS = ("ours", "casadi", "casadi_cse", "casadi_loop", "gradgen052")
 #: system -> the peer virtualenv it runs in
 PEER_VENV = {"casadi": "casadi", "casadi_cse": "casadi", "casadi_loop": "casadi", "gradgen052": "gradgen052"}
 CASADI = ("casadi", "casadi_cse", "casadi_loop")
+#: the least generation time limit per kernel of a peer [s] (``--timeout`` raises it)
+PEER_MIN_TIMEOUT = {"gradgen052": 60.0}
 
 
 def log(msg: str) -> None:
@@ -156,6 +168,21 @@ def case_list(quick: bool, problems_sel: set[str]) -> list[tuple[str, int, str, 
     return cases
 
 
+def system_cases(system: str, cases: list[tuple[str, int, str, bool]]) -> list[tuple[str, int, str, bool]]:
+    """The cases ``system`` builds: ours adds its extra kernels (``OURS_EXTRA``), a problem
+    measured on some systems only (``SYSTEMS_OF``) is left to them, and a system building
+    another kernel in place of one (``SYSTEM_KERNELS``: gradgen 0.5.2's dense Hessian) builds it."""
+    if system == "ours":
+        cases = [
+            (p, n, k2, full)
+            for p, n, k, full in cases
+            for k2 in (k, *([OURS_EXTRA[k]] if k in OURS_EXTRA else []))
+        ]
+    cases = [c for c in cases if system in SYSTEMS_OF.get(c[0], UNROLLED_SYSTEMS)]
+    renamed = SYSTEM_KERNELS.get(system, {})
+    return [(p, n, renamed.get(k, k), full) for p, n, k, full in cases]
+
+
 def build_case(
     system: str, problem: str, n: int, kernel: str, args: argparse.Namespace, full: bool
 ) -> dict[str, Any]:
@@ -177,8 +204,9 @@ def build_case(
         "opt_in_level": "high",
         "write_crate": full,
     }
+    limit = generation_limit(system, args.timeout)
+    job["timeout_s"] = limit
     (out / "job.json").write_text(json.dumps(job))
-    limit = args.timeout if system != "ours" else max(args.timeout, 600)
     res = run_measured(
         [str(python_for(system)), str(HERE / "worker.py"), str(out / "job.json")], out, None, limit
     )
@@ -191,11 +219,14 @@ def build_case(
         "full": full,
     }
     if res["timeout"]:
-        row["status"] = f"timeout (> {limit:.0f} s build)"
+        row["status"] = did_not_finish(limit, "generation", out / "progress.json")
+        progress = read_progress(out / "progress.json")
+        if progress and progress.get("phase") == EXPRESSIONS_PHASE:
+            row["stuck_in"] = EXPRESSIONS_PHASE  # where every kernel of the problem starts
         return row
     meta_path = out / "meta.json"
     if not meta_path.exists():
-        row["status"] = f"crashed (exit {res['rc']}): {res['err'][-300:]}"
+        row["status"] = f"crashed (exit {res['rc']}{_signal_name(res['rc'])}): {res['err'][-300:]}"
         return row
     meta = json.loads(meta_path.read_text())
     if not meta.get("ok"):
@@ -231,6 +262,52 @@ def build_case(
     return row
 
 
+#: the worker's phase building a problem's expressions (``worker.EXPRESSIONS_PHASE``), the
+#: first of every kernel of the problem: a build stopped there stops every kernel
+EXPRESSIONS_PHASE = "building the expressions"
+
+
+def generation_limit(system: str, timeout: float) -> float:
+    """The time limit [s] of one kernel's generation by ``system`` (``--timeout`` for a peer,
+    at least its :data:`PEER_MIN_TIMEOUT`; ours at least 600 s)."""
+    if system == "ours":
+        return max(timeout, 600.0)
+    return max(timeout, PEER_MIN_TIMEOUT.get(system, 0.0))
+
+
+def did_not_finish(limit: float, stage: str, progress: pathlib.Path | None = None) -> str:
+    """The status of a row stopped at its time limit: the stage, and where the build was (its
+    phase, stack depth and the functions filling its stack) when the worker's watchdog wrote
+    ``progress`` shortly before the limit."""
+    status = f"did not finish in {limit:.0f} s ({stage})"
+    p = read_progress(progress)
+    if p:
+        frames = ", ".join(f"{where} x{n}" for where, n in p.get("frames", []))
+        status += (
+            f": at {p.get('elapsed_s', 0.0):.0f} s in {p.get('phase', '?')}, {p.get('depth', 0)} frames deep"
+            f" (innermost {p.get('innermost', '?')}; most frames: {frames})"
+        )
+    return status
+
+
+def read_progress(path: pathlib.Path | None) -> dict[str, Any] | None:
+    """The worker's ``progress.json`` (``None``: none written or unreadable)."""
+    try:
+        p = json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
+    return p if isinstance(p, dict) else None
+
+
+def _signal_name(rc: int | None) -> str:
+    if rc is None or rc >= 0:
+        return ""
+    try:
+        return f", {signal.Signals(-rc).name}"
+    except ValueError:
+        return ""
+
+
 def compile_case(row: dict[str, Any], env: dict[str, str], limit: float) -> None:
     out = WORK / row["system"] / row["key"]
     if row["system"] in CASADI:
@@ -239,7 +316,8 @@ def compile_case(row: dict[str, Any], env: dict[str, str], limit: float) -> None
     else:
         res = run_measured(["cargo", "build", "--release", "-q"], out / "crate", env, limit, rss=True)
     if res["timeout"]:
-        row["status"] = f"compile timeout (> {limit:.0f} s)"
+        stage = "gcc -O3 -c" if row["system"] in CASADI else "cargo build --release"
+        row["status"] = did_not_finish(limit, stage)
     elif res["rc"] != 0:
         row["status"] = "does not compile: " + (res["err"] or res["out"])[-400:].replace("\n", " ")
     else:
@@ -311,16 +389,46 @@ def probe_case(exe: pathlib.Path, system: str, r: dict[str, Any]) -> float | Non
     if probe["rc"] != 0:
         r["status"] = f"harness failed (exit {probe['rc']}): {probe['err'][-200:]}"
         return None
-    got = np.fromfile(d / "out.bin", dtype="<f8")
-    meta = r["meta"]
-    if "out_rows" in meta:  # a sparse Hessian (CasADi's, ours): its nonzeros, densified here
-        rows_, cols_ = meta["out_rows"], meta["out_cols"]
-        dense = np.zeros(meta["out_shape"])
-        dense[rows_, cols_] = got
-        got = dense.reshape(-1)  # row-major; the Hessian is symmetric
+    got = dense_output(d / "out.bin", r["meta"])
     ref = reference.reference(r["problem"], r["n"], r["kernel"], blocks)
     r["rel_err"] = reference.max_rel_error(got, ref)
+    if not r["rel_err"] <= MAX_REL_ERR:  # a wrong kernel is reported, not timed
+        bad = int(np.count_nonzero(~np.isfinite(got))) if got.shape == ref.shape else None
+        what = f"{bad} of {got.size} outputs not finite" if bad else f"max rel error {r['rel_err']:.1e}"
+        if got.shape != ref.shape:
+            what = f"{got.size} outputs, {ref.size} expected"
+        r["status"] = f"wrong result ({what} against the numpy reference): not timed"
+        return None
     return min(float(v) for v in probe["out"].split()[1:4])
+
+
+#: the largest error against the numpy reference of a kernel that is timed
+MAX_REL_ERR = 1e-6
+
+
+def dense_output(path: pathlib.Path, meta: dict[str, Any]) -> np.ndarray:
+    """A case's outputs written by the harness, a sparse result (CasADi's, ours: its nonzeros,
+    ``meta`` giving their rows and columns) densified row-major."""
+    got = np.fromfile(path, dtype="<f8")
+    if "out_rows" in meta and len(got) == len(meta["out_rows"]):
+        dense = np.zeros(meta["out_shape"])
+        dense[meta["out_rows"], meta["out_cols"]] = got
+        got = dense.reshape(-1)  # row-major; the Hessian is symmetric
+    return got
+
+
+def compare_with_ours(rows: list[dict[str, Any]]) -> None:
+    """Set ``vs_ours`` on every probed peer row: the largest difference of its outputs (densified)
+    from ours of the same (problem, n, kernel), relative to ours' largest (``inf``: other sizes or
+    non-finite values)."""
+    ours = {(r["problem"], r["n"], r["kernel"]): r for r in rows if r["system"] == "ours" and "rel_err" in r}
+    for r in rows:
+        o = ours.get((r["problem"], r["n"], r["kernel"]))
+        if r["system"] == "ours" or o is None or "rel_err" not in r:
+            continue
+        theirs = dense_output(WORK / r["system"] / r["key"] / "out.bin", r.get("meta") or {})
+        mine = dense_output(WORK / "ours" / o["key"] / "out.bin", o.get("meta") or {})
+        r["vs_ours"] = reference.max_rel_error(theirs, mine)
 
 
 #: timing rounds per case and loops per slot and round (the figure is the median of all loops)
@@ -443,15 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     for system in systems:
         failed_at: dict[tuple[str, str], str] = {}
         sys_rows = []
-        sys_cases = cases
-        if system == "ours":
-            sys_cases = [
-                (p, n, k2, full)
-                for p, n, k, full in cases
-                for k2 in (k, *([OURS_EXTRA[k]] if k in OURS_EXTRA else []))
-            ]
-        sys_cases = [c for c in sys_cases if system in SYSTEMS_OF.get(c[0], UNROLLED_SYSTEMS)]
-        for problem, n, kernel, full in sys_cases:
+        for problem, n, kernel, full in system_cases(system, cases):
             if system in unavailable:
                 sys_rows.append(
                     {
@@ -463,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
                 continue
-            prior = failed_at.get((problem, kernel))
+            prior = failed_at.get((problem, kernel)) or failed_at.get((problem, "*"))
             if prior:
                 sys_rows.append(
                     {
@@ -480,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
             row = build_case(system, problem, n, kernel, args, full)
             if row["status"] != "ok":
                 failed_at[(problem, kernel)] = f"n={n} failed ({row['status'][:60]})"
+                if row.get("stuck_in") == EXPRESSIONS_PHASE:
+                    failed_at[(problem, "*")] = f"n={n} {kernel}: {row['status'][:110]}"
             elif full:
                 compile_case(row, env, args.compile_timeout)
             log(
@@ -495,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
                 if ns is not None:
                     runs.append((exe, r, ns))
         rows.extend(sys_rows)
+    compare_with_ours(rows)
     time_cases(runs, args)
     large = [] if args.no_large or "ours" not in systems else large_benchmarks(args, env)
     # the floor of the rosenbrock gradient's passes, measured when rosenbrock is benchmarked
@@ -521,20 +624,25 @@ def main(argv: list[str] | None = None) -> int:
     md = write_report(data)
     (RESULTS / "results.md").write_text(md)
     print(md)
+    write_chart()
+    log(f"results in {RESULTS} ({info['total_s']:.0f} s)")
+    return 0
+
+
+def write_chart() -> None:
+    """``build_time.png`` by ``chart.py`` in the CasADi virtualenv (it has matplotlib); a run
+    without that virtualenv (``--systems`` without CasADi) writes none."""
+    python = python_for("casadi")
+    if not python.exists():
+        log(f"chart not written: no {python}")
+        return
     chart = subprocess.run(
-        [
-            str(python_for("casadi")),
-            str(HERE / "chart.py"),
-            str(RESULTS / "results.json"),
-            str(RESULTS / "build_time.png"),
-        ],
+        [str(python), str(HERE / "chart.py"), str(RESULTS / "results.json"), str(RESULTS / "build_time.png")],
         capture_output=True,
         text=True,
     )
     if chart.returncode != 0:
         log(f"chart not written: {chart.stderr[-300:]}")
-    log(f"results in {RESULTS} ({info['total_s']:.0f} s)")
-    return 0
 
 
 def pass_floor(n: int) -> dict[str, Any] | None:

@@ -11,22 +11,34 @@ Hessian and our sparse Hessian: shape and the (row, col) of each value) and the 
 resident memory. For ``ours`` it then builds the kernel once more with the stages timed apart
 (``meta["stages"]``, see :func:`_ours_stages`).
 
+The build runs in a thread of its own. A watchdog writes ``progress.json`` shortly before the
+driver's time limit (``job["timeout_s"]``): the phase the build is in and a summary of the build
+thread's stack (its depth, the functions that fill it), which is how a row that does not finish
+is reported with its reason. gradgen 0.5.2 recurses over the tree expansion of an expression (its
+interning, hashing and evaluation): its thread gets a 1 GiB stack and a recursion limit of 10^6,
+so that its time, not Python's default recursion limit, decides whether a row finishes (its users
+must raise the limit the same way for any but the smallest problems).
+
 Kernels: ``f``, ``grad``, ``hvp``; ``hess`` is the Hessian as each system's users get it from the
 sparse API when there is one: CasADi's ``hessian`` (its nonzeros, full symmetric pattern, CSC
 order) and ours ``Function.sparse_hessian(0, triangle="full")`` (the same nonzeros in the same
-order); gradgen 0.5.2 has only the dense row-major Hessian. ``hess_dense`` (ours only) is our
-dense row-major ``Function.hessian(0)``. ``jac`` (the shooting defects) is the sparse Jacobian:
-CasADi's ``jacobian`` (its structural nonzeros, CSC order) and ours ``Function.sparse_jacobian(0)``.
+order); gradgen 0.5.2 has only the dense row-major Hessian, its ``hess_dense``. ``hess_dense``
+is the dense row-major ``Function.hessian(0)`` (ours and gradgen 0.5.2). ``jac`` (the shooting
+defects) is the sparse Jacobian: CasADi's ``jacobian`` (its structural nonzeros, CSC order) and
+ours ``Function.sparse_jacobian(0)``.
 """
 
 from __future__ import annotations
 
+import collections
 import gc
 import json
+import os
 import pathlib
 import resource
 import statistics
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -62,8 +74,62 @@ class _CasadiAdapter:
 #: seconds spent building the problem's expressions (``_build_problem``) since the last reset
 _construction = [0.0]
 
+#: what the build is doing (reported by the watchdog when a row does not finish)
+_phase = ["import"]
+
+#: the phase building the problem's expressions (``run.EXPRESSIONS_PHASE``)
+EXPRESSIONS_PHASE = "building the expressions"
+
+#: the stack and recursion limit of gradgen 0.5.2's build thread (see the module docstring)
+DEEP_STACK_BYTES = 1 << 30
+DEEP_RECURSION_LIMIT = 10**6
+
+
+def _enter(phase: str) -> None:
+    _phase[0] = phase
+
+
+def stack_summary(thread_id: int, top: int = 4) -> dict[str, Any]:
+    """Where thread ``thread_id`` is: the phase, its stack depth in frames, the innermost frame
+    and the ``top`` functions (file name and function) with the most frames on the stack."""
+    frame = sys._current_frames().get(thread_id)
+    depth = 0
+    counts: collections.Counter[str] = collections.Counter()
+    innermost = ""
+    while frame is not None:
+        code = frame.f_code
+        where = f"{os.path.basename(code.co_filename)} {code.co_name}"
+        if depth == 0:
+            innermost = f"{where} (line {frame.f_lineno})"
+        counts[where] += 1
+        depth += 1
+        frame = frame.f_back
+    return {
+        "phase": _phase[0],
+        "depth": depth,
+        "innermost": innermost,
+        "frames": [[where, n] for where, n in counts.most_common(top)],
+    }
+
+
+def _watchdog(thread: threading.Thread, out: pathlib.Path, after_s: float, t0: float) -> threading.Timer:
+    """A timer writing ``progress.json`` (:func:`stack_summary` of ``thread``) after ``after_s``."""
+
+    def report() -> None:
+        if thread.ident is None or not thread.is_alive():
+            return
+        summary = stack_summary(thread.ident)
+        summary["elapsed_s"] = time.perf_counter() - t0
+        (out / "progress.json").write_text(json.dumps(summary))
+
+    timer = threading.Timer(after_s, report)
+    timer.daemon = True
+    timer.start()
+    return timer
+
 
 def _build_problem(M: Any, problem: str, size: int) -> tuple[list[Any], Any]:
+    _enter(EXPRESSIONS_PHASE)
     t0 = time.perf_counter()
     build = problems.large_primal if problem == "large" else problems.PROBLEMS[problem]
     built = build(M, size)
@@ -74,9 +140,11 @@ def _build_problem(M: Any, problem: str, size: int) -> tuple[list[Any], Any]:
 def _gradgen_function(M: Any, job: dict[str, Any]) -> Any:
     """Problem -> Function -> kernel Function (same calls for ours and gradgen 0.5.2)."""
     inputs, expr = _build_problem(M, job["problem"], job["size"])
+    _enter("Function(...)")
     f = M.g.Function(
         "bench", inputs, [expr], input_names=[f"in{k}" for k in range(len(inputs))], output_names=["y"]
     )
+    _enter(f"the {job['kernel']} kernel (derivative)")
     return _derive(f, job["kernel"], job["system"])
 
 
@@ -109,18 +177,25 @@ def _ours_config(M: Any, job: dict[str, Any]) -> Any:
 
 def _ours_staged(M: Any, job: dict[str, Any]) -> Any:
     """The staged kernel (``SingleShootingProblem``) of ``job``: a loop in Rust."""
+    _enter("building the stage functions")
     t0 = time.perf_counter()
     functions = problems.pendulum_stage_functions(M)
     _construction[0] += time.perf_counter() - t0
+    _enter(f"the staged {job['kernel']} kernel")
     return problems.pendulum_staged_ours(M, job["size"], job["kernel"], functions)
 
 
 def _build_rust(system: str, M: Any, job: dict[str, Any]) -> tuple[str, Any, Any]:
     if job["problem"] in problems.STAGED:
         staged = _ours_staged(M, job)
-        result = staged.generate_rust(_ours_config(M, job))
+        _enter("generate_rust")
+        if system == "ours":
+            result = staged.generate_rust(_ours_config(M, job))
+        else:  # gradgen 0.5.2: keyword-only options
+            result = staged.generate_rust(function_name=job["function_name"])
         return result.source, result, staged
     f = _gradgen_function(M, job)
+    _enter("generate_rust")
     if hasattr(f, "pattern"):  # our sparse Hessian or Jacobian: the kernel is its Function
         result = f.function.generate_rust(config=_ours_config(M, job))
         return result.source, result, f
@@ -252,11 +327,8 @@ def _module_ops(kernel: Any) -> int:
     return sum(k.op_count() for k in module_of([kernel]))
 
 
-def main() -> int:
-    job = json.loads(pathlib.Path(sys.argv[1]).read_text())
-    out = pathlib.Path(job["out_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    meta: dict[str, Any] = {"ok": False}
+def _build(job: dict[str, Any], out: pathlib.Path, meta: dict[str, Any]) -> None:
+    """Build ``job`` into ``out``, filling ``meta`` (``meta["ok"]`` last)."""
     try:
         system = job["system"]
         t0 = time.perf_counter()
@@ -356,6 +428,26 @@ def main() -> int:
     except BaseException as exc:  # noqa: BLE001 - any failure is reported in the table, never hidden
         meta["error"] = f"{type(exc).__name__}: {exc}"[:400]
         meta["traceback"] = traceback.format_exc()[-3000:]
+
+
+def main() -> int:
+    job = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    out = pathlib.Path(job["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {"ok": False}
+    t0 = time.perf_counter()
+    if job["system"] == "gradgen052":
+        threading.stack_size(DEEP_STACK_BYTES)
+        sys.setrecursionlimit(DEEP_RECURSION_LIMIT)
+        meta["recursion_limit"] = DEEP_RECURSION_LIMIT
+    thread = threading.Thread(target=_build, args=(job, out, meta), name="build")
+    thread.start()
+    limit = job.get("timeout_s")
+    # shortly before the driver's limit: time enough to write the summary before the kill
+    timer = _watchdog(thread, out, max(0.5, 0.9 * limit - 1.0), t0) if limit else None
+    thread.join()
+    if timer is not None:
+        timer.cancel()
     (out / "meta.json").write_text(json.dumps(meta))
     return 0 if meta["ok"] else 1
 
