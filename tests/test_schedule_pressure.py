@@ -90,3 +90,59 @@ def test_a_late_product_of_two_early_values_is_computed_with_them() -> None:
     for i in range(10):
         t = math.sin(t) * (0.25 + (2.0 + i))
     assert run(out, [[0.25]]) == run(k, [[0.25]]) == [[t + (0.25 * 7.5) * (0.25 + 0.5)]]
+
+
+def _sweep(n: int, extra: int = 1) -> Function:
+    """A reverse-sweep shape: ``t_k = a_k * 2`` is read by the chain (``a_{k-1} = sin(t_k) *
+    x``) and by output ``y_k = t_k + u_k * 0.02 (* 1.5 ...)``, whose other operand (``extra``
+    statements over inputs) the depth-first order reaches only after the whole chain."""
+    x = SX.sym("x")
+    u = [SX.sym(f"u{k}") for k in range(n)]
+    a = x
+    ys: list[SX] = []
+    for k in range(n - 1, -1, -1):
+        t = a * 2.0
+        a = sin(t) * x
+        term = u[k] * 0.02
+        for j in range(extra - 1):
+            term = term * (1.5 + j)
+        ys.append(t + term)
+    # the end of the chain first: the depth-first order starts there
+    return Function("sweep", [x, *u], [a, *reversed(ys)])
+
+
+def test_an_output_is_written_as_soon_as_its_chain_value_is_ready() -> None:
+    """``y_k = t_k + u_k * 0.02``: ``u_k * 0.02`` is brought along (it needs only inputs and
+    one statement), so ``y_k`` is computed right after ``t_k``'s other reader and ``t_k`` is
+    not kept to the end: far fewer values live at once, and the same results."""
+    n = 12
+    f = _sweep(n)
+    k = f.kernel
+    dfs = depth_first_order(k)
+    hoisted = hoist_last_uses(k, dfs)
+    assert sorted(hoisted) == sorted(dfs)
+    position = {v: i for i, v in enumerate(hoisted)}
+    assert all(position[a] < position[v] for v in hoisted for a in k.args[v])
+    assert peak_live(k, dfs) >= n
+    assert peak_live(k, hoisted) <= 4
+    sines = [v for v in hoisted if k.ops[v] is Op.SIN]
+    outputs = [res[0] for res in k.results[1:]]  # y_0 .. y_{n-1}
+    # every y_k but y_0 (its t_0 feeds the last sine) comes before the last sine
+    assert sum(position[y] < position[sines[-1]] for y in outputs) == n - 1
+    out = SchedulePass().run(k)
+    point = [[0.3]] + [[0.1 * (j + 1)] for j in range(n)]
+    assert run(out, point) == run(k, point)
+
+
+def test_an_operand_needing_more_than_pull_max_statements_is_not_brought_along() -> None:
+    """With ``PULL_MAX`` statements over inputs the operand comes along; with one more it
+    does not, and ``t_k`` stays live until the depth-first order reaches ``y_k``."""
+    from gradgen.passes.schedule_pressure import PULL_MAX
+
+    n = 8
+    for extra, moved in ((PULL_MAX, True), (PULL_MAX + 1, False)):
+        k = _sweep(n, extra).kernel
+        dfs = depth_first_order(k)
+        hoisted = hoist_last_uses(k, dfs)
+        assert (peak_live(k, hoisted) < peak_live(k, dfs)) is moved, extra
+        assert peak_live(k, hoisted) <= peak_live(k, dfs)
