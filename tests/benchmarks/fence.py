@@ -19,8 +19,9 @@ primal and derivative kernels of different shapes) is generated once per layout 
   output that makes a math call (see :class:`Layout`; the last is the printer's rule, so
   ``fence 32`` is the printer's layout before it).
 * ``32, reused stores`` / ``32, dense stores``: ``32, scalar none`` plus a fence after the
-  output stores of a value a later statement reads / after every statement with output stores
-  in a function with at least one store per four statements (SLP vectorization packs adjacent
+  output stores of a value a later statement reads, in a function with at least one such value
+  per 32 statements / after every statement with output stores in a function with at least one
+  store per four statements (SLP vectorization packs adjacent
   output stores: see ``KERNEL_SPEED.md``);
 * ``32, chunks of 10000``: ``32, scalar none`` in functions of up to 10,000 statements.
 
@@ -74,7 +75,8 @@ class Layout:
     ``"clear K"`` (no fence within K statements before a call), ``"scalar"`` (no fence at all
     in a kernel with a single scalar output that makes a math call: the printer's rule,
     ``backends.rust.fenced``). ``stores`` adds fences by the output stores: ``"reused"`` (a
-    fence after the stores of a value a later statement reads), ``"dense"`` (in a function
+    fence after the stores of a value a later statement reads, in a function with at least one
+    such value per ``fence`` statements), ``"dense"`` (in a function
     with at least one output store per four statements, a fence after every run of stores)."""
 
     fence: int | None
@@ -327,6 +329,8 @@ def with_fences(
                 after[j] = n_stores > 0 and local in live
                 live.discard(local)
                 live |= reads
+            if every * sum(after) < len(stmts):  # fewer than one per ``every`` statements: none
+                after = [False] * len(stmts)
         elif stores == "dense" and 4 * sum(s[4] for s in stmts) >= len(stmts):
             after = [s[4] > 0 for s in stmts]
         count = 0
