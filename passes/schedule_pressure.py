@@ -68,37 +68,35 @@ def hoist_last_uses(kernel: Kernel, order: list[int]) -> list[int]:
     # computed values live now (emitted, a reader not emitted yet), and the most ``order`` has
     live = [0, _peak_live(kernel, order, remaining, computed)]
 
-    def pending(x: int, found: list[int], seen: set[int], statements: int) -> int:
-        """Appends to ``found`` the values ``x`` needs that are not emitted and not ``seen``
-        (post-order, leaves included); the number of statements brought along so far, or -1
-        when that would pass ``PULL_MAX`` or one of them is read by another statement."""
+    def pending(x: int, found: list[int]) -> bool:
+        """Appends to ``found`` the values ``x`` needs that are not emitted (post-order, leaves
+        included): True when they are at most ``PULL_MAX`` statements each read only by the
+        next one."""
         stack = [(x, False)]
+        statements = sum(map(computed.__getitem__, found))
         while stack:
             v, ready = stack.pop()
-            if emitted[v] or (v in seen and not ready):
+            if emitted[v] or v in found:  # ``found`` holds at most 2 * PULL_MAX + 2 values
                 continue
-            seen.add(v)
             if ready or not computed[v]:
                 found.append(v)
                 continue
             if remaining[v] != 1 or statements == PULL_MAX or ops[v] in _SIN_COS:
-                return -1  # (a sine or cosine stays next to its partner)
+                return False  # (a sine or cosine stays next to its partner)
             statements += 1
             stack.append((v, True))
             stack.extend((a, False) for a in reversed(args[v]) if not emitted[a])
-        return statements
+        return True
 
     def hoistable(w: int) -> list[int] | None:
         """The values to emit before ``w`` when it moves up now; None when it stays."""
         if emitted[w] or ops[w] in _SIN_COS:
             return None
-        dying = statements = 0
+        dying = 0
         brought: list[int] = []
-        seen: set[int] = set()
         for x in dict.fromkeys(args[w]):
             if not emitted[x]:
-                statements = pending(x, brought, seen, statements)
-                if statements < 0:
+                if not pending(x, brought):
                     return None
             elif computed[x]:
                 if remaining[x] != 1:
@@ -107,6 +105,7 @@ def hoist_last_uses(kernel: Kernel, order: list[int]) -> list[int]:
         if dying < (2 if remaining[w] else 1):
             return None
         # what is brought is live while it is computed: never more values than ``order`` has
+        statements = sum(map(computed.__getitem__, brought))
         return brought if live[0] + statements <= live[1] else None
 
     def emit(v: int, checks: list[int]) -> None:
