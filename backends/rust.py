@@ -122,6 +122,19 @@ def _paren(text: str) -> str:
 #: Restarting the count after a call (``32, calls reset``) or keeping fences 8 statements
 #: clear of a call (``32, clear 8``) changed no kernel beyond that spread in both runs but the
 #: logsumexp(10) Hessian (clear 8: 0.92 / 0.92; 1.00-1.03 on the other Hessians): not adopted.
+#: ``STORE_FENCES``: a fence also follows the output stores of a statement that a later statement
+#: of its function reads, in a function with at least one such statement per ``FENCE_EVERY``
+#: statements (a kernel of short blocks chained through stored values: the sparse Hessian stores
+#: each off-diagonal entry and reads it for the next diagonal one). LLVM's SLP vectorizer packs
+#: stores of adjacent elements into one vector: on the sparse Rosenbrock Hessian, entry ``3k + 2``
+#: (block ``k``) with ``3k + 3`` (block ``k + 1``), and as each block needs the vector of the next
+#: one the independent blocks become one dependency chain; a fence after those stores leaves no
+#: two blocks' adjacent stores between two fences. Measured against fences every 32 statements
+#: alone (interleaved runs of one binary per text, two runs): sparse Rosenbrock Hessian n = 10,
+#: 20, 100: 0.71 / 0.71, 0.71 / 0.72, 0.63 / 0.63; dense Rosenbrock Hessian n = 10, 30: 0.98 /
+#: 0.96, 0.96 / 0.96; logsumexp Hessian n = 10, 20: 1.00 / 1.00, 1.01 / 1.01 (spread 10 %); the
+#: study's random programs 1.00. Without the density condition the rule also fenced isolated
+#: stores (the Rosenbrock(10) HVP's last element: 1.05 / 1.06), which chain nothing.
 FENCE_EVERY = 32
 SCHEDULING_FENCE = "core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);"
 #: the math methods and helpers that compile to instructions, not to a libm call
@@ -232,7 +245,8 @@ class KernelPrinter:
                 name, is_method = math_call(spec, scalar, no_std)
                 self._fast[op] = (_FAST_METHOD if is_method else _FAST_CALL, name)
         self._fast[Op.POWI] = (self._FAST_POWI, "")
-        #: statements between fences (more than a chunk has: none)
+        #: statements between fences (more than a chunk has: none), and the statements followed
+        #: by a fence (their output stores before it: see ``STORE_FENCES``)
         self._fence_every = FENCE_EVERY if fenced(kernel) else n + 1
         #: derivative entries of user functions: statement -> its block at its point and its
         #: index there; each block is computed once per chunk that reads it, into a local
@@ -245,6 +259,27 @@ class KernelPrinter:
             if call.part:
                 block, index = rust_block(call)
                 self._entries[i] = ((call.definition, block, kernel.args[i]), index)
+        self._fence_after = self._reread_outputs() if fenced(kernel) else frozenset()
+
+    def _reread_outputs(self) -> frozenset[int]:
+        """The statements that store into an output element (their final value, or one kept
+        there for a later chunk) and are read by a later statement of their own chunk, in the
+        chunks with at least one of them per ``FENCE_EVERY`` statements (see ``STORE_FENCES``)."""
+        writes, scratch, chunk_of, args = self.writes, self.alloc.scratch, self._chunk, self.k.args
+        found: set[int] = set()
+        for v in self.alloc.statements:
+            c = chunk_of[v]
+            for a in args[v]:
+                if (a in writes or a in scratch) and chunk_of[a] == c:
+                    found.add(a)
+        per_chunk = [0] * len(self.alloc.chunks)
+        for v in found:
+            per_chunk[chunk_of[v]] += 1
+        dense = [
+            FENCE_EVERY * count >= ch.stop - ch.start
+            for count, ch in zip(per_chunk, self.alloc.chunks, strict=True)
+        ]
+        return frozenset(v for v in found if dense[chunk_of[v]])
 
     # ---- operands and expressions ------------------------------------------------------------
     def operand(self, a: int, chunk: int) -> str:
@@ -366,9 +401,13 @@ class KernelPrinter:
         fence = indent + SCHEDULING_FENCE
         attrs_, outputs = self.k.attrs, self.names.outputs
         every = self._fence_every
-        for k, v in enumerate(self.alloc.statements[ch.start : ch.stop]):
-            if k and k % every == 0:
+        fence_after = self._fence_after
+        count = 0
+        for v in self.alloc.statements[ch.start : ch.stop]:
+            if count == every:
                 lines.append(fence)
+                count = 0
+            count += 1
             local = text[v]
             op = ops[v]
             fast = fasts.get(op)
@@ -403,6 +442,8 @@ class KernelPrinter:
                                 lines.append(indent + store)
                             else:
                                 emit_assign(e, f"{outputs[p]}[{j}] = ", local)
+                        if v in fence_after:
+                            count = every
                         continue
             if v in self._entries:
                 self._emit_block(e, v, chunk)
@@ -414,6 +455,8 @@ class KernelPrinter:
             emit_assign(e, head, rhs)
             if v in kept or v in writes:
                 self._store(e, v, local)
+            if v in fence_after:
+                count = every
 
     def _flat(self, fast: tuple[int, str], a: tuple[int, ...], chunk: int) -> str | None:
         """One-line text of a negation or a math call (``None``: use the general layout of

@@ -186,3 +186,103 @@ def test_no_fence_in_a_scalar_kernel_with_math_calls() -> None:
     assert fenced(_chain(200).kernel)  # no call (test_a_fence_after_every_fence_every_statements)
     assert Op.SIN in LIBM_CALLS and Op.EXP in LIBM_CALLS
     assert not {Op.SQRT, Op.ABS, Op.MAX, Op.MUL} & LIBM_CALLS
+
+
+def _sparse_rosenbrock_hessian(n: int) -> Function:
+    return _rosenbrock(n).sparse_hessian(0, triangle="full").function
+
+
+def _store_regions(body: str) -> list[list[tuple[str, int, str]]]:
+    """Per run between fences, its output stores ``(output, element, local)`` in order."""
+    regions: list[list[tuple[str, int, str]]] = [[]]
+    for line in body.splitlines():
+        text = line.strip()
+        if text == SCHEDULING_FENCE:
+            regions.append([])
+            continue
+        m = re.fullmatch(r"(\w+)\[(\d+)\] = (\w+);", text)
+        if m and m.group(1) not in ("work", "_work"):
+            regions[-1].append((m.group(1), int(m.group(2)), m.group(3)))
+    return regions
+
+
+def test_a_fence_after_the_stores_of_an_output_read_later() -> None:
+    """The sparse Rosenbrock Hessian stores each off-diagonal value twice and then reads it
+    for the next diagonal: a fence follows those stores, so no two adjacent elements stored
+    by different statements share a run between fences (LLVM's SLP vectorizer would pack
+    them into one vector whose lanes chain the independent blocks)."""
+    f = _sparse_rosenbrock_hessian(12)
+    source = generate_rust(f).source
+    body = source[source.index("pub fn rosenbrock") :]
+    lines = [line.strip() for line in body.splitlines()]
+    offdiagonal = re.compile(r"let (\w+) = x\[(\d+)\] \* -400\.0;")
+    seen = 0
+    for i, line in enumerate(lines):
+        m = offdiagonal.fullmatch(line)
+        if m is None:
+            continue
+        seen += 1
+        local = m.group(1)
+        # its two stores, then the fence, then the statement reading it
+        assert re.fullmatch(rf"hessian_x\[\d+\] = {local};", lines[i + 1])
+        assert re.fullmatch(rf"hessian_x\[\d+\] = {local};", lines[i + 2])
+        assert lines[i + 3] == SCHEDULING_FENCE
+        assert re.search(rf"\b{local}\b", lines[i + 4].split("=", 1)[1])
+    assert seen == 11
+    for region in _store_regions(body):
+        by_element = {(out, j): local for out, j, local in region}
+        for (out, j), local in by_element.items():
+            neighbour = by_element.get((out, j + 1))
+            assert neighbour is None or neighbour == local, (region, j)
+    assert with_fences(source, FENCE_EVERY, stores="reused") == source
+
+
+def test_no_store_fence_when_no_output_is_read_again() -> None:
+    """A kernel whose stored values no later statement reads keeps the plain layout: a fence
+    every ``FENCE_EVERY`` statements."""
+    x = SXVector.sym("x", 200)
+    outs = [x[i] * x[i] + x[(i + 1) % 200] for i in range(200)]  # sinks: 400 statements
+    source = generate_rust(Function("sinks", [x], [SXVector(outs)])).source
+    body = source[source.index("pub fn sinks") :]
+    counts = _statements_between_fences(body)
+    assert sum(counts) == 400
+    assert counts[:-1] == [FENCE_EVERY] * (len(counts) - 1)
+    assert with_fences(source, FENCE_EVERY) == source
+
+
+def test_store_fences_restart_the_count_and_match_the_study_in_chunked_kernels() -> None:
+    """After a store fence the count of ``FENCE_EVERY`` restarts, and in a kernel of several
+    chunk functions the study's text rule (``tests/benchmarks/fence.py``) places every fence
+    where the printer does."""
+    f = _sparse_rosenbrock_hessian(120)
+    source = generate_rust(f).source
+    body = source[source.index("pub fn rosenbrock") :]
+    counts = _statements_between_fences(body)
+    assert max(counts) < FENCE_EVERY  # a store fence every block of about ten statements
+    assert with_fences(source, FENCE_EVERY, stores="reused") == source
+    chunked = generate_rust(_rosenbrock(150).hessian(0)).source  # dense: several chunks
+    assert len(re.findall(r"\n#\[inline\(never\)\]\nfn ", chunked)) >= 2
+    assert with_fences(chunked, FENCE_EVERY, stores="reused") == chunked
+    assert with_fences(chunked, FENCE_EVERY) != chunked
+
+
+def test_no_store_fence_for_a_lone_output_read_again() -> None:
+    """One stored value read again among hundreds of statements chains nothing: fewer than one
+    per ``FENCE_EVERY`` statements, so no store fence (only the fence every ``FENCE_EVERY``)."""
+    x = SXVector.sym("x", 200)
+    first = x[0] * x[1]
+    outs = [first] + [x[i] * x[i] + x[(i + 1) % 200] for i in range(1, 200)] + [first * 3.0]
+    source = generate_rust(Function("lone", [x], [SXVector(outs)])).source
+    body = source[source.index("pub fn lone") :]
+    lines = [line.strip() for line in body.splitlines()]
+    store = next(i for i, line in enumerate(lines) if re.fullmatch(r"y\[0\] = w\d+;", line))
+    local = lines[store].split(" = ")[1].rstrip(";")
+    assert any(
+        re.search(rf"\b{local}\b", line.split("=", 1)[1])
+        for line in lines[store + 1 :]
+        if line.startswith("let ")
+    )
+    assert lines[store + 1] != SCHEDULING_FENCE
+    counts = _statements_between_fences(body)
+    assert counts[:-1] == [FENCE_EVERY] * (len(counts) - 1)
+    assert with_fences(source, FENCE_EVERY, stores="reused") == source == with_fences(source, FENCE_EVERY)

@@ -103,6 +103,7 @@ pub fn rosenbrock_hessian_x(
     let w1 = x[0] * -400.0;
     hessian_x[1] = w1;
     hessian_x[3] = w1;
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     let w1 = x[0] * w1;
     let w0 = w0 + w1;
     let w0 = w0 * -2.0;
@@ -114,6 +115,7 @@ pub fn rosenbrock_hessian_x(
     let w1 = x[1] * -400.0;
     hessian_x[5] = w1;
     hessian_x[7] = w1;
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     let w1 = x[1] * w1;
     let w0 = w0 + w1;
     let w0 = w0 - 100.0;

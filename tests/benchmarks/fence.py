@@ -18,6 +18,15 @@ primal and derivative kernels of different shapes) is generated once per layout 
   no fence within 8 statements before a call; no fence at all in a kernel with a single scalar
   output that makes a math call (see :class:`Layout`; the last is the printer's rule, so
   ``fence 32`` is the printer's layout before it).
+* ``32, reused stores`` / ``32, dense stores``: ``32, scalar none`` plus a fence after the
+  output stores of a value a later statement reads, in a function with at least one such value
+  per 32 statements / after every statement with output stores in a function with at least one
+  store per four statements (SLP vectorization packs adjacent
+  output stores: see ``KERNEL_SPEED.md``);
+* ``32, chunks of 10000``: ``32, scalar none`` in functions of up to 10,000 statements.
+
+``--variants`` times only the layouts named (separated by ``;``), ``--bench-kernels`` adds every
+bench kernel of rosenbrock, logsumexp and pendulum at sizes 10, 20 and 100.
 
 The fences are inserted into (or removed from) the generated text here, so the study measures
 every layout whatever the printer's own choice is. Each layout's kernels form one crate; one
@@ -65,11 +74,15 @@ class Layout:
     counted as any other), ``"reset"`` (the count restarts after a statement with a call),
     ``"clear K"`` (no fence within K statements before a call), ``"scalar"`` (no fence at all
     in a kernel with a single scalar output that makes a math call: the printer's rule,
-    ``backends.rust.fenced``)."""
+    ``backends.rust.fenced``). ``stores`` adds fences by the output stores: ``"reused"`` (a
+    fence after the stores of a value a later statement reads, in a function with at least one
+    such value per ``fence`` statements), ``"dense"`` (in a function
+    with at least one output store per four statements, a fence after every run of stores)."""
 
     fence: int | None
     chunk: int = 1000
     calls: str = "ignored"
+    stores: str = "ignored"
 
 
 #: layout name -> layout
@@ -84,6 +97,9 @@ VARIANTS: dict[str, Layout] = {
     "32, calls reset": Layout(32, calls="reset"),
     "32, clear 8": Layout(32, calls="clear 8"),
     "32, scalar none": Layout(32, calls="scalar"),
+    "32, reused stores": Layout(32, calls="scalar", stores="reused"),
+    "32, dense stores": Layout(32, calls="scalar", stores="dense"),
+    "32, chunks of 10000": Layout(32, 10_000, calls="scalar"),
 }
 #: the study's harness binary (apart from the main bench's ``bench_harness``)
 HARNESS = "fence_harness"
@@ -234,6 +250,22 @@ STUDY: list[Callable[[], Problem]] = [
     _random_problem("general", 2_000, "grad", 5),
 ]
 QUICK = [0, 2, 6, 10, 12]
+#: ``--bench-kernels``: every bench kernel of these problems at these sizes, after :data:`STUDY`
+BENCH_PROBLEMS = ("rosenbrock", "logsumexp", "pendulum")
+BENCH_SIZES = (10, 20, 100)
+
+
+def bench_kernels() -> list[Callable[[], Problem]]:
+    """The builders of every bench kernel of :data:`BENCH_PROBLEMS` at :data:`BENCH_SIZES`."""
+    return [
+        _bench_problem(problem, n, kernel)
+        for problem in BENCH_PROBLEMS
+        for n in BENCH_SIZES
+        for kernel in (
+            *problems.KERNELS[problem],
+            *(["hess_dense"] if "hess" in problems.KERNELS[problem] else []),
+        )
+    ]
 
 
 #: a statement that calls libm in the optimized build (``std`` method or ``no_std`` function)
@@ -244,33 +276,68 @@ _CALL = re.compile(
 _FN = re.compile(r"(?:pub )?fn (\w+)")
 
 
+_LET = re.compile(r"    let (\w+)(?::\s*\w+)? = ")
+_STORE = re.compile(r"    (\w+)\[\d+\] = (\w+);$")
+_WORD = re.compile(r"\b\w+\b")
+_WORK = frozenset({"work", "_work"})
+
+
 def with_fences(
-    source: str, every: int | None, calls: str = "ignored", no_fence: tuple[str, ...] = ()
+    source: str,
+    every: int | None,
+    calls: str = "ignored",
+    no_fence: tuple[str, ...] = (),
+    stores: str = "ignored",
 ) -> str:
     """``source`` with fences placed by the rule of a :class:`Layout` in each function body (the
     statements are the ``let`` lines at the body's indentation; a deeper line continues the
     statement above it), or with none; functions whose name starts with one of ``no_fence``
     (a kernel and its chunk functions) get none."""
     lines = [line for line in source.splitlines() if line.strip() != FENCE]
-    # per function: its statements as [first line, calls libm]
+    # per function: its statements as [first line, calls libm, local, words read, output stores]
     functions: list[tuple[str, list[list[Any]]]] = []
     for i, line in enumerate(lines):
         m = _FN.match(line)
         if m:
             functions.append((m.group(1), []))
-        elif functions and line.startswith("    let "):
-            functions[-1][1].append([i, bool(_CALL.search(line))])
-        elif functions and functions[-1][1] and line.startswith("        ") and _CALL.search(line):
-            functions[-1][1][-1][1] = True
+            continue
+        if not functions:
+            continue
+        stmts = functions[-1][1]
+        let = _LET.match(line)
+        if let:
+            rhs = line[let.end() :]
+            stmts.append([i, bool(_CALL.search(line)), let.group(1), set(_WORD.findall(rhs)), 0])
+        elif stmts and line.startswith("        "):
+            stmts[-1][1] = stmts[-1][1] or bool(_CALL.search(line))
+            stmts[-1][3].update(_WORD.findall(line))
+        elif stmts:
+            store = _STORE.match(line)
+            if store and store.group(1) not in _WORK and store.group(2) == stmts[-1][2]:
+                stmts[-1][4] += 1
     before: set[int] = set()
     clear = int(calls.split()[1]) if calls.startswith("clear") else 0
     for name, stmts in functions:
         if every is None or any(name == k or name.startswith(k + "_chunk") for k in no_fence):
             continue
+        # after[j]: a fence after statement j's output stores
+        after = [False] * len(stmts)
+        if stores == "reused":
+            live: set[str] = set()
+            for j in range(len(stmts) - 1, -1, -1):
+                _, _, local, reads, n_stores = stmts[j]
+                after[j] = n_stores > 0 and local in live
+                live.discard(local)
+                live |= reads
+            if every * sum(after) < len(stmts):  # fewer than one per ``every`` statements: none
+                after = [False] * len(stmts)
+        elif stores == "dense" and 4 * sum(s[4] for s in stmts) >= len(stmts):
+            after = [s[4] > 0 for s in stmts]
         count = 0
-        for j, (line_no, has_call) in enumerate(stmts):
-            if count >= every and not any(c for _, c in stmts[j : j + clear]):
-                before.add(line_no)
+        for j, (line_no, has_call, *_rest) in enumerate(stmts):
+            if (j and after[j - 1]) or (count >= every and not any(c for _, c, *_r in stmts[j : j + clear])):
+                if j:
+                    before.add(line_no)
                 count = 0
             count += 1
             if has_call and calls == "reset":
@@ -300,7 +367,7 @@ def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     unfenced = layout.calls == "scalar"
     scalar = tuple(names[i] for i, p in enumerate(problems_) if unfenced and not fenced(p.function.kernel))
     calls = "ignored" if layout.calls == "scalar" else layout.calls
-    return with_fences(emit_module(kernels, cfg), layout.fence, calls, scalar), work
+    return with_fences(emit_module(kernels, cfg), layout.fence, calls, scalar, layout.stores), work
 
 
 def _write_if_changed(path: pathlib.Path, text: str) -> None:
@@ -312,11 +379,22 @@ def _slug(name: str) -> str:
     return "fence_" + "".join(c if c.isalnum() else "_" for c in name)
 
 
-def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Build, compile and time every (problem, layout); the figures as a JSON-able dict."""
+def run_study(
+    quick: bool = False,
+    log: Callable[[str], None] = print,
+    variants: list[str] | None = None,
+    with_bench: bool = False,
+) -> dict[str, Any]:
+    """Build, compile and time every (problem, layout) (``variants``: these layouts only, the
+    baseline among them; ``with_bench``: :func:`bench_kernels` too); the figures as a JSON-able
+    dict."""
     from gradgen.ir.interp import run as interpret
 
-    builders = [STUDY[i] for i in QUICK] if quick else STUDY
+    builders = [STUDY[i] for i in QUICK] if quick else list(STUDY)
+    if with_bench:
+        builders += bench_kernels()
+    layouts = {v: VARIANTS[v] for v in (variants or VARIANTS) if v in VARIANTS or v == BASELINE}
+    layouts.setdefault(BASELINE, VARIANTS[BASELINE])
     t0 = time.perf_counter()
     probs = [b() for b in builders]
     for p in probs:
@@ -327,7 +405,7 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     env["CARGO_TARGET_DIR"] = str(TARGET)
     crates: dict[str, str] = {}
     cases: list[Case] = []
-    for variant, layout in VARIANTS.items():
+    for variant, layout in layouts.items():
         crate = _slug(variant)
         d = root / crate
         (d / "src").mkdir(parents=True, exist_ok=True)
@@ -351,7 +429,7 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     res = run_measured(["cargo", "build", "--release", "-q"], hdir, env, 3600)
     if res["rc"] != 0:
         raise RuntimeError("fence study harness does not build: " + res["err"][-2000:])
-    log(f"[fence] {len(VARIANTS)} crates and the harness compiled in {time.perf_counter() - t0:.0f} s")
+    log(f"[fence] {len(layouts)} crates and the harness compiled in {time.perf_counter() - t0:.0f} s")
     exe = TARGET / "release" / HARNESS
     rows = []
     budget = 0.001  # seconds per loop: short loops, so that preempted ones are outliers
@@ -361,11 +439,11 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
         d.mkdir(exist_ok=True)
         np.concatenate(p.inputs).astype("<f8").tofile(d / "in.bin")
         outputs: dict[str, np.ndarray] = {}
-        loops: dict[str, list[float]] = {v: [] for v in [*VARIANTS, "harness"]}
+        loops: dict[str, list[float]] = {v: [] for v in [*layouts, "harness"]}
         probe = _loops(exe, f"{i}:{BASELINE}", d, 200, 1)
         iters = int(min(2e5, max(20, budget * 1e9 / max(probe[0], 1.0))))
         for _ in range(rounds):
-            for variant in VARIANTS:
+            for variant in layouts:
                 loops[variant] += _loops(exe, f"{i}:{variant}", d, iters, LOOPS)
                 outputs[variant] = np.fromfile(d / "out.bin", dtype="<f8")
             loops["harness"] += _loops(exe, f"{i}:{BASELINE}{HARNESS_SUFFIX}", d, iters, LOOPS, "empty.bin")
@@ -392,7 +470,7 @@ def run_study(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
             + ", ".join(f"{v} {t:.4g}" for v, t in ns.items())
             + f" (identical {identical}, err {err:.1e})"
         )
-    return {"variants": list(VARIANTS), "baseline": BASELINE, "rows": rows}
+    return {"variants": list(layouts), "baseline": BASELINE, "rows": rows}
 
 
 def _loops(
@@ -407,9 +485,17 @@ def _loops(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="six problems, one round")
+    ap.add_argument("--variants", default="", help="only these layouts (separated by ;, the baseline always)")
+    ap.add_argument(
+        "--bench-kernels", action="store_true", help="every bench kernel of rosenbrock, logsumexp, pendulum"
+    )
     ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results" / "fence.json"))
     args = ap.parse_args(argv)
-    study = run_study(args.quick)
+    variants = args.variants.split(";") if args.variants else None
+    unknown = sorted(set(variants or ()) - set(VARIANTS))
+    if unknown:
+        ap.error(f"unknown layouts {unknown}; known: {sorted(VARIANTS)}")
+    study = run_study(args.quick, variants=variants, with_bench=args.bench_kernels)
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.out).write_text(json.dumps(study, indent=1))
     print("\n".join(fence_table(study)))
