@@ -14,24 +14,15 @@ import gradgen as gg
 from gradgen import SX, Function, KernelCallError
 from gradgen.backends import ffi
 from tests.cargo import cargo_env
+from tests.wide import compile_unoptimised, wide_function
 
 N_INPUTS = 520  # 520 inputs + 2 outputs + the workspace: 1,046 C arguments in NAME_ffi
 
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Function, gg.native_call.CompiledFunction]:
-    xs = [SX.sym(f"x{i}") for i in range(N_INPUTS)]
-    total = SX.const(0.0)
-    for i, x in enumerate(xs):
-        total = total + (i + 1) * x
-    f = Function(
-        "wide",
-        xs,
-        [total, gg.sin(xs[0]) * xs[-1]],
-        input_names=[f"x{i}" for i in range(N_INPUTS)],
-        output_names=["s", "p"],
-    )
-    return f, gg.compile(f, build_dir=tmp_path_factory.mktemp("wide-cache"), env=cargo_env())
+    f = wide_function("wide", N_INPUTS, lambda xs: gg.sin(xs[0]) * xs[-1])
+    return f, compile_unoptimised(f, tmp_path_factory.mktemp("wide-cache"))
 
 
 def test_more_than_511_inputs_plus_outputs(

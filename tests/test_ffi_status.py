@@ -17,27 +17,15 @@ import gradgen as gg
 from gradgen import SX, CAbiLimitError, CodeGenerationBuilder, Function, KernelCallError
 from gradgen.backends import ffi
 from tests.cargo import cargo_env
+from tests.wide import compile_unoptimised, wide_function
 
 N_INPUTS = 1500  # more than the 1000 that the codes of a spacing of 1000 could number
 
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Function, gg.native_call.CompiledFunction]:
-    xs = [SX.sym(f"x{i}") for i in range(N_INPUTS)]
-    total = SX.const(0.0)
-    for i, x in enumerate(xs):
-        total = total + (i + 1) * x
-    f = Function(
-        "wide1500",
-        xs,
-        [total, xs[1200] * xs[3]],
-        input_names=[f"x{i}" for i in range(N_INPUTS)],
-        output_names=["s", "p"],
-    )
-    # the status codes, not the speed, are under test: without optimisation the 3,000-argument
-    # C ABI layer builds in seconds instead of minutes
-    env = {**cargo_env(), "CARGO_PROFILE_RELEASE_OPT_LEVEL": "0"}
-    return f, gg.compile(f, build_dir=tmp_path_factory.mktemp("wide1500-cache"), env=env)
+    f = wide_function("wide1500", N_INPUTS, lambda xs: xs[1200] * xs[3])
+    return f, compile_unoptimised(f, tmp_path_factory.mktemp("wide1500-cache"))
 
 
 def _arrays(
