@@ -44,6 +44,13 @@ def sanitize(name: str) -> str:
     return text
 
 
+def name_part(name: str) -> str:
+    """:func:`sanitize` for a part of a longer identifier (``<crate>_<name>_f``): without the
+    trailing underscore that keeps a whole name off a keyword, which inside a longer name would
+    make a double underscore (not snake_case) and is not needed there."""
+    return sanitize(name).removesuffix("_")
+
+
 def validate_explicit(kind: str, name: object) -> str:
     """Check an explicit crate/function name: must already be a snake_case Rust identifier."""
     if not isinstance(name, str):

@@ -17,7 +17,7 @@ import attrs
 
 from gradgen.backends.crate import check_crate_name
 from gradgen.backends.metadata import metadata, rust_constants
-from gradgen.backends.names import sanitize, validate_explicit
+from gradgen.backends.names import name_part, sanitize, validate_explicit
 from gradgen.backends.rust_module import constant_notes, emit_module
 from gradgen.backends.signature import FunctionSignature, SignatureView
 from gradgen.ir.kernel import Kernel
@@ -136,14 +136,14 @@ class GeneratedCrate:
 def function_plans(f: Function, requests: Sequence[Request], prefix: str, level: str | int) -> list[_Plan]:
     """The plans of the requests of one source function (Rust names ``<prefix>_<f>_<what>``)."""
     multi = len(f.input_names) > 1
-    base = f"{prefix}_{sanitize(f.name)}"
+    base = f"{prefix}_{name_part(f.name)}"
     out = []
     for kind, parts, call, triangle in requests:
         words = []
         for artifact, blocks in parts:
             words.append(SUFFIX.get(artifact, artifact))
             if multi:
-                words.extend(sanitize(f.input_names[w]) for w in blocks)
+                words.extend(name_part(f.input_names[w]) for w in blocks)
         rust_name = "_".join([base, *words])
         named = tuple((a, tuple(f.input_names[w] for w in b)) for a, b in parts)
         out.append(

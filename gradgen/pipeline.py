@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Sequence
 
-from gradgen.backends.names import find_rust_names, sanitize
+from gradgen.backends.names import find_rust_names, name_part, sanitize
 from gradgen.backends.rust_ops import helper_names
 from gradgen.backends.sanitize import SanitizePass
 from gradgen.ir.kernel import Kernel
@@ -90,7 +90,7 @@ class ModuleHelpers:
 
     def name(self, function_name: str, callee: Kernel) -> str:
         """A fresh name for a helper of ``function_name`` compiling ``callee``."""
-        base = f"{function_name}_{sanitize(callee.name)}"
+        base = f"{function_name}_{name_part(callee.name)}"
         name, i = base, 1
         while name in self._taken or any(
             re.fullmatch(re.escape(p) + "[0-9]+", name) for p in self._chunk_prefixes

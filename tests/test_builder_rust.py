@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 import gradgen as gg
-from gradgen import CodeGenerationBuilder, Function, FunctionBundle, RustBackendConfig, SXVector
+from gradgen import SX, CodeGenerationBuilder, Function, FunctionBundle, RustBackendConfig, SXVector
 from gradgen.builder import BuildResult, GeneratedFunction
 from tests.cargo import build_and_lint, cargo, rustfmt_check
 from tests.test_builder import energy, scalar_f, three_inputs, vector_g
@@ -335,6 +335,20 @@ def parse(stdout: str) -> dict[str, list[float]]:
     return out
 
 
+def keyword_builder() -> CodeGenerationBuilder:
+    """A function named ``fn`` with an input named ``type``: Rust keywords inside longer names."""
+    x, t = SX.sym("x"), SX.sym("type")
+    f = Function("fn", [x, t], [x * x * t], ["x", "type"], ["y"])
+    return CodeGenerationBuilder().for_function(f).add_primal().add_gradient(wrt=[0, 1]).done()
+
+
+def test_keyword_names_inside_kernel_names(ws: Workspace) -> None:
+    """A keyword needs its escape (``fn_``) only as a whole name: inside a kernel name it is kept
+    bare (a double underscore would not be snake_case); the crate built with -D warnings."""
+    names = ("keywords_fn_f", "keywords_fn_grad_x", "keywords_fn_grad_type")
+    assert ws.crates["keywords"].function_names == names
+
+
 class Workspace:
     def __init__(self, root: pathlib.Path) -> None:
         self.root = root
@@ -361,6 +375,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, cargo_available: None) -> Works
         CodeGenerationBuilder(energy()).add_primal().add_gradient().build(w.root / "shorthand")
     )
     crates["snap"] = snapshot_builder().build(w.root / "snap")
+    crates["keywords"] = keyword_builder().build(w.root / "keywords")
     w.functions = {name: make() for name, (make, _, _) in MODELS.items()}
     crates["values"] = values_builder(w.functions).build(w.root / "values")
     members = ", ".join(f'"{name}"' for name in crates)
