@@ -108,22 +108,13 @@ def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
     values = hoisted_values(kernel, invariant)
     if not values:
         return None
-    ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
+    ops, attrs_ = kernel.ops, kernel.attrs
     # the prologue: the cones of the hoisted values, reading only the ports they read
     needed = cone(kernel, values)
     ports = tuple(sorted({attrs_[i][0] for i, op in enumerate(ops) if needed[i] and op is Op.INPUT}))
     at = {p: k for k, p in enumerate(ports)}
     pb = KernelBuilder()
-    new = [0] * len(ops)
-    for i, op in enumerate(ops):
-        if not needed[i]:
-            continue
-        if op is Op.CONST:
-            new[i] = pb.const(attrs_[i])
-        elif op is Op.INPUT:
-            new[i] = pb.input(at[attrs_[i][0]], attrs_[i][1])
-        else:
-            new[i] = pb.emit(op, [new[a] for a in args[i]], attrs_[i])
+    new = pb.copy_part(kernel, needed, at)
     taken = {p.name for p in (*kernel.inputs, *kernel.outputs)}
     name = HOISTED
     while name in taken:
@@ -144,18 +135,7 @@ def split_invariant(kernel: Kernel, ports: Sequence[int]) -> HoistSplit | None:
     kept = tuple(p for p in range(len(kernel.inputs)) if p not in fixed or p in read)
     place = {p: k for k, p in enumerate(kept)}
     bb = KernelBuilder()
-    for i, op in enumerate(ops):
-        if not live[i]:
-            continue
-        k = slot.get(i)
-        if k is not None:
-            new[i] = bb.input(len(kept), k)
-        elif op is Op.CONST:
-            new[i] = bb.const(attrs_[i])
-        elif op is Op.INPUT:
-            new[i] = bb.input(place[attrs_[i][0]], attrs_[i][1])
-        else:
-            new[i] = bb.emit(op, [new[a] for a in args[i]], attrs_[i])
+    new = bb.copy_part(kernel, live, place, {v: (len(kept), k) for v, k in slot.items()})
     body = bb.finish(
         kernel.name,
         (*(kernel.inputs[p] for p in kept), out),

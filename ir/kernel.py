@@ -355,6 +355,32 @@ class KernelBuilder:
                 new[i] = self.emit(op, [new[a] for a in kernel.args[i]], attr)
         return new
 
+    def copy_part(
+        self,
+        kernel: Kernel,
+        keep: Sequence[int],
+        ports: Mapping[int, int],
+        as_inputs: Mapping[int, tuple[int, int]] | None = None,
+    ) -> list[int]:
+        """Re-emit the instructions of ``kernel`` that ``keep`` marks (1 per value id), in id
+        order; return the id map old -> new (0 for the others). An input ``(p, j)`` becomes
+        ``input(ports[p], j)``; a value of ``as_inputs`` becomes the input given there instead
+        of its instruction. The arguments of a kept instruction must be kept too."""
+        ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
+        new: list[int] = [0] * len(ops)
+        for i in compress(range(len(ops)), keep):
+            op = ops[i]
+            if as_inputs is not None and i in as_inputs:
+                new[i] = self.input(*as_inputs[i])
+            elif op is _CONST:
+                new[i] = self.const(attrs_[i])
+            elif op is _INPUT:
+                port, j = attrs_[i]
+                new[i] = self.input(ports[port], j)
+            else:
+                new[i] = self.emit(op, [new[a] for a in args[i]], attrs_[i])
+        return new
+
     def _adopt(self, kernel: Kernel) -> None:
         ops, args, attrs_ = kernel.ops, kernel.args, kernel.attrs
         keys: list[tuple[Any, ...]] = list(zip(ops, args, strict=True))

@@ -143,18 +143,7 @@ def split_tape(
     # the forward half: every unmarked instruction, the taped ones returned
     fb = KernelBuilder()
     early_at = {p: k for k, p in enumerate(early)}
-    new = [0] * n
-    for i in range(n):
-        if marked[i]:
-            continue
-        op = ops[i]
-        if op is Op.CONST:
-            new[i] = fb.const(attrs_[i])
-        elif op is Op.INPUT:
-            port, j = attrs_[i]
-            new[i] = fb.input(early_at[port], j)
-        else:
-            new[i] = fb.emit(op, [new[a] for a in args[i]], attrs_[i])
+    new = fb.copy_part(kernel, [not m for m in marked], early_at)
     tape_port = Port("tape", max(tape_size, 1))
     forward = fb.finish(
         f"{kernel.name}_tape",
