@@ -262,7 +262,7 @@ class KernelPrinter:
                 self._entries[i] = ((call.definition, block, kernel.args[i]), index)
         self._fence_after = self._reread_outputs() if fenced(kernel) else frozenset()
         #: the statements whose stores into a result of ``fenced_results`` follow a fence (the
-        #: carried states of a staged loop's callee: see ``rust_loops.CARRY_FENCES``)
+        #: states and the tape a staged loop keeps from stage to stage: ``rust_loops.CARRY_FENCES``)
         self._fence_store = frozenset(
             v for v, ws in self.writes.items() if any(p in fenced_results for p, _ in ws)
         )

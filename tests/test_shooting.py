@@ -138,9 +138,10 @@ def _stores(source: str) -> dict[tuple[str, bool], int]:
     return found
 
 
-def test_each_store_of_a_carried_state_follows_a_fence_and_no_other_store_does() -> None:
-    # the loops carry x_next, cost_next, lam_prev (and their tangents) to the next stage; the
-    # tape, the terminal adjoint and the per-stage gradient are written once per stage
+def test_each_store_of_a_state_or_the_tape_follows_a_fence_and_no_other_store_does() -> None:
+    # the loops keep x_next, cost_next, lam_prev (and their tangents) and the tape in the
+    # workspace from stage to stage; the terminal adjoint and the per-stage gradient are written
+    # once, into a temporary read next or into the output
     assert _stores(pendulum(5).primal().generate_rust().source) == {
         ("x_next", True): 2,
         ("cost_next", True): 1,
@@ -148,15 +149,16 @@ def test_each_store_of_a_carried_state_follows_a_fence_and_no_other_store_does()
     }
     assert _stores(pendulum(5).gradient().generate_rust().source) == {
         ("x_next", True): 2,
-        ("tape", False): 6,
+        ("tape", True): 6,
         ("lam", False): 2,
         ("lam_prev", True): 2,
         ("grad_u", False): 1,
     }
     hvp = _stores(pendulum(5).hvp().generate_rust().source)
-    carried = {"x_next", "dx_next", "lam_prev", "dlam_prev"}
-    assert {name for name, fenced in hvp if fenced} == carried
-    assert sum(n for (_, fenced), n in hvp.items() if fenced) == 8
+    kept = {"x_next", "dx_next", "lam_prev", "dlam_prev", "tape"}
+    assert {name for name, fenced in hvp if fenced} == kept
+    assert {name for name, fenced in hvp if not fenced} == {"lam", "dlam", "hvp_u"}
+    assert sum(n for (_, fenced), n in hvp.items() if fenced) == 8 + 12
     # the unrolled function of the same problem has no loop and no such fence
     unrolled = pendulum(5).gradient().to_function().generate_rust().source
     assert not any(fenced for _, fenced in _stores(unrolled))
