@@ -135,7 +135,9 @@ def emit_module(
             StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
         else:
             fences = carried.get(fn, frozenset())
-            printer = KernelPrinter(kernel, scalar, no_std, used, summary, trailer, pub, fences)
+            printer = KernelPrinter(
+                kernel, scalar, no_std, used, summary, trailer, pub, fenced_results=fences
+            )
             printer.emit(e)
             custom |= printer.custom
         if fn in printed and not pub:
