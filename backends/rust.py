@@ -174,6 +174,7 @@ class KernelPrinter:
         summary: str | None = None,
         trailer: str | None = None,
         public: bool = True,
+        fenced_results: frozenset[int] = frozenset(),
     ) -> None:
         names = find_rust_names(kernel)
         if kernel.allocation is None or names is None:
@@ -260,6 +261,11 @@ class KernelPrinter:
                 block, index = rust_block(call)
                 self._entries[i] = ((call.definition, block, kernel.args[i]), index)
         self._fence_after = self._reread_outputs() if fenced(kernel) else frozenset()
+        #: the statements whose stores into a result of ``fenced_results`` follow a fence (the
+        #: states and the tape a staged loop keeps from stage to stage: ``rust_loops.CARRY_FENCES``)
+        self._fence_store = frozenset(
+            v for v, ws in self.writes.items() if any(p in fenced_results for p, _ in ws)
+        )
 
     def _reread_outputs(self) -> frozenset[int]:
         """The statements that store into an output element (their final value, or one kept
@@ -401,7 +407,7 @@ class KernelPrinter:
         fence = indent + SCHEDULING_FENCE
         attrs_, outputs = self.k.attrs, self.names.outputs
         every = self._fence_every
-        fence_after = self._fence_after
+        fence_after, fence_store = self._fence_after, self._fence_store
         count = 0
         for v in self.alloc.statements[ch.start : ch.stop]:
             if count == every:
@@ -436,6 +442,8 @@ class KernelPrinter:
                         lines.append(indent + stmt)
                         if v in kept:
                             lines.append(f"{indent}{kept[v]} = {local};")
+                        if v in fence_store:
+                            lines.append(fence)
                         for p, j in writes.get(v, ()):
                             store = f"{outputs[p]}[{j}] = {local};"
                             if len(store) <= width:
@@ -454,7 +462,7 @@ class KernelPrinter:
             head = f"let {local}: {self.scalar} = " if typed else f"let {local} = "
             emit_assign(e, head, rhs)
             if v in kept or v in writes:
-                self._store(e, v, local)
+                self._store(e, v, local, v in fence_store)
             if v in fence_after:
                 count = every
 
@@ -473,10 +481,13 @@ class KernelPrinter:
         joined = ", ".join([operand(x, chunk) for x in a])  # _FAST_CALL
         return f"{word}({joined})" if len(joined) <= CALL_ARGS_WIDTH else None
 
-    def _store(self, e: Emitter, v: int, local: str) -> None:
-        """Where statement ``v`` is kept for later chunks, and the output elements it is the value of."""
+    def _store(self, e: Emitter, v: int, local: str, fence: bool = False) -> None:
+        """Where statement ``v`` is kept for later chunks, and the output elements it is the value
+        of (after a scheduling fence when ``fence``)."""
         if v in self.kept:
             e.line(f"{self.kept[v]} = {local};")
+        if fence:
+            e.line(SCHEDULING_FENCE)
         for p, j in self.writes.get(v, ()):
             emit_assign(e, f"{self.names.outputs[p]}[{j}] = ", local)
 

@@ -26,7 +26,7 @@ from .rust import KernelPrinter
 from .rust_custom import custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import conversion_loss
-from .rust_loops import StagedPrinter
+from .rust_loops import StagedPrinter, carried_results
 from .rust_ops import helpers_source
 from .signature import FunctionSignature, SignatureView
 
@@ -122,6 +122,7 @@ def emit_module(
         _check_meta_names(kernels)
     public = {id(k) for k in kernels}
     printed: dict[str, list[str]] = {}
+    carried = carried_results(kernels)
     for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
         e = Emitter()
         named = find_rust_names(kernel)
@@ -133,7 +134,10 @@ def emit_module(
         if kernel.steps:
             StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
         else:
-            printer = KernelPrinter(kernel, scalar, no_std, used, summary, trailer, pub)
+            fences = carried.get(fn, frozenset())
+            printer = KernelPrinter(
+                kernel, scalar, no_std, used, summary, trailer, pub, fenced_results=fences
+            )
             printer.emit(e)
             custom |= printer.custom
         if fn in printed and not pub:

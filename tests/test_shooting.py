@@ -3,6 +3,7 @@ Python loops, central differences, the unrolled function, and compiled Rust."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import pathlib
 import re
@@ -124,6 +125,43 @@ def test_workspace_of_the_gradient_grows_by_the_tape_per_stage_and_the_code_not_
     for make in (lambda m: pendulum(m).primal(), lambda m: pendulum(m).hvp()):
         short, long = (make(m).generate_rust().source for m in (5, 500))
         assert len(short.splitlines()) == len(long.splitlines())
+
+
+def _stores(source: str) -> dict[tuple[str, bool], int]:
+    """Output name, whether a scheduling fence is the line before -> number of element stores."""
+    found: dict[tuple[str, bool], int] = {}
+    for before, line in itertools.pairwise(source.splitlines()):
+        store = re.fullmatch(r"\s+(\w+)\[\d+\] = w\d+;", line)
+        if store:
+            key = (store.group(1), "compiler_fence" in before)
+            found[key] = found.get(key, 0) + 1
+    return found
+
+
+def test_each_store_of_a_state_or_the_tape_follows_a_fence_and_no_other_store_does() -> None:
+    # the loops keep x_next, cost_next, lam_prev (and their tangents) and the tape in the
+    # workspace from stage to stage; the terminal adjoint and the per-stage gradient are written
+    # once, into a temporary read next or into the output
+    assert _stores(pendulum(5).primal().generate_rust().source) == {
+        ("x_next", True): 2,
+        ("cost_next", True): 1,
+        ("total", False): 1,
+    }
+    assert _stores(pendulum(5).gradient().generate_rust().source) == {
+        ("x_next", True): 2,
+        ("tape", True): 6,
+        ("lam", False): 2,
+        ("lam_prev", True): 2,
+        ("grad_u", False): 1,
+    }
+    hvp = _stores(pendulum(5).hvp().generate_rust().source)
+    kept = {"x_next", "dx_next", "lam_prev", "dlam_prev", "tape"}
+    assert {name for name, fenced in hvp if fenced} == kept
+    assert {name for name, fenced in hvp if not fenced} == {"lam", "dlam", "hvp_u"}
+    assert sum(n for (_, fenced), n in hvp.items() if fenced) == 8 + 12
+    # the unrolled function of the same problem has no loop and no such fence
+    unrolled = pendulum(5).gradient().to_function().generate_rust().source
+    assert not any(fenced for _, fenced in _stores(unrolled))
 
 
 @pytest.mark.parametrize(("scalar", "mode"), [("f64", "std"), ("f32", "no_std")])

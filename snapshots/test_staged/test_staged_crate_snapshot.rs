@@ -114,17 +114,21 @@ fn bicycle_reduce_bicycle(
     let w2 = w2.sin();
     let w3 = w0 * w3;
     let w3 = state[0] + w3;
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     next_state[0] = w3;
     let w2 = w0 * w2;
     let w2 = state[1] + w2;
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     next_state[1] = w2;
     let w0 = w0 / 1.5;
     let w1 = w1.sin();
     let w0 = w0 * w1;
     let w0 = state[2] + w0;
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     next_state[2] = w0;
     let w0 = control[0] * 0.1;
     let w0 = state[3] + w0;
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     next_state[3] = w0;
     Ok(())
 }
