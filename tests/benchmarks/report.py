@@ -588,7 +588,8 @@ def fence_table(study: dict[str, Any]) -> list[str]:
         "`tests/benchmarks/fence.py`: every problem generated once per layout (`fence K`: a "
         "`compiler_fence` every K statements; `no fence`; `chunks of K`: no fence, "
         "`#[inline(never)]` functions of K statements over the workspace), all layouts timed "
-        f"by one harness in interleaved rounds (median of the loops, one run); `(x)` = ns / `{base}`; "
+        f"by one harness in interleaved rounds (the fastest of 180 loops of about 0.2 ms: the "
+        f"machine's fast mode, `rounds.py`; one run); `(x)` = ns / `{base}`; "
         "`harness` = the same loop around an empty function; `same` = outputs of every layout "
         "bit-identical, `err` = against the Python interpreter.",
         "",
