@@ -28,6 +28,7 @@ from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import conversion_loss
 from .rust_loops import StagedPrinter, carried_results
 from .rust_ops import helpers_source
+from .scalars import scalar_type
 from .signature import FunctionSignature, SignatureView
 
 log = logging.getLogger("gradgen.codegen")
@@ -191,12 +192,14 @@ def constant_notes(kernels: Sequence[Kernel], scalar: str) -> tuple[str, ...]:
     conversion to ``scalar``: it overflows to infinity, underflows to zero or loses precision
     as a subnormal. Empty for ``f64``."""
     notes: list[str] = []
+    if scalar_type(scalar).bits == 64:
+        return ()  # every constant is an f64 already
     for kernel in kernels:
         named = find_rust_names(kernel)
         fn = named.function if named is not None else kernel.name
         seen: set[float] = set()
         for op, attr in zip(kernel.ops, kernel.attrs, strict=True):
-            if op is Op.CONST or op in (Op.NORM_P, Op.NORM_P_TO_P):
+            if op is Op.CONST or op is Op.NORM_P or op is Op.NORM_P_TO_P:
                 value = float(attr)
                 loss = conversion_loss(value, scalar) if value not in seen else None
                 seen.add(value)
