@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
-from gradgen.ir.staged import STAGE_LAYOUT, Call, Ref, StageLayout, StepLayout, module_of, span
+from gradgen.ir.staged import STAGE_LAYOUT, Call, Ref, StageLayout, StepLayout, final_buffer, module_of, span
 
 from .emitter import (
     CHAIN_WIDTH,
@@ -134,6 +134,10 @@ class StagedPrinter:
             return self.names.outputs[ref.index], 0
         return self.names.work, self.layout.temp_offsets[ref.index]
 
+    def _at(self, ref: Ref) -> int | None:
+        """Where a temporary's slice starts in the workspace (``None``: not a temporary)."""
+        return self.layout.temp_offsets[ref.index] + ref.offset if ref.buffer == "tmp" else None
+
     def _full_length(self, name: str) -> int:
         for n, p in zip(self.names.inputs, self.k.inputs, strict=True):
             if n == name:
@@ -180,13 +184,19 @@ class StagedPrinter:
                 out_vars.append((carry_vars[carry_of_output[j]][1], False))
             else:
                 out_vars.append((region(ref, port.size, True), looped and ref.stride > 0))
-        inits = [region(attrs_evolve_fixed(c.init), callee.inputs[c.input].size, False) for c in call.carries]
-        finals = [
-            None
-            if c.final is None
-            else region(attrs_evolve_fixed(c.final), callee.inputs[c.input].size, True)
-            for c in call.carries
-        ]
+        # a carry's initial or final slice that is one of its buffers (the layout pass places
+        # them so) needs no region and no copy
+        inits: list[str | None] = []
+        finals: list[str | None] = []
+        for (a, b), c in zip(sl.carry_buffers, call.carries, strict=True):
+            size = callee.inputs[c.input].size
+            kept = (a, b)[final_buffer(call)]
+            inits.append(None if self._at(c.init) == a else region(attrs_evolve_fixed(c.init), size, False))
+            finals.append(
+                None
+                if c.final is None or self._at(c.final) == kept
+                else region(attrs_evolve_fixed(c.final), size, True)
+            )
         work_var = None
         if sl.work_size:
             work_var = self.fresh()
@@ -219,7 +229,8 @@ class StagedPrinter:
                 args.append(text[var])
         args.append(text[work_var] if work_var is not None else "&mut []")
         for (cur, _), init in zip(carry_vars, inits, strict=True):
-            emit_statement(e, _method(cur, ("copy_from_slice", (text[init],))))
+            if init is not None:
+                emit_statement(e, _method(cur, ("copy_from_slice", (text[init],))))
         if looped:
             if not iters:
                 e.line(f"for _ in 0..{call.count} {{")

@@ -358,11 +358,18 @@ def fail_with(context: str) -> Callable[[str], NoReturn]:
 @attrs.frozen
 class StepLayout:
     """Where one call's scratch lives in the caller's workspace: two buffers per carry (the
-    current and the next state, swapped after each stage) and the callee's own workspace."""
+    current and the next state, swapped after each stage; either may be the slice of a
+    temporary the carry starts from or ends in) and the callee's own workspace."""
 
     carry_buffers: tuple[tuple[int, int], ...]
     work_offset: int
     work_size: int
+
+
+def final_buffer(call: Call) -> int:
+    """Which of a carry's two buffers (0: the one stage 0 reads, 1: the other) holds the last
+    stage's value: a loop swaps them after each stage, a single call writes the other one."""
+    return 0 if call.count > 1 and call.count % 2 == 0 else 1
 
 
 @attrs.frozen

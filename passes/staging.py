@@ -6,6 +6,11 @@ state (swapped after each stage, never copied) and the callee's workspace. Calls
 the other, so they all reuse one scratch region: the workspace is the temporaries plus the
 largest scratch, whatever the number of stages. The callees must be allocated already (the
 module pipeline, :func:`passes.manager.run_module`, compiles callees first).
+
+A state buffer may be a temporary itself (:func:`carry_buffers`): the one the loop starts
+from, when a carry's initial value is a temporary's slice that nothing else reads later, and
+the one holding the last stage's value, when the final value goes to a temporary's slice.
+The state then stays where the neighbouring calls read or write it, and no copy is printed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,53 @@ import attrs
 
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Allocation, Kernel
-from gradgen.ir.staged import STAGE_LAYOUT, StageLayout, StepLayout
+from gradgen.ir.staged import STAGE_LAYOUT, Call, StageLayout, StepLayout, final_buffer, span
+
+
+def _tmp_ranges(call: Call) -> list[tuple[int, int, int]]:
+    """The (temporary, start, stop) touched by ``call`` over all its stages."""
+    out: list[tuple[int, int, int]] = []
+    callee = call.callee
+    bound = [*zip(call.inputs, callee.inputs, strict=True), *zip(call.outputs, callee.outputs, strict=True)]
+    for ref, port in bound:
+        if ref is not None and ref.buffer == "tmp":
+            out.append((ref.index, *span(call, ref, port.size)))
+    for c in call.carries:
+        size = callee.inputs[c.input].size
+        for r in (c.init, c.final):
+            if r is not None and r.buffer == "tmp":
+                out.append((r.index, r.offset, r.offset + size))
+    return out
+
+
+def carry_buffers(kernel: Kernel, temp_offsets: list[int]) -> list[list[tuple[int | None, int | None]]]:
+    """For each step, for each of its carries: the workspace offsets of its two buffers that
+    are temporaries' slices (``None``: a buffer of its own in the scratch). The first buffer is
+    the initial value's slice when that slice is a temporary's that no later call touches (the
+    loop overwrites it; no other slice of the same call may overlap it); otherwise the buffer
+    :func:`final_buffer` names is the final value's slice when that is a temporary's (one of
+    the two, whether the number of stages is odd or even: the printed code stays the same)."""
+    # temporary -> (step, start, stop) of every slice of it, to find the later readers
+    touched: dict[int, list[tuple[int, int, int]]] = {}
+    for s, call in enumerate(kernel.steps):
+        for t, lo, hi in _tmp_ranges(call):
+            touched.setdefault(t, []).append((s, lo, hi))
+    result: list[list[tuple[int | None, int | None]]] = []
+    for s, call in enumerate(kernel.steps):
+        pairs: list[tuple[int | None, int | None]] = []
+        for c in call.carries:
+            size = call.callee.inputs[c.input].size
+            pair: list[int | None] = [None, None]
+            r = c.init
+            if r.buffer == "tmp" and not any(
+                later > s and lo < r.offset + size and r.offset < hi for later, lo, hi in touched[r.index]
+            ):
+                pair[0] = temp_offsets[r.index] + r.offset
+            if c.final is not None and c.final.buffer == "tmp" and pair[0] is None:
+                pair[final_buffer(call)] = temp_offsets[c.final.index] + c.final.offset
+            pairs.append((pair[0], pair[1]))
+        result.append(pairs)
+    return result
 
 
 @attrs.frozen
@@ -34,16 +85,23 @@ class StageLayoutPass:
         base = at
         steps = []
         scratch = 0
-        for call in kernel.steps:
+        fixed_buffers = carry_buffers(kernel, temp_offsets)
+        for s, call in enumerate(kernel.steps):
             alloc = call.callee.allocation
             if alloc is None:
                 raise VerificationError(f"callee {call.callee.name!r} of {kernel.name!r} is not allocated")
             here = base
             buffers = []
-            for c in call.carries:
+            for c, fixed in zip(call.carries, fixed_buffers[s], strict=True):
                 size = call.callee.inputs[c.input].size
-                buffers.append((here, here + size))
-                here += 2 * size
+                pair = []
+                for f in fixed:
+                    if f is None:
+                        pair.append(here)
+                        here += size
+                    else:
+                        pair.append(f)
+                buffers.append((pair[0], pair[1]))
             steps.append(StepLayout(tuple(buffers), here, alloc.workspace_size))
             scratch = max(scratch, here + alloc.workspace_size - base)
         layout = StageLayout(tuple(temp_offsets), tuple(steps), base + scratch)

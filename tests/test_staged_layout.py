@@ -1,0 +1,224 @@
+"""The layout pass of staged kernels (``passes.staging``): a loop's state buffers placed on the
+temporaries a carry starts from or ends in, so that no copy moves the state between calls; and
+kept apart whenever the loop would overwrite a slice something else still reads."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+
+import gradgen as gg
+import gradgen.passes.staging as staging
+from gradgen.config import RustBackendConfig
+from gradgen.ir.interp import run
+from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.staged import STAGE_LAYOUT, Call, Carry, Ref, StageLayout, final_buffer, unrolled
+from gradgen.ir.verify import verify
+from gradgen.pipeline import compile_kernel
+from tests.staged_crates import build_and_compare
+from tests.test_shooting import X0, P, _controls, _direction, pendulum
+
+
+def _layout(kernel: Kernel) -> StageLayout:
+    layout = compile_kernel(kernel, RustBackendConfig()).note(STAGE_LAYOUT)
+    assert isinstance(layout, StageLayout)
+    return layout
+
+
+# ---- small staged kernels, one rule each ---------------------------------------------------------
+def _stage_functions() -> tuple[gg.Function, gg.Function, gg.Function]:
+    """``step(acc[2], x, c[2]) -> acc_next[2]``, ``twist(a[2]) -> b[2]``, ``add(a[2], b[2])``."""
+    acc, x, c = gg.SXVector.sym("acc", 2), gg.SX.sym("x"), gg.SXVector.sym("c", 2)
+    step = gg.Function(
+        "step",
+        [acc, x, c],
+        [[acc[0] * gg.cos(x) + c[0] * acc[1], acc[1] - gg.sin(acc[0]) * x + c[1]]],
+        ["acc", "x", "c"],
+        ["acc_next"],
+    )
+    a, b = gg.SXVector.sym("a", 2), gg.SXVector.sym("b", 2)
+    twist = gg.Function("twist", [a], [[gg.sin(a[1]) + a[0], a[0] * a[1] - 0.5]], ["a"], ["b"])
+    add = gg.Function("add", [a, b], [[a[0] + 2.0 * b[0], a[1] - b[1]]], ["a", "b"], ["s"])
+    return step, twist, add
+
+
+def _kernel(name: str, n: int, temps: int, steps: tuple[Call, ...]) -> Kernel:
+    ins = (Port("a0", 2), Port("xs", n))
+    return Kernel(name, ins, (Port("out", 2),), [], [], [], [[]], steps=steps, temps=(2,) * temps)
+
+
+def _shared(n: int) -> Kernel:
+    """A single call ending in ``t0``; a loop from ``t0`` into ``t1``; a reversed loop from
+    ``t1`` that reads ``t0`` at every stage (so the first loop's state may not live in ``t0``)."""
+    step, _, _ = _stage_functions()
+    k = step.kernel
+    return _kernel(
+        "shared",
+        n,
+        2,
+        (
+            Call(
+                k, 1, (None, Ref("in", 1), Ref("in", 0)), (None,), (Carry(0, 0, Ref("in", 0), Ref("tmp", 0)),)
+            ),
+            Call(
+                k,
+                n,
+                (None, Ref("in", 1, 0, 1), Ref("in", 0)),
+                (None,),
+                (Carry(0, 0, Ref("tmp", 0), Ref("tmp", 1)),),
+            ),
+            Call(
+                k,
+                n,
+                (None, Ref("in", 1, 0, 1), Ref("tmp", 0)),
+                (None,),
+                (Carry(0, 0, Ref("tmp", 1), Ref("out", 0)),),
+                reverse=True,
+            ),
+        ),
+    )
+
+
+def _read_later(n: int) -> Kernel:
+    """A loop from ``t0`` into ``t1``, and a call reading ``t0`` again after it."""
+    step, twist, add = _stage_functions()
+    return _kernel(
+        "read_later",
+        n,
+        2,
+        (
+            Call(twist.kernel, 1, (Ref("in", 0),), (Ref("tmp", 0),)),
+            Call(
+                step.kernel,
+                n,
+                (None, Ref("in", 1, 0, 1), Ref("in", 0)),
+                (None,),
+                (Carry(0, 0, Ref("tmp", 0), Ref("tmp", 1)),),
+            ),
+            Call(add.kernel, 1, (Ref("tmp", 0), Ref("tmp", 1)), (Ref("out", 0),)),
+        ),
+    )
+
+
+def _both_ends(n: int) -> Kernel:
+    """Loops from one temporary into another: the first buffer is the start, the end is copied."""
+    step, twist, _ = _stage_functions()
+    k = step.kernel
+    return _kernel(
+        "both_ends",
+        n,
+        3,
+        (
+            Call(twist.kernel, 1, (Ref("in", 0),), (Ref("tmp", 0),)),
+            Call(
+                k,
+                n,
+                (None, Ref("in", 1, 0, 1), Ref("in", 0)),
+                (None,),
+                (Carry(0, 0, Ref("tmp", 0), Ref("tmp", 1)),),
+            ),
+            Call(
+                k,
+                1,
+                (None, Ref("in", 1), Ref("in", 0)),
+                (None,),
+                (Carry(0, 0, Ref("tmp", 1), Ref("tmp", 2)),),
+            ),
+            Call(twist.kernel, 1, (Ref("tmp", 2),), (Ref("out", 0),)),
+        ),
+    )
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_which_buffers_are_temporaries(n: int) -> None:
+    shared = _layout(_shared(n))
+    t0, t1 = shared.temp_offsets
+    single, forward, backward = (s.carry_buffers[0] for s in shared.steps)
+    assert single[1] == t0 and single[0] >= 4  # a single call writes its second buffer
+    assert t0 not in forward  # the reversed loop reads t0: the forward state lives elsewhere
+    assert forward[final_buffer(_shared(n).steps[1])] == t1
+    assert forward[1 - final_buffer(_shared(n).steps[1])] >= 4
+    assert backward[0] == t1 and backward[1] >= 4
+    later = _layout(_read_later(n))
+    assert later.steps[1].carry_buffers[0][final_buffer(_read_later(n).steps[1])] == later.temp_offsets[1]
+    assert later.temp_offsets[0] not in later.steps[1].carry_buffers[0]  # read again by the add
+    ends = _layout(_both_ends(n))
+    # the start wins whatever the parity of n (the printed code is the same for every n)
+    assert ends.steps[1].carry_buffers[0][0] == ends.temp_offsets[0]
+    assert ends.steps[1].carry_buffers[0][1] >= 6
+    assert ends.steps[2].carry_buffers[0][0] == ends.temp_offsets[1]
+    assert ends.size == 6 + 2  # the temporaries and one buffer of 2
+
+
+class _Raw:
+    """A staged kernel as a build_and_compare case, evaluated through its unrolled kernel."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        verify(kernel)
+        self.kernel = kernel
+
+    def __call__(self, *args: list[float]) -> tuple[list[float], ...]:
+        flat = run(unrolled(self.kernel), [list(a) for a in args])
+        assert flat == run(self.kernel, [list(a) for a in args])
+        return tuple(flat)
+
+
+@pytest.mark.parametrize(("scalar", "mode"), [("f64", "std"), ("f32", "no_std")])
+def test_compiled_kernels_equal_their_unrolled_form(
+    tmp_path: pathlib.Path, scalar: str, mode: str, cargo_available: None
+) -> None:
+    """Odd and even stage counts (the buffer holding the end differs), each rule, and the
+    single-shooting kernels, against the unrolled kernels and the unrolled functions."""
+    cases: list[tuple[str, Any, list[list[float]]]] = []
+    for n in (3, 4):
+        xs = [0.3 - 0.2 * k for k in range(n)]
+        for make in (_shared, _read_later, _both_ends):
+            cases.append((f"{make.__name__.strip('_')}_{n}", _Raw(make(n)), [[0.7, -0.4], xs]))
+    reference: dict[str, list[float]] = {}
+    for n in (5, 6):
+        problem, args = pendulum(n), [X0, _controls(n), P]
+        for label, fn, a in (
+            ("gradient", problem.gradient(), args),
+            ("hvp", problem.hvp(), [*args, _direction(n)]),
+            ("states", problem.primal(include_states=True), args),
+        ):
+            cases.append((f"ocp_{label}_{n}", fn, a))
+            flat = fn.to_function()(*a)
+            flat = flat if isinstance(flat, tuple) else (flat,)
+            for j, o in enumerate(flat):
+                reference[f"ocp_{label}_{n}.{j}"] = [o] if isinstance(o, float) else list(o)
+    config = RustBackendConfig().with_scalar_type(scalar).with_backend_mode(mode)
+    rust, python = build_and_compare(tmp_path, f"layout_{scalar}", cases, config)
+    tol = {"rel": 1e-12, "abs": 1e-14} if scalar == "f64" else {"rel": 1e-3, "abs": 1e-4}
+    for label, ref in python.items():
+        assert rust[label] == pytest.approx(ref, **tol), label
+    if scalar == "f64":
+        for label, ref in reference.items():
+            assert python[label] == pytest.approx(ref, rel=1e-12, abs=1e-14), label
+
+
+# ---- single shooting: the state stays where the next call reads it -------------------------------
+@pytest.mark.parametrize("n", [5, 6])
+def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gradient copies x0 into the forward loop's buffer and nothing else (the final state
+    is left where the terminal cost reads it, which writes the adjoint where the reversed loop
+    starts); the HVP copies x0 and the tangent's final value (its start, the zero tangent,
+    keeps the first buffer). Each saves its copies' workspace."""
+    problem = pendulum(n)
+    grad, hvp = problem.gradient().generate_rust(), problem.hvp().generate_rust()
+    assert grad.source.count(".copy_from_slice(") == 1
+    assert grad.source.count(".copy_from_slice(x0);") == 1
+    assert hvp.source.count(".copy_from_slice(") == 2
+    assert hvp.source.count(".copy_from_slice(x0);") == 1
+    monkeypatch.setattr(
+        staging,
+        "carry_buffers",
+        lambda kernel, offsets: [[(None, None)] * len(c.carries) for c in kernel.steps],
+    )
+    apart_grad, apart_hvp = problem.gradient().generate_rust(), problem.hvp().generate_rust()
+    assert apart_grad.source.count(".copy_from_slice(") == 3
+    assert apart_hvp.source.count(".copy_from_slice(") == 6
+    assert grad.workspace_size == apart_grad.workspace_size - 2
+    assert hvp.workspace_size == apart_hvp.workspace_size - 4
