@@ -52,27 +52,10 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     """Chunks, ``let`` registers and workspace slots for ``kernel`` in its id (schedule) order."""
     check_max_chunk(max_chunk)
     ops, args = kernel.ops, kernel.args
-    n = len(ops)
-    statements = list(compress(range(n), map(_COMPUTED.__contains__, ops)))
+    statements = list(compress(range(len(ops)), map(_COMPUTED.__contains__, ops)))
     m = len(statements)
     chunks = [Chunk(s, min(s + max_chunk, m)) for s in range(0, m, max_chunk)]
-    # statement index of every value (-1 for leaves); statement k is in chunk k // max_chunk
-    pos = [-1] * n
-    for k, v in enumerate(statements):
-        pos[v] = k
-    # last read inside the defining chunk and last read from another chunk (statement indices)
-    last_local = [-1] * n
-    last_far = [-1] * n
-    for k, v in enumerate(statements):
-        c = k // max_chunk
-        for a in args[v]:
-            p = pos[a]
-            if p < 0:
-                continue
-            if p // max_chunk == c:
-                last_local[a] = k
-            else:
-                last_far[a] = k
+    pos, last_local, last_far = _reads(kernel, statements, max_chunk)
 
     # registers (locals), per chunk: a register is free again after the last local read
     regs = [0] * m
@@ -103,6 +86,55 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
                 heappush(free, r)
         register_count = max(register_count, next_reg)
 
+    slot, scratch, size = _crossing_storage(kernel, statements, pos, last_far)
+    return Allocation(
+        statements=statements,
+        chunks=chunks,
+        local=dict(zip(statements, regs, strict=True)),
+        slot=slot,
+        workspace_size=size,
+        register_count=register_count,
+        scratch=scratch,
+    )
+
+
+def workspace_size(kernel: Kernel, order: list[int], max_chunk: int = DEFAULT_MAX_CHUNK) -> int:
+    """The workspace :func:`allocate` finds for ``kernel`` renumbered in ``order`` (a
+    topological order of its values), without renumbering it."""
+    ops = kernel.ops
+    statements = [v for v in order if ops[v] in _COMPUTED]
+    pos, _, last_far = _reads(kernel, statements, max_chunk)
+    return _crossing_storage(kernel, statements, pos, last_far)[2]
+
+
+def _reads(kernel: Kernel, statements: list[int], max_chunk: int) -> tuple[list[int], list[int], list[int]]:
+    """The statement index of every value (-1 for leaves; statement k is in chunk
+    k // max_chunk), and its last read inside its own chunk and from another chunk."""
+    args = kernel.args
+    n = len(kernel.ops)
+    pos = [-1] * n
+    for k, v in enumerate(statements):
+        pos[v] = k
+    last_local = [-1] * n
+    last_far = [-1] * n
+    for k, v in enumerate(statements):
+        c = k // max_chunk
+        for a in args[v]:
+            p = pos[a]
+            if p < 0:
+                continue
+            if p // max_chunk == c:
+                last_local[a] = k
+            else:
+                last_far[a] = k
+    return pos, last_local, last_far
+
+
+def _crossing_storage(
+    kernel: Kernel, statements: list[int], pos: list[int], last_far: list[int]
+) -> tuple[dict[int, int], dict[int, tuple[int, int]], int]:
+    """Workspace slots and output elements of the values crossing chunks, and the workspace size."""
+    m = len(statements)
     # storage for values crossing chunk boundaries: a value is stored right after its statement
     # and read where a later chunk uses it, so its storage is busy from its statement to its
     # last read; a statement reads its operands before it stores its own value, so storage
@@ -150,15 +182,7 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
             size += 1
         slot[v] = s
         heappush(releases, (last, s))
-    return Allocation(
-        statements=statements,
-        chunks=chunks,
-        local=dict(zip(statements, regs, strict=True)),
-        slot=slot,
-        workspace_size=size,
-        register_count=register_count,
-        scratch=scratch,
-    )
+    return slot, scratch, size
 
 
 def _element(entry: tuple[int, int, int]) -> tuple[int, int]:
