@@ -19,6 +19,18 @@ read (best fit: later elements stay free for longer-lived values), else a free w
 else a new one; a reverse sweep writes its outputs late, so the values kept for it mostly fit
 in outputs. The workspace is then the largest number of values live across one statement that
 found no element.
+
+In a workspace of at least :data:`SPREAD_MIN` slots, slots are then spread: slot ``s`` becomes
+``s * step % size``, ``step`` the integer nearest ``0.618 * size`` prime to ``size`` (a
+bijection: the same size, the same sharing; multiples of ``step`` near a multiple of ``size``
+come only after several steps, so slots handed out close together land apart). Values stored
+one after the other took neighbouring slots, and stores to neighbouring elements are where
+LLVM's SLP vectorizer starts: on the long tapes of the pendulum gradients and HVPs (99 to 1,092
+slots) it packed the computations of such pairs two to an SSE register, adding shuffles on
+their serial dependency chains; spread, those kernels take 0.89x-0.95x the time. A short
+workspace is mostly a block of independent values read back together (the 19 exponentials of
+the logsumexp(20) gradient), whose packing pays: spread, that kernel took 1.06x the time, and
+the pendulum(100) primal (8 slots) 1.03x (``tests/benchmarks/KERNEL_SPEED.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from heapq import heappop, heappush
 from itertools import compress
+from math import gcd
 
 import attrs
 
@@ -34,6 +47,9 @@ from gradgen.ir.kernel import Allocation, Chunk, Kernel, output_final_writes
 from gradgen.ir.ops import LEAVES, Op
 
 _COMPUTED = frozenset(op for op in Op if op not in LEAVES)
+
+#: the smallest workspace whose slots are spread (see the module docstring)
+SPREAD_MIN = 64
 
 #: DESIGN.md §3: rustc slows down (and its debug build can crash) on very long functions
 DEFAULT_MAX_CHUNK = 1000
@@ -182,6 +198,11 @@ def _crossing_storage(
             size += 1
         slot[v] = s
         heappush(releases, (last, s))
+    if size >= SPREAD_MIN:
+        step = round(0.618 * size)
+        while gcd(step, size) != 1:
+            step += 1
+        slot = {v: s * step % size for v, s in slot.items()}
     return slot, scratch, size
 
 
