@@ -54,11 +54,13 @@ def hoist_last_uses(kernel: Kernel, order: list[int], free_outputs: bool = True)
 def hoist_orders(kernel: Kernel, order: list[int]) -> tuple[list[int], list[int] | None]:
     """:func:`hoist_last_uses` of ``order`` with ``free_outputs`` and, when a statement no other
     one reads moved for one value (the two orders differ), without; else None."""
-    freeing, moved = _hoist(kernel, order, True)
-    return freeing, _hoist(kernel, order, False)[0] if moved else None
+    freeing, moved, peak = _hoist(kernel, order, True)
+    return freeing, _hoist(kernel, order, False, peak)[0] if moved else None
 
 
-def _hoist(kernel: Kernel, order: list[int], free_outputs: bool) -> tuple[list[int], bool]:
+def _hoist(
+    kernel: Kernel, order: list[int], free_outputs: bool, peak: int | None = None
+) -> tuple[list[int], bool, int]:
     """:func:`hoist_last_uses`, and whether a statement no other one reads moved for one value
     (until then both settings of ``free_outputs`` make the same moves)."""
     ops, args = kernel.ops, kernel.args
@@ -85,7 +87,9 @@ def _hoist(kernel: Kernel, order: list[int], free_outputs: bool) -> tuple[list[i
     emitted = bytearray(n)
     out: list[int] = []
     # computed values live now (emitted, a reader not emitted yet), and the most ``order`` has
-    live = [0, _peak_live(kernel, order, remaining, computed)]
+    if peak is None:
+        peak = _peak_live(kernel, order, remaining, computed)
+    live = [0, peak]
 
     def pending(x: int, found: list[int]) -> bool:
         """Appends to ``found`` the values ``x`` needs that are not emitted (post-order, leaves
@@ -166,7 +170,7 @@ def _hoist(kernel: Kernel, order: list[int], free_outputs: bool) -> tuple[list[i
                 for x in brought:
                     emit(x, checks)
                 emit(w, checks)
-    return out, moved[0]
+    return out, moved[0], peak
 
 
 def _peak_live(kernel: Kernel, order: list[int], readers: list[int], computed: list[bool]) -> int:
