@@ -19,6 +19,18 @@ read (best fit: later elements stay free for longer-lived values), else a free w
 else a new one; a reverse sweep writes its outputs late, so the values kept for it mostly fit
 in outputs. The workspace is then the largest number of values live across one statement that
 found no element.
+
+In a workspace of at least :data:`SPREAD_MIN` slots, slots are then spread: slot ``s`` becomes
+``s * step % size``, ``step`` the integer nearest ``0.618 * size`` prime to ``size`` (a
+bijection: the same size, the same sharing; multiples of ``step`` near a multiple of ``size``
+come only after several steps, so slots handed out close together land apart). Values stored
+one after the other took neighbouring slots, and stores to neighbouring elements are where
+LLVM's SLP vectorizer starts: on the long tapes of the pendulum gradients and HVPs (99 to 1,092
+slots) it packed the computations of such pairs two to an SSE register, adding shuffles on
+their serial dependency chains; spread, those kernels take 0.89x-0.95x the time. A short
+workspace is mostly a block of independent values read back together (the 19 exponentials of
+the logsumexp(20) gradient), whose packing pays: spread, that kernel took 1.06x the time, and
+the pendulum(100) primal (8 slots) 1.03x (``tests/benchmarks/KERNEL_SPEED.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from heapq import heappop, heappush
 from itertools import compress
+from math import gcd
 
 import attrs
 
@@ -34,6 +47,9 @@ from gradgen.ir.kernel import Allocation, Chunk, Kernel, output_final_writes
 from gradgen.ir.ops import LEAVES, Op
 
 _COMPUTED = frozenset(op for op in Op if op not in LEAVES)
+
+#: the smallest workspace whose slots are spread (see the module docstring)
+SPREAD_MIN = 64
 
 #: DESIGN.md §3: rustc slows down (and its debug build can crash) on very long functions
 DEFAULT_MAX_CHUNK = 1000
@@ -52,27 +68,10 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     """Chunks, ``let`` registers and workspace slots for ``kernel`` in its id (schedule) order."""
     check_max_chunk(max_chunk)
     ops, args = kernel.ops, kernel.args
-    n = len(ops)
-    statements = list(compress(range(n), map(_COMPUTED.__contains__, ops)))
+    statements = list(compress(range(len(ops)), map(_COMPUTED.__contains__, ops)))
     m = len(statements)
     chunks = [Chunk(s, min(s + max_chunk, m)) for s in range(0, m, max_chunk)]
-    # statement index of every value (-1 for leaves); statement k is in chunk k // max_chunk
-    pos = [-1] * n
-    for k, v in enumerate(statements):
-        pos[v] = k
-    # last read inside the defining chunk and last read from another chunk (statement indices)
-    last_local = [-1] * n
-    last_far = [-1] * n
-    for k, v in enumerate(statements):
-        c = k // max_chunk
-        for a in args[v]:
-            p = pos[a]
-            if p < 0:
-                continue
-            if p // max_chunk == c:
-                last_local[a] = k
-            else:
-                last_far[a] = k
+    pos, last_local, last_far = _reads(kernel, statements, max_chunk)
 
     # registers (locals), per chunk: a register is free again after the last local read
     regs = [0] * m
@@ -103,6 +102,55 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
                 heappush(free, r)
         register_count = max(register_count, next_reg)
 
+    slot, scratch, size = _crossing_storage(kernel, statements, pos, last_far)
+    return Allocation(
+        statements=statements,
+        chunks=chunks,
+        local=dict(zip(statements, regs, strict=True)),
+        slot=slot,
+        workspace_size=size,
+        register_count=register_count,
+        scratch=scratch,
+    )
+
+
+def workspace_size(kernel: Kernel, order: list[int], max_chunk: int = DEFAULT_MAX_CHUNK) -> int:
+    """The workspace :func:`allocate` finds for ``kernel`` renumbered in ``order`` (a
+    topological order of its values), without renumbering it."""
+    ops = kernel.ops
+    statements = [v for v in order if ops[v] in _COMPUTED]
+    pos, _, last_far = _reads(kernel, statements, max_chunk)
+    return _crossing_storage(kernel, statements, pos, last_far)[2]
+
+
+def _reads(kernel: Kernel, statements: list[int], max_chunk: int) -> tuple[list[int], list[int], list[int]]:
+    """The statement index of every value (-1 for leaves; statement k is in chunk
+    k // max_chunk), and its last read inside its own chunk and from another chunk."""
+    args = kernel.args
+    n = len(kernel.ops)
+    pos = [-1] * n
+    for k, v in enumerate(statements):
+        pos[v] = k
+    last_local = [-1] * n
+    last_far = [-1] * n
+    for k, v in enumerate(statements):
+        c = k // max_chunk
+        for a in args[v]:
+            p = pos[a]
+            if p < 0:
+                continue
+            if p // max_chunk == c:
+                last_local[a] = k
+            else:
+                last_far[a] = k
+    return pos, last_local, last_far
+
+
+def _crossing_storage(
+    kernel: Kernel, statements: list[int], pos: list[int], last_far: list[int]
+) -> tuple[dict[int, int], dict[int, tuple[int, int]], int]:
+    """Workspace slots and output elements of the values crossing chunks, and the workspace size."""
+    m = len(statements)
     # storage for values crossing chunk boundaries: a value is stored right after its statement
     # and read where a later chunk uses it, so its storage is busy from its statement to its
     # last read; a statement reads its operands before it stores its own value, so storage
@@ -150,15 +198,12 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
             size += 1
         slot[v] = s
         heappush(releases, (last, s))
-    return Allocation(
-        statements=statements,
-        chunks=chunks,
-        local=dict(zip(statements, regs, strict=True)),
-        slot=slot,
-        workspace_size=size,
-        register_count=register_count,
-        scratch=scratch,
-    )
+    if size >= SPREAD_MIN:
+        step = round(0.618 * size)
+        while gcd(step, size) != 1:
+            step += 1
+        slot = {v: s * step % size for v, s in slot.items()}
+    return slot, scratch, size
 
 
 def _element(entry: tuple[int, int, int]) -> tuple[int, int]:

@@ -211,10 +211,10 @@ pub fn snap_h_f_jf_hvp(
     let w0 = x[0] * x[1];
     let w1 = x[0].sin();
     let w2 = x[0].cos();
+    let w2 = x[1] + w2;
+    jacobian_y_x[0] = w2;
     let w0 = w0 + w1;
     y[0] = w0;
-    let w0 = x[1] + w2;
-    jacobian_y_x[0] = w0;
     let w0 = w1 * v_x[0];
     let w0 = v_x[1] - w0;
     hvp_x[0] = w0;
