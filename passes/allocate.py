@@ -114,15 +114,6 @@ def allocate(kernel: Kernel, max_chunk: int = DEFAULT_MAX_CHUNK) -> Allocation:
     )
 
 
-def workspace_size(kernel: Kernel, order: list[int], max_chunk: int = DEFAULT_MAX_CHUNK) -> int:
-    """The workspace :func:`allocate` finds for ``kernel`` renumbered in ``order`` (a
-    topological order of its values), without renumbering it."""
-    ops = kernel.ops
-    statements = [v for v in order if ops[v] in _COMPUTED]
-    pos, _, last_far = _reads(kernel, statements, max_chunk)
-    return _crossing_storage(kernel, statements, pos, last_far)[2]
-
-
 def _reads(kernel: Kernel, statements: list[int], max_chunk: int) -> tuple[list[int], list[int], list[int]]:
     """The statement index of every value (-1 for leaves; statement k is in chunk
     k // max_chunk), and its last read inside its own chunk and from another chunk."""

@@ -54,7 +54,7 @@ def simplification_passes(level: str | int) -> list[Pass]:
 
 
 def codegen_passes(sanitize: Pass | None = None, max_chunk: int = DEFAULT_MAX_CHUNK) -> list[Pass]:
-    passes: list[Pass] = [SchedulePass(max_chunk), AllocatePass(max_chunk)]
+    passes: list[Pass] = [SchedulePass(), AllocatePass(max_chunk)]
     if sanitize is not None:
         passes.append(sanitize)
     return passes

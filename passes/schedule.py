@@ -4,12 +4,8 @@ Values are emitted in the post-order of an explicit-stack depth-first walk that 
 output element in turn, so a value is computed just before its first consumer needs it. The
 result is renumbered so that id order is the schedule; the walk is linear in the kernel size.
 Then a statement that is the last use of two or more computed values moves up to just after its
-operands (:mod:`passes.schedule_pressure`): fewer values live at once, never more. An output
-written as soon as the one value it frees is ready may leave fewer output elements to hold values
-crossing chunks: when the order with those moves allocates a larger workspace (with the chunk
-size of the allocation that follows) than the order without them, the latter is kept (a kernel
-of one chunk needs no workspace: it is not compared). A kernel already numbered in this order is
-returned as it is.
+operands (:mod:`passes.schedule_pressure`): fewer values live at once, never more. A kernel
+already numbered in this order is returned as it is.
 
 ``sin(a)`` and ``cos(a)`` of the same argument are emitted next to each other (the second right
 after the first), so they land in the same Rust function and LLVM can merge them into one
@@ -23,10 +19,9 @@ from itertools import chain
 import attrs
 
 from gradgen.ir.kernel import Kernel, cone
-from gradgen.ir.ops import LEAVES, Op
+from gradgen.ir.ops import Op
 
-from .allocate import DEFAULT_MAX_CHUNK, check_max_chunk, workspace_size
-from .schedule_pressure import hoist_last_uses, hoist_orders
+from .schedule_pressure import hoist_last_uses
 
 
 def depth_first_order(kernel: Kernel) -> list[int]:
@@ -111,28 +106,12 @@ def reorder(kernel: Kernel, order: list[int]) -> Kernel:
     )
 
 
-def _validate_chunk(instance: object, attribute: object, value: object) -> None:
-    check_max_chunk(value)
-
-
 @attrs.frozen
 class SchedulePass:
-    #: the chunk size of the allocation that follows (the workspaces compared are for it)
-    max_chunk: int = attrs.field(default=DEFAULT_MAX_CHUNK, validator=_validate_chunk)
     name: str = "schedule"
 
     def run(self, kernel: Kernel) -> Kernel:
-        first = depth_first_order(kernel)
-        chunk = self.max_chunk
-        ops = kernel.ops
-        if sum(ops[v] not in LEAVES for v in first) <= chunk:  # one chunk: no workspace at all
-            order = hoist_last_uses(kernel, first)
-        else:
-            order, kept = hoist_orders(kernel, first)
-            if kept is not None and workspace_size(kernel, order, chunk) > workspace_size(
-                kernel, kept, chunk
-            ):
-                order = kept
+        order = hoist_last_uses(kernel, depth_first_order(kernel))
         if len(order) == len(kernel.ops) and order == list(range(len(order))):
             return kernel  # already in this order (lowering numbers values depth-first)
         return reorder(kernel, order)

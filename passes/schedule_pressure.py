@@ -22,9 +22,11 @@ no live value either. On the reverse sweep of the pendulum gradient, ``grad_u[k]
 ``u[k] * 0.02`` only after ``grad_u[k - 1]``); now each element is written as soon as its
 ``w_k`` is ready (``tests/benchmarks/KERNEL_SPEED.md``: 0.93x and 0.92x the time of the gradient
 and HVP of pendulum(20)). An output written early no longer holds values crossing chunks before
-its final write, so this can grow the workspace (the pendulum(100) HVP: 1,093 slots instead of
-1,092): ``free_outputs=False`` leaves such statements in place, and :class:`passes.schedule.SchedulePass`
-keeps whichever of the two orders allocates the smaller workspace, the output-freeing one on a tie.
+its final write, so this can grow the workspace by a few slots (the pendulum(100) HVP: 1,093
+instead of 1,092, against CasADi's 1,121); ``free_outputs=False`` leaves such statements in place
+(for comparison). Keeping, per kernel, whichever order allocates the smaller workspace took a
+second walk and two workspace counts: a quarter more build time on the pendulum(100) gradient and
+HVP, for that one slot (``tests/benchmarks/KERNEL_SPEED.md``).
 
 The pass is one walk over the given order keeping, for every value, the number of its readers not
 yet emitted and the sum of their ids (the id of the last one when one remains). A statement is
@@ -48,21 +50,6 @@ def hoist_last_uses(kernel: Kernel, order: list[int], free_outputs: bool = True)
     last use of two or more computed values (one, for a statement no other one reads, unless
     ``free_outputs`` is False) moved up to just after its last operand, with the few statements
     of an operand not computed yet."""
-    return _hoist(kernel, order, free_outputs)[0]
-
-
-def hoist_orders(kernel: Kernel, order: list[int]) -> tuple[list[int], list[int] | None]:
-    """:func:`hoist_last_uses` of ``order`` with ``free_outputs`` and, when a statement no other
-    one reads moved for one value (the two orders differ), without; else None."""
-    freeing, moved, peak = _hoist(kernel, order, True)
-    return freeing, _hoist(kernel, order, False, peak)[0] if moved else None
-
-
-def _hoist(
-    kernel: Kernel, order: list[int], free_outputs: bool, peak: int | None = None
-) -> tuple[list[int], bool, int]:
-    """:func:`hoist_last_uses`, and whether a statement no other one reads moved for one value
-    (until then both settings of ``free_outputs`` make the same moves)."""
     ops, args = kernel.ops, kernel.args
     n = len(ops)
     remaining = [0] * n  # readers of a value not emitted yet
@@ -82,14 +69,11 @@ def _hoist(
                 user_sum[x] += v
     computed = [op not in LEAVES for op in ops]
     trig = bytearray(op is Op.SIN or op is Op.COS for op in ops)
-    moved = [False]
     unread_frees = 1 if free_outputs else 2  # values a statement no other one reads must free
     emitted = bytearray(n)
     out: list[int] = []
     # computed values live now (emitted, a reader not emitted yet), and the most ``order`` has
-    if peak is None:
-        peak = _peak_live(kernel, order, remaining, computed)
-    live = [0, peak]
+    live = [0, _peak_live(kernel, order, remaining, computed)]
 
     def pending(x: int, found: list[int]) -> bool:
         """Appends to ``found`` the values ``x`` needs that are not emitted (post-order, leaves
@@ -131,8 +115,6 @@ def _hoist(
         statements = sum(map(computed.__getitem__, brought))
         if live[0] + statements > live[1]:
             return None
-        if dying == 1:
-            moved[0] = True
         return brought
 
     def emit(v: int, checks: list[int]) -> None:
@@ -170,7 +152,7 @@ def _hoist(
                 for x in brought:
                     emit(x, checks)
                 emit(w, checks)
-    return out, moved[0], peak
+    return out
 
 
 def _peak_live(kernel: Kernel, order: list[int], readers: list[int], computed: list[bool]) -> int:

@@ -96,7 +96,7 @@ def _chain_gradients(draw: st.DrawFn) -> Kernel:
 def test_spread_allocations_of_random_gradients_match_the_interpreter(kernel: Kernel, chunk: int) -> None:
     """Every workspace here reaches ``SPREAD_MIN`` slots and is spread: the same slots are
     used, and the allocation is valid and computes the interpreter's values."""
-    k = SchedulePass(chunk).run(kernel)
+    k = SchedulePass().run(kernel)
     alloc = allocate(k, chunk)
     out = k.with_annotations(allocation=alloc)
     verify(out, "allocate")
