@@ -27,6 +27,7 @@ the constant 0. HVPs are forward-over-reverse: one forward sweep over the gradie
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
@@ -35,6 +36,22 @@ from gradgen.ir.ops import Op
 from .autodiff_rules import partials
 from .autodiff_scaled import Scaled, accumulate, pending, scale, split, value
 from .errors import DifferentiationError
+
+
+def _scaling(b: KernelBuilder, partial: int | None) -> bool:
+    """Whether ``partial`` is a constant other than ``±1`` (a pure rescaling of the cotangent)."""
+    c = None if partial is None else b.const_of(partial)
+    return c is not None and abs(c) != 1.0
+
+
+def _unemitted(cot: Scaled, made: dict[int, Scaled]) -> Scaled | None:
+    """``cot`` as the scaled value it was emitted from when its base is a power-of-two coefficient
+    this sweep emitted (``(2 * g, ±1)`` -> ``(g, ±2)``), else ``None``."""
+    base, k = cot
+    src = made.get(base)
+    if src is None or abs(k) != 1.0 or abs(math.frexp(src[1])[0]) != 0.5:
+        return None
+    return src[0], src[1] * k
 
 
 class DerivativeGraph:
@@ -96,10 +113,20 @@ class DerivativeGraph:
         An adjoint with a coefficient other than ``±1`` is emitted before it feeds the partials
         of two or more distinct arguments, so its coefficient is multiplied once rather than once
         per branch (both terms of ``s + s`` reach ``s`` and merge into one coefficient).
+
+        An argument reached through a constant partial ``c`` other than ``±1`` (the ``0.025`` of
+        ``x + 0.025 * k``) takes the adjoint as it was before a power-of-two coefficient was
+        emitted: ``(g, 2 * c)`` rather than ``(2 * g, c)``, so that ``g * 2`` and the product by
+        ``c`` run side by side instead of one after the other on the dependency chain (the
+        serial reverse sweep of an unrolled RK4, whose ``2 * k2`` and ``2 * k3`` make such
+        adjoints at every stage). ``2 * c`` is exact, so both give the same values wherever
+        ``2 * g`` does not overflow; other coefficients keep the emitted value, whose rounding
+        the other readers already share.
         """
         b = self.b
         act = self.activity(wrt)
         adj: dict[int, Scaled] = {}
+        made: dict[int, Scaled] = {}
         for v, g in seeds:
             if act[v] and not b.is_zero(g):
                 adj[v] = accumulate(b, adj.get(v), split(b, g))
@@ -117,10 +144,13 @@ class DerivativeGraph:
                 pending(b, cot)
                 and len({a for a, p, nd in zip(args, parts, need, strict=True) if nd and p is not None}) > 1
             ):
-                cot = (value(b, cot), 1.0)
+                vid = value(b, cot)
+                made.setdefault(vid, cot)
+                cot = (vid, 1.0)
+            direct = _unemitted(cot, made)
             for a, p, nd in zip(args, parts, need, strict=True):
                 if nd:
-                    term = scale(b, p, cot, graph)
+                    term = scale(b, p, cot if direct is None or not _scaling(b, p) else direct, graph)
                     if term is not None:
                         adj[a] = accumulate(b, adj.get(a), term)
         return adj

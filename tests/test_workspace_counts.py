@@ -41,7 +41,9 @@ CEILING: dict[tuple[str, int, str], int] = {
     ("logsumexp", 20, "hess"): 100,
     ("pendulum", 20, "f"): 7,
     ("pendulum", 20, "grad"): 99,
-    ("pendulum", 20, "hvp"): 224,
+    # 225: the reverse sweep keeps a doubled adjoint and its base both live (autodiff_sweeps:
+    # the product by a constant partial reads the base), one more value crossing a chunk
+    ("pendulum", 20, "hvp"): 225,
     ("pendulum", 100, "f"): 8,
     ("pendulum", 100, "grad"): 499,
     # 1,093: outputs written as soon as they free a value hold one crossing value fewer (the
@@ -49,7 +51,7 @@ CEILING: dict[tuple[str, int, str], int] = {
     ("pendulum", 100, "hvp"): 1093,
     ("pendulum_product", 20, "f"): 7,
     ("pendulum_product", 20, "grad"): 99,
-    ("pendulum_product", 20, "hvp"): 224,
+    ("pendulum_product", 20, "hvp"): 225,
     ("shooting", 100, "jac"): 0,
     # staged: the gradient stores the N smallest stage tapes (6 values: 4 cosines, 2 products
     # of the state; the reversed loop recomputes the other products), the HVP its N tapes of 12
