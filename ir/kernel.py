@@ -84,18 +84,15 @@ def output_final_writes(kernel: Kernel, position: Sequence[int]) -> list[list[in
     final write; the backend must write elements exactly then and nowhere else."""
     end = max(position, default=-1) + 1
     ops, attrs_ = kernel.ops, kernel.attrs
-    finals: list[list[int]] = []
-    for res in kernel.results:
-        row = []
-        for v in res:
-            k = position[v]
-            if k < 0:
-                value = attrs_[v]
-                zero = ops[v] is _CONST and value == 0.0 and math.copysign(1.0, value) > 0
-                k = -1 if zero else end
-            row.append(k)
-        finals.append(row)
-    return finals
+    # the final write of each value, looked up per element (a large output repeats few leaves)
+    final = list(position)
+    for v, k in enumerate(position):
+        if k < 0:
+            value = attrs_[v]
+            zero = ops[v] is _CONST and value == 0.0 and math.copysign(1.0, value) > 0
+            final[v] = -1 if zero else end
+    at = final.__getitem__
+    return [list(map(at, res)) for res in kernel.results]
 
 
 def cone(kernel: Kernel, roots: Iterable[int], stop: Container[int] = ()) -> bytearray:
