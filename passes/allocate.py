@@ -151,7 +151,10 @@ def _crossing_storage(
     own: dict[int, int] = {}  # value -> index in elements of one element it is the final value of
     if crossing:
         finals = output_final_writes(kernel, pos)
-        elements = sorted((k, p, j) for p, row in enumerate(finals) for j, k in enumerate(row) if k >= 0)
+        for p, row in enumerate(finals):  # (a large output is mostly zeros written at entry)
+            kept = compress(range(len(row)), map((-1).__lt__, row))
+            elements.extend([(row[j], p, j) for j in kept])
+        elements.sort()
         for e, (k, _, _) in enumerate(elements):
             if k < m:  # elements holding a leaf are written after every statement
                 own.setdefault(statements[k], e)
