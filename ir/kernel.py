@@ -82,20 +82,22 @@ def output_final_writes(kernel: Kernel, position: Sequence[int]) -> list[list[in
     constant is ``-1``, "at entry": a backend may fill an output with zeros before any
     statement runs. An output element is free storage from the kernel's entry up to its
     final write; the backend must write elements exactly then and nowhere else."""
+    at = final_writes(kernel, position).__getitem__
+    return [list(map(at, res)) for res in kernel.results]
+
+
+def final_writes(kernel: Kernel, position: Sequence[int]) -> list[int]:
+    """Per value ``v``: the final write (see :func:`output_final_writes`) of an output element
+    holding ``v`` (one lookup per element: a large output repeats few leaves)."""
     end = max(position, default=-1) + 1
     ops, attrs_ = kernel.ops, kernel.attrs
-    finals: list[list[int]] = []
-    for res in kernel.results:
-        row = []
-        for v in res:
-            k = position[v]
-            if k < 0:
-                value = attrs_[v]
-                zero = ops[v] is _CONST and value == 0.0 and math.copysign(1.0, value) > 0
-                k = -1 if zero else end
-            row.append(k)
-        finals.append(row)
-    return finals
+    final = list(position)
+    for v, k in enumerate(position):
+        if k < 0:
+            value = attrs_[v]
+            zero = ops[v] is _CONST and value == 0.0 and math.copysign(1.0, value) > 0
+            final[v] = -1 if zero else end
+    return final
 
 
 def cone(kernel: Kernel, roots: Iterable[int], stop: Container[int] = ()) -> bytearray:

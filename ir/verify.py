@@ -25,7 +25,7 @@ import attrs
 
 from .custom import CustomCall
 from .errors import VerificationError
-from .kernel import Kernel, output_final_writes
+from .kernel import Kernel, final_writes
 from .ops import LEAVES, OP_INFO, VARIADIC, AttrKind, Op
 from .staged import verify_staged
 
@@ -368,13 +368,14 @@ def _verify_scratch(
     position = [-1] * len(kernel.ops)
     for k, v in enumerate(alloc.statements):
         position[v] = k
-    finals = output_final_writes(kernel, position)
+    final = final_writes(kernel, position)  # of the value an element holds (only a few are asked)
     by_element: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for v, (p, j) in alloc.scratch.items():
         d = defined_at[v]
         last = last_read.get(v, d)
-        if kernel.results[p][j] != v and last > finals[p][j]:
-            written = "at entry" if finals[p][j] < 0 else f"by statement {finals[p][j]}"
+        written_at = final[kernel.results[p][j]]
+        if kernel.results[p][j] != v and last > written_at:
+            written = "at entry" if written_at < 0 else f"by statement {written_at}"
             fail(
                 f"v{v} is kept in output element {p}[{j}] until statement {last}, but the "
                 f"element's final value is written {written}"

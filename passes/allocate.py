@@ -43,7 +43,7 @@ from math import gcd
 import attrs
 
 from gradgen.ir.errors import ConfigError
-from gradgen.ir.kernel import Allocation, Chunk, Kernel, output_final_writes
+from gradgen.ir.kernel import Allocation, Chunk, Kernel, final_writes
 from gradgen.ir.ops import LEAVES, Op
 
 _COMPUTED = frozenset(op for op in Op if op not in LEAVES)
@@ -150,8 +150,17 @@ def _crossing_storage(
     elements: list[tuple[int, int, int]] = []  # (final write, port, element), by final write
     own: dict[int, int] = {}  # value -> index in elements of one element it is the final value of
     if crossing:
-        finals = output_final_writes(kernel, pos)
-        elements = sorted((k, p, j) for p, row in enumerate(finals) for j, k in enumerate(row) if k >= 0)
+        # the elements of output_final_writes with a final write k >= 0, found by a byte
+        # search (a large output is mostly zeros written at entry)
+        final = final_writes(kernel, pos)
+        written = bytes(k >= 0 for k in final)  # per value
+        for p, res in enumerate(kernel.results):
+            flags = bytes(map(written.__getitem__, res))
+            j = flags.find(1)
+            while j >= 0:
+                elements.append((final[res[j]], p, j))
+                j = flags.find(1, j + 1)
+        elements.sort()
         for e, (k, _, _) in enumerate(elements):
             if k < m:  # elements holding a leaf are written after every statement
                 own.setdefault(statements[k], e)

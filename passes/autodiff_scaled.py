@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container
-from fractions import Fraction
 
 from gradgen.ir.kernel import KernelBuilder
 from gradgen.ir.ops import Op
@@ -167,7 +166,13 @@ def _plus(b: KernelBuilder, u: int, v: int, negate_v: bool) -> int:
 def _ratio(p: float, t: float) -> float | None:
     """``p / t`` when it is exact and normal (so rescaling a term by it adds no rounding)."""
     r = p / t
-    return r if _normal(r) and Fraction(r) * Fraction(t) == Fraction(p) else None
+    if not _normal(r):  # also rules out an infinite or NaN p or t
+        return None
+    # exact test of r * t == p on the integer ratios: (a/b) * (c/d) == e/f
+    a, b = r.as_integer_ratio()
+    c, d = t.as_integer_ratio()
+    e, f = p.as_integer_ratio()
+    return r if a * c * f == e * b * d else None
 
 
 def accumulate(b: KernelBuilder, prev: Scaled | None, term: Scaled) -> Scaled:

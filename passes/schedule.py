@@ -33,10 +33,9 @@ def depth_first_order(kernel: Kernel) -> list[int]:
     append = order.append
     args = kernel.args
     partner = _sin_cos_partners(kernel)
-    for res in kernel.results:
-        for root in res:
-            if done[root]:
-                continue
+    # roots in output order, each once (a large output repeats a few values many times)
+    for root in dict.fromkeys(chain.from_iterable(kernel.results)):
+        if not done[root]:
             stack = [root]
             push = stack.append
             while stack:

@@ -43,6 +43,7 @@ from gradgen.ir.ops import LEAVES, Op
 
 #: the most statements a moved statement brings along for an operand not computed yet
 PULL_MAX = 4
+_TRIG = frozenset((Op.SIN, Op.COS))
 
 
 def hoist_last_uses(kernel: Kernel, order: list[int], free_outputs: bool = True) -> list[int]:
@@ -68,7 +69,7 @@ def hoist_last_uses(kernel: Kernel, order: list[int], free_outputs: bool = True)
                 remaining[x] += 1
                 user_sum[x] += v
     computed = [op not in LEAVES for op in ops]
-    trig = bytearray(op is Op.SIN or op is Op.COS for op in ops)
+    trig = bytearray(map(_TRIG.__contains__, ops))
     unread_frees = 1 if free_outputs else 2  # values a statement no other one reads must free
     emitted = bytearray(n)
     out: list[int] = []
@@ -164,9 +165,11 @@ def _peak_live(kernel: Kernel, order: list[int], readers: list[int], computed: l
     for v in order:
         if computed[v] and left[v]:
             live += 1
-        for x in dict.fromkeys(args[v]):
+        a = args[v]
+        for x in a if len(a) < 2 or (len(a) == 2 and a[0] != a[1]) else dict.fromkeys(a):
             left[x] -= 1
             if not left[x] and computed[x]:
                 live -= 1
-        peak = max(peak, live)
+        if live > peak:
+            peak = live
     return peak

@@ -11,6 +11,9 @@ stops early once a round fires no rule.
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import chain
+
 import attrs
 
 from gradgen.ir.kernel import Kernel
@@ -63,9 +66,11 @@ class SimplifyPass:
             out, changed = _round(kernel, table, fired)
             if not changed:
                 # no rule fired: every instruction was re-emitted as it was, which reproduces a
-                # builder's kernel exactly, so the input itself is the result
-                kernel = kernel if kernel.canonical else out
+                # builder's kernel exactly, so the input itself is the result (and _round did
+                # not finish its copy)
+                kernel = kernel if out is None else out
                 break
+            assert out is not None
             kernel = out
         if kernel is original and not original.note(RULES_FIRED):
             return kernel
@@ -77,16 +82,16 @@ class SimplifyPass:
 
 def _round(
     kernel: Kernel, table: dict[Op, tuple[tuple[str, Apply], ...]], fired: dict[str, int]
-) -> tuple[Kernel, int]:
+) -> tuple[Kernel | None, int]:
     """One rebuild of ``kernel`` with the rules applied (counted in ``fired``); the number of
-    instructions a rule replaced."""
+    instructions a rule replaced. The rebuilt kernel is ``None`` when no rule fired and
+    ``kernel`` is canonical: the rebuild would reproduce it exactly, so it is not finished."""
     readers = [0] * len(kernel.ops)  # reads of each value, by instructions and as a result
     for a in kernel.args:
         for x in a:
             readers[x] += 1
-    for res in kernel.results:
-        for x in res:
-            readers[x] += 1
+    for x, count in Counter(chain.from_iterable(kernel.results)).items():
+        readers[x] += count  # (counted in C: an output may repeat a value a million times)
     b = RewriteBuilder()
     built = b.built
     new = [0] * len(kernel.ops)
@@ -117,6 +122,8 @@ def _round(
                 out = again
             new[i] = out
             built(start, out, readers[i])
+    if not changed and kernel.canonical:
+        return None, 0
     results = [list(map(at, res)) for res in kernel.results]
     return b.finish(kernel.name, kernel.inputs, kernel.outputs, results), changed
 
