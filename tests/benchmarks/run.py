@@ -433,7 +433,7 @@ def compare_with_ours(rows: list[dict[str, Any]]) -> None:
 
 #: timing rounds per case and loops per slot and round (the figure is the median of all loops)
 ROUNDS = 8
-LOOPS = 25
+LOOPS = 100
 
 
 def time_cases(runs: list[tuple[pathlib.Path, dict[str, Any], float]], args: argparse.Namespace) -> None:
