@@ -158,6 +158,12 @@ def test_time_cases_interleaves_systems_and_reports_medians(monkeypatch: pytest.
     assert peer["ns_min"] == 25.0 and peer["kernel_ns_min"] == 21.0
 
 
+def _report(rows: list[dict[str, Any]]) -> str:
+    """The Markdown report of a run holding only ``rows``."""
+    info = {"date": "today", "cpu": "cpu", "machine": "m", "quick": False, "total_s": 1.0}
+    return write_report({"info": info, "rows": rows, "large": [], "floor": None, "fence": None})
+
+
 def test_the_report_shows_spreads_and_ratios_against_both_casadi_builds() -> None:
     rows = []
     for system, ns, fast, spread_ in (
@@ -169,14 +175,7 @@ def test_the_report_shows_spreads_and_ratios_against_both_casadi_builds() -> Non
         r.update(status="ok", ns=ns, harness_ns=3.0, kernel_ns=ns - 3.0, ns_spread=spread_, iters=1000)
         r["ns_min"] = fast
         rows.append(r)
-    data = {
-        "info": {"date": "today", "cpu": "cpu", "machine": "m", "quick": False, "total_s": 1.0},
-        "rows": rows,
-        "large": [],
-        "floor": None,
-        "fence": None,
-    }
-    md = write_report(data)
+    md = _report(rows)
     assert "| ns/call | spread % | kernel ns |" in md
     assert "| 9 | 2.5 | 6 |" in md
     speed = md.split("## Kernel speed: ours / CasADi", 1)[1].split("##", 1)[0]
@@ -195,14 +194,7 @@ def test_the_staged_section_checks_medians_and_fast_mode_against_both_casadi_for
         r = {"system": system, "problem": "pendulum_staged", "n": 100, "kernel": "grad"}
         r.update(key="pendulum_staged_100_grad", status="ok", ns=ns, ns_min=fast, workspace=608)
         rows.append(r)
-    data = {
-        "info": {"date": "today", "cpu": "cpu", "machine": "m", "quick": False, "total_s": 1.0},
-        "rows": rows,
-        "large": [],
-        "floor": None,
-        "fence": None,
-    }
-    md = write_report(data)
+    md = _report(rows)
     staged = md.split("## Staged single shooting", 1)[1].split("\n## ", 1)[0]
     assert "| grad | 100 |" in staged and "| 0.9x | 0.45x | 1.1x | 0.53x |" in staged
     assert "- ns/call ours ≤ CasADi unrolled C: met (1 pairs)" in staged
