@@ -101,16 +101,14 @@ def _paren(text: str) -> str:
 #: A compiler-only barrier (no instruction is emitted) every ``FENCE_EVERY`` statements. Rust's
 #: slices do not alias, so LLVM may regroup a whole kernel's arithmetic around the output
 #: stores (SLP vectorization, scheduling); on Hessian kernels it hoists hundreds of values and
-#: spills them. The fence bounds the region it may reorder. Measured on 14 problems
-#: (``tests/benchmarks/fence.py``, in ``make bench``: Hessians, gradients, HVPs, a sparse
-#: Jacobian, random programs of 1.7e3 to 1.05e5 operations), against fences every 16, 64 and
-#: 128 statements, none, and ``#[inline(never)]`` chunk functions of 64 or 256 statements over
-#: the workspace, in two runs (geometric mean of ns/call relative to every 32): 16: 1.01 / 1.02,
-#: 64: 1.02 / 0.97, 128: 1.07 / 1.05, no fence: 1.13 / 1.09, chunks: 1.08 to 1.16; worst
-#: case against the fastest layout of a problem: 32: 1.29x / 1.59x, 64: 1.57x / 1.50x, no
-#: fence: 4.2x / 3.1x (the sparse Rosenbrock(100) Hessian: 1658 ns against 452 ns). Without
-#: fences some kernels are faster (Rosenbrock(1000) HVP 0.78x, logsumexp 0.63x to 0.87x), but
-#: Hessians lose far more. 32 and 64 differ by less than the two runs do; 32 stays.
+#: spills them, on serial chains it packs two links into one register. The fence bounds the
+#: region it may reorder. Measured on 14 problems (``tests/benchmarks/fence.py``, in ``make
+#: bench``: Hessians, gradients, HVPs, a sparse Jacobian, random programs of 1.7e3 to 1.05e5
+#: operations), the fastest of 180 loops per layout, geometric mean of ns/call relative to a
+#: fence every 32 statements alone: fences every 64 1.016, no fence 1.110, ``#[inline(never)]``
+#: chunk functions of 256 statements 1.111; worst case against the fastest layout of a problem:
+#: every 32 1.61x, 64 2.29x, no fence 5.96x (the sparse Rosenbrock(100) Hessian: 552 ns against
+#: 93), chunks 5.64x. Not every kernel gets them: see ``WIDE_PARALLELISM``.
 #: A kernel with a single scalar output that makes math calls gets no fence: a call already
 #: bounds what stays live across it (every xmm register is caller-saved), and with fences LLVM
 #: moved all 20 ``exp`` calls of the logsumexp(20) primal behind the last fence and spilled
@@ -152,6 +150,55 @@ def fenced(kernel: Kernel) -> bool:
     scalar output and makes a math call (see ``FENCE_EVERY``)."""
     scalar_output = sum(map(len, kernel.results)) == 1
     return not (scalar_output and any(map(LIBM_CALLS.__contains__, kernel.ops)))
+
+
+#: ``WIDE_PARALLELISM``: a kernel with this much independent work (:func:`parallelism`) or
+#: more, and fewer than ``WIDE_STORES`` output elements per statement, gets no fence every
+#: ``FENCE_EVERY`` statements (the store fences of ``STORE_FENCES`` stay). The periodic fence
+#: keeps LLVM from regrouping a serial chain (the pendulum, parallelism 3-5: no fence 1.08-1.16x)
+#: and from hoisting values around dense output stores (the Hessians); on wide kernels with few
+#: stores it only splits what SLP vectorizes across independent lanes. Measured in the fence
+#: study, against the same layout with periodic fences everywhere (two runs; one of them with
+#: the 36 bench kernels of Rosenbrock, logsumexp and the pendulum at sizes 10, 20 and 100):
+#: Rosenbrock(1000) HVP 0.75x / 0.79x, logsumexp(20) gradient 0.82x / 0.81x, logsumexp(100)
+#: Hessian 0.85x, geometric mean over the 50 kernels 0.96x (44 of 50 the fastest or within 3 %
+#: against 28); the deep kernels (the pendulum, random chains, parallelism 1.7-4.8), the
+#: Hessians (0.33 outputs or more per statement) and the random programs print the same text
+#: or time the same. The two thresholds sit between those groups (among the 14 problems, the
+#: wide ones have a parallelism of 20 or more and at most 0.13 outputs per statement); see
+#: ``tests/benchmarks/KERNEL_SPEED.md``.
+WIDE_PARALLELISM = 10.0
+WIDE_STORES = 0.25
+#: latency in cycles of an operation in :func:`parallelism` (any other: 4)
+_LATENCY: dict[Op, int] = {**dict.fromkeys(LIBM_CALLS, 80), Op.DIV: 13, Op.SQRT: 15}
+
+
+def parallelism(kernel: Kernel) -> float:
+    """The kernel's operations weighted by latency (``_LATENCY``) over the latency of its
+    longest dependency chain: about how many operations an unbounded machine runs at once."""
+    latency = _LATENCY.get
+    ready = [0] * len(kernel.ops)
+    total = 0
+    for i, (op, a) in enumerate(zip(kernel.ops, kernel.args, strict=True)):
+        if a:
+            t = latency(op, 4)
+            total += t
+            if len(a) == 2:
+                r, r2 = ready[a[0]], ready[a[1]]
+                ready[i] = (r if r > r2 else r2) + t
+            else:
+                ready[i] = t + max(map(ready.__getitem__, a))
+    return total / max(max(ready), 1)
+
+
+def periodic_fences(kernel: Kernel) -> bool:
+    """Whether the printer puts a fence every ``FENCE_EVERY`` statements of ``kernel``: when it
+    is :func:`fenced` and not wide (see ``WIDE_PARALLELISM``)."""
+    if not fenced(kernel):
+        return False
+    statements = sum(1 for a in kernel.args if a)
+    outputs = sum(map(len, kernel.results))
+    return outputs >= WIDE_STORES * statements or parallelism(kernel) < WIDE_PARALLELISM
 
 
 def _is_literal(text: str) -> bool:
@@ -246,9 +293,9 @@ class KernelPrinter:
                 name, is_method = math_call(spec, scalar, no_std)
                 self._fast[op] = (_FAST_METHOD if is_method else _FAST_CALL, name)
         self._fast[Op.POWI] = (self._FAST_POWI, "")
-        #: statements between fences (more than a chunk has: none), and the statements followed
-        #: by a fence (their output stores before it: see ``STORE_FENCES``)
-        self._fence_every = FENCE_EVERY if fenced(kernel) else n + 1
+        #: statements between periodic fences (more than a chunk has: none), and the statements
+        #: followed by a fence (their output stores before it: see ``STORE_FENCES``)
+        self._fence_every = FENCE_EVERY if periodic_fences(kernel) else n + 1
         #: derivative entries of user functions: statement -> its block at its point and its
         #: index there; each block is computed once per chunk that reads it, into a local
         #: numbered after every register (``_block_locals``)

@@ -88,8 +88,8 @@ def test_the_study_places_fences_as_the_printer_does() -> None:
 
 @pytest.mark.usefixtures("cargo_available")
 def test_long_kernels_with_fences_compute_the_python_values(tmp_path: pathlib.Path) -> None:
-    """An optimized build of long fenced kernels (a chunked gradient, a sparse Hessian storing
-    hundreds of outputs, a deep chain) passes the crate's reference tests against the Python
+    """An optimized build of long kernels (a chunked gradient, wide: no periodic fence; a sparse
+    Hessian storing hundreds of outputs; a deep chain) passes the crate's reference tests against the Python
     evaluator, and the crate is clippy- and rustfmt-clean."""
     rosen = _rosenbrock(150)
     x = SXVector.sym("x", 3)
@@ -286,3 +286,41 @@ def test_no_store_fence_for_a_lone_output_read_again() -> None:
     counts = _statements_between_fences(body)
     assert counts[:-1] == [FENCE_EVERY] * (len(counts) - 1)
     assert with_fences(source, FENCE_EVERY, stores="reused") == source == with_fences(source, FENCE_EVERY)
+
+
+def test_parallelism_is_latency_weighted_work_over_the_longest_chain() -> None:
+    """Closed forms: a chain runs one operation at a time; ``n`` independent products run ``n``
+    at once; a call (80 cycles) beside a product (4) on one chain weighs by its latency."""
+    from gradgen.backends.rust import parallelism
+
+    assert parallelism(_chain(50).kernel) == pytest.approx(1.0)
+    x = SXVector.sym("x", 40)
+    wide = Function("wide", [x], [SXVector([x[i] * x[(i + 1) % 40] for i in range(40)])])
+    assert parallelism(wide.kernel) == pytest.approx(40.0)
+    s = SX.sym("s")
+    # sin(s) (80) and s * 3 (4) side by side, then their product (4): (80 + 4 + 4) / 84
+    both = Function("both", [s], [gg.sin(s) * (s * 3.0)])
+    assert parallelism(both.kernel) == pytest.approx(88 / 84)
+
+
+def test_no_periodic_fence_in_a_wide_kernel_with_few_stores() -> None:
+    """A wide kernel (parallelism at least ``WIDE_PARALLELISM``) with fewer than
+    ``WIDE_STORES`` output elements per statement gets no fence every ``FENCE_EVERY``
+    statements: the Rosenbrock gradient. Deep kernels keep it (``_chain``), and so do wide
+    kernels storing densely (``test_no_store_fence_when_no_output_is_read_again``: one output
+    per two statements). The study's ``32 if deep, reused stores`` layout reproduces the text."""
+    from gradgen.backends.rust import WIDE_PARALLELISM, WIDE_STORES, parallelism, periodic_fences
+
+    f = _rosenbrock(200).gradient(0)
+    source = generate_rust(f).source
+    statements = source.count("let ")
+    assert statements > 8 * FENCE_EVERY and WIDE_STORES * statements > 200
+    assert parallelism(f.kernel) >= WIDE_PARALLELISM
+    assert not periodic_fences(f.kernel)
+    assert SCHEDULING_FENCE not in source
+    assert with_fences(source, FENCE_EVERY, stores="reused", wide=("rosenbrock_gradient_x",)) == source
+    assert with_fences(source, FENCE_EVERY, stores="reused") != source
+    assert periodic_fences(_chain(200).kernel)
+    x = SXVector.sym("x", 200)
+    sinks = Function("sinks", [x], [SXVector([x[i] * x[i] + x[(i + 1) % 200] for i in range(200)])])
+    assert parallelism(sinks.kernel) >= WIDE_PARALLELISM and periodic_fences(sinks.kernel)

@@ -23,7 +23,10 @@ primal and derivative kernels of different shapes) is generated once per layout 
   per 32 statements / after every statement with output stores in a function with at least one
   store per four statements (SLP vectorization packs adjacent
   output stores: see ``KERNEL_SPEED.md``);
-* ``32, chunks of 10000``: ``32, scalar none`` in functions of up to 10,000 statements.
+* ``32, chunks of 10000``: ``32, scalar none`` in functions of up to 10,000 statements;
+* ``32 if deep, reused stores``: ``32, reused stores`` without the fence every 32 statements in
+  a wide kernel with few output stores (``backends.rust.periodic_fences``): the printer's
+  layout (:data:`PRINTER`).
 
 ``--variants`` times only the layouts named (separated by ``;``), ``--bench-kernels`` adds every
 bench kernel of rosenbrock, logsumexp and pendulum at sizes 10, 20 and 100.
@@ -84,6 +87,9 @@ class Layout:
     chunk: int = 1000
     calls: str = "ignored"
     stores: str = "ignored"
+    #: ``"always"``, or ``"deep"``: the fence every ``fence`` statements only where the printer
+    #: puts one (``backends.rust.periodic_fences``: not in a wide kernel with few stores)
+    periodic: str = "always"
 
 
 #: layout name -> layout
@@ -101,7 +107,12 @@ VARIANTS: dict[str, Layout] = {
     "32, reused stores": Layout(32, calls="scalar", stores="reused"),
     "32, dense stores": Layout(32, calls="scalar", stores="dense"),
     "32, chunks of 10000": Layout(32, 10_000, calls="scalar"),
+    "32 if deep, reused stores": Layout(32, calls="scalar", stores="reused", periodic="deep"),
 }
+#: the printer's layout (``tests/test_fence.py`` checks that the study reproduces its text)
+PRINTER = "32 if deep, reused stores"
+#: the layouts ``make bench`` times: the printer's, the baseline and the alternatives to it
+BENCH_LAYOUTS = (PRINTER, "32, reused stores", "no fence", "fence 64", "chunks of 256")
 #: the study's harness binary (apart from the main bench's ``bench_harness``)
 HARNESS = "fence_harness"
 #: timed loops per (problem, layout) and round
@@ -289,6 +300,7 @@ def with_fences(
     calls: str = "ignored",
     no_fence: tuple[str, ...] = (),
     stores: str = "ignored",
+    wide: tuple[str, ...] = (),
 ) -> str:
     """``source`` with fences placed by the rule of a :class:`Layout` in each function body (the
     statements are the ``let`` lines at the body's indentation; a deeper line continues the
@@ -335,7 +347,12 @@ def with_fences(
         elif stores == "dense" and 4 * sum(s[4] for s in stmts) >= len(stmts):
             after = [s[4] > 0 for s in stmts]
         count = 0
+        periodic = not any(name == k or name.startswith(k + "_chunk") for k in wide)
         for j, (line_no, has_call, *_rest) in enumerate(stmts):
+            if not periodic:
+                if j and after[j - 1]:
+                    before.add(line_no)
+                continue
             if (j and after[j - 1]) or (count >= every and not any(c for _, c, *_r in stmts[j : j + clear])):
                 if j:
                     before.add(line_no)
@@ -354,7 +371,7 @@ def with_fences(
 def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     """The Rust module of every problem's kernel in one layout, and each kernel's workspace."""
     from gradgen import RustBackendConfig
-    from gradgen.backends.rust import fenced
+    from gradgen.backends.rust import fenced, periodic_fences
     from gradgen.backends.rust_module import emit_module
     from gradgen.pipeline import compile_kernel
 
@@ -368,7 +385,11 @@ def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     unfenced = layout.calls == "scalar"
     scalar = tuple(names[i] for i, p in enumerate(problems_) if unfenced and not fenced(p.function.kernel))
     calls = "ignored" if layout.calls == "scalar" else layout.calls
-    return with_fences(emit_module(kernels, cfg), layout.fence, calls, scalar, layout.stores), work
+    wide: tuple[str, ...] = ()
+    if layout.periodic == "deep":
+        wide = tuple(n for n, k in zip(names, kernels, strict=True) if fenced(k) and not periodic_fences(k))
+    source = emit_module(kernels, cfg)
+    return with_fences(source, layout.fence, calls, scalar, layout.stores, wide), work
 
 
 def _write_if_changed(path: pathlib.Path, text: str) -> None:

@@ -608,9 +608,9 @@ def main(argv: list[str] | None = None) -> int:
     floor = pass_floor(1000 if args.quick else 10_000) if with_floor else None
     fence = None
     if not args.no_fence and "ours" in systems:
-        from .fence import run_study  # fence.py reads this module's paths
+        from .fence import BENCH_LAYOUTS, run_study  # fence.py reads this module's paths
 
-        fence = run_study(args.quick, log)
+        fence = run_study(args.quick, log, variants=list(BENCH_LAYOUTS))
     compare_patterns(rows)
     for r in rows:
         r.pop("meta", None)
