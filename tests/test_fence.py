@@ -324,3 +324,41 @@ def test_no_periodic_fence_in_a_wide_kernel_with_few_stores() -> None:
     x = SXVector.sym("x", 200)
     sinks = Function("sinks", [x], [SXVector([x[i] * x[i] + x[(i + 1) % 200] for i in range(200)])])
     assert parallelism(sinks.kernel) >= WIDE_PARALLELISM and periodic_fences(sinks.kernel)
+
+
+def test_the_study_compares_each_kernel_text_across_layouts() -> None:
+    """The study splits its module into each problem's functions (chunks included), so it can
+    tell which layouts print the same kernel: the chain is deep (the same text in both layouts
+    below), the Rosenbrock gradient wide (the printer's layout drops its periodic fences)."""
+    from tests.benchmarks.fence import PRINTER, VARIANTS, Problem, _kernel_texts, _module
+
+    probs = [
+        Problem("chain", _chain(DEFAULT_MAX_CHUNK), []),
+        Problem("rosen", _rosenbrock(200).gradient(0), []),
+    ]
+    printer = _kernel_texts(_module(probs, VARIANTS[PRINTER])[0], 2)
+    before = _kernel_texts(_module(probs, VARIANTS["32, reused stores"])[0], 2)
+    assert "pub fn k0(" in printer[0] and "fn k0_chunk1(" in printer[0] and "fn k1" not in printer[0]
+    assert "pub fn k1(" in printer[1] and "fn k0" not in printer[1]
+    assert printer[0] == before[0]
+    assert printer[1] != before[1]
+    assert SCHEDULING_FENCE not in printer[1] and SCHEDULING_FENCE in before[1]
+
+
+def test_the_study_table_marks_identical_texts_and_reports_their_spread() -> None:
+    """A figure whose layout prints the same text as an earlier layout of its row is marked,
+    and the largest ratio between two figures of one text is the run's stated noise."""
+    from tests.benchmarks.report import fence_table
+
+    row = {
+        "problem": "p",
+        "ops": 10,
+        "ns": {"fence 32": 100.0, "a": 110.0, "b": 80.0, "harness": 4.0},
+        "identical": True,
+        "rel_err": 0.0,
+        "text_of": {"fence 32": "fence 32", "a": "fence 32", "b": "b"},
+    }
+    lines = fence_table({"variants": ["fence 32", "a", "b"], "baseline": "fence 32", "rows": [row]})
+    printed = next(line for line in lines if line.startswith("| p |"))
+    assert "| 110 (1.10x) = |" in printed and "| 80 (0.80x) |" in printed
+    assert any("differed by up to 1.10x in this run" in line for line in lines)

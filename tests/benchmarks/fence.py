@@ -397,6 +397,20 @@ def _write_if_changed(path: pathlib.Path, text: str) -> None:
         path.write_text(text)
 
 
+_FUNCTION = re.compile(r"\n(?=(?:#\[[^\n]*\]\n)*(?:pub )?fn )")
+
+
+def _kernel_texts(source: str, n: int) -> list[str]:
+    """The text of each kernel ``k0`` .. ``k{n-1}`` of a study module (its doc comment,
+    attributes, chunk functions and entry point, in order)."""
+    parts: list[list[str]] = [[] for _ in range(n)]
+    for part in _FUNCTION.split(source):
+        m = re.search(r"fn k(\d+)(?:_chunk\d+)?\(", part)
+        if m:
+            parts[int(m.group(1))].append(part)
+    return ["\n".join(p) for p in parts]
+
+
 def _slug(name: str) -> str:
     return "fence_" + "".join(c if c.isalnum() else "_" for c in name)
 
@@ -427,6 +441,7 @@ def run_study(
     env["CARGO_TARGET_DIR"] = str(TARGET)
     crates: dict[str, str] = {}
     cases: list[Case] = []
+    texts: dict[str, list[str]] = {}  # layout -> each problem's functions, as printed
     for variant, layout in layouts.items():
         crate = _slug(variant)
         d = root / crate
@@ -439,6 +454,7 @@ def run_study(
         )
         _write_if_changed(d / "src" / "lib.rs", source)  # unchanged crates are not rebuilt
         crates[crate] = str(d)
+        texts[variant] = _kernel_texts(source, len(probs))
         for i, p in enumerate(probs):
             sizes = [len(b) for b in p.inputs]
             cases.append(Case(f"{i}:{variant}", crate, f"k{i}", sizes, len(p.reference), work[i]))
@@ -487,6 +503,8 @@ def run_study(
             "ns_median": {v: statistics.median(t) for v, t in loops.items()},
             "identical": identical,
             "rel_err": err,
+            # layout -> the first layout printing the same text for this problem
+            "text_of": {v: next(u for u in layouts if texts[u][i] == texts[v][i]) for v in layouts},
         }
         rows.append(row)
         log(

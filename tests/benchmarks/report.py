@@ -591,7 +591,9 @@ def fence_table(study: dict[str, Any]) -> list[str]:
         f"by one harness in interleaved rounds (the fastest of 180 loops of about 0.2 ms: the "
         f"machine's fast mode, `rounds.py`; one run); `(x)` = ns / `{base}`; "
         "`harness` = the same loop around an empty function; `same` = outputs of every layout "
-        "bit-identical, `err` = against the Python interpreter.",
+        "bit-identical, `err` = against the Python interpreter; `=` after a figure: the layout "
+        "prints the same text for that problem as the first layout of the row that does (the two "
+        "figures differ by the run's noise alone).",
         "",
         "| problem | ops | " + " | ".join(variants) + " | harness | best | same | err |",
         "|---|---|" + "---|" * (len(variants) + 4),
@@ -599,16 +601,26 @@ def fence_table(study: dict[str, Any]) -> list[str]:
     wins = dict.fromkeys(variants, 0)
     logs: dict[str, list[float]] = {v: [] for v in variants}
     worst = dict.fromkeys(variants, 1.0)
+    noise = 1.0  # the largest ratio between two figures of the same text
     for r in study["rows"]:
         ns = r["ns"]
         ref = ns[base]
+        text_of = r.get("text_of", {v: v for v in variants})
+        for v in variants:
+            same = ns[text_of[v]]
+            noise = max(noise, ns[v] / same, same / ns[v])
         best = min(variants, key=lambda v: ns[v])
         for v in variants:
             if ns[v] <= 1.03 * ns[best]:
                 wins[v] += 1
             logs[v].append(math.log(ns[v] / ref))
             worst[v] = max(worst[v], ns[v] / ns[best])
-        cells = " | ".join(f"{ns[v]:.4g}" + ("" if v == base else f" ({ns[v] / ref:.2f}x)") for v in variants)
+        cells = " | ".join(
+            f"{ns[v]:.4g}"
+            + ("" if v == base else f" ({ns[v] / ref:.2f}x)")
+            + ("" if text_of[v] == v else " =")
+            for v in variants
+        )
         lines.append(
             f"| {r['problem']} | {r['ops']} | {cells} | {ns['harness']:.3g} | {best} | "
             f"{'yes' if r['identical'] else '**NO**'} | {r['rel_err']:.1e} |"
@@ -618,7 +630,9 @@ def fence_table(study: dict[str, Any]) -> list[str]:
         "",
         f"Per layout, over {n} problems: on how many it is the fastest or within 3 % of the fastest; "
         f"geometric mean of its ns/call / `{base}`'s (the harness's own cost is a few ns, below "
-        "1 % of every problem here); its worst ns/call / the fastest layout's, over the problems.",
+        "1 % of every problem here); its worst ns/call / the fastest layout's, over the problems. "
+        f"Two layouts printing the same text differed by up to {noise:.2f}x in this run: a smaller "
+        "difference on one problem is not resolved.",
         "",
         "| layout | fastest (within 3 %) | geomean vs " + base + " | worst vs fastest |",
         "|---|---|---|---|",
