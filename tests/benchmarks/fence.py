@@ -1,7 +1,8 @@
 """The scheduling-fence study: how the layout of long kernels changes their speed.
 
-Usage: ``python -m tests.benchmarks.fence [--quick]`` (``make bench`` runs it too; its table is
-the "Scheduling fence" section of ``results.md``).
+Usage: ``python -m tests.benchmarks.fence [--quick]`` (every layout; ``make bench`` runs it with
+the layouts of :data:`BENCH_LAYOUTS`, and its table is the "Scheduling fence" section of
+``results.md``).
 
 Every problem of :data:`STUDY` (bench problems and random programs of 10^3 to 10^5 operations,
 primal and derivative kernels of different shapes) is generated once per layout of
