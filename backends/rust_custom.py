@@ -255,24 +255,28 @@ def _wrapper(doc: str, fn: str, params: Sequence[str], ret: str, body: Sequence[
     return e.getvalue()
 
 
+#: block kind -> the doc line of its values wrapper (``{name}``, ``{n}``), the snippet it calls
+#: (``{name}_<part>``, the wrapper being ``{name}_<part>_values``) and its order: the block
+#: holds ``n ** order`` values for ``n`` inputs
+_BLOCK_VALUES: dict[str, tuple[str, str, int]] = {
+    JACOBIAN: ("Every `d {name} / d x[i]`", "jacobian", 1),
+    HESSIAN: ("Every `d2 {name} / d x[i] d x[j]` (at `i * {n} + j`)", "hessian", 2),
+}
+
+
 def _block_wrapper(name: str, n: int, scalar: str, kind: str) -> str:
     """The wrapper returning block ``kind`` of the function ``name`` (``n`` inputs) as an array."""
     params = (f"x: &[{scalar}]", f"w: &[{scalar}]")
-    if kind == JACOBIAN:
+    values = _BLOCK_VALUES.get(kind)
+    if values is not None:
+        doc, part, order = values
+        size = n**order
         return _wrapper(
-            f"/// Every `d {name} / d x[i]`, from `{name}_jacobian`.",
-            f"{name}_jacobian_values",
+            f"/// {doc.format(name=name, n=n)}, from `{name}_{part}`.",
+            f"{name}_{part}_values",
             params,
-            f"[{scalar}; {n}]",
-            (f"let mut out = [0.0; {n}];", Call(f"{name}_jacobian", ("x", "w", "&mut out")), "out"),
-        )
-    if kind == HESSIAN:
-        return _wrapper(
-            f"/// Every `d2 {name} / d x[i] d x[j]` (at `i * {n} + j`), from `{name}_hessian`.",
-            f"{name}_hessian_values",
-            params,
-            f"[{scalar}; {n * n}]",
-            (f"let mut out = [0.0; {n * n}];", Call(f"{name}_hessian", ("x", "w", "&mut out")), "out"),
+            f"[{scalar}; {size}]",
+            (f"let mut out = [0.0; {size}];", Call(f"{name}_{part}", ("x", "w", "&mut out")), "out"),
         )
     return _wrapper(
         f"/// Column `j` of the Hessian of `{name}` (`H e_j`), from `{name}_hvp`.",
