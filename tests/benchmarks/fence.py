@@ -465,7 +465,10 @@ def run_study(
     _write_if_changed(hdir / "Cargo.toml", toml)
     _write_if_changed(hdir / "src" / "main.rs", main)
     t0 = time.perf_counter()
-    res = run_measured(["cargo", "build", "--release", "-q"], hdir, env, 3600)
+    # with the bench kernels, rustc takes about 11 GB per layout crate: two at once ran a
+    # 24 GB machine out of memory, so they are compiled one at a time
+    jobs = ["-j", "1"] if with_bench else []
+    res = run_measured(["cargo", "build", "--release", "-q", *jobs], hdir, env, 3600)
     if res["rc"] != 0:
         raise RuntimeError("fence study harness does not build: " + res["err"][-2000:])
     log(f"[fence] {len(layouts)} crates and the harness compiled in {time.perf_counter() - t0:.0f} s")
