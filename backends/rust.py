@@ -191,14 +191,17 @@ def parallelism(kernel: Kernel) -> float:
     return total / max(max(ready), 1)
 
 
+def wide(kernel: Kernel) -> bool:
+    """Whether ``kernel`` has much independent work and few output stores (see
+    ``WIDE_PARALLELISM``)."""
+    outputs = sum(map(len, kernel.results))
+    return outputs < WIDE_STORES * kernel.op_count() and parallelism(kernel) >= WIDE_PARALLELISM
+
+
 def periodic_fences(kernel: Kernel) -> bool:
     """Whether the printer puts a fence every ``FENCE_EVERY`` statements of ``kernel``: when it
-    is :func:`fenced` and not wide (see ``WIDE_PARALLELISM``)."""
-    if not fenced(kernel):
-        return False
-    statements = sum(1 for a in kernel.args if a)
-    outputs = sum(map(len, kernel.results))
-    return outputs >= WIDE_STORES * statements or parallelism(kernel) < WIDE_PARALLELISM
+    is :func:`fenced` and not :func:`wide`."""
+    return fenced(kernel) and not wide(kernel)
 
 
 def _is_literal(text: str) -> bool:
@@ -295,7 +298,8 @@ class KernelPrinter:
         self._fast[Op.POWI] = (self._FAST_POWI, "")
         #: statements between periodic fences (more than a chunk has: none), and the statements
         #: followed by a fence (their output stores before it: see ``STORE_FENCES``)
-        self._fence_every = FENCE_EVERY if periodic_fences(kernel) else n + 1
+        is_fenced = fenced(kernel)
+        self._fence_every = FENCE_EVERY if is_fenced and not wide(kernel) else n + 1
         #: derivative entries of user functions: statement -> its block at its point and its
         #: index there; each block is computed once per chunk that reads it, into a local
         #: numbered after every register (``_block_locals``)
@@ -307,7 +311,7 @@ class KernelPrinter:
             if call.part:
                 block, index = rust_block(call)
                 self._entries[i] = ((call.definition, block, kernel.args[i]), index)
-        self._fence_after = self._reread_outputs() if fenced(kernel) else frozenset()
+        self._fence_after = self._reread_outputs() if is_fenced else frozenset()
         #: the statements whose stores into a result of ``fenced_results`` follow a fence (the
         #: states and the tape a staged loop keeps from stage to stage: ``rust_loops.CARRY_FENCES``)
         self._fence_store = frozenset(

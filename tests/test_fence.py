@@ -309,14 +309,14 @@ def test_no_periodic_fence_in_a_wide_kernel_with_few_stores() -> None:
     statements: the Rosenbrock gradient. Deep kernels keep it (``_chain``), and so do wide
     kernels storing densely (``test_no_store_fence_when_no_output_is_read_again``: one output
     per two statements). The study's ``32 if deep, reused stores`` layout reproduces the text."""
-    from gradgen.backends.rust import WIDE_PARALLELISM, WIDE_STORES, parallelism, periodic_fences
+    from gradgen.backends.rust import WIDE_PARALLELISM, WIDE_STORES, parallelism, periodic_fences, wide
 
     f = _rosenbrock(200).gradient(0)
     source = generate_rust(f).source
     statements = source.count("let ")
     assert statements > 8 * FENCE_EVERY and WIDE_STORES * statements > 200
     assert parallelism(f.kernel) >= WIDE_PARALLELISM
-    assert not periodic_fences(f.kernel)
+    assert wide(f.kernel) and not periodic_fences(f.kernel)
     assert SCHEDULING_FENCE not in source
     assert with_fences(source, FENCE_EVERY, stores="reused", wide=("rosenbrock_gradient_x",)) == source
     assert with_fences(source, FENCE_EVERY, stores="reused") != source
@@ -362,3 +362,15 @@ def test_the_study_table_marks_identical_texts_and_reports_their_spread() -> Non
     printed = next(line for line in lines if line.startswith("| p |"))
     assert "| 110 (1.10x) = |" in printed and "| 80 (0.80x) |" in printed
     assert any("differed by up to 1.10x in this run" in line for line in lines)
+
+
+def test_the_bench_times_the_printers_layout_and_the_study_compiles_bench_kernels_serially() -> None:
+    """``make bench`` times the printer's layout and its alternatives, each a known layout; with
+    the bench kernels (crates of about 11 GB of rustc memory each) cargo runs one job."""
+    from tests.benchmarks.fence import BASELINE, BENCH_LAYOUTS, PRINTER, VARIANTS, harness_build
+
+    assert PRINTER in BENCH_LAYOUTS and set(BENCH_LAYOUTS) <= set(VARIANTS)
+    assert {"no fence", "32, reused stores"} <= set(BENCH_LAYOUTS) and BASELINE not in BENCH_LAYOUTS
+    assert VARIANTS[PRINTER].periodic == "deep" and VARIANTS[PRINTER].stores == "reused"
+    assert harness_build(True)[-2:] == ["-j", "1"]
+    assert "-j" not in harness_build(False) and harness_build(False)[:2] == ["cargo", "build"]

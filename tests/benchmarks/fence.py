@@ -372,7 +372,7 @@ def with_fences(
 def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     """The Rust module of every problem's kernel in one layout, and each kernel's workspace."""
     from gradgen import RustBackendConfig
-    from gradgen.backends.rust import fenced, periodic_fences
+    from gradgen.backends.rust import fenced, wide
     from gradgen.backends.rust_module import emit_module
     from gradgen.pipeline import compile_kernel
 
@@ -386,11 +386,11 @@ def _module(problems_: list[Problem], layout: Layout) -> tuple[str, list[int]]:
     unfenced = layout.calls == "scalar"
     scalar = tuple(names[i] for i, p in enumerate(problems_) if unfenced and not fenced(p.function.kernel))
     calls = "ignored" if layout.calls == "scalar" else layout.calls
-    wide: tuple[str, ...] = ()
+    unperiodic: tuple[str, ...] = ()
     if layout.periodic == "deep":
-        wide = tuple(n for n, k in zip(names, kernels, strict=True) if fenced(k) and not periodic_fences(k))
+        unperiodic = tuple(n for n, k in zip(names, kernels, strict=True) if fenced(k) and wide(k))
     source = emit_module(kernels, cfg)
-    return with_fences(source, layout.fence, calls, scalar, layout.stores, wide), work
+    return with_fences(source, layout.fence, calls, scalar, layout.stores, unperiodic), work
 
 
 def _write_if_changed(path: pathlib.Path, text: str) -> None:
@@ -410,6 +410,13 @@ def _kernel_texts(source: str, n: int) -> list[str]:
         if m:
             parts[int(m.group(1))].append(part)
     return ["\n".join(p) for p in parts]
+
+
+def harness_build(with_bench: bool) -> list[str]:
+    """The cargo command building the study's harness and layout crates. With the bench
+    kernels, rustc takes about 11 GB per layout crate (two at once ran a 24 GB machine out of
+    memory), so those crates are compiled one at a time."""
+    return ["cargo", "build", "--release", "-q", *(["-j", "1"] if with_bench else [])]
 
 
 def _slug(name: str) -> str:
@@ -465,10 +472,7 @@ def run_study(
     _write_if_changed(hdir / "Cargo.toml", toml)
     _write_if_changed(hdir / "src" / "main.rs", main)
     t0 = time.perf_counter()
-    # with the bench kernels, rustc takes about 11 GB per layout crate: two at once ran a
-    # 24 GB machine out of memory, so they are compiled one at a time
-    jobs = ["-j", "1"] if with_bench else []
-    res = run_measured(["cargo", "build", "--release", "-q", *jobs], hdir, env, 3600)
+    res = run_measured(harness_build(with_bench), hdir, env, 3600)
     if res["rc"] != 0:
         raise RuntimeError("fence study harness does not build: " + res["err"][-2000:])
     log(f"[fence] {len(layouts)} crates and the harness compiled in {time.perf_counter() - t0:.0f} s")
