@@ -57,16 +57,20 @@ from .signature import FunctionSignature
 def carried_results(kernels: Sequence[Kernel]) -> dict[str, frozenset[int]]:
     """Rust function name of each callee of the staged kernels among ``kernels`` (and the kernels
     they call) -> the indices of its outputs a loop keeps in the workspace from stage to stage:
-    the states it carries and its per-stage temporaries (the tape), over every call of it (see
-    ``CARRY_FENCES``)."""
+    the states it carries and its per-stage temporaries (the tape, also where it sits in the
+    slices of an output that a later step reads), over every call of it (see ``CARRY_FENCES``)."""
     found: dict[str, set[int]] = {}
     for k in module_of(kernels):
+        # the per-stage slices of outputs a later step reads (a tape kept in an output's slices)
+        reread = {r for call in k.steps[1:] for r in call.inputs if r is not None and r.buffer == "out"}
         for call in k.steps:
             names = find_rust_names(call.callee)
             kept = {c.output for c in call.carries}
-            kept.update(
-                j for j, r in enumerate(call.outputs) if r is not None and r.buffer == "tmp" and r.stride
-            )
+            for j, r in enumerate(call.outputs):
+                if r is None or not r.stride:
+                    continue
+                if r.buffer == "tmp" or (r in reread and r not in call.inputs):
+                    kept.add(j)
             if names is not None and kept:
                 found.setdefault(names.function, set()).update(kept)
     return {name: frozenset(outs) for name, outs in found.items()}
@@ -173,9 +177,20 @@ class StagedPrinter:
             regions[cur] = (self.names.work, a, a + size, True)
             regions[nxt] = (self.names.work, b, b + size, True)
             carry_vars.append((cur, nxt))
+        # an input bound to the slice an output writes (``ir.staged``: read before the call)
+        # is a copy of that output's slice, taken just before the call
+        written_by = {
+            (ref, port.size): j
+            for j, (ref, port) in enumerate(zip(call.outputs, callee.outputs, strict=True))
+            if ref is not None
+        }
+        updated: dict[int, int] = {}
         for i, (ref, port) in enumerate(zip(call.inputs, callee.inputs, strict=True)):
             if ref is None:
                 in_vars.append((carry_vars[carry_of_input[i]][0], False))
+            elif (ref, port.size) in written_by:
+                updated[i] = written_by[(ref, port.size)]
+                in_vars.append((self.fresh(), False))
             else:
                 in_vars.append((region(ref, port.size, False), looped and ref.stride > 0))
         out_vars: list[tuple[str, bool]] = []
@@ -207,8 +222,11 @@ class StagedPrinter:
         iters: list[str] = []
         items: list[str] = []
         args: list[str] = []
+        out_args: list[str] = []
         for (var, per_stage), port in zip(in_vars, callee.inputs, strict=True):
-            if per_stage:
+            if var not in text:  # a copy of an output's slice (``updated``)
+                args.append(f"&{var}")
+            elif per_stage:
                 it = self.fresh()
                 links = [("chunks_exact", (str(port.size),))] + ([("rev", ())] if call.reverse else [])
                 emit_assign(e, f"let {it} = ", _method(text[var].lstrip("&"), *links))
@@ -224,9 +242,10 @@ class StagedPrinter:
                 emit_assign(e, f"let {it} = ", _method(text[var], *links))
                 iters.append(it)
                 items.append(self.fresh())
-                args.append(items[-1])
+                out_args.append(items[-1])
             else:
-                args.append(text[var])
+                out_args.append(text[var])
+        args += out_args
         args.append(text[work_var] if work_var is not None else "&mut []")
         for (cur, _), init in zip(carry_vars, inits, strict=True):
             if init is not None:
@@ -251,6 +270,10 @@ class StagedPrinter:
                     e.line(f"for {pattern} in {iters[0]}")
                     e.lines.extend(f"{INDENT * (e.level + 1)}.zip({it})" for it in iters[1:])
                     e.line("{")
+        for i, j in updated.items():
+            copy = in_vars[i][0]
+            e.line(f"let mut {copy} = [0.0; {callee.inputs[i].size}];")
+            emit_statement(e, _method(copy, ("copy_from_slice", (out_args[j],))))
         emit_try_call(e, cnames.function, args)
         if looped:
             for cur, nxt in carry_vars:

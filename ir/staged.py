@@ -7,7 +7,10 @@ descending with ``reverse``); each callee input and output is a :class:`Ref`, a 
 the caller's buffers starting at ``offset + k * stride`` (``stride`` is ``0``, the same slice at
 every stage, or the callee port's length, consecutive packed blocks). A :class:`Carry` threads
 a callee output into a callee input of the next stage: stage 0 reads ``init``, the last stage's
-value is written to ``final``. A plain call is a :class:`Call` with ``count == 1``.
+value is written to ``final``. A plain call is a :class:`Call` with ``count == 1``. An input
+may be bound to the very slice an output of the same call writes (the same :class:`Ref`, ports
+of one size): the callee reads what the slice held before the call, then overwrites it (an
+earlier loop can leave a stage's value in the output slice that stage writes).
 
 The caller's buffers are its input ports (``"in"``, read only), its output ports (``"out"``)
 and its temporaries (``"tmp"``, sizes in :attr:`Kernel.temps`), which the layout pass
@@ -131,8 +134,9 @@ def span(call: Call, ref: Ref, size: int) -> tuple[int, int]:
 def verify_staged(kernel: Kernel, fail: Callable[[str], NoReturn]) -> None:
     """Every invariant of a staged kernel: empty instruction lists, callees that exist and are
     not the kernel itself, ports bound with the right sizes, slices inside their buffers, no
-    two overlapping slices of one call (except two read slices of an input), temporaries read
-    only after being written, every output element written."""
+    two overlapping slices of one call (except two read slices of an input, and a read slice
+    that is exactly a slice the call writes), temporaries and outputs read only after being
+    written, every output element written."""
     if kernel.ops or any(kernel.results):
         fail("a staged kernel has no instructions or result ids of its own")
     if len(kernel.results) != len(kernel.outputs):
@@ -206,6 +210,11 @@ def _verify_call(
         reads.append((attrs.evolve(c.init, stride=0), size))
         if c.final is not None:
             writes.append((attrs.evolve(c.final, stride=0), size))
+    # a bound input reading exactly the slice an output writes is read before the call writes
+    # it: it overlaps nothing but that output's slice, which the overlap check below covers
+    bound_writes = set(writes[: len(call.outputs) - len(call.carries)])
+    n_bound = len(call.inputs) - len(call.carries)
+    updates = [k < n_bound and r in bound_writes for k, r in enumerate(reads)]
     regions: list[tuple[str, int, int, int, bool]] = []
     for ref, size in reads + writes:
         is_write = len(regions) >= len(reads)
@@ -220,9 +229,10 @@ def _verify_call(
         if hi > n:
             fail(f"{where}: slice {ref.text(size)} over {call.count} stages ends at {hi}, past {n}")
         regions.append((ref.buffer, ref.index, lo, hi, is_write))
-    for a in range(len(regions)):
-        for b in range(a + 1, len(regions)):
-            ra, rb = regions[a], regions[b]
+    checked = [r for r, update in zip(regions, updates + [False] * len(writes), strict=True) if not update]
+    for a in range(len(checked)):
+        for b in range(a + 1, len(checked)):
+            ra, rb = checked[a], checked[b]
             if ra[:2] == rb[:2] and ra[2] < rb[3] and rb[2] < ra[3]:
                 # inputs are shared; the slices of outputs and temporaries are split off as
                 # disjoint borrows (a written one may not overlap anything)

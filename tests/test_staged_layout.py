@@ -4,14 +4,19 @@ kept apart whenever the loop would overwrite a slice something else still reads.
 
 from __future__ import annotations
 
+import math
 import pathlib
+import re
 from typing import Any
 
+import attrs
 import pytest
 
 import gradgen as gg
 import gradgen.passes.staging as staging
+from gradgen.backends.rust_module import emit_module
 from gradgen.config import RustBackendConfig
+from gradgen.errors import VerificationError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.staged import STAGE_LAYOUT, Call, Carry, Ref, StageLayout, final_buffer, unrolled
@@ -152,6 +157,64 @@ def test_which_buffers_are_temporaries(n: int) -> None:
     assert ends.size == 6 + 2  # the temporaries and one buffer of 2
 
 
+def _in_place(n: int) -> Kernel:
+    """A loop writing each stage's block of the output ``ys``, then a reversed loop that reads
+    stage k's block and overwrites it (an input bound to the slice an output writes)."""
+    x, y, acc = gg.SX.sym("x"), gg.SXVector.sym("y", 2), gg.SXVector.sym("acc", 2)
+    lift = gg.Function("lift", [x], [[gg.sin(x), x * x]], ["x"], ["y"])
+    update = gg.Function(
+        "update",
+        [y, acc, x],
+        [[acc[0] * 0.5 + y[0], acc[1] - y[1] * x], [y[0] * acc[1] + x, y[1] - acc[0]]],
+        ["y", "acc", "x"],
+        ["acc_next", "y_next"],
+    )
+    block = Ref("out", 1, 0, 2)
+    steps = (
+        Call(lift.kernel, n, (Ref("in", 1, 0, 1),), (block,)),
+        Call(
+            update.kernel,
+            n,
+            (block, None, Ref("in", 1, 0, 1)),
+            (None, block),
+            (Carry(1, 0, Ref("in", 0), Ref("out", 0)),),
+            reverse=True,
+        ),
+    )
+    ins = (Port("a0", 2), Port("xs", n))
+    return Kernel("in_place", ins, (Port("out", 2), Port("ys", 2 * n)), [], [], [], [[], []], steps=steps)
+
+
+def test_a_call_reads_the_slice_it_overwrites_as_it_was_before_the_call() -> None:
+    n = 3
+    xs = [0.3, -0.7, 1.1]
+    acc = [0.7, -0.4]
+    ys = [v for x in xs for v in (math.sin(x), x * x)]
+    for k in reversed(range(n)):
+        y0, y1 = ys[2 * k], ys[2 * k + 1]
+        ys[2 * k], ys[2 * k + 1] = y0 * acc[1] + xs[k], y1 - acc[0]
+        acc = [acc[0] * 0.5 + y0, acc[1] - y1 * xs[k]]
+    kernel = _in_place(n)
+    verify(kernel)
+    got = run(kernel, [[0.7, -0.4], xs])
+    assert got[0] == pytest.approx(acc, rel=1e-15) and got[1] == pytest.approx(ys, rel=1e-15)
+    assert run(unrolled(kernel), [[0.7, -0.4], xs]) == run(kernel, [[0.7, -0.4], xs])
+    # in Rust, stage k's block is copied into a local array, then the block itself is lent out
+    for count in (n, 1):
+        text = emit_module([compile_kernel(_in_place(count), RustBackendConfig())])
+        copy = re.search(r"let mut (w\d+) = \[0\.0; 2\];\n +\1\.copy_from_slice\((\w+)\);\n +(.*)", text)
+        assert copy is not None
+        assert copy.group(3).startswith(f"in_place_update(&{copy.group(1)}, ")
+        assert copy.group(3).endswith(f", {copy.group(2)}, &mut [])?;")
+    # a read slice that only overlaps the written one, or one read before anything wrote it
+    back = kernel.steps[1]
+    shifted = attrs.evolve(back, inputs=(Ref("out", 1, 0, 0), None, Ref("in", 1, 0, 1)))
+    with pytest.raises(VerificationError, match="a written slice of out1 overlaps another slice"):
+        verify(attrs.evolve(kernel, steps=(kernel.steps[0], shifted)))
+    with pytest.raises(VerificationError, match=r"reads out1\[0:6\] before it is written"):
+        verify(attrs.evolve(kernel, steps=(back,)))
+
+
 class _Raw:
     """A staged kernel as a build_and_compare case, evaluated through its unrolled kernel."""
 
@@ -174,8 +237,9 @@ def test_compiled_kernels_equal_their_unrolled_form(
     cases: list[tuple[str, Any, list[list[float]]]] = []
     for n in (3, 4):
         xs = [0.3 - 0.2 * k for k in range(n)]
-        for make in (_shared, _read_later, _both_ends):
+        for make in (_shared, _read_later, _both_ends, _in_place):
             cases.append((f"{make.__name__.strip('_')}_{n}", _Raw(make(n)), [[0.7, -0.4], xs]))
+    cases.append(("in_place_1", _Raw(_in_place(1)), [[0.7, -0.4], [0.9]]))
     reference: dict[str, list[float]] = {}
     for n in (5, 6):
         problem, args = pendulum(n), [X0, _controls(n), P]
@@ -200,6 +264,14 @@ def test_compiled_kernels_equal_their_unrolled_form(
 
 
 # ---- single shooting: the state stays where the next call reads it -------------------------------
+def _state_copies(source: str) -> int:
+    """The ``copy_from_slice`` calls of ``source`` but those filling a local array (the tape
+    values a reversed stage reads from the output element it then writes)."""
+    lines = source.splitlines()
+    local = {m.group(1) for m in re.finditer(r"let mut (w\d+) = \[0\.0; \d+\];", source)}
+    return sum(".copy_from_slice(" in x and x.strip().split(".")[0] not in local for x in lines)
+
+
 @pytest.mark.parametrize("n", [5, 6])
 def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The gradient copies x0 into the forward loop's buffer and nothing else (the final state
@@ -208,9 +280,9 @@ def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.Monk
     keeps the first buffer). Each saves its copies' workspace."""
     problem = pendulum(n)
     grad, hvp = problem.gradient().generate_rust(), problem.hvp().generate_rust()
-    assert grad.source.count(".copy_from_slice(") == 1
+    assert _state_copies(grad.source) == 1
     assert grad.source.count(".copy_from_slice(x0);") == 1
-    assert hvp.source.count(".copy_from_slice(") == 2
+    assert _state_copies(hvp.source) == 2
     assert hvp.source.count(".copy_from_slice(x0);") == 1
     monkeypatch.setattr(
         staging,
@@ -218,7 +290,7 @@ def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.Monk
         lambda kernel, offsets: [[(None, None)] * len(c.carries) for c in kernel.steps],
     )
     apart_grad, apart_hvp = problem.gradient().generate_rust(), problem.hvp().generate_rust()
-    assert apart_grad.source.count(".copy_from_slice(") == 3
-    assert apart_hvp.source.count(".copy_from_slice(") == 6
+    assert _state_copies(apart_grad.source) == 3
+    assert _state_copies(apart_hvp.source) == 6
     assert grad.workspace_size == apart_grad.workspace_size - 2
     assert hvp.workspace_size == apart_hvp.workspace_size - 4
