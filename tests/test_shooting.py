@@ -115,8 +115,12 @@ def test_hvp_is_forward_over_adjoint_equal_to_differences_of_the_gradient() -> N
 def test_workspace_of_the_gradient_grows_by_the_tape_per_stage_and_the_code_not_at_all() -> None:
     small, large = pendulum(5).gradient().generate_rust(), pendulum(500).gradient().generate_rust()
     # the stage tape of the RK4 pendulum: 4 cosines and 2 products of the state (the cheapest
-    # tape: the reversed loop recomputes the other products from it and the free u and p)
-    assert large.workspace_size - small.workspace_size == 495 * 6
+    # tape: the reversed loop recomputes the other products from it and the free u and p), one
+    # of them kept in the stage's element of the gradient until the reversed loop writes it
+    assert large.workspace_size - small.workspace_size == 495 * 5
+    # the HVP's 12 values per stage: 11 in the workspace, one in the stage's element of the HVP
+    hvps = [pendulum(m).hvp().generate_rust().workspace_size for m in (5, 500)]
+    assert hvps[1] - hvps[0] == 495 * 11
     a, b = small.source.splitlines(), large.source.splitlines()
     assert len(a) == len(b)
     differing = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
@@ -139,9 +143,10 @@ def _stores(source: str) -> dict[tuple[str, bool], int]:
 
 
 def test_each_store_of_a_state_or_the_tape_follows_a_fence_and_no_other_store_does() -> None:
-    # the loops keep x_next, cost_next, lam_prev (and their tangents) and the tape in the
-    # workspace from stage to stage; the terminal adjoint and the per-stage gradient are written
-    # once, into a temporary read next or into the output
+    # the loops keep x_next, cost_next, lam_prev (and their tangents) and the tape (in the
+    # workspace and in the stage's element of the output) from stage to stage; the terminal
+    # adjoint and the per-stage gradient are written once, into a temporary read next or into
+    # the output
     assert _stores(pendulum(5).primal().generate_rust().source) == {
         ("x_next", True): 2,
         ("cost_next", True): 1,
@@ -149,13 +154,14 @@ def test_each_store_of_a_state_or_the_tape_follows_a_fence_and_no_other_store_do
     }
     assert _stores(pendulum(5).gradient().generate_rust().source) == {
         ("x_next", True): 2,
-        ("tape", True): 6,
+        ("tape", True): 5,
+        ("tape_grad", True): 1,
         ("lam", False): 2,
         ("lam_prev", True): 2,
         ("grad_u", False): 1,
     }
     hvp = _stores(pendulum(5).hvp().generate_rust().source)
-    kept = {"x_next", "dx_next", "lam_prev", "dlam_prev", "tape"}
+    kept = {"x_next", "dx_next", "lam_prev", "dlam_prev", "tape", "tape_hvp"}
     assert {name for name, fenced in hvp if fenced} == kept
     assert {name for name, fenced in hvp if not fenced} == {"lam", "dlam", "hvp_u"}
     assert sum(n for (_, fenced), n in hvp.items() if fenced) == 8 + 12

@@ -284,6 +284,8 @@ def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.Monk
     assert grad.source.count(".copy_from_slice(x0);") == 1
     assert _state_copies(hvp.source) == 2
     assert hvp.source.count(".copy_from_slice(x0);") == 1
+    # and one tape value per stage out of the output element the reversed stage then writes
+    assert grad.source.count(".copy_from_slice(") == hvp.source.count(".copy_from_slice(") - 1 == 2
     monkeypatch.setattr(
         staging,
         "carry_buffers",

@@ -16,7 +16,7 @@ from gradgen.ir.errors import VerificationError
 from gradgen.ir.interp import run
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.ops import EXPENSIVE, Op
-from gradgen.ir.staged import unroll
+from gradgen.ir.staged import Ref, unroll
 from gradgen.ir.tape import CUT_SIZE_LIMIT, split_tape
 from tests.cargo import cargo_env
 from tests.random_programs import RandomDraw, general_program, input_point
@@ -89,9 +89,16 @@ def test_the_reversed_loop_of_single_shooting_recomputes_no_forward_stage(kind: 
     assert not {Op.SIN, Op.COS} & set(back.callee.ops)
     assert "tape" in [p.name for p in back.callee.inputs]
     # the smallest tape: 4 cosines and 2 products per stage for the gradient, 12 values for the
-    # HVP; the reversed loop re-reads the control (the HVP: its direction), not the states
+    # HVP; the reversed loop re-reads the control (the HVP: its direction), not the states. The
+    # last of them waits in the stage's element of the output (``tape_grad`` or ``tape_hvp``,
+    # read and then overwritten by the reversed stage), the others in the workspace (``tape``)
     sizes = {p.name: p.size for p in back.callee.inputs}
-    assert sizes["tape"] == (6 if kind == "gradient" else 12)
+    lent = "tape_grad" if kind == "gradient" else "tape_hvp"
+    assert sizes["tape"] + sizes[lent] == (6 if kind == "gradient" else 12) and sizes[lent] == 1
+    out = Ref("out", 0, 0, 1)
+    assert back.inputs[[p.name for p in back.callee.inputs].index(lent)] == out
+    rollout = next(s for s in fn.kernel.steps if s.count == n and not s.reverse)
+    assert out in back.outputs and out in rollout.outputs
     assert ("u" if kind == "gradient" else "du") in sizes and not {"x", "dx"} & set(sizes)
     loops = [s.callee for s in fn.kernel.steps if s.count == n]
     assert len(loops) == 2
