@@ -43,6 +43,7 @@ from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll
 from gradgen.ir.tape import TapeSplit, split_tape
+from gradgen.taping import place_tape
 
 from .function import Function
 from .staged import StagedFunction, _build, _check_count, _check_name
@@ -231,22 +232,6 @@ class _Stages:
     vf: Function
     n_par: int
     runtime_weight: bool
-
-
-def _tape_parts(split: TapeSplit, parts: Sequence[Port]) -> Kernel:
-    """The reverse half of ``split`` reading its tape as the consecutive ``parts`` instead of
-    one port."""
-    rev = split.reverse
-    if len(parts) == 1:
-        return rev
-    at = len(split.kept)
-    ports = (*rev.inputs[:at], *parts, *rev.inputs[at + 1 :])
-
-    def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-        tape = [v for part in ins[at : at + len(parts)] for v in part]
-        return unroll(b, rev, [*ins[:at], tape, *ins[at + len(parts) :]])
-
-    return _build(rev.name, ports, rev.outputs, body)
 
 
 class _Slots:
@@ -545,12 +530,6 @@ class SingleShootingProblem:
             split = split_tape(joint_k, late, free, [b_p]) if self.stage_tape else None
             if split is not None and not split.tape_size:
                 split = None
-        # the slices of stage k of the per-stage outputs (the gradient, the HVP) are written by
-        # stage k of the reversed loop, which reads stage k's tape first: until then they hold
-        # the last values of that tape, and the workspace holds the rest
-        tape_size = split.tape_size if split is not None else 0
-        borrowed = [o for o in (o_grad, o_hvp) if o >= 0][: tape_size // nu]
-        tape_kept = tape_size - nu * len(borrowed)
 
         # 1. the forward rollout
         reads_x = adjoint and (split is None or b_x in split.kept)
@@ -563,11 +542,9 @@ class SingleShootingProblem:
             x_store = Ref("tmp", tmp(n * nx).index, 0, nx) if reads_x else None
             x_final = tmp(nx)
         dx_store = Ref("tmp", tmp(n * nx).index, 0, nx) if reads_dx else None
-        tape_store = Ref("tmp", tmp(n * tape_kept).index, 0, tape_kept) if tape_kept else None
-        tape_refs = [tape_store] if tape_store is not None else []
-        tape_refs += [Ref("out", o, 0, nu) for o in borrowed]
-        tape_ports = [Port("tape", tape_kept)] if tape_kept else []
-        tape_ports += [Port("tape_grad" if o == o_grad else "tape_hvp", nu) for o in borrowed]
+        # the tape's last values wait in the stage's block of the gradient and of the HVP
+        lenders = [(label, Ref("out", o, 0, nu)) for label, o in (("grad", o_grad), ("hvp", o_hvp)) if o >= 0]
+        tape = place_tape(split, lenders, lambda size: Ref("tmp", tmp(n * size).index, 0, size))
         run_final = tmp(1) if cost else None
         dx_final = tmp(nx) if hvp else None
         f_jvp = f.jvp(wrt_index=[0, 1]) if hvp else None  # (x, u, p, dx, du) -> dx_next
@@ -581,7 +558,7 @@ class SingleShootingProblem:
         j_dx = fout.add("dx_next", nx) if hvp else -1
         j_x = fout.add("x_now", nx) if stored else -1
         j_dxs = fout.add("dx_now", nx) if reads_dx else -1
-        j_tape = [fout.add(port.name, port.size) for port in tape_ports]
+        j_tape = [fout.add(port.name, port.size) for port in tape.parts] if tape is not None else []
 
         def forward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
             xk, uk, pk = ins[i_x], ins[i_u], ins[i_p]
@@ -594,12 +571,8 @@ class SingleShootingProblem:
                 res.append(xk)
             if reads_dx:
                 res.append(ins[i_dx])
-            if split is not None:
-                early = [xk, ins[i_dx], uk, ins[i_du], pk] if hvp else [xk, uk, pk]
-                tape, at = unroll(b, split.forward, early)[0], 0
-                for port in tape_ports:
-                    res.append(tape[at : at + port.size])
-                    at += port.size
+            if tape is not None:
+                res += tape.write(b, [xk, ins[i_dx], uk, ins[i_du], pk] if hvp else [xk, uk, pk])
             return res
 
         roll_name = "tangent_rollout" if hvp else "rollout" if stored or split is not None else "stage"
@@ -614,7 +587,7 @@ class SingleShootingProblem:
             f_outputs[j_x] = x_store
         if reads_dx:
             f_outputs[j_dxs] = dx_store
-        for j, ref in zip(j_tape, tape_refs, strict=True):
+        for j, ref in zip(j_tape, tape.refs if tape is not None else (), strict=True):
             f_outputs[j] = ref
         carries = [Carry(i_x, 0, Ref("in", 0), x_final)]
         if cost:
@@ -671,13 +644,12 @@ class SingleShootingProblem:
             bound[b_x] = x_store
             if hvp:
                 bound.update({b_dx: dx_store, b_du: Ref("in", direction, 0, nu), b_dlam: None})
-            if split is None:
+            if tape is None:
                 back_k, order = joint_k, list(range(len(bin_.ports)))
-                b_inputs = [bound[i] for i in order]
+                b_inputs = tuple(bound[i] for i in order)
             else:
-                back_k = _tape_parts(split, tape_ports)
-                order = [*split.kept, *(-1 - m for m in range(len(tape_refs))), *late]
-                b_inputs = [tape_refs[-1 - i] if i < 0 else bound[i] for i in order]
+                back_k = tape.reverse()
+                order, b_inputs = tape.bind(bound)
             b_outputs: list[Ref | None] = [None] * len(bout.ports)
             if grad:
                 b_outputs[k_grad] = Ref("out", o_grad, 0, nu)
@@ -687,7 +659,7 @@ class SingleShootingProblem:
             if hvp:
                 assert dlam_n is not None
                 b_carries.append(Carry(order.index(b_dlam), k_dlam, dlam_n))
-            steps.append(Call(back_k, n, tuple(b_inputs), tuple(b_outputs), tuple(b_carries), reverse=True))
+            steps.append(Call(back_k, n, b_inputs, tuple(b_outputs), tuple(b_carries), reverse=True))
 
         kernel = Kernel(
             name,

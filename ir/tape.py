@@ -62,12 +62,13 @@ class TapeSplit:
     """The two halves of a kernel (see the module docstring). ``kept`` lists the indices
     (into the original kernel's inputs) of the forward inputs ``reverse`` reads, in order;
     ``reverse``'s inputs are those, then ``tape`` (when :attr:`tape_size` is not 0), then
-    the reverse inputs in their original order."""
+    the reverse inputs in their original order (``late``)."""
 
     forward: Kernel
     reverse: Kernel
     kept: tuple[int, ...]
     tape_size: int
+    late: tuple[int, ...]
 
 
 def split_tape(
@@ -191,7 +192,7 @@ def split_tape(
         kernel.outputs,
         [[value(v) for v in res] for res in kernel.results],
     )
-    return TapeSplit(forward, reverse, kept, tape_size)
+    return TapeSplit(forward, reverse, kept, tape_size, tuple(sorted(late)))
 
 
 def _recomputed(kernel: Kernel, marked: bytearray, free: set[int], inv: bytearray) -> bytearray:
