@@ -21,7 +21,9 @@ from gradgen.ir.expr import SX
 from gradgen.ir.hoist import hoist_loops
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
+from gradgen.ir.tape import split_tape
 from gradgen.ir.verify import verify
+from gradgen.taping import place_tape
 
 from .function import Function
 
@@ -236,6 +238,23 @@ class BatchedJacobianFunction(BatchedFunction):
 class ReducedFunction(StagedFunction):
     """A left fold ``acc = f(acc, x_k)`` over ``count`` packed blocks (see :func:`reduce_function`)."""
 
+    #: whether the adjoint sweeps (:meth:`gradient`, :meth:`vjp`, the Jacobian w.r.t. the
+    #: blocks) record the stage tape the reversed loop reads (faster) or store the states only
+    #: and evaluate each stage again in the reversed loop (less workspace)
+    stage_tape = True
+
+    def with_stage_tape(self, enabled: bool = True) -> ReducedFunction:
+        """This fold with its derivatives' stage tape on (the default) or off: with the tape,
+        the forward loop stores what the reversed loop reads of each stage (see
+        :meth:`_sweep`), so no transcendental op of a stage is evaluated twice; without it, the
+        workspace holds only the ``count`` accumulator states and the reversed loop evaluates
+        each stage again."""
+        if not isinstance(enabled, bool):
+            raise GradgenTypeError(f"with_stage_tape takes True or False, got {enabled!r}")
+        fold = ReducedFunction(self.kernel, self.stage, self.count)
+        fold.stage_tape = enabled
+        return fold
+
     @property
     def accumulator_input_name(self) -> str:
         return self.input_names[0]
@@ -268,10 +287,10 @@ class ReducedFunction(StagedFunction):
             )
         seed = Function("seed", [SX.sym("a")], [1.0], ["a"], ["one"])
         wrt = self.kernel.inputs[wrt_index]
-        step = Call(seed.kernel, 1, (Ref("in", 0),), (Ref("tmp", 1),))
+        step = Call(seed.kernel, 1, (Ref("in", 0),), (Ref("tmp", 0),))
         port = Port(f"grad_{wrt.name}", wrt.size, wrt.scalar)
         name = f"{self.name}_gradient_{wrt.name}"
-        return self._adjoint_sweep(wrt_index, name, self.kernel.inputs, port, step, Ref("tmp", 1))
+        return self._adjoint_sweep(wrt_index, name, self.kernel.inputs, port, step, Ref("tmp", 0))
 
     def vjp(self, wrt_index: int = 0, name: str | None = None) -> StagedFunction:
         """The vector-Jacobian product ``w^T d acc_N / d <input>`` w.r.t. the initial
@@ -298,44 +317,70 @@ class ReducedFunction(StagedFunction):
         seed: Call | None,
         init: Ref,
     ) -> StagedFunction:
-        """One forward loop storing the states, ``seed`` (writing the initial adjoint), then one
-        reversed loop calling the stage VJP with the adjoint (initially ``init``) carried."""
+        """One forward loop, ``seed`` (writing the initial adjoint), then one reversed loop
+        calling the stage VJP with the adjoint (initially ``init``) carried (:meth:`_sweep`)."""
+        x = self.stage.kernel.inputs[1]
+        vjp = self.stage.vjp(wrt_index=(0, 1) if wrt_index == 1 else 0)  # (acc, x, lam) -> ..
+        blocks = [(out_port.name, Ref("out", 0, 0, x.size))] if wrt_index == 1 else []
+        final = Ref("out", 0) if wrt_index == 0 else None
+        temps = [1] if seed is not None else []  # the seed's, tmp 0
+        forward, back = self._sweep(vjp.kernel, blocks, temps, init, final)
+        steps = (forward, *(() if seed is None else (seed,)), back)
+        kernel = Kernel(name, tuple(ports), (out_port,), [], [], [], [[]], steps=steps, temps=tuple(temps))
+        return StagedFunction(kernel, self.stage, self.count)
+
+    def _sweep(
+        self,
+        back: Kernel,
+        blocks: Sequence[tuple[str, Ref]],
+        temps: list[int],
+        init: Ref,
+        final: Ref | None = None,
+    ) -> tuple[Call, Call]:
+        """The two loops of an adjoint sweep whose reversed step ``back`` maps ``(acc, x, lam)``
+        to ``lam_prev`` (carried from stage to stage, from ``init`` to ``final``) and to the
+        stage's ``blocks`` of the output (``(label, slice of stage k)``).
+        With the stage tape (the default, :meth:`with_stage_tape`), ``back`` is split at
+        ``lam`` (:mod:`gradgen.taping`): the forward loop stores what the reversed loop reads
+        of each stage (its tape, and the states when recomputing from them is cheaper), so no
+        expensive op of a stage runs twice, and the tape's last values wait in the ``blocks``;
+        without it, the forward loop stores the states and the reversed loop evaluates
+        ``back`` on them. ``temps`` (the sizes of the caller's temporaries) gains the
+        sweep's; ``init`` is written before the reversed loop runs."""
         k = self.stage.kernel
         acc, x = k.inputs
         n = self.count
-        vjp = self.stage.vjp(wrt_index=(0, 1) if wrt_index == 1 else 0)
-        outputs: tuple[Ref | None, ...] = (None, Ref("out", 0, 0, x.size)) if wrt_index == 1 else (None,)
-        final = Ref("out", 0) if wrt_index == 0 else None
-        steps = (
+
+        def temp(size: int) -> Ref:
+            temps.append(n * size)
+            return Ref("tmp", len(temps) - 1, 0, size)
+
+        split = split_tape(back, [2], [1]) if self.stage_tape else None
+        tape = place_tape(split, blocks, temp)
+        keep_acc = tape is None or 0 in tape.split.kept
+        states = temp(acc.size) if keep_acc else None
+
+        def forward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            res = [unroll(b, k, ins)[0]] + ([ins[0]] if keep_acc else [])
+            return res + (tape.write(b, ins) if tape is not None else [])
+
+        outs = [k.outputs[0]] + ([Port(f"{acc.name}_in", acc.size, acc.scalar)] if keep_acc else [])
+        outs += tape.parts if tape is not None else []
+        rollout = _build(f"{k.name}_rollout", k.inputs, outs, forward)
+        written = ((states,) if states is not None else ()) + (tape.refs if tape is not None else ())
+        bound = {0: states, 1: Ref("in", 1, 0, x.size), 2: None}
+        order, inputs = tape.bind(bound) if tape is not None else ([0, 1, 2], (states, bound[1], None))
+        return (
+            Call(rollout, n, (None, Ref("in", 1, 0, x.size)), (None, *written), (Carry(0, 0, Ref("in", 0)),)),
             Call(
-                _with_state_output(k),
+                tape.reverse() if tape is not None else back,
                 n,
-                (None, Ref("in", 1, 0, x.size)),
-                (None, Ref("tmp", 0, 0, acc.size)),
-                (Carry(0, 0, Ref("in", 0)),),
-            ),
-            *(() if seed is None else (seed,)),
-            Call(
-                vjp.kernel,
-                n,
-                (Ref("tmp", 0, 0, acc.size), Ref("in", 1, 0, x.size), None),
-                outputs,
-                (Carry(2, 0, init, final),),
+                inputs,
+                (None, *(ref for _, ref in blocks)),
+                (Carry(order.index(2), 0, init, final),),
                 reverse=True,
             ),
         )
-        kernel = Kernel(
-            name,
-            tuple(ports),
-            (out_port,),
-            [],
-            [],
-            [],
-            [[]],
-            steps=steps,
-            temps=(n * acc.size,) if seed is None else (n * acc.size, 1),
-        )
-        return StagedFunction(kernel, self.stage, n)
 
     def jacobian(self, wrt_index: int = 0, name: str | None = None) -> StagedFunction:
         """The Jacobian of the final accumulator w.r.t. the initial accumulator (``0``) or the
@@ -383,7 +428,7 @@ class ReducedFunction(StagedFunction):
                     (Carry(0, 0, Ref("in", 0)), Carry(1, 1, Ref("tmp", 0), Ref("out", 0))),
                 ),
             )
-            temps: tuple[int, ...] = (na * na,)
+            temps: list[int] = [na * na]
         else:
             vjp = self.stage.vjp(wrt_index=(0, 1))  # (acc, x, cotangent) -> (w A_k, w B_k)
 
@@ -395,26 +440,11 @@ class ReducedFunction(StagedFunction):
             back_ports = (acc, x, Port("m", na * na))
             back_outs = (Port("m_prev", na * na), *(Port(f"row_{i}", nx) for i in range(na)))
             back = _build(f"{self.name}_adjoint_rows", back_ports, back_outs, backward)
-            steps = (
-                Call(
-                    _with_state_output(k),
-                    n,
-                    (None, Ref("in", 1, 0, nx)),
-                    (None, Ref("tmp", 0, 0, na)),
-                    (Carry(0, 0, Ref("in", 0)),),
-                ),
-                Call(eye_k, 1, (Ref("in", 0),), (Ref("tmp", 1),)),
-                Call(
-                    back,
-                    n,
-                    (Ref("tmp", 0, 0, na), Ref("in", 1, 0, nx), None),
-                    (None, *(Ref("out", 0, i * n * nx, nx) for i in range(na))),
-                    (Carry(2, 0, Ref("tmp", 1)),),
-                    reverse=True,
-                ),
-            )
-            temps = (n * na, na * na)
-        kernel = Kernel(full, self.kernel.inputs, (port,), [], [], [], [[]], steps=steps, temps=temps)
+            rows = [(f"row_{i}", Ref("out", 0, i * n * nx, nx)) for i in range(na)]
+            temps = [na * na]  # the identity's, tmp 0
+            rollout, back_loop = self._sweep(back, rows, temps, Ref("tmp", 0))
+            steps = (rollout, Call(eye_k, 1, (Ref("in", 0),), (Ref("tmp", 0),)), back_loop)
+        kernel = Kernel(full, self.kernel.inputs, (port,), [], [], [], [[]], steps=steps, temps=tuple(temps))
         return StagedFunction(kernel, self.stage, n)
 
     def _derivative(self, kind: str, wrt: int) -> StagedFunction:

@@ -4,6 +4,7 @@ f64/std and f32/no_std, code size independent of N, and the errors of wrong size
 
 from __future__ import annotations
 
+import itertools
 import math
 import pathlib
 import re
@@ -14,6 +15,7 @@ import gradgen as gg
 from gradgen.config import RustBackendConfig
 from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.ops import Op
 from gradgen.ir.staged import Call, Carry, Ref
 from tests.staged_crates import build_and_compare, central_columns
 
@@ -209,6 +211,11 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
         ),
         ("fold_gradient_acc", gg.reduce_function(scalar_fold(), 6).gradient(0).function, [[0.7], _blocks(6)]),
         ("fold_gradient_x", gg.reduce_function(scalar_fold(), 6).gradient(1).function, [[0.7], _blocks(6)]),
+        (
+            "fold_gradient_x_lean",
+            gg.reduce_function(scalar_fold(), 6).with_stage_tape(False).gradient(1).function,
+            [[0.7], _blocks(6)],
+        ),
         ("mapped", gg.map_function(stage_cost(), 5).function, [_states(5)]),
         ("zipped", gg.zip_function(bicycle_step(), 5).function, [_states(5), _controls(5)]),
         ("rolled", gg.reduce_function(bicycle_step(), 7).function, [[0.0, 0.0, 0.2, 1.0], _controls(7)]),
@@ -231,12 +238,12 @@ def _build_and_run(
     def check(source: str, kernels: list[Kernel]) -> None:
         assert kernels[-1].steps[0].callee.allocation.workspace_size > 0  # chunky
         # the private functions, one per called kernel: the bicycle Jacobian; rollout, seed and
-        # VJP for each of the two gradients; cost (map), bicycle (zip), bicycle (reduce); cost,
+        # VJP for each of the three gradients; cost (map), bicycle (zip), bicycle (reduce); cost,
         # add; cost (twice); cost (map_one); rollout, seed, VJP (fold_one_gradient); bicycle
         # (iterate); three (wide); bicycle (chunky) and its chunk functions
         chunks = len(kernels[-1].steps[0].callee.allocation.chunks)
         assert chunks > 1
-        assert source.count("\nfn ") == 13 + 1 + 3 + 1 + 1 + 1 + chunks
+        assert source.count("\nfn ") == 16 + 1 + 3 + 1 + 1 + 1 + chunks
         assert "\n        .zip(" in source  # the wide loop header, laid out as rustfmt does
 
     options = {"chunky": {"max_chunk": 3}}
@@ -315,22 +322,30 @@ def test_gradient_of_a_fold_is_an_adjoint_sweep() -> None:
     n = 6
     rolled = gg.reduce_function(scalar_fold(), n)
     args = [[0.7], _blocks(n)]
-    for wrt in (0, 1):
-        grad = rolled.gradient(wrt)
+    for fold, wrt in itertools.product((rolled, rolled.with_stage_tape(False)), (0, 1)):
+        grad = fold.gradient(wrt)
         names = [step.callee.name for step in grad.kernel.steps]
         assert names == ["fold_rollout", "seed", "fold_vjp_acc_x" if wrt else "fold_vjp_acc"]
         assert grad.kernel.steps[-1].reverse
+        # with the tape, each stage's sines and cosines run once, in the forward loop
+        trig = {Op.SIN, Op.COS} & set(grad.kernel.steps[-1].callee.ops)
+        assert bool(trig) == (fold is not rolled)
         got = grad(*args)
         got = [got] if isinstance(got, float) else got
         fd = [col[0] for col in central_columns(rolled, args, wrt)]
         assert got == pytest.approx(fd, rel=1e-7, abs=1e-8)
         unrolled = rolled.to_function().gradient(wrt)(*args)
         assert got == pytest.approx([unrolled] if isinstance(unrolled, float) else unrolled, rel=1e-14)
-    # the workspace holds the states (one per stage) plus a fixed scratch: O(N)
-    sizes = [
-        gg.reduce_function(scalar_fold(), m).gradient(1).generate_rust().workspace_size for m in (10, 20)
-    ]
-    assert sizes[1] - sizes[0] == 10
+    # the workspace: O(N), the states (one per stage) without the tape; with it, w.r.t. the
+    # blocks, per stage the state and the tape (cos x0, sin x0, sin acc, cos acc), 2 of them
+    # in the stage's block of the gradient; w.r.t. acc0 (a single output), cos x0 and cos acc
+    # alone (the state is not read again)
+    for taped, wrt, per_stage in ((True, 1, 1 + 4 - 2), (True, 0, 2), (False, 1, 1), (False, 0, 1)):
+        folds = [gg.reduce_function(scalar_fold(), m).with_stage_tape(taped) for m in (10, 20)]
+        sizes = [fold.gradient(wrt).generate_rust().workspace_size for fold in folds]
+        assert sizes[1] - sizes[0] == 10 * per_stage, (taped, wrt)
+    with pytest.raises(gg.GradgenTypeError, match="with_stage_tape takes True or False, got 'no'"):
+        rolled.with_stage_tape("no")  # type: ignore[arg-type]
 
 
 def test_staged_derivative_requests_are_checked() -> None:

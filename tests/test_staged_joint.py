@@ -265,15 +265,18 @@ def test_vjp_of_a_fold_is_the_adjoint_sweep_seeded_at_run_time(wrt: int) -> None
 
 
 def test_fold_workspace_grows_by_the_states_only() -> None:
-    sizes = {
-        m: (
-            gg.reduce_function(bicycle_step(), m).jacobian(1).generate_rust().workspace_size,
-            gg.reduce_function(bicycle_step(), m).jacobian(0).generate_rust().workspace_size,
-        )
-        for m in (10, 30)
-    }
-    assert sizes[30][0] - sizes[10][0] == 20 * 4  # N * nacc stored states
-    assert sizes[30][1] == sizes[10][1]  # the forward sweep stores nothing
+    def work(m: int, wrt: int, taped: bool = True) -> int:
+        fold = gg.reduce_function(bicycle_step(), m).with_stage_tape(taped)
+        return fold.jacobian(wrt).generate_rust().workspace_size
+
+    # without the tape, N * nacc stored states; with it, the 8 values a reversed stage reads
+    # (the stage Jacobian's entries w.r.t. the control) wait in the stage's 4 blocks of 2
+    # entries of the output, and the workspace does not grow with N
+    assert work(30, 1, taped=False) - work(10, 1, taped=False) == 20 * 4
+    assert work(30, 1) == work(10, 1)
+    rows = gg.reduce_function(bicycle_step(), 10).jacobian(1).kernel.steps[-1]
+    assert [p.name for p in rows.callee.inputs] == [*(f"tape_row_{i}" for i in range(4)), "m"]
+    assert work(30, 0) == work(10, 0)  # the forward sweep stores nothing
 
 
 # ---- compiled Rust --------------------------------------------------------------------------------
@@ -296,6 +299,9 @@ def _cases() -> list[tuple[str, gg.StagedFunction, list[list[float]]]]:
         ("fold_vjp_acc", fold.vjp(0), [S0, bicycle_us, w]),
         ("fold_vjp_x", fold.vjp(1), [S0, bicycle_us, w]),
         ("fold_jac_one", gg.reduce_function(bicycle_step(), 1).jacobian(1), [S0, bicycle_us[:2]]),
+        # without the stage tape: the states stored, each stage evaluated again
+        ("fold_jac_x_lean", fold.with_stage_tape(False).jacobian(1), [S0, bicycle_us]),
+        ("fold_vjp_x_lean", fold.with_stage_tape(False).vjp(1), [S0, bicycle_us, w]),
     ]
 
 
