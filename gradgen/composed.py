@@ -25,7 +25,7 @@ import attrs
 
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX
-from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
 from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 
@@ -534,14 +534,8 @@ def _table_call(low: _Lowered, ports: Sequence[Port]) -> list[Call]:
         index = {n: i for i, n in enumerate(low.slots)}
         return [[b.input(1, index[e]) if isinstance(e, str) else b.const(e) for e in low.table]]
 
-    k = _kernel("parameter_table", ports, (Port("table", len(low.table)),), body)
+    k = build_kernel("parameter_table", ports, (Port("table", len(low.table)),), body)
     return [Call(k, 1, tuple(Ref("in", i) for i in range(len(ports))), (Ref("tmp", _TABLE),))]
-
-
-def _kernel(name: str, ports: Sequence[Port], outs: Sequence[Port], body: Any) -> Kernel:
-    b = KernelBuilder()
-    ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
-    return b.finish(name, ports, outs, body(b, ins))
 
 
 def _staged_kernel(
@@ -621,7 +615,7 @@ def _adjoint_step(low: _Lowered, f: Function) -> Kernel:
             rows += unroll(b, vjp, [*ins[:-1], lam[i * nx : (i + 1) * nx]])[0]
         return [rows]
 
-    adj = _kernel(f"{k.name}_adjoint", ports, (Port("lam_prev", nx * nx),), body)
+    adj = build_kernel(f"{k.name}_adjoint", ports, (Port("lam_prev", nx * nx),), body)
     low.helpers[key] = adj
     return adj
 
@@ -653,7 +647,7 @@ def _adjoint_kernel(comp: ComposedFunction, name: str, with_primal: bool, vjp: b
         def identity(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
             return [[b.const(1.0 if i == j else 0.0) for i in range(nx) for j in range(nx)]]
 
-        seed = _kernel(f"{comp.name}_seed", low.ports[:1], (Port("eye", nx * nx),), identity)
+        seed = build_kernel(f"{comp.name}_seed", low.ports[:1], (Port("eye", nx * nx),), identity)
         steps.append(Call(seed, 1, (Ref("in", 0),), (Ref("tmp", _SEED),)))
         init = Ref("tmp", _SEED)
     for r, run in enumerate(reversed(low.runs)):

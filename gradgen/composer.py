@@ -16,11 +16,11 @@ from typing import Any
 import attrs
 
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
-from gradgen.ir.kernel import Kernel, Port
+from gradgen.ir.kernel import Kernel, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref
 from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
 
-from .composed import ComposedFunction, _kernel, _name_or_index
+from .composed import ComposedFunction, _name_or_index
 from .function import Function
 from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name, _with_state_output
 
@@ -205,7 +205,7 @@ def _gradient_kernel(comp: FunctionComposition, wrt: object, name: str | None) -
     def one(b: Any, ins: list[list[int]]) -> list[list[int]]:
         return [[b.const(1.0)]]
 
-    seed_k = _kernel(f"{comp.name}_seed", k.inputs[wrt : wrt + 1], (Port("one", 1, True),), one)
+    seed_k = build_kernel(f"{comp.name}_seed", k.inputs[wrt : wrt + 1], (Port("one", 1, True),), one)
     cotangent = tmp(1)
     steps = [*calls[:-1], Call(seed_k, 1, (w_ref,), (cotangent,))]
     contributions: list[Ref] = []
@@ -238,7 +238,7 @@ def _sum_into(parts: list[Ref], target: Ref, size: int, tmp: Any) -> list[Call]:
     def add(b: Any, ins: list[list[int]]) -> list[list[int]]:
         return [[b.add(ins[0][0], ins[1][0])]]
 
-    adder = _kernel("add", (Port("a", 1, True), Port("b", 1, True)), (Port("sum", 1, True),), add)
+    adder = build_kernel("add", (Port("a", 1, True), Port("b", 1, True)), (Port("sum", 1, True),), add)
     calls = []
     acc = parts[0]
     for i, part in enumerate(parts[1:]):

@@ -40,13 +40,13 @@ import attrs
 
 from gradgen.errors import ConfigError, DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX
-from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref, unroll
 from gradgen.ir.tape import TapeSplit, split_tape
 from gradgen.taping import place_tape
 
 from .function import Function
-from .staged import StagedFunction, _build, _check_count, _check_name
+from .staged import StagedFunction, _check_count, _check_name
 
 #: the outputs a bundle can ask for, in the order a joint kernel returns them
 _LABELS = ("cost", "gradient", "hvp", "states")
@@ -70,7 +70,7 @@ def _penalized(cost: Function, residual: Function, weight: float | None, n_par: 
         half = b.const(0.5 * weight) if weight is not None else b.mul(b.const(0.5), ins[-1][n_par])
         return [[b.add(value, b.mul(half, squares))]]
 
-    return Function.from_kernel(_build(f"{k.name}_penalized", ports, k.outputs, body))
+    return Function.from_kernel(build_kernel(f"{k.name}_penalized", ports, k.outputs, body))
 
 
 def _widened(f: Function, n_par: int) -> Function:
@@ -81,7 +81,7 @@ def _widened(f: Function, n_par: int) -> Function:
     def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
         return unroll(b, k, [*ins[:-1], ins[-1][:n_par]])
 
-    return Function.from_kernel(_build(k.name, ports, k.outputs, body))
+    return Function.from_kernel(build_kernel(k.name, ports, k.outputs, body))
 
 
 class SingleShootingBundle:
@@ -466,7 +466,7 @@ class SingleShootingProblem:
             def pack(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
                 return [ins[0] + ins[1]]
 
-            pack_k = _build(
+            pack_k = build_kernel(
                 f"{self.name}_parameters",
                 ports[2:4],
                 (Port(f"{ports[2].name}_{ports[3].name}", par.size),),
@@ -484,7 +484,7 @@ class SingleShootingProblem:
             def zeros(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
                 return [[b.const(0.0)] * p.size for p in zero_outs]
 
-            zero_k = _build(f"{self.name}_zero", (Port("x", nx),), zero_outs, zeros)
+            zero_k = build_kernel(f"{self.name}_zero", (Port("x", nx),), zero_outs, zeros)
             zero_refs = tuple(r for r in (run0, dx0) if r is not None)
             steps.append(Call(zero_k, 1, (Ref("in", 0),), zero_refs))
 
@@ -520,7 +520,7 @@ class SingleShootingProblem:
                 return res
 
             back_name = f"{self.name}_adjoint_tangent" if hvp else f"{self.name}_adjoint"
-            joint_k = _build(back_name, bin_.ports, bout.ports, backward)
+            joint_k = build_kernel(back_name, bin_.ports, bout.ports, backward)
             late = [b_lam] + ([b_dlam] if hvp else [])
             # free to re-read in the reversed loop: the control, its direction, the parameters
             # (inputs of the whole kernel), and the state when x_traj stores it anyway
@@ -576,7 +576,7 @@ class SingleShootingProblem:
             return res
 
         roll_name = "tangent_rollout" if hvp else "rollout" if stored or split is not None else "stage"
-        roll_k = _build(f"{self.name}_{roll_name}", fin.ports, fout.ports, forward)
+        roll_k = build_kernel(f"{self.name}_{roll_name}", fin.ports, fout.ports, forward)
         f_inputs: list[Ref | None] = [None] * len(fin.ports)
         f_inputs[i_u] = Ref("in", 1, 0, nu)
         f_inputs[i_p] = p_ref
@@ -624,7 +624,7 @@ class SingleShootingProblem:
                 res.append(unroll(b, v_hvp.kernel, [xn, pk, ins[t_dx]])[0])
             return res
 
-        term_k = _build(f"{self.name}_terminal", tin.ports, tout.ports, terminal)
+        term_k = build_kernel(f"{self.name}_terminal", tin.ports, tout.ports, terminal)
         t_inputs: list[Ref | None] = [x_final]
         if cost:
             t_inputs.append(run_final)
@@ -686,7 +686,7 @@ class SingleShootingProblem:
             return [[b.sum([cost, *(b.mul(lam, v) for lam, v in zip(ins[3], nxt, strict=True))])]]
 
         ports = (Port("x", nx), Port("u", u.size), Port("p", p.size), Port("lam", nx))
-        ham = _build(f"{self.name}_hamiltonian", ports, (Port("h", 1, True),), hamiltonian)
+        ham = build_kernel(f"{self.name}_hamiltonian", ports, (Port("h", 1, True),), hamiltonian)
         return Function.from_kernel(ham).vjp(cotangent=[1.0], wrt_index=[0, 1])
 
     # ---- staged kernels ----------------------------------------------------------------------------

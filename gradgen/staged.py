@@ -19,7 +19,7 @@ import attrs
 from gradgen.errors import DifferentiationError, FunctionDefinitionError, GradgenTypeError
 from gradgen.ir.expr import SX
 from gradgen.ir.hoist import hoist_loops
-from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
 from gradgen.ir.tape import split_tape
 from gradgen.ir.verify import verify
@@ -366,7 +366,7 @@ class ReducedFunction(StagedFunction):
 
         outs = [k.outputs[0]] + ([Port(f"{acc.name}_in", acc.size, acc.scalar)] if keep_acc else [])
         outs += tape.parts if tape is not None else []
-        rollout = _build(f"{k.name}_rollout", k.inputs, outs, forward)
+        rollout = build_kernel(f"{k.name}_rollout", k.inputs, outs, forward)
         written = ((states,) if states is not None else ()) + (tape.refs if tape is not None else ())
         bound = {0: states, 1: Ref("in", 1, 0, x.size), 2: None}
         order, inputs = tape.bind(bound) if tape is not None else ([0, 1, 2], (states, bound[1], None))
@@ -404,7 +404,7 @@ class ReducedFunction(StagedFunction):
         def eye(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
             return [[b.const(1.0 if i == j else 0.0) for i in range(na) for j in range(na)]]
 
-        eye_k = _build(f"{self.name}_identity", (Port("a", na),), (Port("eye", na * na),), eye)
+        eye_k = build_kernel(f"{self.name}_identity", (Port("a", na),), (Port("eye", na * na),), eye)
         steps: tuple[Call, ...]
         if wrt_index == 0:
             jvp = self.stage.jvp(wrt_index=0)  # (acc, x, tangent_acc) -> d acc_next
@@ -417,7 +417,7 @@ class ReducedFunction(StagedFunction):
 
             stage_ports = (acc, Port("phi", na * na), x)
             stage_outs = (Port("acc_next", na), Port("phi_next", na * na))
-            stage = _build(f"{self.name}_tangent_stage", stage_ports, stage_outs, forward)
+            stage = build_kernel(f"{self.name}_tangent_stage", stage_ports, stage_outs, forward)
             steps = (
                 Call(eye_k, 1, (Ref("in", 0),), (Ref("tmp", 0),)),
                 Call(
@@ -439,7 +439,7 @@ class ReducedFunction(StagedFunction):
 
             back_ports = (acc, x, Port("m", na * na))
             back_outs = (Port("m_prev", na * na), *(Port(f"row_{i}", nx) for i in range(na)))
-            back = _build(f"{self.name}_adjoint_rows", back_ports, back_outs, backward)
+            back = build_kernel(f"{self.name}_adjoint_rows", back_ports, back_outs, backward)
             rows = [(f"row_{i}", Ref("out", 0, i * n * nx, nx)) for i in range(na)]
             temps = [na * na]  # the identity's, tmp 0
             rollout, back_loop = self._sweep(back, rows, temps, Ref("tmp", 0))
@@ -455,14 +455,6 @@ class ReducedFunction(StagedFunction):
         if kind == "vjp":
             return self.vjp(wrt)
         return super()._derivative(kind, wrt)
-
-
-def _build(name: str, ports: Sequence[Port], outs: Sequence[Port], body: object) -> Kernel:
-    """A straight-line kernel over ``ports`` whose outputs ``body(builder, inputs)`` returns."""
-    b = KernelBuilder()
-    ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
-    results = body(b, ins)  # type: ignore[operator]
-    return b.finish(name, ports, outs, results)
 
 
 def _with_state_output(kernel: Kernel) -> Kernel:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
-from gradgen.ir.kernel import Kernel, KernelBuilder, Port
+from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Ref, unroll
 from gradgen.ir.tape import TapeSplit
 
@@ -53,11 +53,12 @@ class StageTape:
             return rev
         at, n = len(self.split.kept), len(self.parts)
         ports = (*rev.inputs[:at], *self.parts, *rev.inputs[at + 1 :])
-        b = KernelBuilder()
-        ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
-        tape = [v for part in ins[at : at + n] for v in part]
-        results = unroll(b, rev, [*ins[:at], tape, *ins[at + n :]])
-        return b.finish(rev.name, ports, rev.outputs, results)
+
+        def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+            tape = [v for part in ins[at : at + n] for v in part]
+            return unroll(b, rev, [*ins[:at], tape, *ins[at + n :]])
+
+        return build_kernel(rev.name, ports, rev.outputs, body)
 
     def bind(self, bound: Mapping[int, Ref | None]) -> tuple[list[int], tuple[Ref | None, ...]]:
         """The inputs of :meth:`reverse`: for each, the index of the split kernel's input it is

@@ -14,7 +14,7 @@ the arguments of commutative operations canonically, and ``finish`` drops dead i
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from itertools import accumulate, compress, repeat
 from operator import is_not
 from types import MappingProxyType
@@ -457,3 +457,16 @@ def rebuild(kernel: Kernel, results: Sequence[Sequence[int]] | None = None) -> K
     new = b.copy_from(kernel)
     res = kernel.results if results is None else results
     return b.finish(kernel.name, kernel.inputs, kernel.outputs, [[new[v] for v in r] for r in res])
+
+
+def build_kernel(
+    name: str,
+    ports: Sequence[Port],
+    outs: Sequence[Port],
+    body: Callable[[KernelBuilder, list[list[int]]], Sequence[Sequence[int]]],
+) -> Kernel:
+    """A straight-line kernel over ``ports`` whose outputs ``body(builder, inputs)`` returns
+    (``inputs``: one list of value ids per port)."""
+    b = KernelBuilder()
+    ins = [[b.input(p, j) for j in range(port.size)] for p, port in enumerate(ports)]
+    return b.finish(name, ports, outs, body(b, ins))
