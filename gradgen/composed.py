@@ -11,8 +11,12 @@ parameter blocks sit at evenly spaced offsets (consecutive blocks, or one shared
 single loop carrying the state, so ``repeat`` over ``K`` blocks is one loop whatever ``K``.
 Numeric parameters and blocks that are not one contiguous slice of the packed input are copied
 once into a parameter table at the start. The Jacobian with respect to the initial state is an
-adjoint sweep: one forward rollout storing every stage's state (workspace ``K * nx``), then one
-reversed loop per run calling the stage's vector-Jacobian products with the adjoint carried.
+adjoint sweep: one forward rollout, then one reversed loop per run calling the stage's
+vector-Jacobian products with the adjoint carried. The rollout records each stage's tape
+(:mod:`gradgen.taping`: what the reversed step reads of the stage's forward values, and the
+state when recomputing from it is cheaper), so no transcendental op of a stage runs twice;
+:meth:`ComposedFunction.with_stage_tape` ``(False)`` stores the states alone (workspace
+``K * nx``) and evaluates each stage again in the reversed loop.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from gradgen.errors import DifferentiationError, FunctionDefinitionError, Gradge
 from gradgen.ir.expr import SX
 from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
+from gradgen.ir.tape import TapeSplit, split_tape
 from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
+from gradgen.taping import StageTape, place_tape
 
 from .function import Function
 from .function_ports import _input_block
-from .staged import Parts, StagedFunction, _check_name, _with_state_output, register_staged_joint
+from .staged import Parts, StagedFunction, _check_name, register_staged_joint
 from .vector import SXVector
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,6 +107,8 @@ class ComposedFunction:
                 f"composition {name!r}: the state and the parameters are both named {self.input_name!r}"
             )
         self.simplification = simplification
+        #: whether the adjoint sweeps record each stage's tape (see :meth:`with_stage_tape`)
+        self.stage_tape = True
         self.steps: tuple[_Stage, ...] = ()
         self.finished = False
         self._lowered: _Lowered | None = None
@@ -219,6 +227,18 @@ class ComposedFunction:
         finished = self._extended([], finished=True)
         finished._lowered = _lower(finished)
         return finished
+
+    def with_stage_tape(self, enabled: bool = True) -> ComposedFunction:
+        """This composition with its adjoint sweeps' stage tape on (the default) or off. With
+        the tape, the forward rollout stores what each stage's reversed step reads of it, so no
+        transcendental op of a stage is evaluated twice; without it, the workspace holds only
+        the ``K`` states and the reversed loop evaluates each stage again from its state."""
+        if not isinstance(enabled, bool):
+            raise GradgenTypeError(f"with_stage_tape takes True or False, got {enabled!r}")
+        new = ComposedFunction.__new__(ComposedFunction)
+        new.__dict__.update(self.__dict__)
+        new.stage_tape = enabled
+        return new
 
     # ---- the finished composition --------------------------------------------------------------------
     def _require(self) -> _Lowered:
@@ -448,7 +468,9 @@ class _Lowered:
     primal: StagedFunction
     #: the helper kernels of the derivative kernels, made once per stage function (the runs'
     #: functions are kept alive by ``runs``, so their ids stay valid)
-    helpers: dict[tuple[str, int], Kernel] = attrs.field(factory=dict, eq=False)
+    helpers: dict[tuple[object, ...], Kernel] = attrs.field(factory=dict, eq=False)
+    #: each stage function's reversed step split at its adjoint (``None`` without the tape)
+    splits: dict[tuple[object, ...], TapeSplit | None] = attrs.field(factory=dict, eq=False)
 
     def input_symbols(self, comp: ComposedFunction) -> list[list[SX]]:
         blocks = [list(comp.state_symbols)]
@@ -457,10 +479,10 @@ class _Lowered:
         return blocks
 
 
-#: the indices of the temporaries of a lowered composition: the parameter table, the two state
-#: buffers of the forward carry (then, in the adjoint kernel: the stored states, the identity
-#: seed and the two adjoint buffers)
-_TABLE, _XA, _XB, _STATES, _SEED, _LA, _LB = range(7)
+#: the indices of the temporaries of a lowered composition: the parameter table and the two
+#: state buffers of the forward carry (then, in an adjoint kernel: the identity seed, the two
+#: adjoint buffers, and each run's stored states and tape)
+_TABLE, _XA, _XB, _SEED, _LA, _LB = range(6)
 
 
 def _lower(comp: ComposedFunction) -> _Lowered:
@@ -562,39 +584,88 @@ def _carry_temps(low: _Lowered, size: int) -> list[int]:
     return [len(low.table), size if n > 1 else 1, size if n > 2 else 1]
 
 
-def _forward(low: _Lowered, final: Ref | None, states: bool) -> list[Call]:
+def _forward(low: _Lowered, final: Ref | None, stages: Sequence[_Sweep] | None = None) -> list[Call]:
     """The forward pass over every run, the state carried from ``in0`` to ``final``, alternating
-    between the two state buffers between runs (with ``states``, each stage's state is also
-    stored at ``tmp[_STATES][stage * nx]``)."""
+    between the two state buffers between runs (with ``stages``, one per run, each run calls
+    its sweep's rollout, which also writes the run's stored states and tape)."""
     calls = []
     init = Ref("in", 0)
-    nx = low.out_port.size
     for r, run in enumerate(low.runs):
         last = r == len(low.runs) - 1
         to = final if last else Ref("tmp", _XA if r % 2 == 0 else _XB)
-        callee = _rollout(low, run.function) if states else run.function.kernel
+        callee, written = (stages[r].rollout, stages[r].written) if stages else (run.function.kernel, ())
         ins: tuple[Ref | None, ...] = (None,) if run.buffer is None else (None, run.param_ref())
-        outs: tuple[Ref | None, ...] = (None,)
-        if states:
-            outs = (None, Ref("tmp", _STATES, run.first * nx, nx if run.count > 1 else 0))
-        calls.append(Call(callee, run.count, ins, outs, (Carry(0, 0, init, to),)))
+        calls.append(Call(callee, run.count, ins, (None, *written), (Carry(0, 0, init, to),)))
         if to is not None:
             init = to
     return calls
 
 
 def _primal_kernel(comp: ComposedFunction, low: _Lowered) -> Kernel:
-    steps = _table_call(low, low.ports) + _forward(low, Ref("out", 0), states=False)
+    steps = _table_call(low, low.ports) + _forward(low, Ref("out", 0))
     return _staged_kernel(comp.name, low.ports, [low.out_port], steps, _carry_temps(low, comp.state_size))
 
 
-def _rollout(low: _Lowered, f: Function) -> Kernel:
-    """``f``'s kernel also returning its state input (one per stage function, so that runs of
-    one stage function call one helper)."""
-    key = ("rollout", id(f))
-    if key not in low.helpers:
-        low.helpers[key] = _with_state_output(f.kernel)
-    return low.helpers[key]
+@attrs.frozen
+class _Sweep:
+    """One run's part of an adjoint sweep: the ``rollout`` it calls in the forward pass (the
+    stage, also writing the slices ``written``: the stored states and the tape), and the
+    reversed step ``back`` with its ``inputs`` (the adjoint, carried, at ``lam``)."""
+
+    rollout: Kernel
+    written: tuple[Ref, ...]
+    back: Kernel
+    inputs: tuple[Ref | None, ...]
+    lam: int
+
+
+def _sweep(low: _Lowered, run: _Run, vjp: bool, taped: bool, temps: list[int]) -> _Sweep:
+    """``run``'s rollout and reversed step (see :class:`_Sweep`); its stored states and tape are
+    new temporaries appended to ``temps``. With ``taped``, the reversed step is split at the
+    adjoint (:mod:`gradgen.taping`): the rollout records the forward values it reads, and the
+    state only when the reversed step still reads it."""
+    f = run.function
+    back = _vjp_step(low, f) if vjp else _adjoint_step(low, f)
+    has_p = run.buffer is not None
+    lam = 2 if has_p else 1
+    # a block shared by every stage of the loop: values of it alone are hoisted, not taped
+    invariant = has_p and run.count > 1 and run.stride == 0
+    kind = ("vjp" if vjp else "adjoint", id(f), taped, invariant)
+    if kind not in low.splits:
+        p = [1] if has_p else []
+        low.splits[kind] = split_tape(back, [lam], p, p if invariant else []) if taped else None
+    split = low.splits[kind]
+
+    def slot(size: int) -> Ref:
+        temps.append(run.count * size)
+        return Ref("tmp", len(temps) - 1, 0, size if run.count > 1 else 0)
+
+    tape = place_tape(split, (), slot)
+    keep = tape is None or 0 in tape.split.kept
+    nx = f.kernel.inputs[0].size
+    states = slot(nx) if keep else None
+    if ("rollout", *kind) not in low.helpers:
+        low.helpers[("rollout", *kind)] = _rollout(f.kernel, keep, tape)
+    written = ((states,) if states is not None else ()) + (tape.refs if tape is not None else ())
+    bound = {0: states, lam: None} | ({1: run.param_ref()} if has_p else {})
+    rollout = low.helpers[("rollout", *kind)]
+    if tape is None:
+        return _Sweep(rollout, written, back, tuple(bound[i] for i in range(lam + 1)), lam)
+    order, inputs = tape.bind(bound)
+    return _Sweep(rollout, written, tape.reverse(), inputs, order.index(lam))
+
+
+def _rollout(k: Kernel, keep: bool, tape: StageTape | None) -> Kernel:
+    """The stage ``k`` also returning its state input (with ``keep``) and its tape."""
+    state = k.inputs[0]
+
+    def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+        res = [unroll(b, k, ins)[0]] + ([ins[0]] if keep else [])
+        return res + (tape.write(b, ins) if tape is not None else [])
+
+    outs = [k.outputs[0]] + ([Port(f"{state.name}_in", state.size, state.scalar)] if keep else [])
+    outs += tape.parts if tape is not None else []
+    return build_kernel(f"{k.name}_rollout", k.inputs, outs, body)
 
 
 def _adjoint_step(low: _Lowered, f: Function) -> Kernel:
@@ -621,13 +692,13 @@ def _adjoint_step(low: _Lowered, f: Function) -> Kernel:
 
 
 def _adjoint_kernel(comp: ComposedFunction, name: str, with_primal: bool, vjp: bool = False) -> Kernel:
-    """The forward rollout storing the states, the seed, then one reversed loop per run (last run
-    first) carrying the adjoint down to stage 0. Without ``vjp``, the adjoint is the ``nx * nx``
-    matrix ``d x_K / d x_k`` seeded with the identity (the Jacobian); with ``vjp``, it is the
-    vector ``c^T d x_K / d x_k`` seeded with a runtime cotangent ``c`` (an appended input)."""
+    """The forward rollout storing each stage's tape or state (:func:`_sweep`), the seed, then
+    one reversed loop per run (last run first) carrying the adjoint down to stage 0. Without
+    ``vjp``, the adjoint is the ``nx * nx`` matrix ``d x_K / d x_k`` seeded with the identity
+    (the Jacobian); with ``vjp``, it is the vector ``c^T d x_K / d x_k`` seeded with a runtime
+    cotangent ``c`` (an appended input)."""
     low = comp._require()
     nx = comp.state_size
-    n_stages = len(comp.steps)
     out_name = low.out_port.name
     if vjp:
         ports = (*low.ports, Port(f"cotangent_{out_name}", nx, comp.state_scalar))
@@ -639,7 +710,9 @@ def _adjoint_kernel(comp: ComposedFunction, name: str, with_primal: bool, vjp: b
         lam_size = nx * nx
     outs = [low.out_port, result] if with_primal else [result]
     final = Ref("out", 0) if with_primal else None
-    steps = _table_call(low, low.ports) + _forward(low, final, states=True)
+    temps = [*_carry_temps(low, nx), 1 if vjp else nx * nx, *_carry_temps(low, lam_size)[1:]]
+    sweeps = [_sweep(low, run, vjp, comp.stage_tape, temps) for run in low.runs]
+    steps = _table_call(low, low.ports) + _forward(low, final, sweeps)
     if vjp:
         init = Ref("in", len(low.ports))
     else:
@@ -650,17 +723,12 @@ def _adjoint_kernel(comp: ComposedFunction, name: str, with_primal: bool, vjp: b
         seed = build_kernel(f"{comp.name}_seed", low.ports[:1], (Port("eye", nx * nx),), identity)
         steps.append(Call(seed, 1, (Ref("in", 0),), (Ref("tmp", _SEED),)))
         init = Ref("tmp", _SEED)
-    for r, run in enumerate(reversed(low.runs)):
-        last = r == len(low.runs) - 1
+    for r, sweep in enumerate(reversed(sweeps)):
+        last = r == len(sweeps) - 1
         to = Ref("out", len(outs) - 1) if last else Ref("tmp", _LA if r % 2 == 0 else _LB)
-        x_ref = Ref("tmp", _STATES, run.first * nx, nx if run.count > 1 else 0)
-        ins: tuple[Ref | None, ...] = (x_ref, None) if run.buffer is None else (x_ref, run.param_ref(), None)
-        lam = len(ins) - 1
-        adj = _vjp_step(low, run.function) if vjp else _adjoint_step(low, run.function)
-        steps.append(Call(adj, run.count, ins, (None,), (Carry(lam, 0, init, to),), reverse=True))
+        carry = Carry(sweep.lam, 0, init, to)
+        steps.append(Call(sweep.back, low.runs[-1 - r].count, sweep.inputs, (None,), (carry,), reverse=True))
         init = to
-    adjoint_buffers = _carry_temps(low, lam_size)[1:]
-    temps = [*_carry_temps(low, nx), n_stages * nx, 1 if vjp else nx * nx, *adjoint_buffers]
     return _staged_kernel(name, ports, outs, steps, temps)
 
 

@@ -19,6 +19,7 @@ from gradgen.errors import (
     FunctionDefinitionError,
     GradgenTypeError,
 )
+from gradgen.ir.ops import Op
 from tests.cargo import cargo_env, rustfmt_check
 from tests.staged_crates import build_and_compare, central_columns
 
@@ -192,11 +193,54 @@ def test_jacobian_is_an_adjoint_sweep_matching_central_differences() -> None:
     assert jac(X0, PARAMS) == pytest.approx(fd, rel=1e-7, abs=1e-9)
     assert jac(X0, PARAMS) == pytest.approx(comp.to_function().jacobian(0)(X0, PARAMS), rel=1e-13)
     assert jac.to_function()(X0, PARAMS) == pytest.approx(jac(X0, PARAMS), rel=1e-14)
-    # forward rollout storing every stage's state (K * nx), then reversed loops
+    # the table, one forward call per run, the seed, then one reversed loop per run
     steps = jac.kernel.steps
-    assert jac.kernel.temps[3] == comp.stage_count * 2
     assert [c.reverse for c in steps] == [False] * 7 + [False] + [True] * 6
     assert isinstance(jac, gg.ComposedJacobianFunction)
+
+
+TRIG = {Op.SIN, Op.COS, Op.TANH}
+
+
+@pytest.mark.parametrize("kind", ["jacobian", "vjp", "hvp"])
+def test_adjoint_sweeps_read_a_stage_tape(kind: str) -> None:
+    """With the tape (the default), the rollout records what each reversed step reads, so the
+    reversed loops evaluate no sine, cosine or tanh; ``with_stage_tape(False)`` stores the
+    states alone and evaluates every stage again. Both give the unrolled derivative."""
+    comp = scalar_composition() if kind == "hvp" else mixed()
+    args = {"jacobian": [X0, PARAMS], "vjp": [X0, PARAMS, [0.7, -1.3]], "hvp": [[0.7], WS, [1.3]]}[kind]
+    unrolled = comp.to_function()
+    reference = {
+        "jacobian": lambda: unrolled.jacobian(0)(X0, PARAMS),
+        "vjp": lambda: unrolled.vjp(wrt_index=0)(X0, PARAMS, [0.7, -1.3]),
+        "hvp": lambda: unrolled.hvp(wrt_index=0)(0.7, WS, 1.3),
+    }[kind]()
+    plain = comp.with_stage_tape(False)
+    assert comp.stage_tape and not plain.stage_tape and plain.with_stage_tape().stage_tape
+    for variant in (comp, plain):
+        derivative = getattr(variant, kind)()
+        reversed_ops = set().union(*(set(c.callee.ops) for c in derivative.kernel.steps if c.reverse))
+        assert bool(TRIG & reversed_ops) == (variant is plain), kind
+        assert derivative(*args) == pytest.approx(reference, rel=1e-13, abs=1e-15)
+    with pytest.raises(GradgenTypeError, match="with_stage_tape takes True or False, got 1"):
+        comp.with_stage_tape(1)  # type: ignore[arg-type]
+
+
+def test_stage_tape_workspace_per_stage() -> None:
+    """Per extra stage of a repeated rotor, the workspace grows by its tape (``cos p0``, ``sin
+    p0`` and the ``tanh``: 3) with the tape, by its state (2) without; a rotor whose block is
+    shared by every stage hoists ``cos p0`` and ``sin p0`` out of both loops and tapes the tanh
+    alone."""
+
+    def work(k: int, taped: bool, shared: bool = False) -> int:
+        q = SXVector.sym("q", 2)
+        params = [q] * k if shared else blocks(k)
+        comp = gg.ComposedFunction("r", SXVector.sym("x0", 2)).repeat(rotor(), params=params).finish()
+        return comp.with_stage_tape(taped).jacobian().generate_rust().workspace_size
+
+    assert work(30, True) - work(10, True) == 20 * 3
+    assert work(30, False) - work(10, False) == 20 * 2
+    assert work(30, True, shared=True) - work(10, True, shared=True) == 20 * 1
 
 
 def test_gradient_is_the_derivative_with_respect_to_the_state() -> None:
@@ -469,6 +513,7 @@ def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
     return [
         ("composed", comp.function, [X0, PARAMS]),
         ("composed_jacobian", comp.jacobian().function, [X0, PARAMS]),
+        ("composed_jacobian_lean", comp.with_stage_tape(False).jacobian().function, [X0, PARAMS]),
         ("composed_joint", comp.joint(["f", "jf"]).function, [X0, PARAMS]),
         ("repeated", repeat.function, [X0, rep_params]),
         ("repeated_gradient", repeat.gradient().function, [X0, rep_params]),
