@@ -21,7 +21,7 @@ from operator import not_
 from gradgen.ir.custom import CustomCall, DerivativeBlock, ElementaryDefinition
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
-from gradgen.ir.ops import LEAVES, Op, evaluate
+from gradgen.ir.ops import BASE_LATENCY, LATENCY, LEAVES, Op, evaluate
 
 from .emitter import (
     CALL_ARGS_WIDTH,
@@ -169,19 +169,17 @@ def fenced(kernel: Kernel) -> bool:
 #: ``tests/benchmarks/KERNEL_SPEED.md``.
 WIDE_PARALLELISM = 10.0
 WIDE_STORES = 0.25
-#: latency in cycles of an operation in :func:`parallelism` (any other: 4)
-_LATENCY: dict[Op, int] = {**dict.fromkeys(LIBM_CALLS, 80), Op.DIV: 13, Op.SQRT: 15}
 
 
 def parallelism(kernel: Kernel) -> float:
-    """The kernel's operations weighted by latency (``_LATENCY``) over the latency of its
-    longest dependency chain: about how many operations an unbounded machine runs at once."""
-    latency = _LATENCY.get
+    """The kernel's operations weighted by latency (:data:`ir.ops.LATENCY`) over the latency of
+    its longest dependency chain: about how many operations an unbounded machine runs at once."""
+    latency = LATENCY.get
     ready = [0] * len(kernel.ops)
     total = 0
     for i, (op, a) in enumerate(zip(kernel.ops, kernel.args, strict=True)):
         if a:
-            t = latency(op, 4)
+            t = latency(op, BASE_LATENCY)
             total += t
             if len(a) == 2:
                 r, r2 = ready[a[0]], ready[a[1]]

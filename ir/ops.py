@@ -211,6 +211,16 @@ CHEAP = frozenset(
 #: (transcendentals, roots, division, user functions): every operation not a leaf or cheap
 EXPENSIVE = frozenset(op for op in Op if op not in LEAVES and op not in CHEAP)
 
+#: the latency in cycles the schedule's and the printer's models give an operation not listed
+#: in :data:`LATENCY` (one add, multiply or comparison on a current out-of-order core)
+BASE_LATENCY = 4
+#: the latency of a call (a libm function such as ``sin``, a norm built on a power, a user
+#: function)
+CALL_LATENCY = 80
+#: about the latency of an operation on such a core: a division or square root is one slow
+#: instruction, every other expensive operation a call
+LATENCY: dict[Op, int] = {**dict.fromkeys(EXPENSIVE, CALL_LATENCY), Op.DIV: 13, Op.SQRT: 15, Op.NORM2: 15}
+
 
 def evaluate(op: Op, attr: object, values: tuple[float, ...] | list[float]) -> float:
     """Apply ``op`` to numeric argument values with gradgen's IEEE semantics."""
