@@ -10,6 +10,21 @@ already numbered in this order is returned as it is.
 ``sin(a)`` and ``cos(a)`` of the same argument are emitted next to each other (the second right
 after the first), so they land in the same Rust function and LLVM can merge them into one
 ``sincos`` call, as gcc does for C; on the pendulum gradient that halves the libm calls.
+
+The depth-first order can leave an independent chain far behind the chain it could overlap: in
+the Hessian-vector product of an RK4 pendulum, the whole primal sweep (a chain of ``sin`` calls)
+comes first and the tangent sweep after it, and a core only looks a couple of hundred
+instructions ahead, so the two chains run one after the other. :func:`interleaved_order` sorts
+the depth-first order by the time each value could be ready on an unbounded machine, in steps of
+:data:`INTERLEAVE_STEP` cycles (a value ready within the first step follows its earliest consumer
+instead, so that inputs-only work is not all computed first), keeping the depth-first order
+within a step. The pass keeps it when the model core of :mod:`passes.schedule_model` runs it in
+at most :data:`INTERLEAVE_GAIN` of the depth-first order's cycles, with at most
+:data:`INTERLEAVE_LIVE` times as many values live at once: the pendulum(20) and (100) HVPs take
+0.88x the time (kbench), while the kernels the model sees no gain in (the gradients, the
+primals) keep the depth-first order, which the interleaved one slows by up to 9 %, and so does
+the shooting Jacobian, whose interleaved order would keep 604 values live instead of 10
+(``tests/benchmarks/KERNEL_SPEED.md``).
 """
 
 from __future__ import annotations
@@ -19,9 +34,20 @@ from itertools import chain
 import attrs
 
 from gradgen.ir.kernel import Kernel, cone
-from gradgen.ir.ops import Op
+from gradgen.ir.ops import BASE_LATENCY, LATENCY, Op
 
-from .schedule_pressure import hoist_last_uses
+from .schedule_model import modelled_cycles
+from .schedule_pressure import hoist_last_uses, peak_live
+
+#: the step, in cycles, of the ready times :func:`interleaved_order` sorts by (one and a half
+#: calls: within a step the depth-first order stays; 200 and exact ready times were measured too)
+INTERLEAVE_STEP = 120
+#: the interleaved order is kept when the model runs it in at most this share of the depth-first
+#: order's cycles
+INTERLEAVE_GAIN = 0.98
+#: ... and keeps at most this share of the depth-first order's values live at once (the model
+#: does not see memory: more live values are spills and workspace)
+INTERLEAVE_LIVE = 1.05
 
 
 def depth_first_order(kernel: Kernel) -> list[int]:
@@ -87,6 +113,39 @@ def _sin_cos_partners(kernel: Kernel) -> dict[int, int]:
     return pairs
 
 
+def interleaved_order(kernel: Kernel, order: list[int]) -> list[int] | None:
+    """``order`` (the depth-first order) stably sorted by the step of :data:`INTERLEAVE_STEP`
+    cycles in which each value is ready on an unbounded machine; a value ready in the first step
+    takes the step of its earliest consumer, and a ``sin``/``cos`` pair the earlier step of the
+    two (so the pair stays adjacent). ``None`` when the kernel's longest chain fits in one step
+    (the order would not change)."""
+    ops, args = kernel.ops, kernel.args
+    n = len(ops)
+    latency = LATENCY.get
+    ready = [0] * n
+    for v in order:
+        a = args[v]
+        if a:
+            ready[v] = latency(ops[v], BASE_LATENCY) + max(map(ready.__getitem__, a))
+    if max(ready, default=0) < INTERLEAVE_STEP:
+        return None
+    never = n * INTERLEAVE_STEP + ready[order[-1]]
+    step = [0] * n
+    first_use = [never] * n  # the earliest step of a consumer seen so far
+    for v in reversed(order):
+        k = ready[v] // INTERLEAVE_STEP
+        if k == 0 and first_use[v] != never:
+            k = first_use[v]
+        step[v] = k
+        for x in args[v]:
+            if k < first_use[x]:
+                first_use[x] = k
+    for v, p in _sin_cos_partners(kernel).items():
+        if step[p] < step[v]:
+            step[v] = step[p]
+    return sorted(order, key=step.__getitem__)
+
+
 def reorder(kernel: Kernel, order: list[int]) -> Kernel:
     """``kernel`` renumbered so that value ``order[k]`` gets id ``k`` (unlisted values dropped)."""
     remap = [-1] * len(kernel.ops)
@@ -110,7 +169,14 @@ class SchedulePass:
     name: str = "schedule"
 
     def run(self, kernel: Kernel) -> Kernel:
-        order = hoist_last_uses(kernel, depth_first_order(kernel))
+        first = depth_first_order(kernel)
+        order = hoist_last_uses(kernel, first)
+        other = interleaved_order(kernel, first) if first else None
+        if other is not None and other != first:
+            other = hoist_last_uses(kernel, other)
+            faster = modelled_cycles(kernel, other) <= INTERLEAVE_GAIN * modelled_cycles(kernel, order)
+            if faster and peak_live(kernel, other) <= INTERLEAVE_LIVE * peak_live(kernel, order):
+                order = other
         if len(order) == len(kernel.ops) and order == list(range(len(order))):
             return kernel  # already in this order (lowering numbers values depth-first)
         return reorder(kernel, order)

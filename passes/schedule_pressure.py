@@ -156,6 +156,18 @@ def hoist_last_uses(kernel: Kernel, order: list[int], free_outputs: bool = True)
     return out
 
 
+def peak_live(kernel: Kernel, order: list[int]) -> int:
+    """The most computed values live at once in ``order`` (a topological order of values of
+    ``kernel``; a value is live from its statement until its last reader)."""
+    args = kernel.args
+    readers = [0] * len(kernel.ops)
+    for v in order:
+        a = args[v]
+        for x in a if len(a) < 2 or (len(a) == 2 and a[0] != a[1]) else dict.fromkeys(a):
+            readers[x] += 1
+    return _peak_live(kernel, order, readers, [op not in LEAVES for op in kernel.ops])
+
+
 def _peak_live(kernel: Kernel, order: list[int], readers: list[int], computed: list[bool]) -> int:
     """The most computed values live at once in ``order`` (a value is live from its statement
     until its last reader; ``readers``: the number of readers of each value)."""

@@ -49,7 +49,7 @@ def _neighbours(kernel: Kernel) -> tuple[int, int, list[int]]:
     return alloc.workspace_size, pairs, sorted(set(alloc.slot.values()))
 
 
-@pytest.mark.parametrize(("kernel", "size", "stored"), [("grad", 99, 99), ("hvp", 225, 278)])
+@pytest.mark.parametrize(("kernel", "size", "stored"), [("grad", 99, 99), ("hvp", 222, 239)])
 def test_a_long_workspace_has_no_neighbouring_slots_in_store_order(
     kernel: str, size: int, stored: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,7 +109,7 @@ def test_spread_allocations_of_random_gradients_match_the_interpreter(kernel: Ke
 
 
 def test_crate_with_spread_slots(tmp_path: pathlib.Path, cargo_available: None) -> None:
-    """The pendulum(20) gradient and HVP (99 and 225 spread slots) build warning-free and
+    """The pendulum(20) gradient and HVP (99 and 222 spread slots) build warning-free and
     clippy-clean, compute the interpreter's values bit for bit, and the gradient agrees with
     central differences."""
     config = RustBackendConfig()
@@ -120,7 +120,7 @@ def test_crate_with_spread_slots(tmp_path: pathlib.Path, cargo_available: None) 
         compile_kernel(g.kernel, config, other_kernels=tuple(n for n in names if n != g.name))
         for g in functions
     ]
-    assert [k.allocation.workspace_size for k in kernels] == [99, 225]  # type: ignore[union-attr]
+    assert [k.allocation.workspace_size for k in kernels] == [99, 222]  # type: ignore[union-attr]
     u, x0 = [0.3 - 0.05 * j for j in range(20)], [0.4, -0.1]
     v = [1.0 - 0.1 * j for j in range(20)]
     points = [[[u, x0]], [[u, x0, v]]]

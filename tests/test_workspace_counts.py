@@ -41,33 +41,30 @@ CEILING: dict[tuple[str, int, str], int] = {
     ("logsumexp", 20, "hess"): 100,
     ("pendulum", 20, "f"): 7,
     ("pendulum", 20, "grad"): 99,
-    # 225: the reverse sweep keeps a doubled adjoint and its base both live (autodiff_sweeps:
-    # the product by a constant partial reads the base), one more value crossing a chunk
-    ("pendulum", 20, "hvp"): 225,
+    # 222 and 1,060: the tangent sweep interleaved with the primal sweep (passes/schedule.py)
+    # keeps fewer values crossing chunks than the depth-first order's 225 and 1,093
+    ("pendulum", 20, "hvp"): 222,
     ("pendulum", 100, "f"): 8,
     ("pendulum", 100, "grad"): 499,
-    # 1,093: outputs written as soon as they free a value hold one crossing value fewer (the
-    # schedule writes them early without comparing both orders: see passes/schedule_pressure.py)
-    ("pendulum", 100, "hvp"): 1093,
+    ("pendulum", 100, "hvp"): 1060,
     ("pendulum_product", 20, "f"): 7,
     ("pendulum_product", 20, "grad"): 99,
-    ("pendulum_product", 20, "hvp"): 225,
+    ("pendulum_product", 20, "hvp"): 222,
     ("shooting", 100, "jac"): 0,
     # staged: the gradient stores the N smallest stage tapes (6 values: 4 cosines, 2 products
     # of the state; the reversed loop recomputes the other products), the HVP its N tapes of 12
-    # (the tangent's values too); neither stores the states, and a loop's state buffers sit on
-    # the temporaries it starts from or ends in (6N + 6 and 12N + 14)
-    ("pendulum_staged", 10, "f"): 10,
-    ("pendulum_staged", 10, "grad"): 66,
-    ("pendulum_staged", 10, "hvp"): 134,
-    # at N = 100 the gradient's 606 is below the 613 of CasADi's unrolled C (the bench's
-    # sz_w); the HVP's 1,214 is above its 1,121 (12 values a stage is the smallest tape that
-    # computes no sine or cosine twice: tests/benchmarks/KERNEL_SPEED.md)
-    ("pendulum_staged", 100, "grad"): 606,
-    ("pendulum_staged", 100, "hvp"): 1214,
-    ("pendulum_staged", 1000, "f"): 10,
-    ("pendulum_staged", 1000, "grad"): 6006,
-    ("pendulum_staged", 1000, "hvp"): 12014,
+    # (the tangent's values too); neither stores the states, a loop's state buffers sit on the
+    # temporaries it starts from or ends in, and the last values of each stage's tape wait in
+    # that stage's block of the output (1 of the gradient's, 2 of the HVP's: 5N + 6 and 11N + 14,
+    # below CasADi's 6N + 13 and 11N + 21)
+    ("pendulum_staged", 10, "f"): 7,
+    ("pendulum_staged", 10, "grad"): 56,
+    ("pendulum_staged", 10, "hvp"): 124,
+    ("pendulum_staged", 100, "grad"): 506,
+    ("pendulum_staged", 100, "hvp"): 1114,
+    ("pendulum_staged", 1000, "f"): 7,
+    ("pendulum_staged", 1000, "grad"): 5006,
+    ("pendulum_staged", 1000, "hvp"): 11014,
 }
 
 #: (problem, size, kernel) -> (CasADi sz_w with cse=True, with cse=False); CasADi builds ``x*x``
