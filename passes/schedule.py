@@ -113,25 +113,36 @@ def _sin_cos_partners(kernel: Kernel) -> dict[int, int]:
     return pairs
 
 
-def interleaved_order(kernel: Kernel, order: list[int]) -> list[int] | None:
-    """``order`` (the depth-first order) stably sorted by the step of :data:`INTERLEAVE_STEP`
-    cycles in which each value is ready on an unbounded machine; a value ready in the first step
-    takes the step of its earliest consumer, and a ``sin``/``cos`` pair the earlier step of the
-    two (so the pair stays adjacent). ``None`` when the kernel's longest chain fits in one step
-    (the order would not change)."""
+def ready_times(kernel: Kernel, order: list[int]) -> list[int]:
+    """The cycle each value of ``order`` is ready on an unbounded machine (latencies of
+    :data:`ir.ops.LATENCY`; inputs and constants at 0)."""
     ops, args = kernel.ops, kernel.args
-    n = len(ops)
     latency = LATENCY.get
-    ready = [0] * n
+    ready = [0] * len(ops)
     for v in order:
         a = args[v]
-        if a:
+        if len(a) == 2:
+            r, r2 = ready[a[0]], ready[a[1]]
+            ready[v] = latency(ops[v], BASE_LATENCY) + (r if r > r2 else r2)
+        elif a:
             ready[v] = latency(ops[v], BASE_LATENCY) + max(map(ready.__getitem__, a))
-    if max(ready, default=0) < INTERLEAVE_STEP:
+    return ready
+
+
+def interleaved_order(kernel: Kernel, order: list[int], ready: list[int] | None = None) -> list[int] | None:
+    """``order`` (the depth-first order) stably sorted by the step of :data:`INTERLEAVE_STEP`
+    cycles in which each value is ready (``ready``, default :func:`ready_times`); a value ready
+    in the first step takes the step of its earliest consumer, and a ``sin``/``cos`` pair the
+    earlier step of the two (so the pair stays adjacent). ``None`` when the kernel's longest
+    chain fits in one step (the order would not change)."""
+    ready = ready_times(kernel, order) if ready is None else ready
+    last = max(ready, default=0) // INTERLEAVE_STEP
+    if last == 0:
         return None
-    never = n * INTERLEAVE_STEP + ready[order[-1]]
-    step = [0] * n
-    first_use = [never] * n  # the earliest step of a consumer seen so far
+    args = kernel.args
+    never = last + 1
+    step = [0] * len(ready)
+    first_use = [never] * len(ready)  # the earliest step of a consumer seen so far
     for v in reversed(order):
         k = ready[v] // INTERLEAVE_STEP
         if k == 0 and first_use[v] != never:
@@ -144,6 +155,28 @@ def interleaved_order(kernel: Kernel, order: list[int]) -> list[int] | None:
         if step[p] < step[v]:
             step[v] = step[p]
     return sorted(order, key=step.__getitem__)
+
+
+def choose_order(kernel: Kernel, first: list[int]) -> list[int]:
+    """``first`` (the depth-first order), or its :func:`interleaved_order` when the model core
+    runs that in at most :data:`INTERLEAVE_GAIN` of the cycles with at most
+    :data:`INTERLEAVE_LIVE` times as many values live at once. Compared before the
+    output-freeing moves, which change neither answer on the bench kernels and would cost a
+    second walk; no order runs faster than the longest chain, so a depth-first order within
+    :data:`INTERLEAVE_GAIN` of it is kept without building the other."""
+    ready = ready_times(kernel, first)
+    longest = max(ready, default=0)
+    if longest < INTERLEAVE_STEP:
+        return first
+    cycles = modelled_cycles(kernel, first)
+    if INTERLEAVE_GAIN * cycles < longest:
+        return first
+    other = interleaved_order(kernel, first, ready)
+    if other is None or other == first or modelled_cycles(kernel, other) > INTERLEAVE_GAIN * cycles:
+        return first
+    if peak_live(kernel, other) > INTERLEAVE_LIVE * peak_live(kernel, first):
+        return first
+    return other
 
 
 def reorder(kernel: Kernel, order: list[int]) -> Kernel:
@@ -169,14 +202,7 @@ class SchedulePass:
     name: str = "schedule"
 
     def run(self, kernel: Kernel) -> Kernel:
-        first = depth_first_order(kernel)
-        order = hoist_last_uses(kernel, first)
-        other = interleaved_order(kernel, first) if first else None
-        if other is not None and other != first:
-            other = hoist_last_uses(kernel, other)
-            faster = modelled_cycles(kernel, other) <= INTERLEAVE_GAIN * modelled_cycles(kernel, order)
-            if faster and peak_live(kernel, other) <= INTERLEAVE_LIVE * peak_live(kernel, order):
-                order = other
+        order = hoist_last_uses(kernel, choose_order(kernel, depth_first_order(kernel)))
         if len(order) == len(kernel.ops) and order == list(range(len(order))):
             return kernel  # already in this order (lowering numbers values depth-first)
         return reorder(kernel, order)

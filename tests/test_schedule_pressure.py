@@ -19,16 +19,12 @@ from gradgen.passes.allocate import allocate
 from gradgen.passes.manager import PassManager
 from gradgen.passes.pipelines import simplification_passes
 from gradgen.passes.schedule import (
-    INTERLEAVE_GAIN,
-    INTERLEAVE_LIVE,
     SchedulePass,
+    choose_order,
     depth_first_order,
-    interleaved_order,
     reorder,
 )
-from gradgen.passes.schedule_model import modelled_cycles
 from gradgen.passes.schedule_pressure import hoist_last_uses
-from gradgen.passes.schedule_pressure import peak_live as pass_peak_live
 from tests.bench_kernels import Ours
 from tests.benchmarks import problems
 from tests.random_programs import (
@@ -218,13 +214,7 @@ def test_the_output_freeing_schedule_keeps_values_and_never_more_live(
     out = SchedulePass().run(k)
     verify(out)
     # the output-freeing order, or the interleaved one where the model core runs it faster
-    interleaved = interleaved_order(k, dfs)
-    chosen = freeing
-    if interleaved is not None and interleaved != dfs:
-        other = hoist_last_uses(k, interleaved)
-        faster = modelled_cycles(k, other) <= INTERLEAVE_GAIN * modelled_cycles(k, freeing)
-        if faster and pass_peak_live(k, other) <= INTERLEAVE_LIVE * pass_peak_live(k, freeing):
-            chosen = other
+    chosen = hoist_last_uses(k, choose_order(k, dfs))
     assert format_kernel(out) == format_kernel(reorder(k, chosen))
     alloc = allocated(out, max_chunk)
     inputs = [[0.5 + 0.25 * j for j in range(program.n_inputs)]]
