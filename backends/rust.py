@@ -20,7 +20,7 @@ from operator import not_
 
 from gradgen.ir.custom import CustomCall, DerivativeBlock, ElementaryDefinition
 from gradgen.ir.errors import VerificationError
-from gradgen.ir.kernel import Kernel
+from gradgen.ir.kernel import Kernel, ready_times
 from gradgen.ir.ops import BASE_LATENCY, LATENCY, LEAVES, Op, evaluate
 
 from .emitter import (
@@ -173,20 +173,11 @@ WIDE_STORES = 0.25
 
 def parallelism(kernel: Kernel) -> float:
     """The kernel's operations weighted by latency (:data:`ir.ops.LATENCY`) over the latency of
-    its longest dependency chain: about how many operations an unbounded machine runs at once."""
+    its longest dependency chain (:func:`ir.kernel.ready_times`): about how many operations an
+    unbounded machine runs at once."""
     latency = LATENCY.get
-    ready = [0] * len(kernel.ops)
-    total = 0
-    for i, (op, a) in enumerate(zip(kernel.ops, kernel.args, strict=True)):
-        if a:
-            t = latency(op, BASE_LATENCY)
-            total += t
-            if len(a) == 2:
-                r, r2 = ready[a[0]], ready[a[1]]
-                ready[i] = (r if r > r2 else r2) + t
-            else:
-                ready[i] = t + max(map(ready.__getitem__, a))
-    return total / max(max(ready), 1)
+    total = sum(latency(op, BASE_LATENCY) for op, a in zip(kernel.ops, kernel.args, strict=True) if a)
+    return total / max(max(ready_times(kernel), default=0), 1)
 
 
 def wide(kernel: Kernel) -> bool:

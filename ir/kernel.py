@@ -24,7 +24,7 @@ import attrs
 
 from .expr import float_key
 from .fold import STRUCTURAL, fold_binary, peephole
-from .ops import LEAVES, OP_INFO, Op
+from .ops import BASE_LATENCY, LATENCY, LEAVES, OP_INFO, Op
 
 # enum member lookups are slow in Python 3.11: the hot paths use module-level aliases
 _CONST, _INPUT = Op.CONST, Op.INPUT
@@ -113,6 +113,23 @@ def cone(kernel: Kernel, roots: Iterable[int], stop: Container[int] = ()) -> byt
             for a in args[v]:
                 mark[a] = 1
     return mark
+
+
+def ready_times(kernel: Kernel, order: Iterable[int] | None = None) -> list[int]:
+    """The cycle each value is ready on an unbounded machine: its latency
+    (:data:`~ir.ops.LATENCY`) after its last operand; inputs and constants at 0. ``order`` is a
+    topological order of the values to time (default: every value, in id order)."""
+    ops, args = kernel.ops, kernel.args
+    latency = LATENCY.get
+    ready = [0] * len(ops)
+    for v in range(len(ops)) if order is None else order:
+        a = args[v]
+        if len(a) == 2:
+            r, r2 = ready[a[0]], ready[a[1]]
+            ready[v] = latency(ops[v], BASE_LATENCY) + (r if r > r2 else r2)
+        elif a:
+            ready[v] = latency(ops[v], BASE_LATENCY) + max(map(ready.__getitem__, a))
+    return ready
 
 
 @attrs.define(eq=False)

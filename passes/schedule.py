@@ -33,8 +33,8 @@ from itertools import chain
 
 import attrs
 
-from gradgen.ir.kernel import Kernel, cone
-from gradgen.ir.ops import BASE_LATENCY, LATENCY, Op
+from gradgen.ir.kernel import Kernel, cone, ready_times
+from gradgen.ir.ops import Op
 
 from .schedule_model import modelled_cycles
 from .schedule_pressure import hoist_last_uses, peak_live
@@ -113,25 +113,9 @@ def _sin_cos_partners(kernel: Kernel) -> dict[int, int]:
     return pairs
 
 
-def ready_times(kernel: Kernel, order: list[int]) -> list[int]:
-    """The cycle each value of ``order`` is ready on an unbounded machine (latencies of
-    :data:`ir.ops.LATENCY`; inputs and constants at 0)."""
-    ops, args = kernel.ops, kernel.args
-    latency = LATENCY.get
-    ready = [0] * len(ops)
-    for v in order:
-        a = args[v]
-        if len(a) == 2:
-            r, r2 = ready[a[0]], ready[a[1]]
-            ready[v] = latency(ops[v], BASE_LATENCY) + (r if r > r2 else r2)
-        elif a:
-            ready[v] = latency(ops[v], BASE_LATENCY) + max(map(ready.__getitem__, a))
-    return ready
-
-
 def interleaved_order(kernel: Kernel, order: list[int], ready: list[int] | None = None) -> list[int] | None:
     """``order`` (the depth-first order) stably sorted by the step of :data:`INTERLEAVE_STEP`
-    cycles in which each value is ready (``ready``, default :func:`ready_times`); a value ready
+    cycles in which each value is ready (``ready``, default :func:`ir.kernel.ready_times`); a value ready
     in the first step takes the step of its earliest consumer, and a ``sin``/``cos`` pair the
     earlier step of the two (so the pair stays adjacent). ``None`` when the kernel's longest
     chain fits in one step (the order would not change)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gradgen import SX, Function, cos, sin
 from gradgen.ir.interp import run
-from gradgen.ir.kernel import Kernel
+from gradgen.ir.kernel import Kernel, ready_times
 from gradgen.ir.ops import BASE_LATENCY, CALL_LATENCY, LEAVES, Op
 from gradgen.ir.printer import format_kernel
 from gradgen.ir.verify import verify
@@ -47,6 +47,7 @@ def test_a_chain_takes_its_latency() -> None:
     """``n`` dependent adds: ``n * BASE_LATENCY`` cycles; ``n`` independent adds of inputs take
     one latency plus their issue time."""
     k = _adds(50)
+    assert max(ready_times(k)) == 50 * BASE_LATENCY
     assert modelled_cycles(k, depth_first_order(k)) == 50 * BASE_LATENCY
     xs = [SX.sym(f"x{i}") for i in range(40)]
     wide = _kernel(Function("wide", xs, [[x + 1.5 for x in xs]]))
