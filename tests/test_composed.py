@@ -217,6 +217,9 @@ def test_adjoint_sweeps_read_a_stage_tape(kind: str) -> None:
     }[kind]()
     plain = comp.with_stage_tape(False)
     assert comp.stage_tape and not plain.stage_tape and plain.with_stage_tape().stage_tape
+    # set before the stages, the choice carries through then/repeat/finish
+    early = gg.ComposedFunction("e", SXVector.sym("x0", 2)).with_stage_tape(False)
+    assert not early.repeat(rotor(), params=blocks(2)).finish().stage_tape
     for variant in (comp, plain):
         derivative = getattr(variant, kind)()
         reversed_ops = set().union(*(set(c.callee.ops) for c in derivative.kernel.steps if c.reverse))
