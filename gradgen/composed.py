@@ -33,7 +33,7 @@ from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
 from gradgen.ir.tape import TapeSplit, split_tape
 from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
-from gradgen.taping import StageTape, place_tape
+from gradgen.taping import place_tape, rollout_kernel
 
 from .function import Function
 from .function_ports import _input_block
@@ -644,28 +644,15 @@ def _sweep(low: _Lowered, run: _Run, vjp: bool, taped: bool, temps: list[int]) -
     keep = tape is None or 0 in tape.split.kept
     nx = f.kernel.inputs[0].size
     states = slot(nx) if keep else None
-    if ("rollout", *kind) not in low.helpers:
-        low.helpers[("rollout", *kind)] = _rollout(f.kernel, keep, tape)
+    rollout = low.helpers.get(("rollout", *kind))
+    if rollout is None:
+        rollout = low.helpers[("rollout", *kind)] = rollout_kernel(f.kernel, tape, keep)
     written = ((states,) if states is not None else ()) + (tape.refs if tape is not None else ())
     bound = {0: states, lam: None} | ({1: run.param_ref()} if has_p else {})
-    rollout = low.helpers[("rollout", *kind)]
     if tape is None:
         return _Sweep(rollout, written, back, tuple(bound[i] for i in range(lam + 1)), lam)
     order, inputs = tape.bind(bound)
     return _Sweep(rollout, written, tape.reverse(), inputs, order.index(lam))
-
-
-def _rollout(k: Kernel, keep: bool, tape: StageTape | None) -> Kernel:
-    """The stage ``k`` also returning its state input (with ``keep``) and its tape."""
-    state = k.inputs[0]
-
-    def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-        res = [unroll(b, k, ins)[0]] + ([ins[0]] if keep else [])
-        return res + (tape.write(b, ins) if tape is not None else [])
-
-    outs = [k.outputs[0]] + ([Port(f"{state.name}_in", state.size, state.scalar)] if keep else [])
-    outs += tape.parts if tape is not None else []
-    return build_kernel(f"{k.name}_rollout", k.inputs, outs, body)
 
 
 def _adjoint_step(low: _Lowered, f: Function) -> Kernel:

@@ -19,10 +19,11 @@ from gradgen.errors import DifferentiationError, FunctionDefinitionError, Gradge
 from gradgen.ir.kernel import Kernel, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref
 from gradgen.passes.staged_forward import drop_outputs, tangent_kernel
+from gradgen.taping import rollout_kernel
 
 from .composed import ComposedFunction, _name_or_index
 from .function import Function
-from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name, _with_state_output
+from .staged import BatchedFunction, ReducedFunction, StagedFunction, _check_name
 
 
 def _stage_kernel(stage: object, where: str) -> tuple[Kernel, Function]:
@@ -289,7 +290,7 @@ def _stage_vjp(stage: object, wrts: tuple[int, ...], where: str) -> Kernel:
         final = Ref("out", wrts.index(0)) if 0 in wrts else None
         steps = (
             Call(
-                _with_state_output(f.kernel),
+                rollout_kernel(f.kernel, None, keep_state=True),
                 n,
                 (None, Ref("in", 1, 0, x.size)),
                 (None, Ref("tmp", 0, 0, acc.size)),

@@ -23,7 +23,7 @@ from gradgen.ir.kernel import Kernel, KernelBuilder, Port, build_kernel
 from gradgen.ir.staged import Call, Carry, Ref, unroll, unrolled
 from gradgen.ir.tape import split_tape
 from gradgen.ir.verify import verify
-from gradgen.taping import place_tape
+from gradgen.taping import place_tape, rollout_kernel
 
 from .function import Function
 
@@ -360,13 +360,7 @@ class ReducedFunction(StagedFunction):
         keep_acc = tape is None or 0 in tape.split.kept
         states = temp(acc.size) if keep_acc else None
 
-        def forward(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
-            res = [unroll(b, k, ins)[0]] + ([ins[0]] if keep_acc else [])
-            return res + (tape.write(b, ins) if tape is not None else [])
-
-        outs = [k.outputs[0]] + ([Port(f"{acc.name}_in", acc.size, acc.scalar)] if keep_acc else [])
-        outs += tape.parts if tape is not None else []
-        rollout = build_kernel(f"{k.name}_rollout", k.inputs, outs, forward)
+        rollout = rollout_kernel(k, tape, keep_acc)
         written = ((states,) if states is not None else ()) + (tape.refs if tape is not None else ())
         bound = {0: states, 1: Ref("in", 1, 0, x.size), 2: None}
         order, inputs = tape.bind(bound) if tape is not None else ([0, 1, 2], (states, bound[1], None))
@@ -455,17 +449,6 @@ class ReducedFunction(StagedFunction):
         if kind == "vjp":
             return self.vjp(wrt)
         return super()._derivative(kind, wrt)
-
-
-def _with_state_output(kernel: Kernel) -> Kernel:
-    """``kernel`` (accumulator, x) -> next accumulator, also returning its accumulator input
-    (the rollout of an adjoint sweep stores each stage's state this way)."""
-    b = KernelBuilder()
-    new = b.copy_from(kernel)
-    state = [b.input(0, j) for j in range(kernel.inputs[0].size)]
-    results = [[new[v] for v in res] for res in kernel.results] + [state]
-    port = Port(f"{kernel.inputs[0].name}_in", kernel.inputs[0].size, kernel.inputs[0].scalar)
-    return b.finish(f"{kernel.name}_rollout", kernel.inputs, (*kernel.outputs, port), results)
 
 
 def zip_function(

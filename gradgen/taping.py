@@ -11,7 +11,8 @@ the tape's last values wait in those blocks, each *lending* its whole block whil
 that many values left, and the workspace holds the rest: ``count * (tape - lent)`` values.
 
 :func:`place_tape` decides the parts (ports ``tape`` in the workspace, ``tape_<label>`` in a
-lent block); :meth:`StageTape.write` emits them in the forward loop's stage,
+lent block); :func:`rollout_kernel` is the forward loop's stage, which :meth:`StageTape.write`
+emits them into,
 :meth:`StageTape.reverse` is the reversed step reading them and :meth:`StageTape.bind` binds
 its inputs.
 """
@@ -90,3 +91,19 @@ def place_tape(
     parts += [Port(f"tape_{label}", ref.stride) for label, ref in lent]
     refs += [ref for _, ref in lent]
     return StageTape(split, tuple(parts), tuple(refs))
+
+
+def rollout_kernel(stage: Kernel, tape: StageTape | None, keep_state: bool) -> Kernel:
+    """The forward loop's stage of an adjoint sweep: ``stage``'s outputs, then (with
+    ``keep_state``) its state input ``<state>_in`` for the reversed loop to read, then the parts
+    of ``tape``; named ``<stage>_rollout``."""
+    state = stage.inputs[0]
+
+    def body(b: KernelBuilder, ins: list[list[int]]) -> list[list[int]]:
+        res = unroll(b, stage, ins) + ([ins[0]] if keep_state else [])
+        return res + (tape.write(b, ins) if tape is not None else [])
+
+    outs = [*stage.outputs]
+    outs += [Port(f"{state.name}_in", state.size, state.scalar)] if keep_state else []
+    outs += tape.parts if tape is not None else []
+    return build_kernel(f"{stage.name}_rollout", stage.inputs, outs, body)
