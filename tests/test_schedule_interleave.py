@@ -184,3 +184,23 @@ def test_an_order_keeping_many_more_values_live_is_not_kept() -> None:
     assert choose_order(k, dfs) == dfs
     base = hoist_last_uses(k, dfs)
     assert format_kernel(SchedulePass().run(k)) == format_kernel(reorder(k, base))
+
+
+def test_inputs_only_work_follows_its_consumer() -> None:
+    """A value of inputs alone (ready in the first step) read only at the end of a chain of
+    sines is computed in its consumer's step, after the sines, not first of all (where it would
+    stay live across the whole kernel)."""
+    x, v, w = SX.sym("x"), SX.sym("v"), SX.sym("w")
+    s, t = x, v
+    for _ in range(12):
+        c = cos(s)
+        s = sin(s) + 0.25
+        t = t * c
+    k = _kernel(Function("late", [x, v, w], [[s + w * 3.0, t]], ["x", "v", "w"], ["y"]))
+    dfs = depth_first_order(k)
+    order = interleaved_order(k, dfs)
+    assert order is not None
+    at = {v: i for i, v in enumerate(order)}
+    scaled = next(i for i in order if k.ops[i] is Op.MUL and any(k.ops[a] is Op.CONST for a in k.args[i]))
+    last_sin = max((i for i in order if k.ops[i] is Op.SIN), key=at.__getitem__)
+    assert at[scaled] > at[last_sin]
