@@ -214,6 +214,7 @@ class KernelPrinter:
         trailer: str | None = None,
         public: bool = True,
         fenced_results: frozenset[int] = frozenset(),
+        inline: bool = False,
     ) -> None:
         names = find_rust_names(kernel)
         if kernel.allocation is None or names is None:
@@ -226,6 +227,8 @@ class KernelPrinter:
         self.trailer = trailer
         #: ``pub fn``, or a private function of the module (a callee of a staged kernel)
         self.public = public
+        #: ``#[inline(always)]``: a callee an unrolled loop calls several times per iteration
+        self.inline = inline
         self.alloc = kernel.allocation
         self.names = names
         self.scalar = scalar
@@ -663,6 +666,8 @@ class KernelPrinter:
             e.lines.extend(item.lines)
             e.line()
         self._doc(e)
+        if self.inline:
+            e.line("#[inline(always)]")
         self._attributes(e, len(params))
         emit_fn_header(e, "pub " if self.public else "", n.function, params, " -> Result<(), GradgenError>")
         e.lines.extend(body.lines)

@@ -9,12 +9,22 @@ iterators, calling the callee, a private function of the module, once per stage.
 state lives in two workspace buffers that are swapped after each stage (``core::mem::swap`` of
 the two slice references; the data is never copied); its initial value is copied in before the
 loop and its final value out after it.
+
+A loop the layout pass unrolls (``StepLayout.unroll`` stages per iteration, see
+``passes.staging.UNROLL``) iterates over chunks of that many stages, splits each chunk into its
+stages with ``split_at`` and calls the callee once per stage, passing the state from one call
+to the next in a local array; the buffers are swapped after each iteration. The stages left
+over (``count % unroll``) are split off the end of every per-stage slice (its start, for a
+reversed loop) and run after the loop, one stage at a time. Such a callee is printed
+``#[inline(always)]`` (:func:`unrolled_callees`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+
+import attrs
 
 from gradgen.ir.errors import VerificationError
 from gradgen.ir.kernel import Kernel
@@ -76,6 +86,22 @@ def carried_results(kernels: Sequence[Kernel]) -> dict[str, frozenset[int]]:
     return {name: frozenset(outs) for name, outs in found.items()}
 
 
+def unrolled_callees(kernels: Sequence[Kernel]) -> frozenset[str]:
+    """Rust function names of the callees a loop among the staged kernels of ``kernels`` runs
+    several stages of per iteration (``passes.staging.UNROLL``): printed ``#[inline(always)]``,
+    since LLVM stops inlining a callee called more than once."""
+    found: set[str] = set()
+    for k in module_of(kernels):
+        layout = k.note(STAGE_LAYOUT)
+        if not isinstance(layout, StageLayout):
+            continue
+        for call, sl in zip(k.steps, layout.steps, strict=True):
+            names = find_rust_names(call.callee)
+            if sl.unroll > 1 and names is not None:
+                found.add(names.function)
+    return frozenset(found)
+
+
 def _method(receiver: str, *links: tuple[str, tuple[str, ...]]) -> Chain:
     return Chain(receiver, tuple(CallExpr(name, args) for name, args in links))
 
@@ -97,6 +123,24 @@ def emit_length_check(e: Emitter, name: str, variant: str, size: int, at_least: 
 def emit_try_call(e: Emitter, callee: str, args: Sequence[str]) -> None:
     """``callee(args)?;`` laid out as rustfmt does."""
     emit_statement(e, CallExpr(callee, tuple(args)), "?;")
+
+
+@attrs.frozen
+class _Bound:
+    """One step's callee and the Rust text of what it is called with (``StagedPrinter._step``):
+    ``in_vars`` / ``out_vars`` (variable, whether a per-stage slice) per callee port,
+    ``carry_vars`` (current, next) per carry, ``updated`` (input -> the output whose slice it
+    reads as it was before the call), ``per_stage`` (variable, port size, mutable)."""
+
+    call: Call
+    function: str
+    text: dict[str, str]
+    in_vars: list[tuple[str, bool]]
+    out_vars: list[tuple[str, bool]]
+    work_var: str | None
+    carry_vars: list[tuple[str, str]]
+    updated: dict[int, int]
+    per_stage: list[tuple[str, int, bool]]
 
 
 class StagedPrinter:
@@ -205,7 +249,7 @@ class StagedPrinter:
         finals: list[str | None] = []
         for (a, b), c in zip(sl.carry_buffers, call.carries, strict=True):
             size = callee.inputs[c.input].size
-            kept = (a, b)[final_buffer(call)]
+            kept = (a, b)[final_buffer(call, sl.unroll)]
             inits.append(None if self._at(c.init) == a else region(attrs_evolve_fixed(c.init), size, False))
             finals.append(
                 None
@@ -218,70 +262,142 @@ class StagedPrinter:
             regions[work_var] = (self.names.work, sl.work_offset, sl.work_offset + sl.work_size, True)
         swapped = {v for pair in carry_vars for v in pair} if looped else set()
         text = self._carve(e, regions, swapped)
-        # the loop
+        unroll = sl.unroll if looped else 1
+        whole, left = divmod(call.count, unroll) if looped else (1, 0)
+        # the per-stage slices (variable, port size, mutable) and the stages an unrolled loop
+        # leaves over, split off their end (their start for a reversed loop)
+        per_stage = [(v, p.size, False) for (v, ps), p in zip(in_vars, callee.inputs, strict=True) if ps]
+        per_stage += [(v, p.size, True) for (v, ps), p in zip(out_vars, callee.outputs, strict=True) if ps]
+        main: dict[str, str] = {}
+        rest: dict[str, str] = {}
+        for var, size, mut in per_stage:
+            src = text[var] if mut else text[var].lstrip("&")
+            if unroll > 1 and left:
+                looped_part, left_part = self.fresh(), self.fresh()
+                cut = left * size if call.reverse else whole * unroll * size
+                method = "split_at_mut" if mut else "split_at"
+                parts = (left_part, looped_part) if call.reverse else (looped_part, left_part)
+                emit_assign(e, f"let ({parts[0]}, {parts[1]}) = ", _method(src, (method, (str(cut),))))
+                main[var], rest[var] = looped_part, left_part
+            else:
+                main[var] = src
+        copies = [
+            (cur, text[init]) for (cur, _), init in zip(carry_vars, inits, strict=True) if init is not None
+        ]
+        holder = [cur if looped else nxt for cur, nxt in carry_vars]
+        bound = _Bound(
+            call, cnames.function, text, in_vars, out_vars, work_var, carry_vars, updated, per_stage
+        )
+        if not looped:
+            for cur, src in copies:
+                emit_statement(e, _method(cur, ("copy_from_slice", (src,))))
+            self._calls(e, bound, {}, 1)
+        else:
+            self._loop(e, bound, main, unroll, whole, copies)
+            if left == 1 and unroll > 1:
+                self._calls(e, bound, {var: [rest[var]] for var, _, _ in per_stage}, 1)
+                holder = [nxt for _, nxt in carry_vars]
+            elif left:
+                self._loop(e, bound, rest, 1, left, [])
+        for h, final in zip(holder, finals, strict=True):
+            if final is not None:
+                emit_statement(e, _method(text[final], ("copy_from_slice", (h,))))
+
+    def _loop(
+        self,
+        e: Emitter,
+        b: _Bound,
+        slices: dict[str, str],
+        unroll: int,
+        iterations: int,
+        copies: list[tuple[str, str]],
+    ) -> None:
+        """``for`` over ``iterations`` groups of ``unroll`` stages of the per-stage ``slices``,
+        the carried states swapped after each group (``copies``: initial states copied in)."""
         iters: list[str] = []
         items: list[str] = []
-        args: list[str] = []
-        out_args: list[str] = []
-        for (var, per_stage), port in zip(in_vars, callee.inputs, strict=True):
-            if var not in text:  # a copy of an output's slice (``updated``)
-                args.append(f"&{var}")
-            elif per_stage:
-                it = self.fresh()
-                links = [("chunks_exact", (str(port.size),))] + ([("rev", ())] if call.reverse else [])
-                emit_assign(e, f"let {it} = ", _method(text[var].lstrip("&"), *links))
-                iters.append(it)
-                items.append(self.fresh())
-                args.append(items[-1])
-            else:
-                args.append(text[var])
-        for (var, per_stage), port in zip(out_vars, callee.outputs, strict=True):
-            if per_stage:
-                it = self.fresh()
-                links = [("chunks_exact_mut", (str(port.size),))] + ([("rev", ())] if call.reverse else [])
-                emit_assign(e, f"let {it} = ", _method(text[var], *links))
-                iters.append(it)
-                items.append(self.fresh())
-                out_args.append(items[-1])
-            else:
-                out_args.append(text[var])
-        args += out_args
-        args.append(text[work_var] if work_var is not None else "&mut []")
-        for (cur, _), init in zip(carry_vars, inits, strict=True):
-            if init is not None:
-                emit_statement(e, _method(cur, ("copy_from_slice", (text[init],))))
-        if looped:
-            if not iters:
-                e.line(f"for _ in 0..{call.count} {{")
-            else:
-                pattern = items[0]
-                chain = iters[0]
-                for it, item in zip(iters[1:], items[1:], strict=True):
-                    pattern = f"({pattern}, {item})"
-                    chain = f"{chain}.zip({it})"
-                header = f"for {pattern} in {chain} {{"
-                if e.indent + len(header) <= MAX_WIDTH:
-                    e.line(header)
-                elif len(chain) <= CHAIN_WIDTH:  # rustfmt: a short chain on a line of its own
-                    e.line(f"for {pattern} in")
-                    e.lines.append(f"{INDENT * (e.level + 1)}{chain}")
-                    e.line("{")
-                else:  # rustfmt's layout of a long chain: one `.zip(..)` per line
-                    e.line(f"for {pattern} in {iters[0]}")
-                    e.lines.extend(f"{INDENT * (e.level + 1)}.zip({it})" for it in iters[1:])
-                    e.line("{")
-        for i, j in updated.items():
-            copy = in_vars[i][0]
-            e.line(f"let mut {copy} = [0.0; {callee.inputs[i].size}];")
-            emit_statement(e, _method(copy, ("copy_from_slice", (out_args[j],))))
-        emit_try_call(e, cnames.function, args)
-        if looped:
-            for cur, nxt in carry_vars:
-                emit_statement(e, CallExpr("core::mem::swap", (f"&mut {cur}", f"&mut {nxt}")))
-            e.line("}")
-        for (cur, nxt), final in zip(carry_vars, finals, strict=True):
-            if final is not None:
-                emit_statement(e, _method(text[final], ("copy_from_slice", (cur if looped else nxt,))))
+        for var, size, mut in b.per_stage:
+            it = self.fresh()
+            chunks = "chunks_exact_mut" if mut else "chunks_exact"
+            links = [(chunks, (str(size * unroll),))] + ([("rev", ())] if b.call.reverse else [])
+            emit_assign(e, f"let {it} = ", _method(slices[var], *links))
+            iters.append(it)
+            items.append(self.fresh())
+        for cur, src in copies:
+            emit_statement(e, _method(cur, ("copy_from_slice", (src,))))
+        if not iters:
+            e.line(f"for _ in 0..{iterations} {{")
+        else:
+            pattern = items[0]
+            chain = iters[0]
+            for it, item in zip(iters[1:], items[1:], strict=True):
+                pattern = f"({pattern}, {item})"
+                chain = f"{chain}.zip({it})"
+            header = f"for {pattern} in {chain} {{"
+            if e.indent + len(header) <= MAX_WIDTH:
+                e.line(header)
+            elif len(chain) <= CHAIN_WIDTH:  # rustfmt: a short chain on a line of its own
+                e.line(f"for {pattern} in")
+                e.lines.append(f"{INDENT * (e.level + 1)}{chain}")
+                e.line("{")
+            else:  # rustfmt's layout of a long chain: one `.zip(..)` per line
+                e.line(f"for {pattern} in {iters[0]}")
+                e.lines.extend(f"{INDENT * (e.level + 1)}.zip({it})" for it in iters[1:])
+                e.line("{")
+        # each item split into its stages, in the order the calls run them
+        pieces: dict[str, list[str]] = {}
+        for (var, size, mut), item in zip(b.per_stage, items, strict=True):
+            parts: list[str] = []
+            cur = item
+            for _ in range(unroll - 1):
+                head, tail = self.fresh(), self.fresh()
+                method = "split_at_mut" if mut else "split_at"
+                emit_assign(e, f"let ({head}, {tail}) = ", _method(cur, (method, (str(size),))))
+                parts.append(head)
+                cur = tail
+            parts.append(cur)
+            pieces[var] = parts[::-1] if b.call.reverse else parts
+        self._calls(e, b, pieces, unroll)
+        for cur, nxt in b.carry_vars:
+            emit_statement(e, CallExpr("core::mem::swap", (f"&mut {cur}", f"&mut {nxt}")))
+        e.line("}")
+
+    def _calls(self, e: Emitter, b: _Bound, pieces: dict[str, list[str]], count: int) -> None:
+        """``count`` calls in a row (stage slices from ``pieces``), each reading the state the
+        one before it wrote into a local array; the first reads the current state buffer, the
+        last writes the next one."""
+        call, callee = b.call, b.call.callee
+        carry_of_input = {c.input: n for n, c in enumerate(call.carries)}
+        carry_of_output = {c.output: n for n, c in enumerate(call.carries)}
+        locals_: list[list[str]] = [[] for _ in call.carries]
+        for t in range(count):
+            if t < count - 1:
+                for n, c in enumerate(call.carries):
+                    local = self.fresh()
+                    e.line(f"let mut {local} = [0.0; {callee.inputs[c.input].size}];")
+                    locals_[n].append(local)
+            out_args: list[str] = []
+            for j, (var, per_stage) in enumerate(b.out_vars):
+                if j in carry_of_output:
+                    n = carry_of_output[j]
+                    out_args.append(b.carry_vars[n][1] if t == count - 1 else f"&mut {locals_[n][t]}")
+                else:
+                    out_args.append(pieces[var][t] if per_stage else b.text[var])
+            args: list[str] = []
+            for i, ((var, per_stage), port) in enumerate(zip(b.in_vars, callee.inputs, strict=True)):
+                if i in carry_of_input:
+                    n = carry_of_input[i]
+                    args.append(b.carry_vars[n][0] if t == 0 else f"&{locals_[n][t - 1]}")
+                elif i in b.updated:  # a copy of an output's slice, taken just before the call
+                    copy = var if t == 0 else self.fresh()
+                    e.line(f"let mut {copy} = [0.0; {port.size}];")
+                    emit_statement(e, _method(copy, ("copy_from_slice", (out_args[b.updated[i]],))))
+                    args.append(f"&{copy}")
+                else:
+                    args.append(pieces[var][t] if per_stage else b.text[var])
+            args += out_args
+            args.append(b.text[b.work_var] if b.work_var is not None else "&mut []")
+            emit_try_call(e, b.function, args)
 
     def _carve(
         self, e: Emitter, regions: dict[str, tuple[str, int, int, bool]], mutable: set[str]

@@ -26,7 +26,7 @@ from .rust import KernelPrinter
 from .rust_custom import custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import conversion_loss
-from .rust_loops import StagedPrinter, carried_results
+from .rust_loops import StagedPrinter, carried_results, unrolled_callees
 from .rust_ops import helpers_source
 from .scalars import scalar_type
 from .signature import FunctionSignature, SignatureView
@@ -124,6 +124,7 @@ def emit_module(
     public = {id(k) for k in kernels}
     printed: dict[str, list[str]] = {}
     carried = carried_results(kernels)
+    inlined = unrolled_callees(kernels)
     for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
         e = Emitter()
         named = find_rust_names(kernel)
@@ -137,7 +138,15 @@ def emit_module(
         else:
             fences = carried.get(fn, frozenset())
             printer = KernelPrinter(
-                kernel, scalar, no_std, used, summary, trailer, pub, fenced_results=fences
+                kernel,
+                scalar,
+                no_std,
+                used,
+                summary,
+                trailer,
+                pub,
+                fenced_results=fences,
+                inline=fn in inlined,
             )
             printer.emit(e)
             custom |= printer.custom

@@ -368,18 +368,26 @@ def fail_with(context: str) -> Callable[[str], NoReturn]:
 @attrs.frozen
 class StepLayout:
     """Where one call's scratch lives in the caller's workspace: two buffers per carry (the
-    current and the next state, swapped after each stage; either may be the slice of a
-    temporary the carry starts from or ends in) and the callee's own workspace."""
+    current and the next state, swapped after each iteration of the loop; either may be the
+    slice of a temporary the carry starts from or ends in) and the callee's own workspace; and
+    how many stages one iteration runs (the state passing between them in locals, not in the
+    workspace)."""
 
     carry_buffers: tuple[tuple[int, int], ...]
     work_offset: int
     work_size: int
+    #: stages one iteration of the loop runs (the state passes between them in locals)
+    unroll: int = 1
 
 
-def final_buffer(call: Call) -> int:
+def final_buffer(call: Call, unroll: int = 1) -> int:
     """Which of a carry's two buffers (0: the one stage 0 reads, 1: the other) holds the last
-    stage's value: a loop swaps them after each stage, a single call writes the other one."""
-    return 0 if call.count > 1 and call.count % 2 == 0 else 1
+    stage's value. A loop swaps them after each iteration (``unroll`` stages, then one stage per
+    iteration for the ``count % unroll`` left over); a single call writes the other one."""
+    if call.count < 2:
+        return 1
+    whole, left = divmod(call.count, unroll)
+    return (whole + left) % 2
 
 
 @attrs.frozen

@@ -21,6 +21,10 @@ Case = tuple[str, Any, list[list[float]]]
 
 Outputs = dict[str, list[float]]
 
+#: horizons whose generated code must differ only in constants: one pair per parity (a loop
+#: that runs two stages per iteration runs the last stage of an odd horizon after it)
+HORIZON_PAIRS = ((6, 500), (5, 501))
+
 
 def central_columns(
     fn: Callable[..., Any], args: list[list[float]], wrt: int, h: float = 1e-6

@@ -17,7 +17,7 @@ from gradgen.errors import EvaluationArgumentError, FunctionDefinitionError, Gra
 from gradgen.ir.kernel import Kernel, Port
 from gradgen.ir.ops import Op
 from gradgen.ir.staged import Call, Carry, Ref
-from tests.staged_crates import build_and_compare, central_columns
+from tests.staged_crates import HORIZON_PAIRS, build_and_compare, central_columns
 
 DT = 0.1
 
@@ -183,23 +183,31 @@ def wide_zip(n: int) -> gg.StagedFunction:
     return gg.zip_function(f, n)
 
 
-def _iterate() -> gg.Function:
-    """``x <- bicycle(x, u)`` six times with one fixed control: a loop with no per-stage slice."""
+def _iterate(count: int = 6) -> gg.Function:
+    """``x <- bicycle(x, u)`` ``count`` times with one fixed control: a loop with no per-stage
+    slice."""
     step = bicycle_step().kernel
     carry = Carry(0, 0, Ref("in", 0), Ref("out", 0))
-    call = Call(step, 6, (None, Ref("in", 1)), (None,), (carry,))
+    call = Call(step, count, (None, Ref("in", 1)), (None,), (carry,))
     ports = (Port("x0", 4), Port("u", 2))
     kernel = Kernel("iterate", ports, (Port("x6", 4),), [], [], [], [[]], steps=(call,))
     return gg.Function.from_kernel(kernel)
 
 
-def test_a_loop_without_per_stage_slices_counts_stages() -> None:
+@pytest.mark.parametrize("count", [6, 7])
+def test_a_loop_without_per_stage_slices_counts_stages(count: int) -> None:
     x0, u = [0.0, 0.0, 0.2, 1.0], [0.3, 0.05]
     expected = x0
-    for _ in range(6):
+    for _ in range(count):
         expected = _bicycle_python(expected, u)
-    assert _iterate()(x0, u) == pytest.approx(expected, rel=1e-14)
-    assert "for _ in 0..6 {" in _iterate().generate_rust().source
+    assert _iterate(count)(x0, u) == pytest.approx(expected, rel=1e-14)
+    source = _iterate(count).generate_rust().source
+    entry = source[source.index("pub fn iterate") :]
+    # two stages per iteration, the state between them in a local array; an odd count's last
+    # stage after the loop
+    assert "for _ in 0..3 {" in entry
+    assert entry.count("iterate_bicycle(") == 2 + count % 2
+    assert entry.count("let mut w7 = [0.0; 4];") == 1
 
 
 def _cases() -> list[tuple[str, gg.Function, list[list[float]]]]:
@@ -275,12 +283,15 @@ def test_generated_code_size_does_not_depend_on_the_horizon(kind: str) -> None:
         "jacobian": lambda n: gg.zip_function(bicycle_step(), n).jacobian(0),
         "gradient": lambda n: gg.reduce_function(scalar_fold(), n).gradient(1),
     }[kind]
-    short, long = _lines(make(5)), _lines(make(500))
-    assert len(short) == len(long)
-    differing = [(a, b) for a, b in zip(short, long, strict=True) if a != b]
-    # only constants differ (lengths in the doc comment and the entry checks, workspace offsets)
-    assert 0 < len(differing) <= 16
-    assert all(re.sub(r"[0-9]+", "N", a) == re.sub(r"[0-9]+", "N", b) for a, b in differing)
+    # horizons of one parity: an odd one runs its last stage after the two-stage loop
+    for n_short, n_long in HORIZON_PAIRS:
+        short, long = _lines(make(n_short)), _lines(make(n_long))
+        assert len(short) == len(long)
+        differing = [(a, b) for a, b in zip(short, long, strict=True) if a != b]
+        # only constants differ (lengths in the doc comment and the entry checks, workspace offsets,
+        # where an odd horizon's last stage is split off)
+        assert 0 < len(differing) <= 20
+        assert all(re.sub(r"[0-9]+", "N", a) == re.sub(r"[0-9]+", "N", b) for a, b in differing)
     unrolled_short = make(5).to_function().generate_rust().source.count("\n")
     unrolled_long = make(50).to_function().generate_rust().source.count("\n")
     assert unrolled_long > 3 * unrolled_short  # what staging avoids
@@ -289,7 +300,8 @@ def test_generated_code_size_does_not_depend_on_the_horizon(kind: str) -> None:
 def test_generated_loop_indexes_nothing_per_stage() -> None:
     text = "\n".join(_lines(gg.reduce_function(bicycle_step(), 50)))
     entry = text[text.index("pub fn bicycle_reduce") :]
-    assert "for " in entry and ".chunks_exact(2)" in entry
+    # two stages of two controls per iteration, split apart once
+    assert "for " in entry and ".chunks_exact(4)" in entry and ".split_at(2)" in entry
     assert "core::mem::swap(" in entry
     assert "[k" not in entry and "* 2" not in entry  # no index arithmetic on the stage
 

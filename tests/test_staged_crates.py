@@ -20,6 +20,7 @@ from gradgen.ir.kernel_key import content_key
 from gradgen.kernel_plans import GeneratedCrate
 from tests.benchmarks import problems, reference
 from tests.cargo import build_and_lint, cargo, rustfmt_check
+from tests.staged_crates import HORIZON_PAIRS
 from tests.test_autodiff_rust import _main_rs
 from tests.test_shooting import X0, P, _controls, _direction, pendulum
 from tests.test_staged import _blocks, _states, bicycle_step, scalar_fold, stage_cost
@@ -127,8 +128,9 @@ def test_a_stage_function_shared_by_several_kernels_is_one_helper() -> None:
     # the map and the zip of one stage function, and their Jacobians, call one helper each
     assert cost_helpers == ["c_costs_f_cost"]
     assert jacobian_helpers == ["c_costs_jf_cost_jacobian_s"]
-    assert crate.source.count("c_costs_f_cost(") == 3  # the definition and two loops
-    assert crate.source.count("c_costs_jf_cost_jacobian_s(") == 3
+    # the definition and two loops, each calling it twice (two stages per iteration)
+    assert crate.source.count("c_costs_f_cost(") == 5
+    assert crate.source.count("c_costs_jf_cost_jacobian_s(") == 5
     # a second build of the same crate prints the same text (the names are deterministic)
     assert _crate(N).source == crate.source
 
@@ -195,22 +197,24 @@ def _same_but_constants(short: list[str], long: list[str], at_most: int) -> None
 
 
 def test_the_crate_is_the_same_size_at_every_horizon() -> None:
-    short, long = _crate(5).source.splitlines(), _crate(500).source.splitlines()
-    # the length constants of each function (doc comment, entry checks, size constants,
-    # workspace offsets) and nothing else
-    _same_but_constants(short, long, 120)
+    for n_short, n_long in HORIZON_PAIRS:  # of one parity: an odd one runs its last stage apart
+        short, long = _crate(n_short).source.splitlines(), _crate(n_long).source.splitlines()
+        # the length constants of each function (doc comment, entry checks, size constants,
+        # workspace offsets) and nothing else
+        _same_but_constants(short, long, 130)
 
 
 @pytest.mark.parametrize("kind", [name for name, _, _ in _python_cases(3, "f64")])
 def test_each_kind_is_the_same_size_at_every_horizon(kind: str) -> None:
-    """Each function of the crate, generated alone at N = 5 and N = 500."""
+    """Each function of the crate, generated alone at N = 6 and 500, and at N = 5 and 501."""
 
     def lines(n: int) -> list[str]:
         obj = {name: fn for name, fn, _ in _python_cases(n, "f64")}[kind]
         assert isinstance(obj, gg.StagedFunction)
         return obj.generate_rust().source.splitlines()
 
-    _same_but_constants(lines(5), lines(500), 20)
+    for n_short, n_long in HORIZON_PAIRS:
+        _same_but_constants(lines(n_short), lines(n_long), 20)
 
 
 # ---- the compiled matrix ------------------------------------------------------------------------

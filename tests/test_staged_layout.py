@@ -136,18 +136,20 @@ def _both_ends(n: int) -> Kernel:
     )
 
 
-@pytest.mark.parametrize("n", [3, 4])
+@pytest.mark.parametrize("n", [3, 4, 5, 6])
 def test_which_buffers_are_temporaries(n: int) -> None:
     shared = _layout(_shared(n))
     t0, t1 = shared.temp_offsets
     single, forward, backward = (s.carry_buffers[0] for s in shared.steps)
     assert single[1] == t0 and single[0] >= 4  # a single call writes its second buffer
     assert t0 not in forward  # the reversed loop reads t0: the forward state lives elsewhere
-    assert forward[final_buffer(_shared(n).steps[1])] == t1
-    assert forward[1 - final_buffer(_shared(n).steps[1])] >= 4
+    end = final_buffer(_shared(n).steps[1], shared.steps[1].unroll)
+    assert forward[end] == t1
+    assert forward[1 - end] >= 4
     assert backward[0] == t1 and backward[1] >= 4
     later = _layout(_read_later(n))
-    assert later.steps[1].carry_buffers[0][final_buffer(_read_later(n).steps[1])] == later.temp_offsets[1]
+    end = final_buffer(_read_later(n).steps[1], later.steps[1].unroll)
+    assert later.steps[1].carry_buffers[0][end] == later.temp_offsets[1]
     assert later.temp_offsets[0] not in later.steps[1].carry_buffers[0]  # read again by the add
     ends = _layout(_both_ends(n))
     # the start wins whatever the parity of n (the printed code is the same for every n)
@@ -155,6 +157,86 @@ def test_which_buffers_are_temporaries(n: int) -> None:
     assert ends.steps[1].carry_buffers[0][1] >= 6
     assert ends.steps[2].carry_buffers[0][0] == ends.temp_offsets[1]
     assert ends.size == 6 + 2  # the temporaries and one buffer of 2
+
+
+def test_the_buffer_holding_the_end_counts_swaps() -> None:
+    """A loop swaps its state buffers after each iteration of ``unroll`` stages and after each
+    stage left over; a single call writes the second buffer."""
+    call = _shared(1).steps[0]
+    assert final_buffer(call) == final_buffer(call, 2) == 1
+    for count, one, two in ((2, 0, 1), (3, 1, 0), (4, 0, 0), (5, 1, 1), (6, 0, 1), (7, 1, 0), (8, 0, 0)):
+        looped = attrs.evolve(call, count=count)
+        assert (final_buffer(looped), final_buffer(looped, 2)) == (one, two), count
+        # the same as counting the swaps
+        whole, left = divmod(count, 2)
+        assert final_buffer(looped, 2) == (whole + left) % 2
+
+
+def _loop_over(callee: Kernel, count: int, state: int) -> Call:
+    """``count`` stages of ``callee(state, x) -> state_next``."""
+    carry = Carry(0, 0, Ref("in", 0), Ref("out", 0))
+    return Call(callee, count, (None, Ref("in", 1, 0, 1)), (None,), (carry,))
+
+
+def _chain(name: str, state: int, links: int) -> Kernel:
+    """``state_next[i] = state[i] * cos(x) + ...``: about ``3 * links`` instructions."""
+    s, x = gg.SXVector.sym("s", state), gg.SX.sym("x")
+    v = s[0]
+    for k in range(links):
+        v = v * gg.cos(x + k) + s[k % state]
+    return gg.Function(name, [s, x], [[v + s[i] for i in range(state)]], ["s", "x"], ["s_next"]).kernel
+
+
+def test_small_loops_run_two_stages_per_iteration() -> None:
+    small = _chain("small", 2, 10)
+    assert staging.unroll_of(_loop_over(small, 4, 2)) == staging.UNROLL == 2
+    assert staging.unroll_of(_loop_over(small, 1000, 2)) == 2
+    assert staging.unroll_of(_loop_over(small, 3, 2)) == 1  # fewer than two iterations
+    big = _chain("big", 2, staging.UNROLL_MAX_OPS // 3 + 1)
+    assert len(big.ops) > staging.UNROLL_MAX_OPS
+    assert staging.unroll_of(_loop_over(big, 10, 2)) == 1  # enough work in one stage
+    wide = _chain("wide", staging.UNROLL_MAX_CARRY + 1, 3)
+    assert staging.unroll_of(_loop_over(wide, 10, staging.UNROLL_MAX_CARRY + 1)) == 1  # a large local
+    nested = _read_later(2)  # a staged callee: its loops are its own
+    call = Call(nested, 10, (None, Ref("in", 1, 0, 2)), (None,), (Carry(0, 0, Ref("in", 0), Ref("out", 0)),))
+    assert staging.unroll_of(call) == 1
+    # the layout records it; the printer marks the callees of unrolled loops inline
+    for n, unroll in ((3, 1), (4, 2)):
+        layout = _layout(_shared(n))
+        assert [s.unroll for s in layout.steps] == [1, unroll, unroll]
+        text = emit_module([compile_kernel(_shared(n), RustBackendConfig())])
+        assert text.count("#[inline(always)]\nfn shared_step(") == (unroll > 1)
+
+
+def test_an_unrolled_loop_keeps_the_state_between_its_two_stages_in_a_local() -> None:
+    problem = pendulum(7)
+    source = problem.gradient().generate_rust().source
+    entry = source[source.index("pub fn pendulum_gradient") :]
+    helpers = re.findall(
+        r"(#\[inline\(always\)\]\n)?(?:#\[allow\(.*\)\]\n)?fn (pendulum_gradient_\w+)\(", source
+    )
+    assert {name for inline, name in helpers if inline} == {
+        "pendulum_gradient_pendulum_rollout",
+        "pendulum_gradient_pendulum_adjoint",
+    }
+    assert {name for inline, name in helpers if not inline} == {"pendulum_gradient_pendulum_terminal"}
+    # each loop: two calls, the second reading the state the first wrote into a local array;
+    # the seventh stage after the forward loop, and the first after the reversed one
+    loops = entry.split("for ")[1:]
+    assert len(loops) == 2
+    for loop in loops:
+        body = loop[: loop.index("\n    }\n")]
+        local = re.search(r"let mut (w\d+) = \[0\.0; 2\];", body)
+        assert local is not None
+        assert body.count(f"&mut {local.group(1)}") == 1 and body.count(f"&{local.group(1)},") == 1
+        assert len(re.findall(r"pendulum_gradient_pendulum_\w+\(", body)) == 2
+        after = loop[loop.index("\n    }\n") :]
+        assert (
+            len(re.findall(r"pendulum_gradient_pendulum_(?:rollout|adjoint)\(", after.split("for ")[0])) == 1
+        )
+    assert problem.gradient()(X0, _controls(7), P) == pytest.approx(
+        problem.gradient().to_function()(X0, _controls(7), P), rel=1e-13
+    )
 
 
 def _in_place(n: int) -> Kernel:
@@ -235,7 +317,7 @@ def test_compiled_kernels_equal_their_unrolled_form(
     """Odd and even stage counts (the buffer holding the end differs), each rule, and the
     single-shooting kernels, against the unrolled kernels and the unrolled functions."""
     cases: list[tuple[str, Any, list[list[float]]]] = []
-    for n in (3, 4):
+    for n in (3, 4, 5):
         xs = [0.3 - 0.2 * k for k in range(n)]
         for make in (_shared, _read_later, _both_ends, _in_place):
             cases.append((f"{make.__name__.strip('_')}_{n}", _Raw(make(n)), [[0.7, -0.4], xs]))
@@ -284,8 +366,10 @@ def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.Monk
     assert grad.source.count(".copy_from_slice(x0);") == 1
     assert _state_copies(hvp.source) == 2
     assert hvp.source.count(".copy_from_slice(x0);") == 1
-    # and one tape value per stage out of the output element the reversed stage then writes
-    assert grad.source.count(".copy_from_slice(") == hvp.source.count(".copy_from_slice(") - 1 == 2
+    # and one tape value per stage out of the output element the reversed stage then writes:
+    # one copy per call of the reversed stage (two per iteration, an odd horizon's last apart)
+    calls = staging.UNROLL + n % staging.UNROLL
+    assert grad.source.count(".copy_from_slice(") == hvp.source.count(".copy_from_slice(") - 1 == 1 + calls
     monkeypatch.setattr(
         staging,
         "carry_buffers",

@@ -78,6 +78,7 @@ impl std::error::Error for GradgenError {}
 /// # Errors
 ///
 /// Returns [`GradgenError`] before writing anything when a slice has the wrong length.
+#[inline(always)]
 fn bicycle_reduce_bicycle(
     state: &[f64],
     control: &[f64],
@@ -181,10 +182,13 @@ pub fn bicycle_reduce(
     }
     let (mut w1, w6) = work.split_at_mut(4);
     let (mut w2, _) = w6.split_at_mut(4);
-    let w7 = control_seq.chunks_exact(2);
+    let w7 = control_seq.chunks_exact(4);
     w1.copy_from_slice(state0);
     for w8 in w7 {
-        bicycle_reduce_bicycle(w1, w8, w2, &mut [])?;
+        let (w9, w10) = w8.split_at(2);
+        let mut w11 = [0.0; 4];
+        bicycle_reduce_bicycle(w1, w9, &mut w11, &mut [])?;
+        bicycle_reduce_bicycle(&w11, w10, w2, &mut [])?;
         core::mem::swap(&mut w1, &mut w2);
     }
     next_state.copy_from_slice(w1);
