@@ -16,7 +16,7 @@ stages with ``split_at`` and calls the callee once per stage, passing the state 
 to the next in a local array; the buffers are swapped after each iteration. The stages left
 over (``count % unroll``) are split off the end of every per-stage slice (its start, for a
 reversed loop) and run after the loop, one stage at a time. Such a callee is printed
-``#[inline(always)]`` (:func:`unrolled_callees`).
+``#[inline(always)]`` (:func:`loop_callees`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from .signature import FunctionSignature
 #: ``CARRY_FENCES``: in a callee of a staged loop, a scheduling fence precedes each store into an
 #: output the loop keeps in the workspace from stage to stage: a state it carries to the next
 #: stage (``x_next``, ``lam_prev``) and its per-stage temporaries (the tape); see
-#: :func:`carried_results`. Rust's slices do not alias, so LLVM's SLP vectorizer packs adjacent
+#: :func:`loop_callees`. Rust's slices do not alias, so LLVM's SLP vectorizer packs adjacent
 #: stores and the arithmetic under them into vectors: the state then crosses the stages in one
 #: vector register and is unpacked on the loop-carried dependency chain (the adjoint sweep is
 #: latency-bound: about 68 flops of latency per stage for the pendulum), and two tape entries of
@@ -64,42 +64,46 @@ from .signature import FunctionSignature
 #: callees (the per-stage gradient and the terminal adjoint too): 10_grad 1.105, 100_grad 1.034.
 
 
-def carried_results(kernels: Sequence[Kernel]) -> dict[str, frozenset[int]]:
+@attrs.frozen
+class LoopCallee:
+    """How a callee of the staged kernels' loops is printed: ``fenced``, the indices of its
+    outputs a loop keeps in the workspace from stage to stage (the states it carries and its
+    per-stage temporaries: the tape, also where it sits in the slices of an output that a later
+    step reads), each store into them after a fence (see ``CARRY_FENCES``); ``inline``, printed
+    ``#[inline(always)]`` because a loop runs several stages of it per iteration
+    (``StepLayout.unroll``, ``passes.staging.UNROLL``) and LLVM stops inlining a callee called
+    more than once."""
+
+    fenced: frozenset[int] = frozenset()
+    inline: bool = False
+
+
+def loop_callees(kernels: Sequence[Kernel]) -> dict[str, LoopCallee]:
     """Rust function name of each callee of the staged kernels among ``kernels`` (and the kernels
-    they call) -> the indices of its outputs a loop keeps in the workspace from stage to stage:
-    the states it carries and its per-stage temporaries (the tape, also where it sits in the
-    slices of an output that a later step reads), over every call of it (see ``CARRY_FENCES``)."""
-    found: dict[str, set[int]] = {}
+    they call) -> how it is printed, over every call of it."""
+    fenced: dict[str, set[int]] = {}
+    inline: set[str] = set()
     for k in module_of(kernels):
+        if not k.steps:
+            continue
+        layout = k.note(STAGE_LAYOUT)
+        unrolls = [s.unroll for s in layout.steps] if isinstance(layout, StageLayout) else [1] * len(k.steps)
         # the per-stage slices of outputs a later step reads (a tape kept in an output's slices)
         reread = {r for call in k.steps[1:] for r in call.inputs if r is not None and r.buffer == "out"}
-        for call in k.steps:
+        for call, unroll in zip(k.steps, unrolls, strict=True):
             names = find_rust_names(call.callee)
+            if names is None:
+                continue
             kept = {c.output for c in call.carries}
             for j, r in enumerate(call.outputs):
                 if r is None or not r.stride:
                     continue
                 if r.buffer == "tmp" or (r in reread and r not in call.inputs):
                     kept.add(j)
-            if names is not None and kept:
-                found.setdefault(names.function, set()).update(kept)
-    return {name: frozenset(outs) for name, outs in found.items()}
-
-
-def unrolled_callees(kernels: Sequence[Kernel]) -> frozenset[str]:
-    """Rust function names of the callees a loop among the staged kernels of ``kernels`` runs
-    several stages of per iteration (``passes.staging.UNROLL``): printed ``#[inline(always)]``,
-    since LLVM stops inlining a callee called more than once."""
-    found: set[str] = set()
-    for k in module_of(kernels):
-        layout = k.note(STAGE_LAYOUT)
-        if not isinstance(layout, StageLayout):
-            continue
-        for call, sl in zip(k.steps, layout.steps, strict=True):
-            names = find_rust_names(call.callee)
-            if sl.unroll > 1 and names is not None:
-                found.add(names.function)
-    return frozenset(found)
+            fenced.setdefault(names.function, set()).update(kept)
+            if unroll > 1:
+                inline.add(names.function)
+    return {fn: LoopCallee(frozenset(outs), fn in inline) for fn, outs in fenced.items()}
 
 
 def _method(receiver: str, *links: tuple[str, tuple[str, ...]]) -> Chain:
@@ -129,8 +133,9 @@ def emit_try_call(e: Emitter, callee: str, args: Sequence[str]) -> None:
 class _Bound:
     """One step's callee and the Rust text of what it is called with (``StagedPrinter._step``):
     ``in_vars`` / ``out_vars`` (variable, whether a per-stage slice) per callee port,
-    ``carry_vars`` (current, next) per carry, ``updated`` (input -> the output whose slice it
-    reads as it was before the call), ``per_stage`` (variable, port size, mutable)."""
+    ``carry_vars`` (current, next) per carry, ``carry_of_input`` / ``carry_of_output`` (callee
+    port -> its carry), ``updated`` (input -> the output whose slice it reads as it was before
+    the call), ``per_stage`` (variable, port size, mutable)."""
 
     call: Call
     function: str
@@ -139,6 +144,8 @@ class _Bound:
     out_vars: list[tuple[str, bool]]
     work_var: str | None
     carry_vars: list[tuple[str, str]]
+    carry_of_input: dict[int, int]
+    carry_of_output: dict[int, int]
     updated: dict[int, int]
     per_stage: list[tuple[str, int, bool]]
 
@@ -286,7 +293,17 @@ class StagedPrinter:
         ]
         holder = [cur if looped else nxt for cur, nxt in carry_vars]
         bound = _Bound(
-            call, cnames.function, text, in_vars, out_vars, work_var, carry_vars, updated, per_stage
+            call,
+            cnames.function,
+            text,
+            in_vars,
+            out_vars,
+            work_var,
+            carry_vars,
+            carry_of_input,
+            carry_of_output,
+            updated,
+            per_stage,
         )
         if not looped:
             for cur, src in copies:
@@ -367,8 +384,7 @@ class StagedPrinter:
         one before it wrote into a local array; the first reads the current state buffer, the
         last writes the next one."""
         call, callee = b.call, b.call.callee
-        carry_of_input = {c.input: n for n, c in enumerate(call.carries)}
-        carry_of_output = {c.output: n for n, c in enumerate(call.carries)}
+        carry_of_input, carry_of_output = b.carry_of_input, b.carry_of_output
         locals_: list[list[str]] = [[] for _ in call.carries]
         for t in range(count):
             if t < count - 1:

@@ -26,7 +26,7 @@ from .rust import KernelPrinter
 from .rust_custom import custom_items, kernel_item_names, render
 from .rust_error import ERROR_TYPE, STD_ERROR_IMPL
 from .rust_literals import conversion_loss
-from .rust_loops import StagedPrinter, carried_results, unrolled_callees
+from .rust_loops import LoopCallee, StagedPrinter, loop_callees
 from .rust_ops import helpers_source
 from .scalars import scalar_type
 from .signature import FunctionSignature, SignatureView
@@ -123,8 +123,7 @@ def emit_module(
         _check_meta_names(kernels)
     public = {id(k) for k in kernels}
     printed: dict[str, list[str]] = {}
-    carried = carried_results(kernels)
-    inlined = unrolled_callees(kernels)
+    callees = loop_callees(kernels)
     for kernel in module_of(kernels):  # the kernels the staged ones call come first, private
         e = Emitter()
         named = find_rust_names(kernel)
@@ -136,7 +135,7 @@ def emit_module(
         if kernel.steps:
             StagedPrinter(kernel, scalar, summary, trailer, pub).emit(e)
         else:
-            fences = carried.get(fn, frozenset())
+            callee = callees.get(fn, LoopCallee())
             printer = KernelPrinter(
                 kernel,
                 scalar,
@@ -145,8 +144,8 @@ def emit_module(
                 summary,
                 trailer,
                 pub,
-                fenced_results=fences,
-                inline=fn in inlined,
+                fenced_results=callee.fenced,
+                inline=callee.inline,
             )
             printer.emit(e)
             custom |= printer.custom

@@ -77,13 +77,16 @@ def unroll_of(call: Call) -> int:
     return UNROLL
 
 
-def carry_buffers(kernel: Kernel, temp_offsets: list[int]) -> list[list[tuple[int | None, int | None]]]:
+def carry_buffers(
+    kernel: Kernel, temp_offsets: list[int], unrolls: list[int]
+) -> list[list[tuple[int | None, int | None]]]:
     """For each step, for each of its carries: the workspace offsets of its two buffers that
     are temporaries' slices (``None``: a buffer of its own in the scratch). The first buffer is
     the initial value's slice when that slice is a temporary's that no later call touches (the
     loop overwrites it; no other slice of the same call may overlap it); otherwise the buffer
-    :func:`final_buffer` names is the final value's slice when that is a temporary's (one of
-    the two, whether the number of stages is odd or even: the printed code stays the same)."""
+    :func:`final_buffer` names (given the step's stages per iteration, ``unrolls``) is the final
+    value's slice when that is a temporary's (one of the two, whatever the number of stages:
+    no copy is printed)."""
     # temporary -> (step, start, stop) of every slice of it, to find the later readers
     touched: dict[int, list[tuple[int, int, int]]] = {}
     for s, call in enumerate(kernel.steps):
@@ -101,7 +104,7 @@ def carry_buffers(kernel: Kernel, temp_offsets: list[int]) -> list[list[tuple[in
             ):
                 pair[0] = temp_offsets[r.index] + r.offset
             if c.final is not None and c.final.buffer == "tmp" and pair[0] is None:
-                pair[final_buffer(call, unroll_of(call))] = temp_offsets[c.final.index] + c.final.offset
+                pair[final_buffer(call, unrolls[s])] = temp_offsets[c.final.index] + c.final.offset
             pairs.append((pair[0], pair[1]))
         result.append(pairs)
     return result
@@ -124,7 +127,8 @@ class StageLayoutPass:
         base = at
         steps = []
         scratch = 0
-        fixed_buffers = carry_buffers(kernel, temp_offsets)
+        unrolls = [unroll_of(call) for call in kernel.steps]
+        fixed_buffers = carry_buffers(kernel, temp_offsets, unrolls)
         for s, call in enumerate(kernel.steps):
             alloc = call.callee.allocation
             if alloc is None:
@@ -141,7 +145,7 @@ class StageLayoutPass:
                     else:
                         pair.append(f)
                 buffers.append((pair[0], pair[1]))
-            steps.append(StepLayout(tuple(buffers), here, alloc.workspace_size, unroll_of(call)))
+            steps.append(StepLayout(tuple(buffers), here, alloc.workspace_size, unrolls[s]))
             scratch = max(scratch, here + alloc.workspace_size - base)
         layout = StageLayout(tuple(temp_offsets), tuple(steps), base + scratch)
         allocation = Allocation([], [], {}, {}, layout.size, 0)

@@ -349,6 +349,40 @@ def test_compiled_kernels_equal_their_unrolled_form(
             assert python[label] == pytest.approx(ref, rel=1e-12, abs=1e-14), label
 
 
+def test_three_stages_per_iteration_run_the_two_left_over_in_a_loop(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, cargo_available: None
+) -> None:
+    """With ``UNROLL`` at 3, 8 stages are two iterations and a loop over the 2 left over (the
+    last two, the first two for a reversed loop), 7 stages leave one call after the loop and 9
+    none: compiled, against the unrolled kernels."""
+    monkeypatch.setattr(staging, "UNROLL", 3)
+    cases: list[tuple[str, Any, list[list[float]]]] = []
+    for n in (7, 8, 9):
+        xs = [0.3 - 0.1 * k for k in range(n)]
+        for make in (_shared, _in_place):
+            cases.append((f"{make.__name__.strip('_')}_{n}", _Raw(make(n)), [[0.7, -0.4], xs]))
+    problem = pendulum(8)
+    cases.append(("ocp_gradient_8", problem.gradient(), [X0, _controls(8), P]))
+    cases.append(("ocp_hvp_8", problem.hvp(), [X0, _controls(8), P, _direction(8)]))
+    reference: dict[str, list[float]] = {}
+    for name, fn, a in cases[-2:]:
+        flat = fn.to_function()(*a)
+        for j, o in enumerate(flat if isinstance(flat, tuple) else (flat,)):
+            reference[f"{name}.{j}"] = [o] if isinstance(o, float) else list(o)
+    layouts = {n: _layout(_shared(n)).steps[1].unroll for n in (7, 8, 9)}
+    assert layouts == {7: 3, 8: 3, 9: 3}
+    source = emit_module([compile_kernel(_shared(8), RustBackendConfig())])
+    entry = source[source.index("pub fn shared(") :]
+    # the forward loop: chunks of 3 stages, then a loop over chunks of 1 (the 2 left over)
+    assert ".chunks_exact(3)" in entry and ".chunks_exact(1)" in entry
+    assert entry.count("for ") == 4  # both loops of the forward and of the reversed call
+    rust, python = build_and_compare(tmp_path, "unroll_three", cases, RustBackendConfig())
+    for label, ref in python.items():
+        assert rust[label] == pytest.approx(ref, rel=1e-12, abs=1e-14), label
+    for label, ref in reference.items():
+        assert python[label] == pytest.approx(ref, rel=1e-12, abs=1e-14), label
+
+
 # ---- single shooting: the state stays where the next call reads it -------------------------------
 def _state_copies(source: str) -> int:
     """The ``copy_from_slice`` calls of ``source`` but those filling a local array (the tape
@@ -377,7 +411,7 @@ def test_shooting_copies_only_the_initial_state(n: int, monkeypatch: pytest.Monk
     monkeypatch.setattr(
         staging,
         "carry_buffers",
-        lambda kernel, offsets: [[(None, None)] * len(c.carries) for c in kernel.steps],
+        lambda kernel, offsets, unrolls: [[(None, None)] * len(c.carries) for c in kernel.steps],
     )
     apart_grad, apart_hvp = problem.gradient().generate_rust(), problem.hvp().generate_rust()
     assert _state_copies(apart_grad.source) == 3
